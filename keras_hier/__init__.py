@@ -1,0 +1,33 @@
+"""keras_hier: Keras 3 image classification with class hierarchies and knowledge graphs.
+
+`import keras_hier` is cheap: it loads the `Hierarchy` type and numpy only. Submodules (`knowledge`,
+`datasets`, ...) load on first use, so TensorFlow, TensorFlow-GNN, nltk and keras-hub are imported only when
+a feature needs them.
+
+TensorFlow-GNN needs `tf.keras` to be Keras 2 (the `tf-keras` package). keras_hier sets
+`TF_USE_LEGACY_KERAS=1` here, before anything can import tensorflow_gnn, so users never have to; `keras`
+itself stays Keras 3, and every keras_hier model is a Keras 3 model.
+"""
+
+import importlib
+import os
+
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
+
+from keras_hier.hierarchy import Hierarchy  # noqa: E402
+
+__version__ = "0.1.0"
+
+_SUBMODULES = ("knowledge", "datasets")
+
+__all__ = ["Hierarchy", "__version__", *_SUBMODULES]
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_SUBMODULES))

