@@ -62,6 +62,12 @@ class Hierarchy:
             raise ValueError("Empty hierarchy: no classes were given.")
 
         tops = [n for n in mentioned if not parents.get(n)]
+        if not tops:
+            children = {n: [] for n in mentioned}
+            for c, ps in parents.items():
+                for p in ps:
+                    children[p].append(c)
+            _check_acyclic(None, children, mentioned)
         if root is not None:
             root = _check_name(root)
             if root in parents and parents[root]:
@@ -92,7 +98,7 @@ class Hierarchy:
         for c, ps in parents.items():
             for p in ps:
                 children[p].append(c)
-        _check_acyclic(root, children, mentioned, parents)
+        _check_acyclic(root, children, mentioned)
 
         if leaves is None:
             leaves = [n for n in mentioned if not children[n]]
@@ -231,9 +237,9 @@ class Hierarchy:
                 which keeps the branching structure but drops long chains.
 
         Example:
-        >>> h = Hierarchy.from_wordnet(["dog.n.01", "cat.n.01", "car.n.01"])  # doctest: +SKIP
-        >>> h.name(h.root)  # doctest: +SKIP
-        'whole'
+        >>> h = Hierarchy.from_wordnet(["dog.n.01", "cat.n.01", "car.n.01"], tree=True)
+        >>> [h.name(n) for n in h.path("n02084071")]
+        ['whole', 'animal', 'dog']
         """
         from keras_hier.knowledge import wordnet
 
@@ -532,23 +538,27 @@ class Hierarchy:
         parents = {n: list(ps) for n, ps in self._parents.items()}
         children = {n: list(cs) for n, cs in self._children.items()}
         root = self._root
-        for n in self._nodes:
-            if n in self._leaf_index or len(children[n]) != 1:
-                continue
-            (child,) = children[n]
-            if n == root:
-                if child in self._leaf_index:
+        changed = True
+        while changed:  # Splicing can merge a node's children (in a DAG), so repeat until nothing changes.
+            changed = False
+            for n in self._nodes:
+                if n not in parents or n in self._leaf_index or len(children[n]) != 1:
                     continue
-                root = child
-                parents[child] = [p for p in parents[child] if p != n]
-            else:
-                new = []
-                for p in parents[child]:
-                    new.extend(parents[n] if p == n else [p])
-                parents[child] = list(dict.fromkeys(new))
-                for p in parents[n]:
-                    children[p] = list(dict.fromkeys(child if c == n else c for c in children[p]))
-            del parents[n], children[n]
+                (child,) = children[n]
+                if n == root:
+                    if child in self._leaf_index:
+                        continue
+                    root = child
+                    parents[child] = [p for p in parents[child] if p != n]
+                else:
+                    new = []
+                    for p in parents[child]:
+                        new.extend(parents[n] if p == n else [p])
+                    parents[child] = list(dict.fromkeys(new))
+                    for p in parents[n]:
+                        children[p] = list(dict.fromkeys(child if c == n else c for c in children[p]))
+                del parents[n], children[n]
+                changed = True
         keep = [n for n in self._nodes if n in parents]
         parents = {n: parents[n] for n in keep}
         return Hierarchy(parents, leaves=self._leaves, names=self._kept_names(keep))
@@ -591,10 +601,8 @@ def _check_name(name):
 def _parent_list(child, parent):
     if parent is None:
         return []
-    if isinstance(parent, str):
-        return [_check_name(parent)]
-    if isinstance(parent, (list, tuple)):
-        ps = [_check_name(p) for p in parent]
+    if isinstance(parent, (str, list, tuple)):
+        ps = [_check_name(parent)] if isinstance(parent, str) else [_check_name(p) for p in parent]
         if len(set(ps)) != len(ps):
             raise ValueError(f"Node {child!r} lists the same parent twice: {ps}.")
         if child in ps:
@@ -603,10 +611,11 @@ def _parent_list(child, parent):
     raise ValueError(f"Parent of {child!r} must be a name or a list of names; got {parent!r}.")
 
 
-def _check_acyclic(root, children, nodes, parents):
-    """Raises ValueError naming a cycle, or a node that the root does not reach."""
+def _check_acyclic(root, children, nodes):
+    """Raises ValueError naming a cycle, or a node that the root (if given) does not reach."""
     state = {}
-    for start in [root] + list(nodes):
+    reached = set()
+    for start in ([root] if root is not None else []) + list(nodes):
         if start in state:
             continue
         stack = [(start, iter(children[start]))]
@@ -627,7 +636,9 @@ def _check_acyclic(root, children, nodes, parents):
                 trail.append(nxt)
                 stack.append((nxt, iter(children[nxt])))
         if start == root:
-            reached = {n for n, s in state.items()}
+            reached = set(state)
+    if root is None:
+        return
     unreached = [n for n in nodes if n not in reached]
     if unreached:
         raise ValueError(f"Node(s) {unreached[:5]} are not reachable from the root {root!r}.")

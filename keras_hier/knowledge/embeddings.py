@@ -133,7 +133,9 @@ class MiniLMEncoder:
 
     Tokenizes with the model's lower-casing WordPiece vocabulary, adds `[CLS]`/`[SEP]`, truncates to
     `sequence_length`, runs the 6-layer BERT, mean-pools the token states over the padding mask and
-    L2-normalises: 384-d unit vectors.
+    L2-normalises: 384-d unit vectors. keras-hub's `BertBackbone` uses the tanh approximation of GELU;
+    the checkpoint was trained with the exact (erf) GELU, which this encoder restores, so its outputs
+    equal sentence-transformers' to float32 precision.
 
     Args:
         model_dir: folder with `config.json`, `model.safetensors` and `vocab.txt` (default: the installed
@@ -152,6 +154,7 @@ class MiniLMEncoder:
         self.model_dir = model_dir or minilm_model_dir()
         self.sequence_length = int(sequence_length)
         self.backbone = keras_hub.models.BertBackbone.from_preset(self.model_dir)
+        _use_exact_gelu(self.backbone)
         self.tokenizer = keras_hub.models.BertTokenizer(
             vocabulary=os.path.join(self.model_dir, "vocab.txt"), lowercase=True
         )
@@ -196,6 +199,19 @@ class MiniLMEncoder:
             mean = (states * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
             out.append(mean / np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12))
         return np.concatenate(out, axis=0)
+
+
+def _use_exact_gelu(backbone):
+    """Sets the feed-forward activation of every transformer layer to the exact (erf) GELU."""
+    import keras
+
+    def gelu(x):
+        return keras.activations.gelu(x, approximate=False)
+
+    for layer in backbone.layers:
+        dense = getattr(layer, "_feedforward_intermediate_dense", None)
+        if dense is not None:
+            dense.activation = gelu
 
 
 @functools.lru_cache(maxsize=2)

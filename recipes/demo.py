@@ -1,0 +1,99 @@
+"""The keras_hier demo tour on embedded data: `python -m recipes.demo`.
+
+For now it shows the foundation every method stands on: the Fashion-MNIST class hierarchy built from
+WordNet, the data, the knowledge sources (WordNet similarity, GloVe and MiniLM class embeddings) and the
+long-tailed subset. Later method issues add their recipes to the tour.
+"""
+
+import argparse
+import time
+
+import numpy as np
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m recipes.demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--no-embeddings", action="store_true", help="skip the MiniLM sentence embeddings")
+    parser.add_argument("--dag", action="store_true", help="show WordNet's DAG instead of the tree")
+    return parser.parse_args(argv)
+
+
+def section(title):
+    print(f"\n=== {title} " + "=" * max(0, 70 - len(title)))
+
+
+def show_matrix(matrix, names, fmt="{:5.2f}"):
+    width = max(len(n) for n in names)
+    print(" " * (width + 1) + " ".join(f"{n[:5]:>5}" for n in names))
+    for n, row in zip(names, matrix):
+        print(f"{n:>{width}} " + " ".join(fmt.format(v) for v in row))
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    start = time.time()
+    import keras_hier
+    from keras_hier.datasets import fashion_mnist, long_tail
+    from keras_hier.knowledge import embeddings, wordnet
+
+    names = list(fashion_mnist.CLASS_NAMES)
+
+    section("Fashion-MNIST class hierarchy from WordNet 3.0")
+    hierarchy = fashion_mnist.hierarchy(tree=not args.dag)
+    print(hierarchy)
+    print(hierarchy.render())
+    for depth in range(1, hierarchy.max_depth + 1):
+        groups = hierarchy.level(depth)
+        members = hierarchy.labels_at_level(depth)
+        parts = [
+            f"{hierarchy.name(g)}: " + "/".join(names[i] for i in np.flatnonzero(members == k))
+            for k, g in enumerate(groups)
+        ]
+        print(f"level {depth} ({len(groups)} groups): " + "; ".join(parts))
+
+    section("Data")
+    (x_train, y_train), (x_test, y_test) = fashion_mnist.load_data()
+    print(f"source: {fashion_mnist.find_data_dir() or 'keras.datasets download'}")
+    print(f"train: {x_train.shape} {x_train.dtype}, test: {x_test.shape} {x_test.dtype}")
+    print(f"pixels: mean {x_train.mean() / 255:.3f}, std {x_train.std() / 255:.3f} (in [0, 1])")
+    train_counts = np.bincount(y_train, minlength=10)
+    test_counts = np.bincount(y_test, minlength=10)
+    for i, n in enumerate(names):
+        print(f"  {i} {n:<12} train {train_counts[i]:>5}  test {test_counts[i]:>5}  WordNet {fashion_mnist.SYNSETS[i]}")
+
+    section("WordNet Wu-Palmer similarity of the classes")
+    show_matrix(wordnet.wup_matrix(fashion_mnist.WNIDS), names)
+
+    section("GloVe 50-d class-name embeddings: cosine similarity")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        glove = embeddings.glove_embeddings(names)
+    glove /= np.linalg.norm(glove, axis=1, keepdims=True)
+    show_matrix(glove @ glove.T, names)
+
+    if not args.no_embeddings:
+        section("all-MiniLM-L6-v2 embeddings of 'a photo of a {name}.': nearest class")
+        texts = [f"a photo of a {n.lower()}." for n in names]
+        sentences = embeddings.sentence_embeddings(texts)
+        sim = sentences @ sentences.T
+        np.fill_diagonal(sim, -1)
+        for i, n in enumerate(names):
+            j = int(sim[i].argmax())
+            print(f"  {n:<12} -> {names[j]:<12} (cosine {sim[i, j]:.2f})")
+
+    section("Fashion-MNIST-LT (ImageNet-LT's Pareto recipe, alpha = 6, 6000 -> 5 images)")
+    keep = long_tail.pareto_subsample(y_train, max_per_class=6000, min_per_class=5, seed=0)
+    counts = np.bincount(y_train[keep], minlength=10)
+    groups = long_tail.shot_groups(counts)
+    for i in np.argsort(-counts):
+        group = next(g for g, members in groups.items() if i in members)
+        print(f"  {names[i]:<12} {counts[i]:>5}  {group}-shot  " + "#" * max(1, int(np.log2(counts[i]) * 3)))
+    print(f"total {counts.sum()} training images; test set stays balanced ({len(y_test)} images)")
+
+    print(f"\nkeras_hier {keras_hier.__version__}: demo finished in {time.time() - start:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""make_dataset: normalisation, augmentation, determinism and input checks."""
+
+import numpy as np
+import pytest
+
+from keras_hier.datasets import pipeline
+
+
+def batches(ds):
+    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds])
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def test_unit_normalisation_and_shapes():
+    x = np.stack([np.full((4, 4), v, np.uint8) for v in (0, 51, 255)])
+    ds = pipeline.make_dataset(x, np.array([2, 0, 1]), batch_size=2)
+    images, labels = batches(ds)
+    assert images.shape == (3, 4, 4, 1) and images.dtype == np.float32 and labels.dtype == np.int32
+    np.testing.assert_allclose(images[:, 0, 0, 0], [0.0, 0.2, 1.0], atol=1e-7)
+    assert labels.tolist() == [2, 0, 1]
+    assert [int(b[0].shape[0]) for b in ds] == [2, 1]
+    assert [int(b[0].shape[0]) for b in pipeline.make_dataset(x, [2, 0, 1], batch_size=2, drop_remainder=True)] == [2]
+
+
+def test_standardize():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (64, 5, 5, 3)).astype(np.uint8)
+    images, _ = batches(pipeline.make_dataset(x, np.zeros(64, int), normalize="standardize"))
+    np.testing.assert_allclose(images.mean(axis=(0, 1, 2)), 0, atol=1e-5)
+    np.testing.assert_allclose(images.std(axis=(0, 1, 2)), 1, atol=1e-4)
+    images, _ = batches(pipeline.make_dataset(x, np.zeros(64, int), normalize="standardize", mean=0.5, std=0.25))
+    np.testing.assert_allclose(images, (x / 255 - 0.5) / 0.25, atol=1e-5)
+
+
+def test_shuffle_and_augmentation_are_deterministic():
+    x = np.zeros((32, 16, 16), np.uint8)  # black images: translated borders show the grey fill
+    y = np.arange(32) % 10
+
+    def run(seed):
+        return batches(pipeline.make_dataset(x, y, batch_size=8, augment="hiernet", shuffle=True, seed=seed))
+
+    (a, la), (b, lb), (c, lc) = run(1), run(1), run(2)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(la, lb)
+    assert not np.array_equal(la, lc)
+    assert sorted(la.tolist()) == sorted(y.tolist())
+    values = np.unique(a)
+    assert set(values.tolist()) <= {0.0, 0.5} or (values.min() >= 0 and values.max() <= 0.5)
+    assert (a == 0.5).any() and (a == 0.0).any()
+
+
+def test_custom_augmentation_layers():
+    import keras
+
+    x = np.full((4, 6, 6, 3), 255, np.uint8)
+    images, _ = batches(pipeline.make_dataset(x, np.zeros(4, int), augment=[keras.layers.Rescaling(0.5)]))
+    np.testing.assert_allclose(images, 0.5)
+
+
+@pytest.mark.parametrize(
+    "x, y, kwargs, message",
+    [
+        (np.zeros((4, 784)), np.zeros(4, int), {}, r"shape \[N, H, W\]"),
+        (np.zeros((4, 5, 5)), np.zeros(3, int), {}, "must have shape"),
+        (np.zeros((3, 5, 5)), np.array([0, 10, 1]), {"num_classes": 10}, "Label 10 .*index 1.* range 0..9"),
+        (np.zeros((2, 5, 5)), np.array([0, -1]), {}, "Label -1"),
+        (np.zeros((2, 5, 5)), np.array([0.0, 1.0]), {}, "integer class ids"),
+        (np.zeros((0, 5, 5)), np.zeros(0, int), {}, "empty"),
+        (np.zeros((2, 5, 5)), np.zeros(2, int), {"normalize": "zscore"}, "normalize"),
+        (np.zeros((2, 5, 5)), np.zeros(2, int), {"augment": "randaugment"}, "augment"),
+    ],
+)
+def test_bad_input(x, y, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        pipeline.make_dataset(x, y, **kwargs)
