@@ -25,6 +25,7 @@ def test_load_wordnet_is_version_3():
     assert wn.synset("dog.n.01").offset() == 2084071
 
 
+@pytest.mark.filterwarnings("ignore:The multilingual functions")
 def test_materialised_folder_has_lexnames(tmp_path, monkeypatch):
     if not os.path.exists(os.path.join(wordnet.DEBIAN_WORDNET_DIR, "data.noun")):
         pytest.skip("Debian's wordnet-base is not installed")
