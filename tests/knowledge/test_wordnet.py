@@ -133,3 +133,32 @@ def test_synsets_within_hops():
     assert all(wordnet.hop_distance(dog, s) == d for s, d in list(two.items())[:40])
     with pytest.raises(ValueError, match="max_hops"):
         wordnet.synsets_within_hops(["dog.n.01"], -1)
+
+
+def test_load_wordnet_falls_back_to_nltk_data(run_python, tmp_path):
+    existing = os.path.join(wordnet.cache_dir(), "nltk_data")  # an nltk data folder holding WordNet
+    out = run_python(
+        "from keras_hier.knowledge import wordnet\n"
+        "print(wordnet.load_wordnet().synset('dog.n.01').name())\n",
+        env={"KERAS_HIER_WORDNET_DIR": str(tmp_path / "none"), "KERAS_HIER_HOME": str(tmp_path), "NLTK_DATA": existing},
+    )
+    assert out.strip() == "dog.n.01"
+    assert not (tmp_path / "nltk_data").exists()  # nothing copied when the Debian files are missing
+
+
+def test_load_wordnet_error_names_the_fix(run_python, tmp_path):
+    out = run_python(
+        "import nltk\n"
+        "def offline(*args, **kwargs):\n"
+        "    raise OSError('no network')\n"
+        "nltk.download = offline\n"
+        f"nltk.data.path[:] = [{str(tmp_path)!r}]  # no nltk data folder anywhere\n"
+        "from keras_hier.knowledge import wordnet\n"
+        "try:\n"
+        "    wordnet.load_wordnet()\n"
+        "except RuntimeError as e:\n"
+        "    print(e)\n",
+        env={"KERAS_HIER_WORDNET_DIR": str(tmp_path / "none"), "KERAS_HIER_HOME": str(tmp_path), "NLTK_DATA": str(tmp_path)},
+    )
+    assert "WordNet 3.0 is not available" in out
+    assert "apt-get install wordnet-base wordnet-sense-index" in out and "nltk.downloader wordnet" in out
