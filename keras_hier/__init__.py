@@ -9,11 +9,11 @@ TensorFlow-GNN needs `tf.keras` to be Keras 2 (the `tf-keras` package). keras_hi
 itself stays Keras 3, and every keras_hier model is a Keras 3 model.
 """
 
-import importlib
 import os
 
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 
+from keras_hier._lazy import lazy_submodules  # noqa: E402
 from keras_hier.hierarchy import Hierarchy  # noqa: E402
 
 __version__ = "0.1.0"
@@ -23,11 +23,4 @@ _SUBMODULES = ("knowledge", "datasets")
 __all__ = ["Hierarchy", "__version__", *_SUBMODULES]
 
 
-def __getattr__(name):
-    if name in _SUBMODULES:
-        return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_SUBMODULES))
+__getattr__, __dir__ = lazy_submodules(__name__, _SUBMODULES, globals())

@@ -3,9 +3,10 @@
 import collections
 import json
 import os
-import tempfile
 
 import numpy as np
+
+from keras_hier._io import write_text_atomic
 
 
 class Hierarchy:
@@ -62,12 +63,8 @@ class Hierarchy:
             raise ValueError("Empty hierarchy: no classes were given.")
 
         tops = [n for n in mentioned if not parents.get(n)]
-        if not tops:
-            children = {n: [] for n in mentioned}
-            for c, ps in parents.items():
-                for p in ps:
-                    children[p].append(c)
-            _check_acyclic(None, children, mentioned)
+        if not tops:  # Every node has a parent: there is a cycle, and the error names it.
+            _check_acyclic(None, _children_of(parents, mentioned), mentioned)
         if root is not None:
             root = _check_name(root)
             if root in parents and parents[root]:
@@ -94,10 +91,7 @@ class Hierarchy:
             root = tops[0]
         parents.pop(root, None)
 
-        children = {n: [] for n in mentioned}
-        for c, ps in parents.items():
-            for p in ps:
-                children[p].append(c)
+        children = _children_of(parents, mentioned)
         _check_acyclic(root, children, mentioned)
 
         if leaves is None:
@@ -318,17 +312,7 @@ class Hierarchy:
         }
         text = json.dumps(data, indent=indent)
         if path is not None:
-            path = os.fspath(path)
-            folder = os.path.dirname(os.path.abspath(path))
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as f:
-                    f.write(text)
-                os.replace(tmp, path)
-            except BaseException:
-                if os.path.exists(tmp):
-                    os.remove(tmp)
-                raise
+            write_text_atomic(path, text)
         return text
 
     # ------------------------------------------------------------------ structure
@@ -609,6 +593,15 @@ def _parent_list(child, parent):
             raise ValueError(f"Cycle: {child!r} -> {child!r} (a node cannot be its own parent).")
         return ps
     raise ValueError(f"Parent of {child!r} must be a name or a list of names; got {parent!r}.")
+
+
+def _children_of(parents, nodes):
+    """The children lists of `nodes`, in the order the children were given."""
+    children = {n: [] for n in nodes}
+    for c, ps in parents.items():
+        for p in ps:
+            children[p].append(c)
+    return children
 
 
 def _check_acyclic(root, children, nodes):

@@ -3,16 +3,6 @@
 Submodules load lazily: `fashion_mnist`, `cifar`, `image_folder`, `long_tail`, `pipeline`.
 """
 
-import importlib
+from keras_hier._lazy import lazy_submodules
 
-_SUBMODULES = ("fashion_mnist", "cifar", "image_folder", "long_tail", "pipeline")
-
-
-def __getattr__(name):
-    if name in _SUBMODULES:
-        return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_SUBMODULES))
+__getattr__, __dir__ = lazy_submodules(__name__, ("fashion_mnist", "cifar", "image_folder", "long_tail", "pipeline"), globals())

@@ -4,16 +4,6 @@ Submodules load lazily so that `import keras_hier.knowledge` stays cheap: `wordn
 `embeddings` (GloVe, MiniLM through keras-hub).
 """
 
-import importlib
+from keras_hier._lazy import lazy_submodules
 
-_SUBMODULES = ("wordnet", "imagenet", "embeddings")
-
-
-def __getattr__(name):
-    if name in _SUBMODULES:
-        return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_SUBMODULES))
+__getattr__, __dir__ = lazy_submodules(__name__, ("wordnet", "imagenet", "embeddings"), globals())

@@ -12,6 +12,8 @@ import warnings
 
 import numpy as np
 
+from keras_hier._io import write_text_atomic
+
 DEBIAN_WORDNET_DIR = "/usr/share/wordnet"
 
 # The table of `man 5 lexnames`: file number, lexicographer file name, part of speech number. nltk needs it
@@ -198,10 +200,10 @@ class _AncestorTable:
 
     def __init__(self, groups):
         synsets = [s for g in groups for s in g]
-        nouns = [s for s in synsets if s.pos() != "n"]
-        if nouns:
+        others = [s for s in synsets if s.pos() != "n"]
+        if others:
             raise ValueError(
-                f"WordNet similarity matrices support noun synsets (as image classes are); got {nouns[0].name()}."
+                f"WordNet similarity matrices support noun synsets (as image classes are); got {others[0].name()}."
             )
         self.dist = {}
         for s in synsets:
@@ -211,7 +213,8 @@ class _AncestorTable:
         # Column order = nltk's preference for a lowest common hypernym: deepest min_depth, then name.
         self.columns = sorted(ancestors, key=lambda a: (-a.min_depth(), a.name()))
         self.column = {a: i for i, a in enumerate(self.columns)}
-        self.rows = [self._rows(g) for g in groups]
+        self.rows = [self._rows(groups[0])]
+        self.rows += [self.rows[0] if g is groups[0] else self._rows(g) for g in groups[1:]]
 
     def _rows(self, group):
         """For each column: the row indices of `group` having that ancestor, and their distances."""
@@ -276,8 +279,8 @@ def wup_matrix(a, b=None):
 
     As nltk does: the subsumer is the common hypernym with the greatest min_depth (ties: the synset `a[i]`
     itself if it is one of them, else the smallest name); its depth is `max_depth + 1`; the lengths are
-    nltk's shortest path distances to the subsumer. 1000 x 1000 ImageNet classes take a few seconds where
-    nltk needs minutes.
+    nltk's shortest path distances to the subsumer. 1000 x 1000 ImageNet-1k classes take under a second
+    where nltk needs minutes.
 
     Args:
         a: WordNet ids (`n02084071`), synset names (`dog.n.01`) or nltk synsets (rows).
@@ -321,7 +324,7 @@ def wup_matrix(a, b=None):
     valid = sub >= 0
     safe = np.where(valid, sub, 0)
     ka, va = lengths(sa, ra)
-    kb, vb = lengths(sb, rb)
+    kb, vb = (ka, va) if sb is sa else lengths(sb, rb)
     n_col = len(table.columns)
     len_a = va[np.searchsorted(ka, np.arange(len(sa))[:, None] * n_col + safe).clip(0, len(ka) - 1)]
     len_b = vb[np.searchsorted(kb, np.arange(len(sb))[None, :] * n_col + safe).clip(0, len(kb) - 1)]
@@ -345,10 +348,7 @@ def noun_taxonomy_depth():
     depth = max(s.max_depth() for s in wn.all_synsets("n"))
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump({"max_depth": depth}, f)
-        os.replace(tmp, path)
+        write_text_atomic(path, json.dumps({"max_depth": depth}))
     except OSError:
         pass  # A read-only cache only costs the recomputation.
     return depth
