@@ -1,0 +1,5 @@
+"""keras_hier models, registered for `.keras` saving under the package name `keras_hier`."""
+
+from keras_hier.models.hiernet import HierNet
+
+__all__ = ["HierNet"]

@@ -1,0 +1,320 @@
+"""HierNet (Tempfli & Sandor): a tree CNN cut from a backbone, with full ("slow") and routing ("fast") evaluation."""
+
+import os
+import shutil
+import tempfile
+
+import keras
+import numpy as np
+
+from keras_hier.hierarchy import Hierarchy
+from keras_hier.layers.tree_probability import TreeProbability
+
+_POOLING = ("avg", "flatten")
+_HEAD_LAYERS = (
+    keras.layers.Dense,
+    keras.layers.Dropout,
+    keras.layers.Flatten,
+    keras.layers.GlobalAveragePooling2D,
+    keras.layers.GlobalMaxPooling2D,
+    keras.layers.Activation,
+    keras.layers.Softmax,
+    keras.layers.Reshape,
+)
+
+
+def _feature_layer_name(backbone):
+    """The last layer of `backbone` with a 4-D output before its classification head."""
+    layer = backbone.layers[-1]
+    seen = set()
+    while isinstance(layer, _HEAD_LAYERS) or len(layer.output.shape) != 4:
+        if id(layer) in seen or not layer._inbound_nodes:
+            raise ValueError(f"Cannot find the feature map of {backbone.name!r}: pass `features=` (a layer name).")
+        seen.add(id(layer))
+        parents = layer._inbound_nodes[0].parent_nodes
+        if len(parents) != 1:
+            raise ValueError(f"Cannot find the feature map of {backbone.name!r}: pass `features=` (a layer name).")
+        layer = parents[0].operation
+    return layer.name
+
+
+def _resolve(backbone, point, what):
+    """A layer name of `backbone` from a name or a residual-block number (`resnet_cifar` naming)."""
+    from keras_hier.backbones.resnet_cifar import block_name
+
+    name = block_name(point) if isinstance(point, (int, np.integer)) else str(point)
+    try:
+        backbone.get_layer(name)
+    except ValueError:
+        hint = " (integers count residual blocks of keras_hier.backbones.resnet_cifar models)" if name != point else ""
+        raise ValueError(f"{what} {point!r}: the backbone {backbone.name!r} has no layer {name!r}{hint}.") from None
+    return name
+
+
+def _segment(backbone, start, end, name):
+    """A fresh copy (new weights) of the backbone layers from the output of `start` (or the input) to `end`,
+    and the original segment it copies (sharing the backbone's weights)."""
+    source = backbone.inputs[0] if start is None else backbone.get_layer(start).output
+    try:
+        original = keras.Model(source, backbone.get_layer(end).output)
+    except Exception as e:
+        raise ValueError(
+            f"Cannot cut the backbone between {start or 'its input'!r} and {end!r}: the layers in between also use "
+            f"tensors from before {start!r} (a skip connection crosses the split point). Split at block boundaries. "
+            f"({e})"
+        ) from None
+    copy = keras.models.clone_model(original)
+    return keras.Model(copy.inputs[0], copy.outputs[0], name=name), original
+
+
+@keras.saving.register_keras_serializable(package="keras_hier")
+class HierNet(keras.Model):
+    """A tree-shaped CNN built from a backbone and a class hierarchy (Tempfli & Sandor, ICAART 2023).
+
+    Each internal node of the hierarchy gets an *edge*, its own copy of a segment of the backbone, and a
+    classifier (global average pooling or flatten, dense, softmax over its children). The root's edge is the
+    backbone up to the first split point; a node at depth `d` gets the segment between split points `d` and
+    `d + 1`, or, when all its children are classes, the whole rest of the backbone, so that every root-to-class
+    route runs exactly the backbone's layers. `classifier_layers` adds copies of the following backbone blocks
+    in front of a node's classifier (paper section 3.3; not possible where the edge ends at the backbone's end).
+
+    The model's output is the "slow" (full) evaluation: each class's probability is the product of the
+    branch probabilities on its route (`TreeProbability`), in the hierarchy's leaf order, which is the user's
+    label order: train it with `model.fit` on the data set's own labels and (sparse) categorical
+    cross-entropy. Its argmax is the *conditional* prediction. `routing_model()` gives the "fast" evaluation
+    (Algorithm 1), which follows the most probable child at each node and computes only that route: its
+    argmax is the *routing* prediction. `node_model()` gives every node's softmax.
+
+    Args:
+        backbone: a Functional Keras classifier, cut at named layers. `keras_hier.backbones.resnet_cifar`
+            models can be cut at residual-block numbers.
+        hierarchy: a tree `keras_hier.Hierarchy` whose leaves are the backbone's classes in label order.
+        split_points: one split point per level below the root (`hierarchy.max_depth - 1` of them): layer
+            names, or residual-block numbers for `resnet_cifar` backbones.
+        classifier_layers: extra backbone blocks in front of each classifier: a number of residual blocks
+            (`resnet_cifar`), or, for any backbone, one layer name per split point (the end of the extra
+            segment for nodes whose edge ends there). 0 for none.
+        transfer_weights: copy the backbone's weights into the trunk, every edge and the extra classifier
+            blocks (the paper found this very beneficial); the node classifiers start random.
+        pooling: `"avg"` (global average pooling) or `"flatten"` before each node's dense layer.
+        features: the backbone's feature-map layer before its head (found automatically).
+
+    Example:
+    >>> from keras_hier.backbones import resnet_cifar
+    >>> backbone = resnet_cifar(1, 4, input_shape=(16, 16, 1))
+    >>> tree = Hierarchy.from_nested({"root": {"g1": ["a", "b"], "g2": ["c", "d"]}})
+    >>> model = HierNet.from_backbone(backbone, tree, split_points=[2], classifier_layers=1)
+    >>> model.output.shape
+    (None, 4)
+    """
+
+    def __init__(
+        self,
+        backbone,
+        hierarchy,
+        split_points,
+        classifier_layers=0,
+        transfer_weights=True,
+        pooling="avg",
+        features=None,
+        **kwargs,
+    ):
+        if isinstance(backbone, dict):
+            backbone = keras.saving.deserialize_keras_object(backbone)
+        if isinstance(hierarchy, str):
+            hierarchy = Hierarchy.from_json(hierarchy)
+        if not isinstance(backbone, keras.Model) or not hasattr(backbone, "_inbound_nodes") or len(backbone.inputs) != 1:
+            raise ValueError("`backbone` must be a Functional Keras model with one image input.")
+        if not isinstance(hierarchy, Hierarchy):
+            raise ValueError(f"`hierarchy` must be a keras_hier.Hierarchy; got {type(hierarchy).__name__}.")
+        if not hierarchy.is_tree:
+            raise ValueError("HierNet needs a tree: the hierarchy is a DAG. Use `hierarchy.to_tree()`.")
+        if pooling not in _POOLING:
+            raise ValueError(f"Unknown `pooling` {pooling!r}: use one of {_POOLING}.")
+        num_classes = int(backbone.outputs[0].shape[-1])
+        if hierarchy.num_classes != num_classes:
+            raise ValueError(
+                f"The hierarchy has {hierarchy.num_classes} classes but the backbone outputs {num_classes}: its "
+                "leaves must be the backbone's classes, in label order."
+            )
+        split_points = list(split_points) if isinstance(split_points, (list, tuple)) else [split_points]
+        internal = [n for n in hierarchy.nodes if not hierarchy.is_leaf(n)]
+        if not internal:
+            raise ValueError("The hierarchy has a single class: there is nothing to route.")
+        if hierarchy.max_depth - 1 != len(split_points):
+            raise ValueError(
+                f"The hierarchy has depth {hierarchy.max_depth}, so HierNet needs {hierarchy.max_depth - 1} split "
+                f"point(s) (one per level below the root); got {len(split_points)}: {split_points}."
+            )
+        features = features or _feature_layer_name(backbone)
+        _resolve(backbone, features, "Feature layer")
+        bounds = [None] + [_resolve(backbone, p, "Split point") for p in split_points] + [features]
+        order = {layer.name: i for i, layer in enumerate(backbone.layers)}
+        positions = [order[b] for b in bounds[1:]]
+        if positions != sorted(positions) or len(set(positions)) != len(positions):
+            raise ValueError(f"Split points must be distinct and in the backbone's order, before {features!r}; got {bounds[1:-1]}.")
+        extra_ends = self._extra_ends(backbone, classifier_layers, split_points, bounds)
+
+        # === Layers: one edge (backbone segment copy) and one classifier per internal node ===
+        index = {n: i for i, n in enumerate(internal)}
+        segments, extras, originals = {}, {}, []
+        for node in internal:
+            i, depth = index[node], hierarchy.depth(node)
+            last = all(hierarchy.is_leaf(c) for c in hierarchy.children(node))
+            end = len(bounds) - 1 if last else depth + 1
+            segments[node], original = _segment(backbone, bounds[depth], bounds[end], f"node{i}_edge")
+            originals.append((segments[node], original))
+            if extra_ends[end] is not None:
+                extras[node], original = _segment(backbone, bounds[end], extra_ends[end], f"node{i}_extra")
+                originals.append((extras[node], original))
+        if transfer_weights:
+            for copy, original in originals:
+                copy.set_weights(original.get_weights())
+
+        # === Functional model ===
+        inputs = keras.Input(shape=tuple(backbone.inputs[0].shape[1:]), name="image")
+        feature_maps, node_probs = {}, []
+        for node in internal:
+            i = index[node]
+            parent = hierarchy.parents(node)[0] if node != hierarchy.root else None
+            x = segments[node](inputs if parent is None else feature_maps[parent])
+            feature_maps[node] = x
+            if node in extras:
+                x = extras[node](x)
+            if pooling == "avg":
+                x = keras.layers.GlobalAveragePooling2D(name=f"node{i}_pool")(x)
+            else:
+                x = keras.layers.Flatten(name=f"node{i}_pool")(x)
+            x = keras.layers.Dense(len(hierarchy.children(node)), name=f"node{i}_dense")(x)
+            node_probs.append(keras.layers.Activation("softmax", dtype="float32", name=f"node{i}_softmax")(x))
+        paths = []
+        for leaf in hierarchy.leaves:
+            route = hierarchy.path(leaf)
+            paths.append([(index[a], hierarchy.children(a).index(b)) for a, b in zip(route, route[1:])])
+        outputs = TreeProbability(paths, name="probabilities")(node_probs)
+        kwargs.setdefault("name", f"hiernet_{backbone.name}")
+        super().__init__(inputs, outputs, **kwargs)
+
+        # === Config ===
+        self.backbone_config = keras.saving.serialize_keras_object(backbone)
+        self.hierarchy = hierarchy
+        self.split_points = [p if isinstance(p, str) else int(p) for p in split_points]
+        self.classifier_layers = classifier_layers if isinstance(classifier_layers, (int, np.integer)) else list(classifier_layers)
+        self.transfer_weights = bool(transfer_weights)
+        self.pooling = pooling
+        self.features = features
+        self.internal_nodes = tuple(internal)
+        self.num_classes = num_classes
+
+    @staticmethod
+    def _extra_ends(backbone, classifier_layers, split_points, bounds):
+        """The end layer of the extra classifier segment for nodes whose edge ends at each bound."""
+        from keras_hier.backbones.resnet_cifar import block_name
+
+        ends = [None] * len(bounds)
+        if isinstance(classifier_layers, (int, np.integer)):
+            if classifier_layers < 0:
+                raise ValueError(f"`classifier_layers` must be >= 0; got {classifier_layers}.")
+            if classifier_layers == 0:
+                return ends
+            if not all(isinstance(p, (int, np.integer)) for p in split_points):
+                raise ValueError(
+                    "A number of `classifier_layers` needs residual-block split points (resnet_cifar backbones); "
+                    "for other backbones pass one layer name per split point."
+                )
+            blocks = [int(layer.name[5:-4]) for layer in backbone.layers if layer.name.startswith("block") and layer.name.endswith("_out")]
+            last_block = max(blocks)
+            for k, p in enumerate(split_points, start=1):
+                ends[k] = block_name(min(int(p) + int(classifier_layers), last_block)) if int(p) < last_block else None
+            return ends
+        names = list(classifier_layers)
+        if len(names) != len(split_points):
+            raise ValueError(f"Give one `classifier_layers` name per split point ({len(split_points)}); got {names}.")
+        for k, name in enumerate(names, start=1):
+            ends[k] = None if name is None else _resolve(backbone, name, "Classifier layer")
+        return ends
+
+    @classmethod
+    def from_backbone(cls, backbone, hierarchy, split_points, classifier_layers=0, transfer_weights=True, **kwargs):
+        """Builds a HierNet from a (trained) backbone; see the class docstring for the arguments."""
+        return cls(backbone, hierarchy, split_points, classifier_layers, transfer_weights, **kwargs)
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "backbone": self.backbone_config,
+            "hierarchy": self.hierarchy.to_json(),
+            "split_points": self.split_points,
+            "classifier_layers": self.classifier_layers,
+            "transfer_weights": False,  # the saved weights are loaded over the rebuilt model
+            "pooling": self.pooling,
+            "features": self.features,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    # === Views of the tree ===
+
+    def node_layer(self, node, part):
+        """The layer of an internal node: `part` is "edge", "extra", "pool", "dense" or "softmax"."""
+        if node not in self.internal_nodes:
+            raise ValueError(f"{node!r} is not an internal node of this HierNet: {list(self.internal_nodes)[:8]}.")
+        return self.get_layer(f"node{self.internal_nodes.index(node)}_{part}")
+
+    def node_model(self):
+        """A Keras model from images to a dict of every internal node's softmax over its children."""
+        outputs = {n: self.node_layer(n, "softmax").output for n in self.internal_nodes}
+        return keras.Model(self.inputs[0], outputs, name=f"{self.name}_nodes")
+
+    def routing_model(self):
+        """The "fast" evaluation (Algorithm 1) as a Keras model sharing this model's weights.
+
+        Per image, only the route of most probable children is computed: a batch is partitioned by the
+        route its images take, so its cost is about one backbone pass plus the node classifiers. The output
+        has the slow model's format, [batch, num_classes] in label order: the softmax of the last node
+        reached over its classes, zero elsewhere. Its argmax is the routing prediction.
+        """
+        from keras_hier.models.hiernet_router import HierNetRouter
+
+        return HierNetRouter(self)
+
+    def export(self, filepath, format="tf_saved_model", verbose=True, input_signature=None, **kwargs):
+        """Exports a SavedModel for TF Serving whose `serve` / `serving_default` signature takes float32 images
+        (any batch size) and returns `probabilities` (slow evaluation), `routed_class` and
+        `routed_probabilities` (fast evaluation). Written to a temporary folder and moved into place."""
+        if format != "tf_saved_model":
+            return super().export(filepath, format=format, verbose=verbose, input_signature=input_signature, **kwargs)
+        import tensorflow as tf
+
+        router = self.routing_model()
+        spec = input_signature or [tf.TensorSpec([None, *self.inputs[0].shape[1:]], tf.float32, name="image")]
+        archive = keras.export.ExportArchive()
+        archive.track(self)
+
+        def serve(image):
+            routed = router(image, training=False)
+            return {
+                "probabilities": self(image, training=False),
+                "routed_class": tf.argmax(routed, axis=-1, output_type=tf.int32),
+                "routed_probabilities": routed,
+            }
+
+        archive.add_endpoint("serve", serve, input_signature=spec)
+        archive.add_endpoint("serving_default", serve, input_signature=spec)
+        target = os.fspath(filepath)
+        parent = os.path.dirname(os.path.abspath(target))
+        os.makedirs(parent, exist_ok=True)
+        tmp = tempfile.mkdtemp(dir=parent, prefix=".export-")
+        try:
+            archive.write_out(tmp, verbose=False)
+            if os.path.exists(target):
+                shutil.rmtree(target)
+            os.rename(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                shutil.rmtree(tmp)
+        if verbose:
+            print(f"Saved HierNet SavedModel to {target} (signature serving_default: probabilities, routed_class)")
