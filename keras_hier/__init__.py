@@ -18,9 +18,10 @@ from keras_hier.hierarchy import Hierarchy  # noqa: E402
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("knowledge", "datasets")
+_SUBMODULES = ("knowledge", "datasets", "backbones", "grouping", "layers", "models", "metrics", "plotting")
 
-__all__ = ["Hierarchy", "__version__", *_SUBMODULES]
+__all__ = ["Hierarchy", "HierNet", "__version__", *_SUBMODULES]
 
-
-__getattr__, __dir__ = lazy_submodules(__name__, _SUBMODULES, globals())
+__getattr__, __dir__ = lazy_submodules(
+    __name__, _SUBMODULES, globals(), attributes={"HierNet": "keras_hier.models.hiernet"}
+)

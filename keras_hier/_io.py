@@ -1,25 +1,62 @@
-"""File writing that never leaves a half-written file behind."""
+"""Writing files and folders so that nothing half-written is ever left behind."""
 
+import contextlib
 import os
+import shutil
 import tempfile
 
 
-def write_text_atomic(path, text):
-    """Writes `text` to a temporary file beside `path`, then moves it into place.
+@contextlib.contextmanager
+def atomic_file(path, suffix=""):
+    """Yields a temporary file name beside `path`; moves it to `path` when the block succeeds, removes it if not.
 
-    Readers see the old file or the complete new one, never a part; on any error the temporary file is removed.
+    Readers see the old file or the complete new one, never a part.
 
     Args:
-        path: the destination file (its folder must exist).
-        text: the text to write (UTF-8).
+        path: the destination file (its folder is created if needed).
+        suffix: suffix of the temporary name (some writers choose the format by it, e.g. ".png").
     """
     path = os.fspath(path)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp-")
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=suffix)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        yield tmp
         os.replace(tmp, path)
-    except BaseException:
+    finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-        raise
+
+
+@contextlib.contextmanager
+def atomic_directory(path):
+    """Yields a temporary folder beside `path`; when the block succeeds it replaces `path`, else it is removed.
+
+    Args:
+        path: the destination folder (an existing one is replaced).
+    """
+    path = os.fspath(path)
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(dir=parent, prefix=".tmp-")
+    try:
+        yield tmp
+        if os.path.exists(path):
+            shutil.rmtree(path)
+        os.rename(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            shutil.rmtree(tmp)
+
+
+def write_text_atomic(path, text):
+    """Writes `text` (UTF-8) to `path` through `atomic_file`.
+
+    Args:
+        path: the destination file.
+        text: the text to write.
+    """
+    with atomic_file(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)

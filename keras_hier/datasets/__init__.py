@@ -1,8 +1,9 @@
 """Data sets as numpy arrays and tf.data pipelines.
 
-Submodules load lazily: `fashion_mnist`, `cifar`, `image_folder`, `long_tail`, `pipeline`.
+Submodules load lazily: `fashion_mnist`, `cifar`, `image_folder`, `long_tail`, `pipeline`, `splits`.
 """
 
 from keras_hier._lazy import lazy_submodules
 
-__getattr__, __dir__ = lazy_submodules(__name__, ("fashion_mnist", "cifar", "image_folder", "long_tail", "pipeline"), globals())
+_SUBMODULES = ("fashion_mnist", "cifar", "image_folder", "long_tail", "pipeline", "splits")
+__getattr__, __dir__ = lazy_submodules(__name__, _SUBMODULES, globals())

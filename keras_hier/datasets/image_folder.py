@@ -4,6 +4,8 @@ import os
 
 import numpy as np
 
+from keras_hier.datasets.splits import stratified_split
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".JPEG")
 _SUBSETS = ("training", "validation")
 
@@ -50,18 +52,6 @@ def list_images(path, class_names=None):
             f"({', '.join(IMAGE_EXTENSIONS)}). Remove them from `class_names` or add images."
         )
     return files, np.asarray(labels, np.int32), class_names
-
-
-def _split(labels, validation_split, subset, seed):
-    """Indices of a per-class (stratified) random split."""
-    rng = np.random.default_rng(seed)
-    keep = []
-    for c in np.unique(labels):
-        idx = np.flatnonzero(labels == c)
-        idx = idx[rng.permutation(len(idx))]
-        n_val = int(round(len(idx) * validation_split))
-        keep.append(idx[:n_val] if subset == "validation" else idx[n_val:])
-    return np.sort(np.concatenate(keep))
 
 
 def load(
@@ -111,7 +101,8 @@ def load(
         raise ValueError(f"`channels` must be 1 or 3; got {channels}.")
     files, labels, class_names = list_images(path, class_names)
     if validation_split is not None:
-        idx = _split(labels, validation_split, subset, seed)
+        train, val = stratified_split(labels, validation_split, seed)
+        idx = val if subset == "validation" else train
         files, labels = [files[i] for i in idx], labels[idx]
     height, width = (int(v) for v in image_size)
 

@@ -7,11 +7,11 @@ import math
 import os
 import re
 import shutil
-import tempfile
 import warnings
 
 import numpy as np
 
+from keras_hier._io import atomic_directory
 from keras_hier._io import write_text_atomic
 
 DEBIAN_WORDNET_DIR = "/usr/share/wordnet"
@@ -52,23 +52,13 @@ def _materialise_debian(source, root):
     target = os.path.join(root, "corpora", "wordnet")
     if os.path.exists(os.path.join(target, "lexnames")):
         return root
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    tmp = tempfile.mkdtemp(dir=os.path.dirname(target), prefix=".wordnet-")
-    try:
+    with atomic_directory(target) as tmp:
         for name in os.listdir(source):
             path = os.path.join(source, name)
             if os.path.isfile(path):
                 shutil.copyfile(path, os.path.join(tmp, name))
         with open(os.path.join(tmp, "lexnames"), "w", encoding="utf-8") as f:
             f.write(lexnames_text())
-        try:
-            os.rename(tmp, target)
-        except OSError:
-            if not os.path.exists(os.path.join(target, "lexnames")):
-                raise
-    finally:
-        if os.path.exists(tmp):
-            shutil.rmtree(tmp)
     return root
 
 

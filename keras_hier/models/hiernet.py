@@ -1,12 +1,9 @@
 """HierNet (Tempfli & Sandor): a tree CNN cut from a backbone, with full ("slow") and routing ("fast") evaluation."""
 
-import os
-import shutil
-import tempfile
-
 import keras
 import numpy as np
 
+from keras_hier._io import atomic_directory
 from keras_hier.hierarchy import Hierarchy
 from keras_hier.layers.tree_probability import TreeProbability
 
@@ -304,17 +301,7 @@ class HierNet(keras.Model):
 
         archive.add_endpoint("serve", serve, input_signature=spec)
         archive.add_endpoint("serving_default", serve, input_signature=spec)
-        target = os.fspath(filepath)
-        parent = os.path.dirname(os.path.abspath(target))
-        os.makedirs(parent, exist_ok=True)
-        tmp = tempfile.mkdtemp(dir=parent, prefix=".export-")
-        try:
+        with atomic_directory(filepath) as tmp:
             archive.write_out(tmp, verbose=False)
-            if os.path.exists(target):
-                shutil.rmtree(target)
-            os.rename(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                shutil.rmtree(tmp)
         if verbose:
-            print(f"Saved HierNet SavedModel to {target} (signature serving_default: probabilities, routed_class)")
+            print(f"Saved HierNet SavedModel to {filepath} (serving_default: probabilities, routed_class)")

@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 from keras_hier.datasets import image_folder
+from keras_hier.datasets.splits import stratified_split
 
 
 @pytest.fixture
@@ -40,8 +41,7 @@ def test_default_order_is_sorted_and_batched(folder):
 
 def test_validation_split_is_stratified_and_disjoint(folder):
     files, labels, _ = image_folder.list_images(folder)
-    val = image_folder._split(labels, 0.5, "validation", seed=0)
-    train = image_folder._split(labels, 0.5, "training", seed=0)
+    train, val = stratified_split(labels, 0.5, seed=0)
     assert set(val).isdisjoint(train) and len(val) + len(train) == len(files)
     assert np.bincount(labels[val]).tolist() == [2, 1, 2]  # round(4/2), round(2/2), round(3/2)
     ds, _ = image_folder.load(folder, image_size=(4, 4), validation_split=0.5, subset="validation", batch_size=None)

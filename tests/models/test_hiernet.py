@@ -115,7 +115,7 @@ def test_fit_save_load_and_export(backbone, images, tmp_path, run_python):
     )
     export = tmp_path / "served"
     model.export(export, verbose=False)
-    assert not [p for p in os.listdir(tmp_path) if p.startswith(".export-")]
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".tmp-")]
     np.save(tmp_path / "images.npy", images)
     out = run_python(
         "import numpy as np, tensorflow as tf\n"

@@ -1,0 +1,85 @@
+"""HierNet inference and training cost relative to its backbone: `python -m benchmarks.hiernet_inference`.
+
+Builds a CIFAR ResNet and a HierNet cut from it (the paper's split point and extra classifier blocks for n) over a
+tree of `--groups` groups, then measures, in one process and at the same batch size: images per second of the
+backbone, the slow HierNet (every branch) and the routing model (one route per image), and the time of one
+training step of the backbone and of the HierNet. Prints a table of ratios to the backbone.
+"""
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+
+
+def throughput(fn, batch, repeats):
+    fn(batch)  # compile / warm up
+    fn(batch)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn(batch)
+        times.append(time.perf_counter() - t)
+    return len(batch) / statistics.median(times)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.hiernet_inference", description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=3)
+    parser.add_argument("--classes", type=int, default=10)
+    parser.add_argument("--groups", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--input-shape", default="32,32,1")
+    args = parser.parse_args(argv)
+
+    import keras
+    import tensorflow as tf
+
+    from keras_hier import HierNet, Hierarchy
+    from keras_hier.backbones import resnet_cifar
+    from recipes.hiernet import PAPER_CLASSIFIER_BLOCKS, PAPER_SPLIT
+
+    keras.utils.set_random_seed(0)
+    shape = tuple(int(v) for v in args.input_shape.split(","))
+    names = [f"c{i}" for i in range(args.classes)]
+    tree = Hierarchy.from_parents({n: f"g{i % args.groups}" for i, n in enumerate(names)}, leaves=names, root="root")
+    backbone = resnet_cifar(args.n, args.classes, input_shape=shape)
+    hiernet = HierNet.from_backbone(
+        backbone, tree, split_points=[PAPER_SPLIT[args.n]], classifier_layers=PAPER_CLASSIFIER_BLOCKS[args.n]
+    )
+    router = hiernet.routing_model()
+    x = np.random.default_rng(0).random((args.batch, *shape)).astype("float32")
+    y = np.arange(args.batch) % args.classes
+
+    backbone_fn = tf.function(lambda b: backbone(b, training=False), jit_compile=True)
+    slow_fn = tf.function(lambda b: hiernet(b, training=False), jit_compile=True)
+    fast_fn = tf.function(lambda b: router(b, training=False))
+    rates = {
+        "backbone": throughput(backbone_fn, x, args.repeats),
+        "HierNet slow (all branches)": throughput(slow_fn, x, args.repeats),
+        "HierNet fast (routing)": throughput(fast_fn, x, args.repeats),
+    }
+    for model in (backbone, hiernet):
+        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    steps = {}
+    for name, model in (("backbone", backbone), ("HierNet", hiernet)):
+        model.train_on_batch(x, y)
+        t = time.perf_counter()
+        for _ in range(args.repeats):
+            model.train_on_batch(x, y)
+        steps[name] = (time.perf_counter() - t) / args.repeats
+
+    print(f"ResNet-{6 * args.n + 2}, {args.classes} classes in {args.groups} groups, batch {args.batch}, input {shape}, "
+          f"devices: {[d.device_type for d in tf.config.list_logical_devices()]}")
+    print(f"{'inference':<30}{'images/s':>10}{'/ backbone':>12}")
+    for name, r in rates.items():
+        print(f"{name:<30}{r:>10.0f}{r / rates['backbone']:>12.2f}")
+    print(f"{'training step':<30}{'s/step':>10}{'/ backbone':>12}")
+    for name, s in steps.items():
+        print(f"{name:<30}{s:>10.3f}{s / steps['backbone']:>12.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""Accuracies of tree classifiers: conditional (full evaluation), routing, and per-node decisions."""
+
+import numpy as np
+
+
+def tree_accuracies(hiernet, dataset):
+    """The three accuracies of a `HierNet` on a labelled data set.
+
+    - `conditional_accuracy`: the argmax of the full ("slow") output, the product of the branch probabilities
+      along every route (the model's own output) equals the label.
+    - `routing_accuracy`: the class reached by following the most probable child at every node ("fast"
+      evaluation, `hiernet.routing_model()`) equals the label.
+    - `node_accuracy[node]`: among the images whose class lies under an internal node, the fraction for which
+      the node's most probable child is the one on the class's route (the super-class decision); with
+      `node_support[node]`, the number of such images.
+
+    Args:
+        hiernet: a `keras_hier.HierNet`.
+        dataset: iterable of `(images, labels)` batches with integer labels in the hierarchy's label order.
+
+    Returns:
+        dict with `conditional_accuracy`, `routing_accuracy`, `node_accuracy`, `node_support`, `count`.
+    """
+    hierarchy = hiernet.hierarchy
+    router = hiernet.routing_model()
+    nodes = hiernet.node_model()
+    internal = hiernet.internal_nodes
+    # For each internal node: the child position on each class's route, or -1 when the class is not below it.
+    target = {n: np.full(hierarchy.num_classes, -1, np.int64) for n in internal}
+    for label, leaf in enumerate(hierarchy.leaves):
+        route = hierarchy.path(leaf)
+        for parent, child in zip(route, route[1:]):
+            target[parent][label] = hierarchy.children(parent).index(child)
+    correct = {"conditional": 0, "routing": 0}
+    node_correct = {n: 0 for n in internal}
+    node_count = {n: 0 for n in internal}
+    count = 0
+    for images, labels in dataset:
+        labels = np.asarray(labels).reshape(-1).astype(np.int64)
+        if labels.size and (labels.min() < 0 or labels.max() >= hierarchy.num_classes):
+            raise ValueError(f"Labels must be in 0..{hierarchy.num_classes - 1}; got {labels.min()}..{labels.max()}.")
+        slow = np.asarray(hiernet(images, training=False))
+        fast = np.asarray(router(images, training=False))
+        node_probs = nodes(images, training=False)
+        correct["conditional"] += int((slow.argmax(axis=1) == labels).sum())
+        correct["routing"] += int((fast.argmax(axis=1) == labels).sum())
+        for n in internal:
+            want = target[n][labels]
+            below = want >= 0
+            choice = np.asarray(node_probs[n]).argmax(axis=1)
+            node_correct[n] += int((choice[below] == want[below]).sum())
+            node_count[n] += int(below.sum())
+        count += len(labels)
+    if count == 0:
+        raise ValueError("The data set is empty.")
+    return {
+        "conditional_accuracy": correct["conditional"] / count,
+        "routing_accuracy": correct["routing"] / count,
+        "node_accuracy": {n: node_correct[n] / node_count[n] if node_count[n] else float("nan") for n in internal},
+        "node_support": node_count,
+        "count": count,
+    }

@@ -1,0 +1,143 @@
+"""Plots a person would rather look at than read: CPM heatmaps, class trees, per-group accuracy bars.
+
+Every function writes a PNG (atomically: to a temporary name, then moved into place) and returns its path.
+matplotlib runs with the non-interactive Agg backend.
+"""
+
+import os
+
+import numpy as np
+
+from keras_hier._io import atomic_file
+
+
+def _figure(width, height):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt, plt.figure(figsize=(width, height), dpi=110)
+
+
+def _save(plt, fig, path):
+    try:
+        with atomic_file(path, suffix=".png") as tmp:
+            fig.savefig(tmp, format="png", bbox_inches="tight")
+    finally:
+        plt.close(fig)
+    return os.fspath(path)
+
+
+def plot_cpm(cpm, class_names, path, groups=None, title="Confusion-probability matrix"):
+    """A heatmap of a confusion-probability matrix (log colour scale), classes ordered by group.
+
+    Args:
+        cpm: matrix [C, C]; `cpm[i, j]` = mean probability of class j for images of class i.
+        class_names: the C class names.
+        path: the PNG file to write.
+        groups: optional list of groups (lists of class indices) to order the classes by and outline.
+        title: the figure title.
+    """
+    from matplotlib.colors import LogNorm
+    from matplotlib.patches import Rectangle
+
+    cpm = np.asarray(cpm, np.float64)
+    order = [i for g in groups for i in g] if groups else list(range(len(cpm)))
+    size = max(4.0, 0.35 * len(order) + 2)
+    plt, fig = _figure(size + 1, size)
+    ax = fig.add_subplot(111)
+    shown = np.clip(cpm[np.ix_(order, order)], 1e-5, 1)
+    image = ax.imshow(shown, cmap="viridis", norm=LogNorm(vmin=1e-4, vmax=1))
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="mean predicted probability")
+    if len(order) <= 40:
+        labels = [class_names[i] for i in order]
+        ax.set_xticks(range(len(order)), labels, rotation=90, fontsize=8)
+        ax.set_yticks(range(len(order)), labels, fontsize=8)
+    start = 0
+    for g in groups or []:
+        ax.add_patch(Rectangle((start - 0.5, start - 0.5), len(g), len(g), fill=False, edgecolor="red", linewidth=1.5))
+        start += len(g)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title)
+    return _save(plt, fig, path)
+
+
+def plot_hierarchy(hierarchy, path, title=None, values=None):
+    """A drawing of a tree hierarchy, root at the top, classes at the bottom in the tree's order (no crossings).
+
+    Args:
+        hierarchy: a tree `keras_hier.Hierarchy` (a DAG is drawn through `to_tree()`).
+        path: the PNG file to write.
+        title: optional title.
+        values: optional dict node -> number written under the node (e.g. its accuracy).
+    """
+    tree = hierarchy if hierarchy.is_tree else hierarchy.to_tree()
+    x = {}
+
+    def order(node):
+        if tree.is_leaf(node):
+            x[node] = float(len(x))
+        for child in tree.children(node):
+            order(child)
+
+    order(tree.root)
+
+    def place(node):
+        if node not in x:
+            x[node] = float(np.mean([place(c) for c in tree.children(node)]))
+        return x[node]
+
+    place(tree.root)
+    depth = tree.max_depth
+    width = max(6.0, 1.1 * tree.num_classes)
+    plt, fig = _figure(width, 1.6 * depth + 2)
+    ax = fig.add_subplot(111)
+    for node in tree.nodes:
+        for child in tree.children(node):
+            ax.plot([x[node], x[child]], [-tree.depth(node), -tree.depth(child)], color="0.6", zorder=1)
+    for node in tree.nodes:
+        leaf = tree.is_leaf(node)
+        label = tree.name(node)
+        if len(label) > 28:
+            label = label[:26] + "…"
+        if values and node in values:
+            label += f"\n{values[node]:.3f}"
+        ax.text(
+            x[node], -tree.depth(node), label, ha="center", va="center", fontsize=8, rotation=30 if leaf else 0,
+            bbox={"boxstyle": "round", "facecolor": "#dde8f5" if leaf else "#f5e6c8", "edgecolor": "0.5"}, zorder=2,
+        )
+    ax.set_xlim(-1, tree.num_classes)
+    ax.set_ylim(-depth - 0.7, 0.5)
+    ax.axis("off")
+    if title:
+        ax.set_title(title)
+    return _save(plt, fig, path)
+
+
+def plot_bars(values, path, title, ylabel="accuracy", reference=None):
+    """Bars of named values (e.g. accuracy per model or per node), with an optional reference line.
+
+    Args:
+        values: dict name -> value, drawn in order.
+        path: the PNG file to write.
+        title: the figure title.
+        ylabel: the y axis label.
+        reference: optional (label, value) drawn as a dashed horizontal line.
+    """
+    names, heights = list(values), [float(v) for v in values.values()]
+    plt, fig = _figure(max(4.0, 0.8 * len(names) + 2), 4)
+    ax = fig.add_subplot(111)
+    bars = ax.bar(range(len(names)), heights, color="#4c72b0")
+    for bar, h in zip(bars, heights):
+        ax.text(bar.get_x() + bar.get_width() / 2, h, f"{h:.3f}", ha="center", va="bottom", fontsize=8)
+    if reference is not None:
+        ax.axhline(reference[1], color="red", linestyle="--", label=reference[0])
+        ax.legend(loc="lower right")
+    ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
+    low = min(heights + ([reference[1]] if reference else []))
+    ax.set_ylim(max(0.0, low - 0.1), min(1.0, max(heights) + 0.05) if max(heights) <= 1 else max(heights) * 1.1)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    return _save(plt, fig, path)

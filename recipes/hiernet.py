@@ -1,0 +1,202 @@
+"""HierNet recipe: backbone, CPM grouping, HierNet with weight transfer, slow and fast evaluation.
+
+`python -m recipes.hiernet` trains a CIFAR ResNet on Fashion-MNIST (padded to 32x32), computes its
+confusion-probability matrix on a validation half of the test split, groups the classes, builds a HierNet
+from the backbone with weight transfer, trains it, and reports backbone / HierNet-slow / HierNet-fast test
+accuracy at the same total training budget: the backbone first trains `--backbone-epochs` (a full learning-rate
+schedule); the HierNet is built from it and trains `--epochs`, and the backbone trains `--epochs` more, each on
+a fresh schedule. The test half is evaluated
+once, at the end. Flags reproduce the paper's CIFAR-100 settings (`--dataset cifar100 --schedule paper`).
+"""
+
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+
+# Paper defaults per n (Tables 1-2, ReLU ResNet): split point and extra classifier blocks, in residual blocks.
+PAPER_SPLIT = {3: 5, 5: 9, 7: 12, 9: 16, 18: 38}
+PAPER_CLASSIFIER_BLOCKS = {3: 2, 5: 3, 7: 4, 9: 5, 18: 4}
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python -m recipes.hiernet", description=__doc__.splitlines()[0])
+    p.add_argument("--dataset", choices=("fashion_mnist", "cifar100"), default="fashion_mnist")
+    p.add_argument("--n", type=int, default=3, help="residual blocks per stage (3 -> ResNet-20)")
+    p.add_argument("--activation", choices=("relu", "elu"), default="relu")
+    p.add_argument("--backbone-epochs", type=float, default=2, help="backbone epochs before grouping and transfer")
+    p.add_argument("--epochs", type=float, default=1, help="HierNet epochs (the backbone trains as many more)")
+    p.add_argument("--train-size", type=int, default=0, help="training images used (0: all)")
+    p.add_argument("--eval-size", type=int, default=0, help="validation and test images each (0: half the test split)")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--schedule", choices=("scaled", "paper"), default="scaled",
+                   help="paper: lr 0.01 for 2k steps, 0.1 to 32k, 0.01 to 48k, 0.001 after; "
+                        "scaled: the same shape over the run's own number of steps")
+    p.add_argument("--lr", type=float, default=0.1, help="peak learning rate")
+    p.add_argument("--momentum", type=float, default=0.9)
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--no-augment", action="store_true", help="no random flip / 0.125 translation")
+    p.add_argument("--split-point", type=int, default=None, help="residual blocks in the trunk (paper value for n)")
+    p.add_argument("--classifier-blocks", type=int, default=None, help="extra blocks per classifier (paper value)")
+    p.add_argument("--p-min", type=float, default=None,
+                   help="minimum group proximity (default 0.75 / classes: the paper's 0.0075 for CIFAR-100)")
+    p.add_argument("--g-max", type=int, default=None, help="maximum group size (default: half the classes, as 50 of 100)")
+    p.add_argument("--levels", type=int, default=1, help="levels of groups (1: root -> groups -> classes)")
+    p.add_argument("--no-transfer", action="store_true", help="start the HierNet from random weights")
+    p.add_argument("--precision", choices=("auto", "float32", "mixed_float16"), default="auto")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--output", default="runs/hiernet", help="folder for metrics.json, plots and the SavedModel")
+    p.add_argument("--no-export", action="store_true", help="skip the SavedModel export")
+    return p.parse_args(argv)
+
+
+def load_data(name, train_size, eval_size, seed):
+    """(x_train, y_train), (x_val, y_val), (x_test, y_test), class names; the test split halved per class."""
+    from keras_hier.datasets import cifar, fashion_mnist
+    from keras_hier.datasets.splits import stratified_split
+
+    if name == "fashion_mnist":
+        (x, y), (xt, yt) = fashion_mnist.load_data()
+        pad = ((0, 0), (2, 2), (2, 2))
+        x, xt = np.pad(x, pad)[..., None], np.pad(xt, pad)[..., None]  # 28x28 -> 32x32, one channel
+        names = list(fashion_mnist.CLASS_NAMES)
+    else:
+        (x, y), (xt, yt) = cifar.load_cifar100("fine")
+        names = list(cifar.FINE_NAMES)
+    if train_size and train_size < len(x):
+        keep, _ = stratified_split(y, 1 - train_size / len(x), seed=seed)
+        x, y = x[keep], y[keep]
+    test, val = stratified_split(yt, 0.5, seed=0)  # a fixed split, as the paper's
+    if eval_size and eval_size < len(val):
+        test = test[stratified_split(yt[test], eval_size / len(test), seed=0)[1]]
+        val = val[stratified_split(yt[val], eval_size / len(val), seed=0)[1]]
+    return (x, y.astype(np.int32)), (xt[val], yt[val].astype(np.int32)), (xt[test], yt[test].astype(np.int32)), names
+
+
+def learning_rate(schedule, steps, peak):
+    import keras
+
+    if schedule == "paper":
+        bounds = [2000, 32000, 48000]
+    else:
+        bounds = [max(1, int(steps * f)) for f in (2000 / 64000, 32000 / 64000, 48000 / 64000)]
+        bounds = sorted(set(bounds))
+        while len(bounds) < 3:
+            bounds.append(bounds[-1] + 1)
+    return keras.optimizers.schedules.PiecewiseConstantDecay(bounds, [peak / 10, peak, peak / 10, peak / 100])
+
+
+def compile_model(model, args, steps):
+    import keras
+
+    optimizer = keras.optimizers.SGD(
+        learning_rate=learning_rate(args.schedule, steps, args.lr), momentum=args.momentum, weight_decay=args.weight_decay
+    )
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import keras
+    import tensorflow as tf
+
+    from keras_hier import HierNet, plotting
+    from keras_hier._io import write_text_atomic
+    from keras_hier.backbones import resnet_cifar
+    from keras_hier.datasets.pipeline import make_dataset
+    from keras_hier.grouping import confusion_probability_matrix, hierarchy_from_confusion
+    from keras_hier.metrics import tree_accuracies
+
+    start = time.time()
+    gpu = bool(tf.config.list_physical_devices("GPU"))
+    precision = ("mixed_float16" if gpu else "float32") if args.precision == "auto" else args.precision
+    keras.mixed_precision.set_global_policy(precision)
+    keras.utils.set_random_seed(args.seed)
+    os.makedirs(args.output, exist_ok=True)
+
+    train, val, test, names = load_data(args.dataset, args.train_size, args.eval_size, args.seed)
+    num_classes = len(names)
+    p_min = 0.75 / num_classes if args.p_min is None else args.p_min
+    g_max = max(2, num_classes // 2) if args.g_max is None else args.g_max
+    print(f"{args.dataset}: train {len(train[0])}, validation {len(val[0])}, test {len(test[0])}; precision {precision}")
+    augment = None if args.no_augment else "hiernet"
+    train_ds = make_dataset(*train, batch_size=args.batch_size, num_classes=num_classes, augment=augment,
+                            shuffle=True, seed=args.seed, drop_remainder=True)
+    val_ds = make_dataset(*val, batch_size=256, num_classes=num_classes)
+    test_ds = make_dataset(*test, batch_size=256, num_classes=num_classes)
+    steps_per_epoch = len(train[0]) // args.batch_size
+    pre_steps = int(round(args.backbone_epochs * steps_per_epoch))
+    post_steps = int(round(args.epochs * steps_per_epoch))
+
+    # 1. The backbone; the HierNet starts from it, and it trains on for as long as the HierNet does.
+    backbone = resnet_cifar(args.n, num_classes, activation=args.activation, input_shape=train[0].shape[1:])
+    compile_model(backbone, args, pre_steps)
+    print(f"\n[1/4] backbone {backbone.name}: {pre_steps} steps before grouping")
+    backbone.fit(train_ds.repeat(), steps_per_epoch=pre_steps, epochs=1, verbose=2)
+    snapshot = keras.models.clone_model(backbone)
+    snapshot.set_weights(backbone.get_weights())
+
+    # 2. The confusion-probability matrix on the validation half, and the class hierarchy.
+    cpm = confusion_probability_matrix(snapshot, val_ds, num_classes)
+    hierarchy = hierarchy_from_confusion(cpm, names, p_min=p_min, g_max=g_max, levels=args.levels)
+    groups = [[hierarchy.label(leaf) for leaf in hierarchy.leaves if node in hierarchy.path(leaf)]
+              for node in hierarchy.children(hierarchy.root)]
+    print(f"\n[2/4] groups (p_min {p_min:g}, g_max {g_max}):")
+    for node in hierarchy.children(hierarchy.root):
+        print(f"  {node}: {', '.join(hierarchy.leaves[i] for i in hierarchy.descendant_leaves(node))}")
+    hierarchy.to_json(os.path.join(args.output, "hierarchy.json"), indent=2)
+    plotting.plot_cpm(cpm, names, os.path.join(args.output, "cpm.png"), groups=groups,
+                      title=f"CPM of {backbone.name} on the validation split")
+
+    # 3. HierNet with weight transfer, trained for the rest of the budget; the backbone trains as long.
+    metrics = {"args": vars(args), "precision": precision, "p_min": p_min, "g_max": g_max, "groups": {}}
+    if hierarchy.max_depth < 2:
+        print("\nNo groups formed (no pair above --p-min, or all classes in one group): HierNet would equal the "
+              "backbone. Adjust --p-min (or train the backbone longer).")
+        hiernet = None
+    else:
+        split = args.split_point or PAPER_SPLIT.get(args.n, 2 * args.n - 1)
+        extra = PAPER_CLASSIFIER_BLOCKS.get(args.n, 2) if args.classifier_blocks is None else args.classifier_blocks
+        splits = [split] + [min(split + k, 3 * args.n - 1) for k in range(1, hierarchy.max_depth - 1)]
+        hiernet = HierNet.from_backbone(snapshot, hierarchy, split_points=splits, classifier_layers=extra,
+                                        transfer_weights=not args.no_transfer)
+        compile_model(hiernet, args, post_steps)
+        print(f"\n[3/4] HierNet: split after block {splits}, {extra} extra classifier blocks, "
+              f"{hiernet.count_params():,} parameters ({backbone.count_params():,} in the backbone); {post_steps} steps")
+        hiernet.fit(train_ds.repeat(), steps_per_epoch=post_steps, epochs=1, verbose=2)
+    print(f"\n[3/4] backbone: {post_steps} more steps")
+    compile_model(backbone, args, post_steps)
+    backbone.fit(train_ds.repeat(), steps_per_epoch=post_steps, epochs=1, verbose=2)
+
+    # 4. The test half, once.
+    print("\n[4/4] test split")
+    metrics["backbone_accuracy"] = float(backbone.evaluate(test_ds, verbose=0)[1])
+    bars = {"backbone": metrics["backbone_accuracy"]}
+    if hiernet is not None:
+        result = tree_accuracies(hiernet, test_ds)
+        metrics["hiernet_slow_accuracy"] = result["conditional_accuracy"]
+        metrics["hiernet_fast_accuracy"] = result["routing_accuracy"]
+        metrics["node_accuracy"] = {hierarchy.name(n): a for n, a in result["node_accuracy"].items()}
+        bars.update({"HierNet slow": result["conditional_accuracy"], "HierNet fast": result["routing_accuracy"]})
+        plotting.plot_hierarchy(hierarchy, os.path.join(args.output, "tree.png"), values=result["node_accuracy"],
+                                title="HierNet tree (internal nodes: test accuracy of their decision)")
+        if not args.no_export:
+            hiernet.export(os.path.join(args.output, "saved_model"), verbose=False)
+            hiernet.save(os.path.join(args.output, "hiernet.keras"))
+    for node in hierarchy.children(hierarchy.root):
+        metrics["groups"][node] = [hierarchy.leaves[i] for i in hierarchy.descendant_leaves(node)]
+    plotting.plot_bars(bars, os.path.join(args.output, "accuracy.png"), "Test accuracy at the same training budget",
+                       reference=("backbone", metrics["backbone_accuracy"]))
+    metrics["seconds"] = time.time() - start
+    write_text_atomic(os.path.join(args.output, "metrics.json"), json.dumps(metrics, indent=2))
+    print(f"\n{'model':<16}{'test accuracy':>14}")
+    for k, v in bars.items():
+        print(f"{k:<16}{v:>14.4f}")
+    print(f"outputs in {args.output} ({metrics['seconds']:.0f} s)")
+    return metrics
+
+
+if __name__ == "__main__":
+    main()
