@@ -134,7 +134,7 @@ def main(argv=None):
     backbone = resnet_cifar(args.n, num_classes, activation=args.activation, input_shape=train[0].shape[1:])
     compile_model(backbone, args, pre_steps)
     print(f"\n[1/4] backbone {backbone.name}: {pre_steps} steps before grouping")
-    backbone.fit(train_ds.repeat(), steps_per_epoch=pre_steps, epochs=1, verbose=2)
+    backbone.fit(train_ds.repeat(), steps_per_epoch=pre_steps, epochs=1, verbose=2, shuffle=False)
     snapshot = keras.models.clone_model(backbone)
     snapshot.set_weights(backbone.get_weights())
 
@@ -165,10 +165,10 @@ def main(argv=None):
         compile_model(hiernet, args, post_steps)
         print(f"\n[3/4] HierNet: split after block {splits}, {extra} extra classifier blocks, "
               f"{hiernet.count_params():,} parameters ({backbone.count_params():,} in the backbone); {post_steps} steps")
-        hiernet.fit(train_ds.repeat(), steps_per_epoch=post_steps, epochs=1, verbose=2)
+        hiernet.fit(train_ds.repeat(), steps_per_epoch=post_steps, epochs=1, verbose=2, shuffle=False)
     print(f"\n[3/4] backbone: {post_steps} more steps")
     compile_model(backbone, args, post_steps)
-    backbone.fit(train_ds.repeat(), steps_per_epoch=post_steps, epochs=1, verbose=2)
+    backbone.fit(train_ds.repeat(), steps_per_epoch=post_steps, epochs=1, verbose=2, shuffle=False)
 
     # 4. The test half, once.
     print("\n[4/4] test split")

@@ -38,7 +38,10 @@ def test_tensorflow_gnn_imports_next_to_keras_3(order, run_python):
 def test_lazy_submodules():
     assert keras_hier.knowledge.wordnet.__name__ == "keras_hier.knowledge.wordnet"
     assert keras_hier.datasets.long_tail.__name__ == "keras_hier.datasets.long_tail"
-    assert "knowledge" in dir(keras_hier) and "wordnet" in dir(keras_hier.knowledge)
+    assert "knowledge" in dir(keras_hier) and "wordnet" in dir(keras_hier.knowledge) and "HierNet" in dir(keras_hier)
+    from keras_hier.models.hiernet import HierNet
+
+    assert keras_hier.HierNet is HierNet
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         keras_hier.nothing
     with pytest.raises(AttributeError):

@@ -20,6 +20,12 @@ def _conv(filters, strides, name):
     )
 
 
+def _bn(name):
+    # Momentum 0.9 (PyTorch's 0.1), as in He et al.'s Torch ResNets: Keras' default 0.99 makes the moving
+    # statistics lag for hundreds of steps, which ruins inference after short runs.
+    return keras.layers.BatchNormalization(momentum=0.9, name=name)
+
+
 def _residual_block(x, filters, strides, activation, k):
     """One residual block. ReLU (He et al.): conv-BN-ReLU-conv-BN, add, ReLU. ELU (Shah et al.):
     conv-ELU-conv-BN, add, no activation after the addition."""
@@ -29,13 +35,13 @@ def _residual_block(x, filters, strides, activation, k):
         shortcut = keras.layers.Conv2D(
             filters, 1, strides=strides, use_bias=False, kernel_initializer="he_normal", name=p + "shortcut_conv"
         )(x)
-        shortcut = keras.layers.BatchNormalization(name=p + "shortcut_bn")(shortcut)
+        shortcut = _bn(p + "shortcut_bn")(shortcut)
     y = _conv(filters, strides, p + "conv1")(x)
     if activation == "relu":
-        y = keras.layers.BatchNormalization(name=p + "bn1")(y)
+        y = _bn(p + "bn1")(y)
     y = keras.layers.Activation(activation, name=p + "act1")(y)
     y = _conv(filters, 1, p + "conv2")(y)
-    y = keras.layers.BatchNormalization(name=p + "bn2")(y)
+    y = _bn(p + "bn2")(y)
     if activation == "relu":
         y = keras.layers.Add(name=p + "add")([shortcut, y])
         return keras.layers.Activation("relu", name=block_name(k))(y)
@@ -77,7 +83,7 @@ def resnet_cifar(n, num_classes, activation="relu", input_shape=(32, 32, 3), nam
     depth = 6 * n + 2
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     x = _conv(16, 1, "stem_conv")(inputs)
-    x = keras.layers.BatchNormalization(name="stem_bn")(x)
+    x = _bn("stem_bn")(x)
     x = keras.layers.Activation(activation, name="stem_act")(x)
     k = 0
     for stage, filters in enumerate((16, 32, 64)):
