@@ -35,6 +35,37 @@ def _feature_layer_name(backbone):
     return layer.name
 
 
+def _head_dense(backbone, features):
+    """The backbone's classification Dense layer if it reads the global average pooling of `features`, else None."""
+    layer = backbone.layers[-1]
+    while not isinstance(layer, keras.layers.Dense):
+        if not layer._inbound_nodes or len(layer._inbound_nodes[0].parent_nodes) != 1:
+            return None
+        layer = layer._inbound_nodes[0].parent_nodes[0].operation
+    parents = layer._inbound_nodes[0].parent_nodes
+    if len(parents) != 1 or not isinstance(parents[0].operation, keras.layers.GlobalAveragePooling2D):
+        return None
+    pool_parents = parents[0].operation._inbound_nodes[0].parent_nodes
+    if len(pool_parents) != 1 or pool_parents[0].operation.name != features:
+        return None
+    return layer
+
+
+def _transfer_classifiers(backbone, features, hierarchy, internal, extras, denses):
+    """Copies the backbone's classifier rows into nodes whose children are all classes (see `transfer_weights`)."""
+    dense = _head_dense(backbone, features)
+    if dense is None or not dense.use_bias:
+        return
+    kernel, bias = (np.asarray(w) for w in dense.get_weights())
+    for i, node in enumerate(internal):
+        children = hierarchy.children(node)
+        if node in extras or not all(hierarchy.is_leaf(c) for c in children):
+            continue
+        labels = [hierarchy.label(c) for c in children]
+        denses[i].kernel.assign(kernel[:, labels])
+        denses[i].bias.assign(bias[labels])
+
+
 def _resolve(backbone, point, what):
     """A layer name of `backbone` from a name or a residual-block number (`resnet_cifar` naming)."""
     from keras_hier.backbones.resnet_cifar import block_name
@@ -92,7 +123,10 @@ class HierNet(keras.Model):
             (`resnet_cifar`), or, for any backbone, one layer name per split point (the end of the extra
             segment for nodes whose edge ends there). 0 for none.
         transfer_weights: copy the backbone's weights into the trunk, every edge and the extra classifier
-            blocks (the paper found this very beneficial); the node classifiers start random.
+            blocks (the paper found this very beneficial). A node whose children are all classes also gets the
+            backbone's classifier rows of those classes when its input is the backbone's own (global average
+            pooling of the feature map): it then starts as the backbone's softmax within its group. The other
+            node classifiers start random.
         pooling: `"avg"` (global average pooling) or `"flatten"` before each node's dense layer.
         features: the backbone's feature-map layer before its head (found automatically).
 
@@ -170,7 +204,7 @@ class HierNet(keras.Model):
 
         # === Functional model ===
         inputs = keras.Input(shape=tuple(backbone.inputs[0].shape[1:]), name="image")
-        feature_maps, node_probs = {}, []
+        feature_maps, node_probs, denses = {}, [], {}
         for node in internal:
             i = index[node]
             parent = hierarchy.parents(node)[0] if node != hierarchy.root else None
@@ -182,8 +216,12 @@ class HierNet(keras.Model):
                 x = keras.layers.GlobalAveragePooling2D(name=f"node{i}_pool")(x)
             else:
                 x = keras.layers.Flatten(name=f"node{i}_pool")(x)
-            x = keras.layers.Dense(len(hierarchy.children(node)), name=f"node{i}_dense")(x)
+            dense = keras.layers.Dense(len(hierarchy.children(node)), name=f"node{i}_dense")
+            denses[i] = dense
+            x = dense(x)
             node_probs.append(keras.layers.Activation("softmax", dtype="float32", name=f"node{i}_softmax")(x))
+        if transfer_weights and pooling == "avg":
+            _transfer_classifiers(backbone, features, hierarchy, internal, extras, denses)
         paths = []
         for leaf in hierarchy.leaves:
             route = hierarchy.path(leaf)

@@ -96,6 +96,13 @@ def test_transfer_weights_reproduces_the_backbone(backbone, images):
     for node in ("g1", "g2"):
         np.testing.assert_allclose(model.node_layer(node, "edge")(trunk), features(images), atol=1e-5)
     np.testing.assert_allclose(model.node_layer("root", "extra")(trunk), features(images), atol=1e-5)
+    # Nodes over classes start as the backbone's softmax renormalised within their group.
+    reference = backbone.predict(images, verbose=0)
+    nodes = model.node_model()(images)
+    for node in ("g1", "g2"):
+        labels = [TREE2.label(c) for c in TREE2.children(node)]
+        within = reference[:, labels] / reference[:, labels].sum(axis=1, keepdims=True)
+        np.testing.assert_allclose(nodes[node], within, atol=1e-5)
     fresh = HierNet.from_backbone(backbone, TREE2, split_points=[2], transfer_weights=False)
     assert not np.allclose(fresh.node_layer("g1", "edge")(trunk), features(images), atol=1e-3)
 
