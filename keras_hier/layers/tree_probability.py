@@ -41,7 +41,8 @@ class TreeProbability(keras.layers.Layer):
         for c, path in enumerate(self.paths):
             for n, k in path:
                 if n >= len(widths) or k >= widths[n]:
-                    raise ValueError(f"Route of class {c} uses child {k} of node {n}, which has {widths[n] if n < len(widths) else 0} children.")
+                    have = widths[n] if n < len(widths) else 0
+                    raise ValueError(f"Route of class {c} uses child {k} of node {n}, which has {have} children.")
         depth = max(len(p) for p in self.paths)
         ones = offsets[-1]  # index of a column of ones that pads shorter routes
         self._index = [[offsets[n] + k for n, k in path] + [ones] * (depth - len(path)) for path in self.paths]

@@ -183,7 +183,9 @@ class HierNet(keras.Model):
         order = {layer.name: i for i, layer in enumerate(backbone.layers)}
         positions = [order[b] for b in bounds[1:]]
         if positions != sorted(positions) or len(set(positions)) != len(positions):
-            raise ValueError(f"Split points must be distinct and in the backbone's order, before {features!r}; got {bounds[1:-1]}.")
+            raise ValueError(
+                f"Split points must be distinct and in the backbone's order, before {features!r}; got {bounds[1:-1]}."
+            )
         extra_ends = self._extra_ends(backbone, classifier_layers, split_points, bounds)
 
         # === Layers: one edge (backbone segment copy) and one classifier per internal node ===
@@ -234,7 +236,8 @@ class HierNet(keras.Model):
         self.backbone_config = keras.saving.serialize_keras_object(backbone)
         self.hierarchy = hierarchy
         self.split_points = [p if isinstance(p, str) else int(p) for p in split_points]
-        self.classifier_layers = classifier_layers if isinstance(classifier_layers, (int, np.integer)) else list(classifier_layers)
+        is_count = isinstance(classifier_layers, (int, np.integer))
+        self.classifier_layers = int(classifier_layers) if is_count else list(classifier_layers)
         self.transfer_weights = bool(transfer_weights)
         self.pooling = pooling
         self.features = features
@@ -257,7 +260,11 @@ class HierNet(keras.Model):
                     "A number of `classifier_layers` needs residual-block split points (resnet_cifar backbones); "
                     "for other backbones pass one layer name per split point."
                 )
-            blocks = [int(layer.name[5:-4]) for layer in backbone.layers if layer.name.startswith("block") and layer.name.endswith("_out")]
+            blocks = [
+                int(layer.name[5:-4])
+                for layer in backbone.layers
+                if layer.name.startswith("block") and layer.name.endswith("_out") and layer.name[5:-4].isdigit()
+            ]
             last_block = max(blocks)
             for k, p in enumerate(split_points, start=1):
                 ends[k] = block_name(min(int(p) + int(classifier_layers), last_block)) if int(p) < last_block else None
