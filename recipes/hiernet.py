@@ -35,6 +35,8 @@ def parse_args(argv=None):
                    help="paper: lr 0.01 for 2k steps, 0.1 to 32k, 0.01 to 48k, 0.001 after; "
                         "scaled: the same shape over the run's own number of steps")
     p.add_argument("--lr", type=float, default=0.1, help="peak learning rate")
+    p.add_argument("--finetune-lr", type=float, default=None,
+                   help="peak learning rate of the second stage, for the HierNet and the backbone alike (default --lr)")
     p.add_argument("--momentum", type=float, default=0.9)
     p.add_argument("--weight-decay", type=float, default=1e-4)
     p.add_argument("--no-augment", action="store_true", help="no random flip / 0.125 translation")
@@ -88,11 +90,13 @@ def learning_rate(schedule, steps, peak):
     return keras.optimizers.schedules.PiecewiseConstantDecay(bounds, [peak / 10, peak, peak / 10, peak / 100])
 
 
-def compile_model(model, args, steps):
+def compile_model(model, args, steps, peak=None):
     import keras
 
     optimizer = keras.optimizers.SGD(
-        learning_rate=learning_rate(args.schedule, steps, args.lr), momentum=args.momentum, weight_decay=args.weight_decay
+        learning_rate=learning_rate(args.schedule, steps, peak or args.lr),
+        momentum=args.momentum,
+        weight_decay=args.weight_decay,
     )
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
@@ -162,12 +166,12 @@ def main(argv=None):
         splits = [split] + [min(split + k, 3 * args.n - 1) for k in range(1, hierarchy.max_depth - 1)]
         hiernet = HierNet.from_backbone(snapshot, hierarchy, split_points=splits, classifier_layers=extra,
                                         transfer_weights=not args.no_transfer)
-        compile_model(hiernet, args, post_steps)
+        compile_model(hiernet, args, post_steps, args.finetune_lr)
         print(f"\n[3/4] HierNet: split after block {splits}, {extra} extra classifier blocks, "
               f"{hiernet.count_params():,} parameters ({backbone.count_params():,} in the backbone); {post_steps} steps")
         hiernet.fit(train_ds.repeat(), steps_per_epoch=post_steps, epochs=1, verbose=2, shuffle=False)
     print(f"\n[3/4] backbone: {post_steps} more steps")
-    compile_model(backbone, args, post_steps)
+    compile_model(backbone, args, post_steps, args.finetune_lr)
     backbone.fit(train_ds.repeat(), steps_per_epoch=post_steps, epochs=1, verbose=2, shuffle=False)
 
     # 4. The test half, once.
