@@ -1,6 +1,7 @@
 """WordNet 3.0 offline: the nltk reader, WordNet ids, and vectorised WUP / LCH similarity matrices."""
 
 import collections
+import contextlib
 import functools
 import json
 import math
@@ -330,17 +331,12 @@ def noun_taxonomy_depth():
     in `cache_dir()` once computed."""
     wn = load_wordnet()
     path = os.path.join(cache_dir(), f"wordnet-{wn.get_version()}-noun-depth.json")
-    try:
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):  # no cache yet, or an unreadable one
         with open(path, encoding="utf-8") as f:
             return int(json.load(f)["max_depth"])
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
     depth = max(s.max_depth() for s in wn.all_synsets("n"))
-    try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+    with contextlib.suppress(OSError):  # a read-only cache only costs the recomputation next time
         write_text_atomic(path, json.dumps({"max_depth": depth}))
-    except OSError:
-        pass  # A read-only cache only costs the recomputation.
     return depth
 
 
