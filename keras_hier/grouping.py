@@ -123,7 +123,7 @@ def _per_level(value, levels, name):
 def hierarchy_from_confusion(cpm, class_names, p_min, g_max, levels=1):
     """A class hierarchy from a confusion-probability matrix, by `group_classes` applied recursively.
 
-    Level 1 groups all classes; with `levels=2` each group of two or more classes is grouped again on its
+    Level 1 groups all classes; with `levels=2` each group of three or more classes is grouped again on its
     own sub-matrix (rows restricted to the group's columns and renormalised to sum to 1: the confusion
     between members given that the prediction stays in the group), and so on. Groups become internal nodes
     (`g1`, `g2`, ... and `g1.1`, ... below them, named after their first members); classes that never merge

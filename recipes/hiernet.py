@@ -139,11 +139,9 @@ def main(argv=None):
     compile_model(backbone, args, pre_steps)
     print(f"\n[1/4] backbone {backbone.name}: {pre_steps} steps before grouping")
     backbone.fit(train_ds.repeat(), steps_per_epoch=pre_steps, epochs=1, verbose=2, shuffle=False)
-    snapshot = keras.models.clone_model(backbone)
-    snapshot.set_weights(backbone.get_weights())
 
     # 2. The confusion-probability matrix on the validation half, and the class hierarchy.
-    cpm = confusion_probability_matrix(snapshot, val_ds, num_classes)
+    cpm = confusion_probability_matrix(backbone, val_ds, num_classes)
     hierarchy = hierarchy_from_confusion(cpm, names, p_min=p_min, g_max=g_max, levels=args.levels)
     groups = [[hierarchy.label(leaf) for leaf in hierarchy.leaves if node in hierarchy.path(leaf)]
               for node in hierarchy.children(hierarchy.root)]
@@ -164,7 +162,8 @@ def main(argv=None):
         split = args.split_point or PAPER_SPLIT.get(args.n, 2 * args.n - 1)
         extra = PAPER_CLASSIFIER_BLOCKS.get(args.n, 2) if args.classifier_blocks is None else args.classifier_blocks
         splits = [split] + [min(split + k, 3 * args.n - 1) for k in range(1, hierarchy.max_depth - 1)]
-        hiernet = HierNet.from_backbone(snapshot, hierarchy, split_points=splits, classifier_layers=extra,
+        # HierNet copies the backbone's weights now, before the backbone trains on.
+        hiernet = HierNet.from_backbone(backbone, hierarchy, split_points=splits, classifier_layers=extra,
                                         transfer_weights=not args.no_transfer)
         compile_model(hiernet, args, post_steps, args.finetune_lr)
         print(f"\n[3/4] HierNet: split after block {splits}, {extra} extra classifier blocks, "

@@ -21,10 +21,15 @@ def tree_accuracies(hiernet, dataset):
     Returns:
         dict with `conditional_accuracy`, `routing_accuracy`, `node_accuracy`, `node_support`, `count`.
     """
+    import keras
+
     hierarchy = hiernet.hierarchy
     router = hiernet.routing_model()
-    nodes = hiernet.node_model()
     internal = hiernet.internal_nodes
+    # One pass gives the slow output and every node's softmax (the same graph as `hiernet.node_model()`).
+    outputs = {n: hiernet.node_layer(n, "softmax").output for n in internal}
+    outputs["__probabilities__"] = hiernet.outputs[0]
+    slow_and_nodes = keras.Model(hiernet.inputs[0], outputs)
     # For each internal node: the child position on each class's route, or -1 when the class is not below it.
     target = {n: np.full(hierarchy.num_classes, -1, np.int64) for n in internal}
     for label, leaf in enumerate(hierarchy.leaves):
@@ -39,9 +44,9 @@ def tree_accuracies(hiernet, dataset):
         labels = np.asarray(labels).reshape(-1).astype(np.int64)
         if labels.size and (labels.min() < 0 or labels.max() >= hierarchy.num_classes):
             raise ValueError(f"Labels must be in 0..{hierarchy.num_classes - 1}; got {labels.min()}..{labels.max()}.")
-        slow = np.asarray(hiernet(images, training=False))
+        node_probs = slow_and_nodes(images, training=False)
+        slow = np.asarray(node_probs["__probabilities__"])
         fast = np.asarray(router(images, training=False))
-        node_probs = nodes(images, training=False)
         correct["conditional"] += int((slow.argmax(axis=1) == labels).sum())
         correct["routing"] += int((fast.argmax(axis=1) == labels).sum())
         for n in internal:
