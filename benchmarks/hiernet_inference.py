@@ -32,6 +32,8 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--input-shape", default="32,32,1")
+    parser.add_argument("--split-point", type=int, default=None, help="residual blocks in the trunk (paper value)")
+    parser.add_argument("--classifier-blocks", type=int, default=None, help="extra classifier blocks (paper value)")
     args = parser.parse_args(argv)
 
     import keras
@@ -46,9 +48,9 @@ def main(argv=None):
     names = [f"c{i}" for i in range(args.classes)]
     tree = Hierarchy.from_parents({n: f"g{i % args.groups}" for i, n in enumerate(names)}, leaves=names, root="root")
     backbone = resnet_cifar(args.n, args.classes, input_shape=shape)
-    hiernet = HierNet.from_backbone(
-        backbone, tree, split_points=[PAPER_SPLIT[args.n]], classifier_layers=PAPER_CLASSIFIER_BLOCKS[args.n]
-    )
+    split = PAPER_SPLIT[args.n] if args.split_point is None else args.split_point
+    extra = PAPER_CLASSIFIER_BLOCKS[args.n] if args.classifier_blocks is None else args.classifier_blocks
+    hiernet = HierNet.from_backbone(backbone, tree, split_points=[split], classifier_layers=extra)
     router = hiernet.routing_model()
     x = np.random.default_rng(0).random((args.batch, *shape)).astype("float32")
     y = np.arange(args.batch) % args.classes
@@ -70,7 +72,8 @@ def main(argv=None):
             model.train_on_batch(x, y)
         steps[name] = (time.perf_counter() - t) / args.repeats
 
-    print(f"ResNet-{6 * args.n + 2}, {args.classes} classes in {args.groups} groups, batch {args.batch}, input {shape}, "
+    print(f"ResNet-{6 * args.n + 2} split after block {split}, {extra} extra classifier blocks, "
+          f"{args.classes} classes in {args.groups} groups, batch {args.batch}, input {shape}, "
           f"devices: {[d.device_type for d in tf.config.list_logical_devices()]}")
     print(f"{'inference (ratio to backbone XLA)':<34}{'images/s':>10}{'ratio':>8}")
     for name, r in rates.items():

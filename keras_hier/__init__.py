@@ -18,7 +18,7 @@ from keras_hier.hierarchy import Hierarchy  # noqa: E402
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("knowledge", "datasets", "backbones", "grouping", "layers", "models", "metrics", "plotting")
+_SUBMODULES = ("knowledge", "datasets", "backbones", "grouping", "layers", "models", "metrics", "plotting", "precision")
 
 __all__ = ["Hierarchy", "HierNet", "__version__", *_SUBMODULES]
 

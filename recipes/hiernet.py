@@ -41,13 +41,16 @@ def parse_args(argv=None):
     p.add_argument("--weight-decay", type=float, default=1e-4)
     p.add_argument("--no-augment", action="store_true", help="no random flip / 0.125 translation")
     p.add_argument("--split-point", type=int, default=None, help="residual blocks in the trunk (paper value for n)")
-    p.add_argument("--classifier-blocks", type=int, default=None, help="extra blocks per classifier (paper value)")
+    p.add_argument("--classifier-blocks", type=int, default=None,
+                   help="extra blocks per classifier (cifar100: the paper's value; fashion_mnist: the rest of the "
+                        "backbone after the split, chosen on the validation half, see docs/hiernet.md)")
     p.add_argument("--p-min", type=float, default=None,
                    help="minimum group proximity (default 0.75 / classes: the paper's 0.0075 for CIFAR-100)")
     p.add_argument("--g-max", type=int, default=None, help="maximum group size (default: half the classes, as 50 of 100)")
     p.add_argument("--levels", type=int, default=1, help="levels of groups (1: root -> groups -> classes)")
     p.add_argument("--no-transfer", action="store_true", help="start the HierNet from random weights")
-    p.add_argument("--precision", choices=("auto", "float32", "mixed_float16"), default="auto")
+    p.add_argument("--precision", choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"), default="auto",
+                   help="auto: mixed_float16 on a GPU, else float32")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output", default="runs/hiernet", help="folder for metrics.json, plots and the SavedModel")
     p.add_argument("--no-export", action="store_true", help="skip the SavedModel export")
@@ -104,19 +107,17 @@ def compile_model(model, args, steps, peak=None):
 def main(argv=None):
     args = parse_args(argv)
     import keras
-    import tensorflow as tf
 
     from keras_hier import HierNet, plotting
     from keras_hier._io import write_text_atomic
     from keras_hier.backbones import resnet_cifar
-    from keras_hier.datasets.pipeline import make_dataset
+    from keras_hier.datasets.pipeline import make_batches
     from keras_hier.grouping import confusion_probability_matrix, hierarchy_from_confusion
     from keras_hier.metrics import tree_accuracies
+    from keras_hier.precision import set_precision
 
     start = time.time()
-    gpu = bool(tf.config.list_physical_devices("GPU"))
-    precision = ("mixed_float16" if gpu else "float32") if args.precision == "auto" else args.precision
-    keras.mixed_precision.set_global_policy(precision)
+    precision = set_precision(args.precision)
     keras.utils.set_random_seed(args.seed)
     os.makedirs(args.output, exist_ok=True)
 
@@ -126,10 +127,10 @@ def main(argv=None):
     g_max = max(2, num_classes // 2) if args.g_max is None else args.g_max
     print(f"{args.dataset}: train {len(train[0])}, validation {len(val[0])}, test {len(test[0])}; precision {precision}")
     augment = None if args.no_augment else "hiernet"
-    train_ds = make_dataset(*train, batch_size=args.batch_size, num_classes=num_classes, augment=augment,
-                            shuffle=True, seed=args.seed, drop_remainder=True)
-    val_ds = make_dataset(*val, batch_size=256, num_classes=num_classes)
-    test_ds = make_dataset(*test, batch_size=256, num_classes=num_classes)
+    train_ds = make_batches(*train, batch_size=args.batch_size, num_classes=num_classes, augment=augment,
+                            shuffle=True, seed=args.seed, drop_remainder=True, repeat=True)
+    val_ds = make_batches(*val, batch_size=256, num_classes=num_classes)
+    test_ds = make_batches(*test, batch_size=256, num_classes=num_classes)
     steps_per_epoch = len(train[0]) // args.batch_size
     pre_steps = int(round(args.backbone_epochs * steps_per_epoch))
     post_steps = int(round(args.epochs * steps_per_epoch))
@@ -138,7 +139,7 @@ def main(argv=None):
     backbone = resnet_cifar(args.n, num_classes, activation=args.activation, input_shape=train[0].shape[1:])
     compile_model(backbone, args, pre_steps)
     print(f"\n[1/4] backbone {backbone.name}: {pre_steps} steps before grouping")
-    backbone.fit(train_ds.repeat(), steps_per_epoch=pre_steps, epochs=1, verbose=2, shuffle=False)
+    backbone.fit(train_ds, steps_per_epoch=pre_steps, epochs=1, verbose=2, shuffle=False)
 
     # 2. The confusion-probability matrix on the validation half, and the class hierarchy.
     cpm = confusion_probability_matrix(backbone, val_ds, num_classes)
@@ -160,21 +161,30 @@ def main(argv=None):
         hiernet = None
     else:
         split = args.split_point or PAPER_SPLIT.get(args.n, 2 * args.n - 1)
-        extra = PAPER_CLASSIFIER_BLOCKS.get(args.n, 2) if args.classifier_blocks is None else args.classifier_blocks
+        extra = args.classifier_blocks
+        if extra is None:
+            extra = PAPER_CLASSIFIER_BLOCKS.get(args.n, 2) if args.dataset == "cifar100" else 3 * args.n - split
         splits = [split] + [min(split + k, 3 * args.n - 1) for k in range(1, hierarchy.max_depth - 1)]
         # HierNet copies the backbone's weights now, before the backbone trains on.
         hiernet = HierNet.from_backbone(backbone, hierarchy, split_points=splits, classifier_layers=extra,
                                         transfer_weights=not args.no_transfer)
+        metrics.update(split_points=splits, classifier_blocks=extra)
         compile_model(hiernet, args, post_steps, args.finetune_lr)
         print(f"\n[3/4] HierNet: split after block {splits}, {extra} extra classifier blocks, "
               f"{hiernet.count_params():,} parameters ({backbone.count_params():,} in the backbone); {post_steps} steps")
-        hiernet.fit(train_ds.repeat(), steps_per_epoch=post_steps, epochs=1, verbose=2, shuffle=False)
+        hiernet.fit(train_ds, steps_per_epoch=post_steps, epochs=1, verbose=2, shuffle=False)
     print(f"\n[3/4] backbone: {post_steps} more steps")
     compile_model(backbone, args, post_steps, args.finetune_lr)
-    backbone.fit(train_ds.repeat(), steps_per_epoch=post_steps, epochs=1, verbose=2, shuffle=False)
+    backbone.fit(train_ds, steps_per_epoch=post_steps, epochs=1, verbose=2, shuffle=False)
 
     # 4. The test half, once.
-    print("\n[4/4] test split")
+    # Validation accuracies, for choosing flags; the test half is read once, below.
+    metrics["validation"] = {"backbone": float(backbone.evaluate(val_ds, verbose=0)[1])}
+    if hiernet is not None:
+        result = tree_accuracies(hiernet, val_ds)
+        metrics["validation"].update(hiernet_slow=result["conditional_accuracy"], hiernet_fast=result["routing_accuracy"])
+    print("\n[4/4] validation: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics["validation"].items()))
+    print("[4/4] test split")
     metrics["backbone_accuracy"] = float(backbone.evaluate(test_ds, verbose=0)[1])
     bars = {"backbone": metrics["backbone_accuracy"]}
     if hiernet is not None:
@@ -186,8 +196,11 @@ def main(argv=None):
         plotting.plot_hierarchy(hierarchy, os.path.join(args.output, "tree.png"), values=result["node_accuracy"],
                                 title="HierNet tree (internal nodes: test accuracy of their decision)")
         if not args.no_export:
-            hiernet.export(os.path.join(args.output, "saved_model"), verbose=False)
             hiernet.save(os.path.join(args.output, "hiernet.keras"))
+            if keras.backend.backend() == "tensorflow":
+                hiernet.export(os.path.join(args.output, "saved_model"), verbose=False)
+            else:
+                print("SavedModel export skipped: it needs the TensorFlow backend")
     for node in hierarchy.children(hierarchy.root):
         metrics["groups"][node] = [hierarchy.leaves[i] for i in hierarchy.descendant_leaves(node)]
     plotting.plot_bars(bars, os.path.join(args.output, "accuracy.png"), "Test accuracy at the same training budget",

@@ -1,9 +1,10 @@
 """Data sets as numpy arrays and tf.data pipelines.
 
-Submodules load lazily: `fashion_mnist`, `cifar`, `image_folder`, `long_tail`, `pipeline`, `splits`.
+Submodules load lazily: `fashion_mnist`, `cifar`, `image_folder`, `long_tail`, `pipeline`, `array_batches`,
+`splits`.
 """
 
 from keras_hier._lazy import lazy_submodules
 
-_SUBMODULES = ("fashion_mnist", "cifar", "image_folder", "long_tail", "pipeline", "splits")
+_SUBMODULES = ("fashion_mnist", "cifar", "image_folder", "long_tail", "pipeline", "array_batches", "splits")
 __getattr__, __dir__ = lazy_submodules(__name__, _SUBMODULES, globals())

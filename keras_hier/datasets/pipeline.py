@@ -1,4 +1,5 @@
-"""`make_dataset`: numpy images and labels to a normalised, optionally augmented, batched tf.data pipeline."""
+"""`make_dataset`: numpy images and labels to a normalised, optionally augmented, batched tf.data pipeline;
+`make_batches`: the same for any Keras backend (tf.data under TensorFlow, else `ArrayBatches`)."""
 
 import numpy as np
 
@@ -22,6 +23,54 @@ def hiernet_augmentation(seed=None, fill_value=0.5):
         keras.layers.RandomFlip("horizontal", seed=seed),
         keras.layers.RandomTranslation(0.125, 0.125, fill_mode="constant", fill_value=fill_value, seed=seed),
     ]
+
+
+def _checked_arrays(images, labels, num_classes, normalize, mean, std, augment, seed):
+    """Validated `images` [N, H, W, C] and `labels` [N], and the normalisation (scale, mean, std) and
+    augmentation layers that `make_dataset` and `ArrayBatches` apply (mean and std None unless standardising);
+    ValueError names bad input."""
+    images = np.asarray(images)
+    labels = np.asarray(labels)
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.ndim != 4:
+        raise ValueError(
+            f"`images` must have shape [N, H, W] or [N, H, W, C]; got {images.shape}. Reshape flat images "
+            "to [N, H, W] first."
+        )
+    labels = labels.reshape(-1) if labels.ndim == 2 and labels.shape[1] == 1 else labels
+    if labels.ndim != 1 or len(labels) != len(images):
+        raise ValueError(f"`labels` must have shape [{len(images)}] to match the images; got {labels.shape}.")
+    if len(images) == 0:
+        raise ValueError("No images: `images` is empty.")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"`labels` must be integer class ids; got dtype {labels.dtype}.")
+    bad = labels < 0 if num_classes is None else (labels < 0) | (labels >= num_classes)
+    if bad.any():
+        top = "" if num_classes is None else f"..{num_classes - 1}"
+        raise ValueError(
+            f"Label {int(labels[bad][0])} (at index {int(np.flatnonzero(bad)[0])}) is outside the class range "
+            f"0{top}."
+        )
+    if normalize not in _NORMALIZE:
+        raise ValueError(f"Unknown `normalize` {normalize!r}: use one of {_NORMALIZE}.")
+
+    scale = 1.0 / 255.0 if normalize != "none" and images.dtype == np.uint8 else 1.0
+    if normalize == "standardize":
+        if mean is None or std is None:
+            sample = images[:: max(1, len(images) // 10000)].astype(np.float64) * scale
+            mean = sample.mean(axis=(0, 1, 2)) if mean is None else mean
+            std = sample.std(axis=(0, 1, 2)) if std is None else std
+        mean = np.asarray(mean, np.float32).reshape(-1)
+        std = np.maximum(np.asarray(std, np.float32).reshape(-1), 1e-7)
+    else:
+        mean = std = None
+    if isinstance(augment, str):
+        if augment != "hiernet":
+            raise ValueError(f"Unknown `augment` {augment!r}: use 'hiernet' or a list of Keras layers.")
+        augment = hiernet_augmentation(seed=seed, fill_value=0.5 if normalize == "unit" else 0.0)
+    augment = list(augment or [])
+    return images, labels, scale, mean, std, augment
 
 
 def make_dataset(
@@ -72,49 +121,13 @@ def make_dataset(
     """
     import tensorflow as tf
 
-    images = np.asarray(images)
-    labels = np.asarray(labels)
-    if images.ndim == 3:
-        images = images[..., None]
-    if images.ndim != 4:
-        raise ValueError(
-            f"`images` must have shape [N, H, W] or [N, H, W, C]; got {images.shape}. Reshape flat images "
-            "to [N, H, W] first."
-        )
-    labels = labels.reshape(-1) if labels.ndim == 2 and labels.shape[1] == 1 else labels
-    if labels.ndim != 1 or len(labels) != len(images):
-        raise ValueError(f"`labels` must have shape [{len(images)}] to match the images; got {labels.shape}.")
-    if len(images) == 0:
-        raise ValueError("No images: `images` is empty.")
-    if not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"`labels` must be integer class ids; got dtype {labels.dtype}.")
-    bad = labels < 0 if num_classes is None else (labels < 0) | (labels >= num_classes)
-    if bad.any():
-        top = "" if num_classes is None else f"..{num_classes - 1}"
-        raise ValueError(
-            f"Label {int(labels[bad][0])} (at index {int(np.flatnonzero(bad)[0])}) is outside the class range "
-            f"0{top}."
-        )
-    if normalize not in _NORMALIZE:
-        raise ValueError(f"Unknown `normalize` {normalize!r}: use one of {_NORMALIZE}.")
-
-    scale = 1.0 / 255.0 if normalize != "none" and images.dtype == np.uint8 else 1.0
-    if normalize == "standardize":
-        if mean is None or std is None:
-            sample = images[:: max(1, len(images) // 10000)].astype(np.float64) * scale
-            mean = sample.mean(axis=(0, 1, 2)) if mean is None else mean
-            std = sample.std(axis=(0, 1, 2)) if std is None else std
-        mean = np.asarray(mean, np.float32).reshape(-1)
-        std = np.maximum(np.asarray(std, np.float32).reshape(-1), 1e-7)
-    if isinstance(augment, str):
-        if augment != "hiernet":
-            raise ValueError(f"Unknown `augment` {augment!r}: use 'hiernet' or a list of Keras layers.")
-        augment = hiernet_augmentation(seed=seed, fill_value=0.5 if normalize == "unit" else 0.0)
-    augment = list(augment or [])
+    images, labels, scale, mean, std, augment = _checked_arrays(
+        images, labels, num_classes, normalize, mean, std, augment, seed
+    )
 
     def prepare(x, y):
         x = tf.cast(x, tf.float32) * scale
-        if normalize == "standardize":
+        if std is not None:
             x = (x - mean) / std
         return x, tf.cast(y, tf.int32)
 
@@ -136,3 +149,29 @@ def make_dataset(
         # reproducible for a given seed (it is cheap next to a training step).
         ds = ds.map(augment_batch)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def make_batches(images, labels, **kwargs):
+    """`make_dataset` under Keras' TensorFlow backend; an `ArrayBatches` (a `keras.utils.PyDataset` with
+    the same batches, no TensorFlow needed) under JAX or PyTorch. Both feed `model.fit` the same way.
+
+    Args:
+        images: array [N, H, W] or [N, H, W, C].
+        labels: int array [N] of class ids.
+        **kwargs: the keyword arguments of `make_dataset`.
+
+    Returns:
+        A `tf.data.Dataset` or an `ArrayBatches`.
+
+    Example:
+    >>> ds = make_batches(np.zeros((6, 8, 8), np.uint8), np.arange(6), batch_size=4)
+    >>> [tuple(x.shape) for x, _ in ds]
+    [(4, 8, 8, 1), (2, 8, 8, 1)]
+    """
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        return make_dataset(images, labels, **kwargs)
+    from keras_hier.datasets.array_batches import ArrayBatches
+
+    return ArrayBatches(images, labels, **kwargs)

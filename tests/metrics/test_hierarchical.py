@@ -7,6 +7,7 @@ import pytest
 from keras_hier import Hierarchy
 from keras_hier.backbones import resnet_cifar
 from keras_hier.metrics import tree_accuracies
+from keras_hier.metrics.hierarchical import routed_classes
 from keras_hier.models import HierNet
 
 
@@ -31,3 +32,17 @@ def test_tree_accuracies_hand_counted():
     assert result["node_support"] == {"root": 10, "g1": 5, "g2": 5}
     with pytest.raises(ValueError, match="Labels must be in 0..3"):
         tree_accuracies(model, [(images[:1], np.array([4]))])
+
+
+def test_routed_classes_match_the_routing_model_on_a_depth_3_tree():
+    keras.utils.set_random_seed(5)
+    tree = Hierarchy.from_nested({"root": {"g1": {"h1": ["a", "b"], "c": None}, "g2": ["d", "e"], "f": None}})
+    model = HierNet.from_backbone(resnet_cifar(1, 6, input_shape=(8, 8, 1)), tree, split_points=[1, 2])
+    images = np.random.default_rng(1).random((32, 8, 8, 1)).astype("float32")
+    nodes = {k: np.asarray(v) for k, v in model.node_model()(images).items()}
+    routed = routed_classes(tree, nodes, len(images))
+    np.testing.assert_array_equal(routed, np.asarray(model.routing_model()(images)).argmax(1))
+    # By hand: root -> f (label 5) directly; root -> g1 -> c (label 2).
+    hand = {"root": np.array([[0.1, 0.2, 0.7], [0.8, 0.1, 0.1]]), "g1": np.array([[0.5, 0.5], [0.3, 0.7]]),
+            "g2": np.ones((2, 2)) / 2, "h1": np.ones((2, 2)) / 2}
+    assert routed_classes(tree, hand, 2).tolist() == [5, 2]
