@@ -18,7 +18,10 @@ from keras_hier.hierarchy import Hierarchy  # noqa: E402
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("knowledge", "datasets", "backbones", "grouping", "layers", "models", "metrics", "plotting", "precision")
+_SUBMODULES = (
+    "knowledge", "datasets", "backbones", "grouping", "layers", "losses", "models", "metrics", "plotting", "precision",
+    "node_tables",
+)
 
 __all__ = ["Hierarchy", "HierNet", "__version__", *_SUBMODULES]
 
