@@ -1,5 +1,6 @@
 """keras_hier models, registered for `.keras` saving under the package name `keras_hier`."""
 
+from keras_hier.models.dual_encoder import DualEncoder
 from keras_hier.models.hiernet import HierNet
 
-__all__ = ["HierNet"]
+__all__ = ["DualEncoder", "HierNet"]

@@ -1,0 +1,248 @@
+"""`DualEncoder`: a CLIP-style image tower and class-text tower scoring images against every class node."""
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+
+def _l2_normalize(x):
+    x = ops.cast(x, "float32")
+    return x / ops.sqrt(ops.maximum(ops.sum(ops.square(x), axis=-1, keepdims=True), 1e-12))
+
+
+@keras.saving.register_keras_serializable(package="keras_hier")
+class DualEncoder(keras.Model):
+    """Image tower and text tower with linear projections into one space; logits over a fixed set of
+    class texts, as CLIP and HGR-Net score an image against every class.
+
+    The text inputs of the classes (`class_inputs`: token ids for a trainable text model, or the features
+    of a frozen one, computed once) are stored in the model, so `model(images)` returns the logits of every
+    class: `exp(t) * cos(image embedding, class embedding)`, the learnable logit scale `exp(t)` starting at
+    1 / `temperature` and clipped at `max_logit_scale` as CLIP does. Logits are float32 under mixed
+    precision. For HGR-Net the classes are the nodes of a hierarchy in `NodeTables` order, so the logits
+    feed `HierarchicalInfoNCE` and the zero-shot metrics directly.
+
+    `compile` takes the encoders' optimizer as usual; when the loss has trainable variables (the adaptive
+    layer weights of `HierarchicalInfoNCE`) they get their own optimizer, `weights_optimizer` (default SGD
+    with learning rate 1e-4, as the paper).
+
+    Args:
+        image_encoder: Keras model from images to features [batch, d_image] (pooled).
+        class_inputs: the class texts' inputs of `text_encoder`: an array [N, ...] (token ids, or
+            precomputed text features when `text_encoder` is None).
+        text_encoder: optional Keras model from `class_inputs` to features [N, d_text]; None when
+            `class_inputs` are the features of a frozen text model.
+        projection_dim: size of the joint embedding space.
+        temperature: initial softmax temperature (0.07: logit scale 1 / 0.07).
+        max_logit_scale: upper clip of the logit scale (CLIP's 100).
+
+    Example:
+    >>> images = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(6)])
+    >>> model = DualEncoder(images, class_inputs=np.eye(4, 5, dtype="float32"), projection_dim=3)
+    >>> tuple(model(np.zeros((2, 8, 8, 1), "float32")).shape)
+    (2, 4)
+    """
+
+    def __init__(
+        self,
+        image_encoder,
+        class_inputs,
+        text_encoder=None,
+        projection_dim=256,
+        temperature=0.07,
+        max_logit_scale=100.0,
+        **kwargs,
+    ):
+        # The model's own arithmetic (normalisation, scale, cosines) stays float32 under mixed precision;
+        # the towers and projections follow the global policy.
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        if not 0 < temperature:
+            raise ValueError(f"`temperature` must be positive; got {temperature}.")
+        class_inputs = np.asarray(class_inputs)
+        if class_inputs.ndim < 2 or len(class_inputs) == 0:
+            raise ValueError(
+                f"`class_inputs` must be an array [N, ...] with one row per class; got shape {class_inputs.shape}."
+            )
+        if text_encoder is None and class_inputs.ndim != 2:
+            raise ValueError(
+                f"Without a `text_encoder`, `class_inputs` are text features [N, d]; got shape {class_inputs.shape}."
+            )
+        self.image_encoder = image_encoder
+        self.text_encoder = text_encoder
+        self.projection_dim = int(projection_dim)
+        self.temperature = float(temperature)
+        self.max_logit_scale = float(max_logit_scale)
+        self.image_projection = keras.layers.Dense(self.projection_dim, use_bias=False, name="image_projection")
+        self.text_projection = keras.layers.Dense(self.projection_dim, use_bias=False, name="text_projection")
+        dtype = "float32" if np.issubdtype(class_inputs.dtype, np.floating) else "int32"
+        self.class_inputs = self.add_weight(
+            shape=class_inputs.shape,
+            dtype=dtype,
+            initializer=keras.initializers.Constant(class_inputs.astype(dtype)),
+            trainable=False,
+            name="class_inputs",
+        )
+        self.log_logit_scale = self.add_weight(
+            shape=(),
+            initializer=keras.initializers.Constant(math.log(1.0 / self.temperature)),
+            dtype="float32",
+            name="log_logit_scale",
+        )
+        self.weights_optimizer = None
+
+    @property
+    def num_classes(self):
+        """The number of class texts N."""
+        return int(self.class_inputs.shape[0])
+
+    @property
+    def logit_scale(self):
+        """exp(t), clipped at `max_logit_scale`."""
+        return ops.minimum(ops.exp(self.log_logit_scale), self.max_logit_scale)
+
+    def encode_images(self, images, training=False):
+        """L2-normalised image embeddings [batch, projection_dim] (float32)."""
+        return _l2_normalize(self.image_projection(self.image_encoder(images, training=training)))
+
+    def encode_classes(self, training=False):
+        """L2-normalised class embeddings [N, projection_dim] (float32)."""
+        features = self.class_inputs.value
+        if self.text_encoder is not None:
+            features = self.text_encoder(features, training=training)
+        return _l2_normalize(self.text_projection(features))
+
+    def call(self, images, training=False):
+        image = self.encode_images(images, training=training)
+        classes = self.encode_classes(training=training)
+        return self.logit_scale * ops.matmul(image, ops.transpose(classes))
+
+    @classmethod
+    def from_minilm(cls, image_encoder, class_texts, projection_dim=256, temperature=0.07, **kwargs):
+        """A dual encoder whose text tower is the frozen all-MiniLM-L6-v2 (`knowledge.embeddings`): the class
+        texts are embedded once and stored; the text projection trains.
+
+        Args:
+            image_encoder: Keras model from images to pooled features.
+            class_texts: one text per class, e.g. `class_prompts(hierarchy)`.
+            projection_dim: size of the joint space.
+            temperature: initial temperature.
+            **kwargs: further `DualEncoder` arguments.
+        """
+        from keras_hier.knowledge.embeddings import sentence_embeddings
+
+        features = sentence_embeddings(list(class_texts))
+        return cls(image_encoder, features, projection_dim=projection_dim, temperature=temperature, **kwargs)
+
+    def zero_shot_model(self, candidates=None, name="zero_shot_classifier"):
+        """A Functional model from images to class probabilities over `candidates`, the class embeddings
+        frozen into it: what to serve or export (`.export()`) after training.
+
+        Args:
+            candidates: class indices to choose among (e.g. the unseen classes); default all N.
+            name: the model's name.
+
+        Returns:
+            A `keras.Model`: images -> float32 probabilities [batch, len(candidates)].
+        """
+        candidates = np.arange(self.num_classes) if candidates is None else np.asarray(candidates, np.int64)
+        classes = ops.convert_to_numpy(self.encode_classes())[candidates]
+        scale = float(ops.convert_to_numpy(self.logit_scale))
+        images = keras.Input(self.image_encoder.input_shape[1:], name="images")
+        x = self.image_projection(self.image_encoder(images))
+        x = keras.layers.UnitNormalization(dtype="float32", name="unit_norm")(x)
+        scores = keras.layers.Dense(len(candidates), use_bias=False, trainable=False, dtype="float32", name="class_scores")
+        logits = scores(x)
+        scores.set_weights([(scale * classes.T).astype("float32")])
+        probs = keras.layers.Softmax(dtype="float32", name="probabilities")(logits)
+        return keras.Model(images, probs, name=name)
+
+    def export(self, filepath, format="tf_saved_model", verbose=True, candidates=None, **kwargs):
+        """Exports the zero-shot classifier as a SavedModel for TF Serving: its `serve` / `serving_default`
+        signature takes float32 images (any batch size) and returns `probabilities` over `candidates` and
+        `class`, the label of the most probable candidate. Written to a temporary folder and moved into place.
+
+        Args:
+            filepath: the SavedModel folder.
+            format: `"tf_saved_model"` (other formats export the model's own call, logits over all classes).
+            verbose: print where it went.
+            candidates: class indices to choose among; default all.
+        """
+        if format != "tf_saved_model":
+            return super().export(filepath, format=format, verbose=verbose, **kwargs)
+        import tensorflow as tf
+
+        from keras_hier._io import atomic_directory
+
+        ids = tf.constant(np.arange(self.num_classes) if candidates is None else np.asarray(candidates), tf.int32)
+        classifier = self.zero_shot_model(candidates)
+        spec = [tf.TensorSpec([None, *classifier.inputs[0].shape[1:]], tf.float32, name="image")]
+        archive = keras.export.ExportArchive()
+        archive.track(classifier)
+
+        def serve(image):
+            probs = classifier(image, training=False)
+            return {"probabilities": probs, "class": tf.gather(ids, tf.argmax(probs, axis=-1, output_type=tf.int32))}
+
+        archive.add_endpoint("serve", serve, input_signature=spec)
+        archive.add_endpoint("serving_default", serve, input_signature=spec)
+        with atomic_directory(filepath) as tmp:
+            archive.write_out(tmp, verbose=False)
+        if verbose:
+            print(f"Saved zero-shot SavedModel to {filepath} (serving_default: probabilities, class)")
+
+    def compile(self, optimizer="adamw", loss=None, weights_optimizer=None, **kwargs):
+        super().compile(optimizer=optimizer, loss=loss, **kwargs)
+        extra = list(getattr(loss, "trainable_variables", []) or [])
+        self.weights_optimizer = None
+        if extra:
+            self.weights_optimizer = weights_optimizer or keras.optimizers.SGD(learning_rate=1e-4)
+            self.weights_optimizer.build(extra)
+
+    def compile_from_config(self, config):
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def train_step(self, data):
+        # Keras' TensorFlow train step, plus the loss's own variables on their own optimizer.
+        import tensorflow as tf
+
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        extra = list(getattr(self.loss, "trainable_variables", []) or []) if self.weights_optimizer else []
+        with tf.GradientTape(persistent=bool(extra)) as tape:
+            logits = self(x, training=True)
+            loss = self._compute_loss(x=x, y=y, y_pred=logits, sample_weight=sample_weight, training=True)
+            self._loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
+            scaled = self.optimizer.scale_loss(loss)
+        variables = self.trainable_variables
+        self.optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
+        if extra:
+            # The loss is float32 and unscaled here: the layer weights need no loss scaling.
+            self.weights_optimizer.apply_gradients(zip(tape.gradient(loss, extra), extra))
+        return self.compute_metrics(x, y, logits, sample_weight=sample_weight)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            image_encoder=keras.saving.serialize_keras_object(self.image_encoder),
+            text_encoder=None if self.text_encoder is None else keras.saving.serialize_keras_object(self.text_encoder),
+            class_inputs_shape=list(self.class_inputs.shape),
+            class_inputs_dtype=self.class_inputs.dtype,
+            projection_dim=self.projection_dim,
+            temperature=self.temperature,
+            max_logit_scale=self.max_logit_scale,
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        image_encoder = keras.saving.deserialize_keras_object(config.pop("image_encoder"))
+        text = config.pop("text_encoder")
+        text_encoder = None if text is None else keras.saving.deserialize_keras_object(text)
+        # The stored class inputs come back with the weights.
+        shape, dtype = config.pop("class_inputs_shape"), config.pop("class_inputs_dtype")
+        return cls(image_encoder, np.zeros(shape, dtype), text_encoder=text_encoder, **config)

@@ -1,0 +1,105 @@
+"""DualEncoder: CLIP logits by hand, logit-scale clip, fit with adaptive HGR weights, saving, zero-shot export."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from keras_hier import Hierarchy
+from keras_hier.losses import HierarchicalInfoNCE
+from keras_hier.metrics import TopOverlapRatio
+from keras_hier.models import DualEncoder
+
+TREE = Hierarchy.from_nested({"root": {"A": {"a1": ["x", "y"], "z": None}, "B": ["u", "v"], "w": None}})  # 10 nodes
+
+
+def tower():
+    return keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Flatten(), keras.layers.Dense(8, activation="relu")])
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(0)
+    return rng.random((24, 6, 6, 1)).astype("float32"), np.arange(24) % 6, rng.normal(size=(10, 5)).astype("float32")
+
+
+def test_logits_are_scaled_cosines(data):
+    x, _, features = data
+    keras.utils.set_random_seed(1)
+    model = DualEncoder(tower(), features, projection_dim=4)
+    logits = np.asarray(model(x[:3]))
+    img = np.asarray(model.image_projection(model.image_encoder(x[:3])))
+    txt = np.asarray(model.text_projection(features))
+    cos = (img / np.linalg.norm(img, axis=1, keepdims=True)) @ (txt / np.linalg.norm(txt, axis=1, keepdims=True)).T
+    np.testing.assert_allclose(logits, cos / 0.07, rtol=1e-5, atol=1e-5)
+    model.log_logit_scale.assign(math.log(1000.0))
+    assert float(model.logit_scale) == pytest.approx(100.0)  # clipped as CLIP does
+
+
+def test_fit_trains_adaptive_weights_with_their_own_optimizer(data):
+    x, y, features = data
+    keras.utils.set_random_seed(0)
+    model = DualEncoder(tower(), features, projection_dim=4)
+    loss = HierarchicalInfoNCE(TREE, weighting="adaptive", outer_ratio=1.0, inner_ratio=1.0)
+    model.compile(optimizer=keras.optimizers.AdamW(1e-3, global_clipnorm=1.0), loss=loss, metrics=[TopOverlapRatio(TREE)],
+                  weights_optimizer=keras.optimizers.SGD(0.5))
+    before_w, before_scale = np.asarray(loss.layer_weights).copy(), float(model.log_logit_scale)
+    history = model.fit(x, y, batch_size=8, epochs=2, verbose=0)
+    assert np.isfinite(history.history["loss"]).all() and history.history["loss"][0] > 0
+    assert "tor" in history.history
+    assert not np.allclose(np.asarray(loss.layer_weights), before_w)  # SGD on the layer weights
+    assert float(model.log_logit_scale) != before_scale  # the temperature learns
+    assert model.weights_optimizer.iterations.numpy() == model.optimizer.iterations.numpy() == 6
+    flat = DualEncoder(tower(), features, projection_dim=4)
+    flat.compile(optimizer="adamw", loss=HierarchicalInfoNCE(TREE, flat=True))
+    assert flat.weights_optimizer is None and np.isfinite(flat.fit(x, y, epochs=1, verbose=0).history["loss"][0])
+
+
+def test_mixed_precision_logits_are_float32(data):
+    x, y, features = data
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = DualEncoder(tower(), features, projection_dim=4)
+        model.compile(optimizer="adamw", loss=HierarchicalInfoNCE(TREE, weighting="inverse_count"))
+        assert model(x[:2]).dtype == "float32"
+        assert np.isfinite(model.fit(x, y, batch_size=12, epochs=1, verbose=0).history["loss"][0])
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_save_load_zero_shot_model_and_export(data, tmp_path, run_python):
+    x, y, features = data
+    model = DualEncoder(tower(), features, projection_dim=4)
+    model.compile(optimizer="adamw", loss=HierarchicalInfoNCE(TREE))
+    model.fit(x, y, epochs=1, verbose=0)
+    model.save(tmp_path / "dual.keras")
+    again = keras.saving.load_model(tmp_path / "dual.keras")
+    np.testing.assert_allclose(np.asarray(again(x)), np.asarray(model(x)), atol=1e-6)
+    assert isinstance(again.loss, HierarchicalInfoNCE) and again.weights_optimizer is not None
+    unseen = [1, 3]
+    logits = np.asarray(model(x))[:, unseen]
+    want = np.exp(logits - logits.max(1, keepdims=True))
+    want /= want.sum(1, keepdims=True)
+    np.testing.assert_allclose(np.asarray(model.zero_shot_model(unseen)(x)), want, atol=1e-5)
+    model.export(tmp_path / "served", candidates=unseen, verbose=False)
+    np.save(tmp_path / "x.npy", x)
+    run_python(
+        "import numpy as np, tensorflow as tf\n"
+        f"served = tf.saved_model.load({str(tmp_path / 'served')!r})\n"
+        f"out = served.signatures['serving_default'](image=tf.constant(np.load({str(tmp_path / 'x.npy')!r})))\n"
+        f"np.save({str(tmp_path / 'p.npy')!r}, out['probabilities'].numpy())\n"
+        f"np.save({str(tmp_path / 'c.npy')!r}, out['class'].numpy())\n"
+    )
+    np.testing.assert_allclose(np.load(tmp_path / "p.npy"), want, atol=1e-5)
+    np.testing.assert_array_equal(np.load(tmp_path / "c.npy"), np.array(unseen)[want.argmax(1)])
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"class_inputs": np.zeros((0, 5))}, "one row per class"),
+    ({"class_inputs": np.zeros((4, 2, 3))}, "text features"),
+    ({"class_inputs": np.zeros((4, 5)), "temperature": 0.0}, "temperature"),
+])
+def test_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        DualEncoder(tower(), **kwargs)
