@@ -60,3 +60,23 @@ def write_text_atomic(path, text):
     with atomic_file(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
+
+
+def write_saved_model(path, tracked, serve, input_signature):
+    """Writes a SavedModel whose `serve` and `serving_default` signatures run `serve`, atomically.
+
+    Args:
+        path: the SavedModel folder (an existing one is replaced).
+        tracked: the Keras model(s) whose variables `serve` uses (one or a list).
+        serve: a function of the input tensors returning a dict of output tensors.
+        input_signature: list of `tf.TensorSpec` of `serve`'s inputs.
+    """
+    import keras
+
+    archive = keras.export.ExportArchive()
+    for model in tracked if isinstance(tracked, (list, tuple)) else [tracked]:
+        archive.track(model)
+    archive.add_endpoint("serve", serve, input_signature=input_signature)
+    archive.add_endpoint("serving_default", serve, input_signature=input_signature)
+    with atomic_directory(path) as tmp:
+        archive.write_out(tmp, verbose=False)

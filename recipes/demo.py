@@ -2,7 +2,8 @@
 
 It shows the foundation every method stands on (the Fashion-MNIST class hierarchy built from WordNet, the
 data, the knowledge sources: WordNet similarity, GloVe and MiniLM class embeddings, and the long-tailed
-subset), then runs each method's recipe with small settings: HierNet so far (about 2 minutes on 2 CPU cores).
+subset), then runs each method's recipe with small settings: HierNet and HGR-Net so far (about 3 minutes on 2 CPU
+cores).
 """
 
 import argparse
@@ -16,6 +17,7 @@ def parse_args(argv=None):
     parser.add_argument("--no-embeddings", action="store_true", help="skip the MiniLM sentence embeddings")
     parser.add_argument("--dag", action="store_true", help="show WordNet's DAG instead of the tree")
     parser.add_argument("--skip-hiernet", action="store_true", help="skip the HierNet recipe step")
+    parser.add_argument("--skip-hgr", action="store_true", help="skip the HGR-Net zero-shot recipe step")
     parser.add_argument("--output", default="runs/demo", help="folder for the recipes' outputs")
     return parser.parse_args(argv)
 
@@ -105,6 +107,17 @@ def main(argv=None):
                 "--train-size", "10000", "--eval-size", "2000", "--backbone-epochs", "2", "--epochs", "1",
                 "--output", os.path.join(args.output, "hiernet"),
             ]
+        )
+
+    if not args.skip_hgr:
+        import os
+
+        from recipes import hgr_zero_shot
+
+        section("HGR-Net: zero-shot Sandal, Shirt, Pullover with flat vs hierarchical InfoNCE (small settings; "
+                "python -m recipes.hgr_zero_shot)")
+        hgr_zero_shot.main(
+            ["--seeds", "0", "--train-size", "7000", "--epochs", "1", "--output", os.path.join(args.output, "hgr")]
         )
 
     print(f"\nkeras_hier {keras_hier.__version__}: demo finished in {time.time() - start:.1f} s")

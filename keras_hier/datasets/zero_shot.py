@@ -8,7 +8,7 @@ def split_classes(hierarchy, unseen):
 
     Args:
         hierarchy: a `keras_hier.Hierarchy`.
-        unseen: the unseen classes, as class names (leaves) or labels.
+        unseen: the unseen classes, as leaves, their human-readable names, or labels.
 
     Returns:
         `(seen, unseen)`: sorted int arrays of class labels.
@@ -23,11 +23,15 @@ def split_classes(hierarchy, unseen):
     (array([0, 2]), array([1]))
     """
     labels = []
+    by_name = {hierarchy.name(leaf): i for i, leaf in enumerate(hierarchy.leaves)}
     for c in unseen:
         if isinstance(c, str):
-            if c not in hierarchy or not hierarchy.is_leaf(c):
-                raise ValueError(f"Unseen class {c!r} is not a class of the hierarchy; classes: {list(hierarchy.leaves)}.")
-            labels.append(hierarchy.label(c))
+            if c in hierarchy and hierarchy.is_leaf(c):
+                labels.append(hierarchy.label(c))
+            elif c in by_name:
+                labels.append(by_name[c])
+            else:
+                raise ValueError(f"Unseen class {c!r} is not a class of the hierarchy; classes: {sorted(by_name)}.")
         else:
             if not 0 <= int(c) < hierarchy.num_classes:
                 raise ValueError(f"Unseen label {c} is outside 0..{hierarchy.num_classes - 1}.")

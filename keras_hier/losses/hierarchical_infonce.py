@@ -11,7 +11,7 @@ from keras_hier.hierarchy import Hierarchy
 from keras_hier.node_tables import NodeTables
 
 WEIGHTINGS = ("equal", "increasing", "decreasing", "nl_increasing", "nl_decreasing", "inverse_count", "adaptive")
-NEGATIVES = ("topk", "siblings", "random")
+NEGATIVES = ("topk", "level", "siblings", "random")
 _MASKED = -1e9  # a logit that never wins a softmax, without the NaN gradients of -inf
 
 
@@ -34,8 +34,9 @@ class HierarchicalInfoNCE(keras.losses.Loss):
       |c(y)|))` of c(y) from y upwards;
     - **inner loop**: for each anchor a, the inner nodes are a and its nearest ancestors, the first
       `max(1, ceil(inner_ratio * |c(a)|))`; inner node b picks the negatives: with `negatives="topk"` the
-      nodes at the level above b (level 0 itself when b is at level 0), with `"siblings"` the children of
-      b's parent, with `"random"` any node; never a node of c(a). At most `max_classes - 1` negatives,
+      nodes at the level above b (level 0 itself when b is at level 0; the official code's `topk`, k = 1),
+      with `"level"` the nodes at b's own level (the paper's "current layer"), with `"siblings"` the
+      children of b's parent, with `"random"` any node; never a node of c(a). At most `max_classes - 1` negatives,
       drawn at random per step and group when there are more, so a compare set holds at most
       `max_classes` classes;
     - each (anchor, inner node) term is the cross-entropy of the compare set {a} + negatives with a as the
@@ -55,12 +56,16 @@ class HierarchicalInfoNCE(keras.losses.Loss):
         hierarchy: a `keras_hier.Hierarchy` (tree or DAG; its canonical paths are the chains).
         outer_ratio: K, the share of c(y) used as outer anchors.
         inner_ratio: M, the share of c(a) used as inner nodes.
-        negatives: `"topk"` (the paper's), `"siblings"` or `"random"`.
+        negatives: `"topk"` (the official code's), `"level"`, `"siblings"` or `"random"`. With `"topk"` a class
+            is never contrasted with the other classes of its own level: fine for fine-tuning a pretrained
+            CLIP (the paper), not enough to train an image tower from scratch, where `"level"` is needed.
         max_classes: the largest compare set (anchor included).
         weighting: one of `WEIGHTINGS`.
         outer_loss: False for the "- outer loss" ablation.
         inner_loss: False for the "- inner loss" ablation.
         flat: the flat (CLIP) InfoNCE instead.
+        excluded: nodes (names, ids or indices) never drawn as negatives, e.g. the unseen classes for inductive
+            zero-shot learning (the official code draws from every node, unseen classes included).
         seed: seed of the negative sampling.
         name: the loss's name.
         reduction: Keras reduction over the batch (mean by default; an empty batch gives 0).
@@ -85,6 +90,7 @@ class HierarchicalInfoNCE(keras.losses.Loss):
         outer_loss=True,
         inner_loss=True,
         flat=False,
+        excluded=None,
         seed=None,
         name="hierarchical_info_nce",
         reduction="sum_over_batch_size",
@@ -107,12 +113,25 @@ class HierarchicalInfoNCE(keras.losses.Loss):
         self.negatives, self.max_classes, self.weighting = negatives, int(max_classes), weighting
         self.outer_loss, self.inner_loss, self.flat, self.seed = bool(outer_loss), bool(inner_loss), bool(flat), seed
         self.tables = NodeTables(hierarchy)
+        self.excluded = sorted({self._node_index(c) for c in (excluded or ())})
         self._build_tables()
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.layer_weights = None
         if weighting == "adaptive" and not flat:
             counts = np.array([len(layer) for layer in self.tables.layers], np.float32)
             self.layer_weights = keras.Variable(1.0 / counts, name="hgr_layer_weights", dtype="float32")
+
+    def _node_index(self, node):
+        if isinstance(node, str):
+            if node in self.tables.index:
+                return self.tables.index[node]
+            by_name = {self.hierarchy.name(n): i for i, n in enumerate(self.tables.nodes)}
+            if node in by_name:
+                return by_name[node]
+            raise ValueError(f"Excluded node {node!r} is not a node of the hierarchy.")
+        if not 0 <= int(node) < self.tables.num_nodes:
+            raise ValueError(f"Excluded node index {node} is outside 0..{self.tables.num_nodes - 1}.")
+        return int(node)
 
     # Tables: per class, the grid of (outer k, inner m) terms; per group, its members.
     def _build_tables(self):
@@ -145,7 +164,8 @@ class HierarchicalInfoNCE(keras.losses.Loss):
                     self._anchor[y, k, m] = a
                     self._inner_level[y, k, m] = t.level[b]
                     self._group[y, k, m] = group_of(b)
-        size = max(len(g) for g in groups)
+        groups = [np.setdiff1d(g, self.excluded) for g in groups]
+        size = max(1, max(len(g) for g in groups))
         self._members = np.full((len(groups), size), -1, np.int32)
         for i, g in enumerate(groups):
             self._members[i, : len(g)] = g
@@ -174,6 +194,8 @@ class HierarchicalInfoNCE(keras.losses.Loss):
             return [np.arange(t.num_nodes)], lambda b: 0
         if self.negatives == "topk":
             return list(t.layers), lambda b: max(int(t.level[b]) - 1, 0)
+        if self.negatives == "level":
+            return list(t.layers), lambda b: int(t.level[b])
         # siblings: the children of b's parent on its chain (the top level for level-0 nodes).
         parents = [-1] + [i for i in range(t.num_nodes) if i >= t.num_classes]
         slot = {p: i for i, p in enumerate(parents)}
@@ -258,6 +280,7 @@ class HierarchicalInfoNCE(keras.losses.Loss):
             outer_loss=self.outer_loss,
             inner_loss=self.inner_loss,
             flat=self.flat,
+            excluded=self.excluded,
             seed=self.seed,
         )
         return config

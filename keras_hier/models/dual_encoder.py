@@ -35,6 +35,9 @@ class DualEncoder(keras.Model):
         text_encoder: optional Keras model from `class_inputs` to features [N, d_text]; None when
             `class_inputs` are the features of a frozen text model.
         projection_dim: size of the joint embedding space.
+        project_text: False keeps the text features as they are (no text projection): the joint space is
+            the text tower's, and only images are projected into it. With a frozen text tower this keeps the
+            text model's geometry for classes never seen in training, which zero-shot transfer relies on.
         temperature: initial softmax temperature (0.07: logit scale 1 / 0.07).
         max_logit_scale: upper clip of the logit scale (CLIP's 100).
 
@@ -53,6 +56,7 @@ class DualEncoder(keras.Model):
         projection_dim=256,
         temperature=0.07,
         max_logit_scale=100.0,
+        project_text=True,
         **kwargs,
     ):
         # The model's own arithmetic (normalisation, scale, cosines) stays float32 under mixed precision;
@@ -72,11 +76,16 @@ class DualEncoder(keras.Model):
             )
         self.image_encoder = image_encoder
         self.text_encoder = text_encoder
+        self.project_text = bool(project_text)
+        if not self.project_text:
+            projection_dim = class_inputs.shape[-1] if text_encoder is None else text_encoder.output_shape[-1]
         self.projection_dim = int(projection_dim)
         self.temperature = float(temperature)
         self.max_logit_scale = float(max_logit_scale)
         self.image_projection = keras.layers.Dense(self.projection_dim, use_bias=False, name="image_projection")
-        self.text_projection = keras.layers.Dense(self.projection_dim, use_bias=False, name="text_projection")
+        self.text_projection = None
+        if self.project_text:
+            self.text_projection = keras.layers.Dense(self.projection_dim, use_bias=False, name="text_projection")
         dtype = "float32" if np.issubdtype(class_inputs.dtype, np.floating) else "int32"
         self.class_inputs = self.add_weight(
             shape=class_inputs.shape,
@@ -112,7 +121,7 @@ class DualEncoder(keras.Model):
         features = self.class_inputs.value
         if self.text_encoder is not None:
             features = self.text_encoder(features, training=training)
-        return _l2_normalize(self.text_projection(features))
+        return _l2_normalize(features if self.text_projection is None else self.text_projection(features))
 
     def call(self, images, training=False):
         image = self.encode_images(images, training=training)
@@ -174,22 +183,17 @@ class DualEncoder(keras.Model):
             return super().export(filepath, format=format, verbose=verbose, **kwargs)
         import tensorflow as tf
 
-        from keras_hier._io import atomic_directory
+        from keras_hier._io import write_saved_model
 
         ids = tf.constant(np.arange(self.num_classes) if candidates is None else np.asarray(candidates), tf.int32)
         classifier = self.zero_shot_model(candidates)
         spec = [tf.TensorSpec([None, *classifier.inputs[0].shape[1:]], tf.float32, name="image")]
-        archive = keras.export.ExportArchive()
-        archive.track(classifier)
 
         def serve(image):
             probs = classifier(image, training=False)
             return {"probabilities": probs, "class": tf.gather(ids, tf.argmax(probs, axis=-1, output_type=tf.int32))}
 
-        archive.add_endpoint("serve", serve, input_signature=spec)
-        archive.add_endpoint("serving_default", serve, input_signature=spec)
-        with atomic_directory(filepath) as tmp:
-            archive.write_out(tmp, verbose=False)
+        write_saved_model(filepath, classifier, serve, spec)
         if verbose:
             print(f"Saved zero-shot SavedModel to {filepath} (serving_default: probabilities, class)")
 
@@ -234,6 +238,7 @@ class DualEncoder(keras.Model):
             projection_dim=self.projection_dim,
             temperature=self.temperature,
             max_logit_scale=self.max_logit_scale,
+            project_text=self.project_text,
         )
         return config
 

@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 
-from keras_hier._io import atomic_directory
+from keras_hier._io import write_saved_model
 from keras_hier.hierarchy import Hierarchy
 from keras_hier.layers.tree_probability import TreeProbability
 
@@ -333,8 +333,6 @@ class HierNet(keras.Model):
 
         router = self.routing_model()
         spec = input_signature or [tf.TensorSpec([None, *self.inputs[0].shape[1:]], tf.float32, name="image")]
-        archive = keras.export.ExportArchive()
-        archive.track(self)
 
         def serve(image):
             routed = router(image, training=False)
@@ -344,9 +342,6 @@ class HierNet(keras.Model):
                 "routed_probabilities": routed,
             }
 
-        archive.add_endpoint("serve", serve, input_signature=spec)
-        archive.add_endpoint("serving_default", serve, input_signature=spec)
-        with atomic_directory(filepath) as tmp:
-            archive.write_out(tmp, verbose=False)
+        write_saved_model(filepath, self, serve, spec)
         if verbose:
             print(f"Saved HierNet SavedModel to {filepath} (serving_default: probabilities, routed_class)")

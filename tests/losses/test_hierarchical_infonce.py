@@ -15,7 +15,8 @@ TREE = Hierarchy.from_nested(
 WEIGHTINGS = ["equal", "increasing", "decreasing", "nl_increasing", "nl_decreasing", "inverse_count", "adaptive"]
 
 
-def reference(h, logits, labels, K, M, negatives="topk", weighting="equal", outer=True, inner=True, flat=False):
+def reference(h, logits, labels, K, M, negatives="topk", weighting="equal", outer=True, inner=True, flat=False,
+              excluded=()):
     nodes = list(h.leaves) + [n for n in h.nodes if n != h.root and not h.is_leaf(n)]
     col = {n: i for i, n in enumerate(nodes)}
     level = {n: h.depth(n) - 1 for n in nodes}
@@ -47,11 +48,13 @@ def reference(h, logits, labels, K, M, negatives="topk", weighting="equal", oute
                     cands = list(h.leaves)
                 elif negatives == "topk":
                     cands = [n for n in nodes if level[n] == max(level[b] - 1, 0)]
+                elif negatives == "level":
+                    cands = [n for n in nodes if level[n] == level[b]]
                 elif negatives == "siblings":
                     cands = list(h.children(h.path(b)[-2]))
                 else:
                     cands = nodes
-                negs = [c for c in cands if c not in ca]
+                negs = [c for c in cands if c not in ca and c not in excluded]
                 z = np.array([row[col[a]]] + [row[col[c]] for c in negs])
                 loss += wo * wi * (np.log(np.exp(z - z.max()).sum()) + z.max() - z[0])
         total.append(loss)
@@ -72,7 +75,7 @@ def test_matches_reference_for_every_weighting(batch, weighting, K, M):
     assert float(loss(labels, logits)) == pytest.approx(reference(TREE, logits, labels, K, M, weighting=weighting), rel=1e-5)
 
 
-@pytest.mark.parametrize("negatives", ["topk", "siblings", "random"])
+@pytest.mark.parametrize("negatives", ["topk", "level", "siblings", "random"])
 @pytest.mark.parametrize("outer, inner, flat", [(True, True, False), (False, True, False), (True, False, False),
                                                 (True, True, True)])
 def test_ablations_strategies_and_flat(batch, negatives, outer, inner, flat):
@@ -82,6 +85,17 @@ def test_ablations_strategies_and_flat(batch, negatives, outer, inner, flat):
     want = reference(TREE, logits, labels, 1.0, 1.0, weighting="increasing", outer=outer, inner=inner, flat=flat,
                      negatives=negatives)
     assert float(loss(labels, logits)) == pytest.approx(want, rel=1e-5)
+
+
+def test_excluded_nodes_are_never_negatives(batch):
+    logits, labels = batch
+    for flat in (False, True):
+        loss = HierarchicalInfoNCE(TREE, outer_ratio=1.0, inner_ratio=1.0, weighting="equal", flat=flat,
+                                   excluded=["y", "b2", 4])  # 4: "v"
+        want = reference(TREE, logits, labels, 1.0, 1.0, flat=flat, excluded=("y", "b2", "v"))
+        assert float(loss(labels, logits)) == pytest.approx(want, rel=1e-5)
+    with pytest.raises(ValueError, match="'q' is not a node"):
+        HierarchicalInfoNCE(TREE, excluded=["q"])
 
 
 def test_hand_computed_value():

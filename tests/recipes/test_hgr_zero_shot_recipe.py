@@ -1,0 +1,40 @@
+"""The HGR-Net zero-shot recipe end to end on a tiny budget: metrics for both methods, plots, a served export."""
+
+import json
+
+import pytest
+
+from recipes import hgr_zero_shot as recipe
+
+
+def test_tiny_run(tmp_path, run_python):
+    out = tmp_path / "run"
+    metrics = recipe.main(["--seeds", "0,1", "--train-size", "300", "--batch-size", "50", "--epochs", "1",
+                           "--projection-dim", "16", "--output", str(out)])
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["unseen"] == ["Pullover", "Sandal", "Shirt"] and len(saved["seen"]) == 7
+    for method in ("flat", "hgr"):
+        assert len(saved["runs"][method]) == 2
+        stats = saved["summary"][method]
+        assert set(stats) == {"hit@1", "hit@2", "tor", "por"}
+        assert all(0.0 <= s["mean"] <= 1.0 for s in stats.values())
+        assert stats["hit@2"]["mean"] >= stats["hit@1"]["mean"]
+    assert len(saved["runs"]["hgr"][0]["layer_weights"]) == 5  # adaptive weights, one per level
+    assert metrics["summary"] == saved["summary"]
+    for png in ("zero_shot.png", "tree.png"):
+        assert (out / png).read_bytes()[:4] == b"\x89PNG"
+    printed = run_python(
+        "import numpy as np, tensorflow as tf\n"
+        f"served = tf.saved_model.load({str(out / 'saved_model')!r})\n"
+        "out = served.signatures['serving_default'](image=tf.zeros([4, 28, 28, 1]))\n"
+        "print(out['probabilities'].shape, sorted(set(out['class'].numpy().tolist()) - {2, 5, 6}))\n"
+    )
+    assert printed.strip().startswith("(4, 3) []")
+
+
+def test_help_and_bad_methods():
+    with pytest.raises(SystemExit) as e:
+        recipe.parse_args(["--help"])
+    assert e.value.code == 0
+    with pytest.raises(SystemExit, match="--methods"):
+        recipe.main(["--methods", "clip"])
