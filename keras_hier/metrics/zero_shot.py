@@ -40,12 +40,21 @@ def _candidate_mask(tables, candidates):
     return mask
 
 
-def _check(tables, logits, labels):
+def _prepare(hierarchy, logits, labels):
+    """NodeTables, float32 logits and int labels, checked: shapes and the class range."""
+    tables = _tables(hierarchy)
+    logits, labels = np.asarray(logits, np.float32), np.asarray(labels).reshape(-1).astype(np.int64)
     shape = tuple(logits.shape)
     if len(shape) != 2 or shape[1] != tables.num_nodes:
         raise ValueError(
             f"Expected logits [batch, {tables.num_nodes}] over the hierarchy's nodes (NodeTables order); got {shape}."
         )
+    if len(labels) != shape[0]:
+        raise ValueError(f"{len(labels)} labels for {shape[0]} rows of logits.")
+    bad = (labels < 0) | (labels >= tables.num_classes)
+    if bad.any():
+        raise ValueError(f"Label {int(labels[bad][0])} is outside the class range 0..{tables.num_classes - 1}.")
+    return tables, logits, labels
 
 
 def hits(logits, labels, candidate_mask, k):
@@ -97,9 +106,7 @@ def hit_at_k(logits, labels, hierarchy, k=(1, 2, 5, 10, 20), candidates=None):
     >>> hit_at_k(logits, [0], h, k=(1, 2), candidates=["cat", "dog"])
     {1: 0.0, 2: 1.0}
     """
-    tables = _tables(hierarchy)
-    logits, labels = np.asarray(logits, np.float32), np.asarray(labels).reshape(-1)
-    _check(tables, logits, labels)
+    tables, logits, labels = _prepare(hierarchy, logits, labels)
     mask = _candidate_mask(tables, candidates)
     if labels.size and not mask[labels].all():
         raise ValueError(f"Label {int(labels[~mask[labels]][0])} is not among the candidates: Hit@k ranks candidates only.")
@@ -117,9 +124,7 @@ def top_overlap_ratio(logits, labels, hierarchy):
     >>> top_overlap_ratio(np.array([[0.1, 0.2, 0.0, 0.9], [0.1, 0.2, 0.0, 0.9]]), [0, 2], h)
     0.5
     """
-    tables = _tables(hierarchy)
-    logits, labels = np.asarray(logits, np.float32), np.asarray(labels).reshape(-1)
-    _check(tables, logits, labels)
+    tables, logits, labels = _prepare(hierarchy, logits, labels)
     return float(np.mean(ops.convert_to_numpy(top_overlaps(logits, labels, tables)))) if labels.size else 0.0
 
 
@@ -132,9 +137,7 @@ def point_overlap_ratio(logits, labels, hierarchy):
     >>> point_overlap_ratio(np.array([[0.1, 0.2, 0.0, 0.9]]), [0], h)  # animal right, dog wrong
     0.5
     """
-    tables = _tables(hierarchy)
-    logits, labels = np.asarray(logits, np.float32), np.asarray(labels).reshape(-1)
-    _check(tables, logits, labels)
+    tables, logits, labels = _prepare(hierarchy, logits, labels)
     return float(np.mean(ops.convert_to_numpy(point_overlaps(logits, labels, tables)))) if labels.size else 0.0
 
 

@@ -55,6 +55,10 @@ def test_hit_at_k_ranks_candidates_only():
         hit_at_k(logits, [COL["x"]] * 2, TREE, k=1, candidates=unseen)
     with pytest.raises(ValueError, match=r"logits \[batch, 12\]"):
         hit_at_k(logits[:, :7], labels, TREE, candidates=unseen)
+    with pytest.raises(ValueError, match="Label 7 is outside the class range 0..6"):
+        top_overlap_ratio(logits, [0, 7], TREE)
+    with pytest.raises(ValueError, match="3 labels for 2 rows"):
+        point_overlap_ratio(logits, [0, 1, 2], TREE)
 
 
 def test_keras_metrics_accumulate_and_round_trip():
