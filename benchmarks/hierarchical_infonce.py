@@ -8,10 +8,11 @@ both with compare sets of at most 256 classes, in one process. Prints the step t
 """
 
 import argparse
-import statistics
 import time
 
 import numpy as np
+
+from benchmarks._timing import median_seconds
 
 # Nodes per level (level 0 = the root's children): 20,000 in all, most in levels 1-5 as in the supplement's Fig. 1.
 LEVEL_SIZES = (20, 700, 2500, 4200, 4500, 3500, 2200, 1200, 650, 330, 150, 50)
@@ -29,17 +30,6 @@ def synthetic_hierarchy(level_sizes=LEVEL_SIZES, seed=0):
             parents[n] = None if above is None else above[rng.integers(len(above))]
         above = names
     return Hierarchy.from_parents(parents, root="root")
-
-
-def step_time(model, x, y, repeats):
-    model.train_on_batch(x, y)  # trace and warm up
-    model.train_on_batch(x, y)
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        model.train_on_batch(x, y)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def main(argv=None):
@@ -78,7 +68,7 @@ def main(argv=None):
         loss = HierarchicalInfoNCE(hierarchy, flat=flat, max_classes=args.max_classes, weighting="adaptive", seed=0)
         built = time.perf_counter() - t
         model.compile(optimizer=keras.optimizers.AdamW(1e-4, global_clipnorm=1.0), loss=loss)
-        times[name] = step_time(model, x, y, args.repeats)
+        times[name] = median_seconds(lambda: model.train_on_batch(x, y), args.repeats)
         print(f"{name:<14} {times[name] * 1000:8.1f} ms/step (loss tables built in {built:.1f} s)")
     print(f"HGR / flat step time: {times['HGR InfoNCE'] / times['flat InfoNCE']:.2f}x "
           f"(batch {args.batch}, compare sets <= {args.max_classes}, {tables.num_nodes} class texts)")

@@ -7,21 +7,14 @@ training step of the backbone and of the HierNet. Prints a table of ratios to th
 """
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 
+from benchmarks._timing import median_seconds
+
 
 def throughput(fn, batch, repeats):
-    fn(batch)  # compile / warm up
-    fn(batch)
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn(batch)
-        times.append(time.perf_counter() - t)
-    return len(batch) / statistics.median(times)
+    return len(batch) / median_seconds(lambda: fn(batch), repeats)
 
 
 def main(argv=None):
@@ -66,11 +59,7 @@ def main(argv=None):
         model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     steps = {}
     for name, model in (("backbone", backbone), ("HierNet", hiernet)):
-        model.train_on_batch(x, y)
-        t = time.perf_counter()
-        for _ in range(args.repeats):
-            model.train_on_batch(x, y)
-        steps[name] = (time.perf_counter() - t) / args.repeats
+        steps[name] = median_seconds(lambda: model.train_on_batch(x, y), args.repeats)  # noqa: B023 (called at once)
 
     print(f"ResNet-{6 * args.n + 2} split after block {split}, {extra} extra classifier blocks, "
           f"{args.classes} classes in {args.groups} groups, batch {args.batch}, input {shape}, "
