@@ -23,8 +23,7 @@ _SUBMODULES = (
     "node_tables",
 )
 
-__all__ = ["Hierarchy", "HierNet", "__version__", *_SUBMODULES]
+__all__ = ["Hierarchy", "HierNet", "DualEncoder", "__version__", *_SUBMODULES]
 
-__getattr__, __dir__ = lazy_submodules(
-    __name__, _SUBMODULES, globals(), attributes={"HierNet": "keras_hier.models.hiernet"}
-)
+_ATTRIBUTES = {"HierNet": "keras_hier.models.hiernet", "DualEncoder": "keras_hier.models.dual_encoder"}
+__getattr__, __dir__ = lazy_submodules(__name__, _SUBMODULES, globals(), attributes=_ATTRIBUTES)

@@ -42,6 +42,9 @@ def test_lazy_submodules():
     from keras_hier.models.hiernet import HierNet
 
     assert keras_hier.HierNet is HierNet
+    from keras_hier.models.dual_encoder import DualEncoder
+
+    assert keras_hier.DualEncoder is DualEncoder and "DualEncoder" in dir(keras_hier)
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         keras_hier.nothing
     with pytest.raises(AttributeError):
