@@ -1,5 +1,6 @@
 """Keras 3 layers of keras_hier, each registered for `.keras` saving under the package name `keras_hier`."""
 
+from keras_hier.layers.clip_embedding import CLIPEmbedding
 from keras_hier.layers.tree_probability import TreeProbability
 
-__all__ = ["TreeProbability"]
+__all__ = ["CLIPEmbedding", "TreeProbability"]

@@ -34,7 +34,8 @@ class DualEncoder(keras.Model):
             precomputed text features when `text_encoder` is None).
         text_encoder: optional Keras model from `class_inputs` to features [N, d_text]; None when
             `class_inputs` are the features of a frozen text model.
-        projection_dim: size of the joint embedding space.
+        projection_dim: size of the joint embedding space; None when both towers already end in it (CLIP's
+            own projections, `from_clip_preset`): no projection layers then.
         project_text: False keeps the text features as they are (no text projection): the joint space is
             the text tower's, and only images are projected into it. With a frozen text tower this keeps the
             text model's geometry for classes never seen in training, which zero-shot transfer relies on.
@@ -76,13 +77,15 @@ class DualEncoder(keras.Model):
             )
         self.image_encoder = image_encoder
         self.text_encoder = text_encoder
-        self.project_text = bool(project_text)
-        if not self.project_text:
+        self.project_text = bool(project_text) and projection_dim is not None
+        if projection_dim is not None and not self.project_text:
             projection_dim = class_inputs.shape[-1] if text_encoder is None else text_encoder.output_shape[-1]
-        self.projection_dim = int(projection_dim)
+        self.projection_dim = None if projection_dim is None else int(projection_dim)
         self.temperature = float(temperature)
         self.max_logit_scale = float(max_logit_scale)
-        self.image_projection = keras.layers.Dense(self.projection_dim, use_bias=False, name="image_projection")
+        self.image_projection = None
+        if self.projection_dim is not None:
+            self.image_projection = keras.layers.Dense(self.projection_dim, use_bias=False, name="image_projection")
         self.text_projection = None
         if self.project_text:
             self.text_projection = keras.layers.Dense(self.projection_dim, use_bias=False, name="text_projection")
@@ -114,7 +117,8 @@ class DualEncoder(keras.Model):
 
     def encode_images(self, images, training=False):
         """L2-normalised image embeddings [batch, projection_dim] (float32)."""
-        return _l2_normalize(self.image_projection(self.image_encoder(images, training=training)))
+        features = self.image_encoder(images, training=training)
+        return _l2_normalize(features if self.image_projection is None else self.image_projection(features))
 
     def encode_classes(self, training=False):
         """L2-normalised class embeddings [N, projection_dim] (float32)."""
@@ -145,6 +149,89 @@ class DualEncoder(keras.Model):
         features = sentence_embeddings(list(class_texts))
         return cls(image_encoder, features, projection_dim=projection_dim, temperature=temperature, **kwargs)
 
+    @classmethod
+    def from_clip_preset(cls, preset, class_texts, temperature=0.07, **kwargs):
+        """A dual encoder made of a pretrained keras-hub CLIP (downloaded the first time: needs internet), its
+        own projections as the joint space, the class texts tokenised by the preset's preprocessor.
+
+        Args:
+            preset: a keras-hub CLIP preset name, e.g. `"clip_vit_base_patch16"`.
+            class_texts: one text per class, e.g. `class_prompts(hierarchy)`.
+            temperature: initial temperature (the paper's supplement: 0.07).
+            **kwargs: further `DualEncoder` arguments.
+        """
+        import keras_hub
+
+        backbone = keras_hub.models.CLIPBackbone.from_preset(preset)
+        token_ids = keras_hub.models.CLIPPreprocessor.from_preset(preset)(list(class_texts))["token_ids"]
+        return cls._from_clip(backbone, np.asarray(token_ids), temperature, **kwargs)
+
+    @classmethod
+    def from_clip_config(
+        cls,
+        class_texts,
+        image_shape=(224, 224, 3),
+        patch_size=16,
+        hidden_dim=256,
+        num_layers=4,
+        num_heads=4,
+        intermediate_dim=512,
+        projection_dim=128,
+        sequence_length=32,
+        temperature=0.07,
+        **kwargs,
+    ):
+        """A dual encoder made of a keras-hub CLIP built from scratch (offline): a ViT image tower and a
+        causal text transformer of the given sizes. The class texts are tokenised with all-MiniLM-L6-v2's
+        lower-case WordPiece vocabulary (installed with keras_hier), an extra last id marking the end of text
+        as CLIP's pooling expects.
+
+        Args:
+            class_texts: one text per class.
+            image_shape: square input images.
+            patch_size, hidden_dim, num_layers, num_heads, intermediate_dim: both towers' transformer sizes.
+            projection_dim: the joint space (CLIP's projections).
+            sequence_length: tokens per class text, start and end included.
+            temperature: initial temperature.
+            **kwargs: further `DualEncoder` arguments.
+
+        Example:
+        >>> model = DualEncoder.from_clip_config(["a photo of a cat.", "a photo of a dog."], image_shape=(16, 16, 3),
+        ...     patch_size=8, hidden_dim=16, num_layers=1, num_heads=2, intermediate_dim=32, projection_dim=8)
+        >>> tuple(model(np.zeros((3, 16, 16, 3), "float32")).shape)
+        (3, 2)
+        """
+        import os
+
+        import keras_hub
+
+        from keras_hier.knowledge.embeddings import minilm_model_dir
+
+        tokenizer = keras_hub.models.BertTokenizer(vocabulary=os.path.join(minilm_model_dir(), "vocab.txt"), lowercase=True)
+        end = tokenizer.vocabulary_size()
+        packer = keras_hub.layers.StartEndPacker(
+            start_value=tokenizer.cls_token_id, end_value=end, pad_value=0, sequence_length=int(sequence_length)
+        )
+        token_ids = np.asarray(packer(tokenizer(list(class_texts))), np.int32)
+        vision = keras_hub.models.CLIPVisionEncoder(
+            patch_size, hidden_dim, num_layers, num_heads, intermediate_dim, image_shape=tuple(image_shape)
+        )
+        text = keras_hub.models.CLIPTextEncoder(
+            end + 1, hidden_dim, hidden_dim, num_layers, num_heads, intermediate_dim, max_sequence_length=int(sequence_length)
+        )
+        backbone = keras_hub.models.CLIPBackbone(vision, text, projection_dim=projection_dim)
+        return cls._from_clip(backbone, token_ids, temperature, **kwargs)
+
+    @classmethod
+    def _from_clip(cls, backbone, token_ids, temperature, **kwargs):
+        from keras_hier.layers import CLIPEmbedding
+
+        images = keras.Input(tuple(backbone.vision_encoder.image_shape), name="images")
+        image_encoder = keras.Model(images, CLIPEmbedding.from_backbone(backbone, "image")(images), name="clip_image_tower")
+        tokens = keras.Input((token_ids.shape[1],), dtype="int32", name="token_ids")
+        text_encoder = keras.Model(tokens, CLIPEmbedding.from_backbone(backbone, "text")(tokens), name="clip_text_tower")
+        return cls(image_encoder, token_ids, text_encoder=text_encoder, projection_dim=None, temperature=temperature, **kwargs)
+
     def zero_shot_model(self, candidates=None, name="zero_shot_classifier"):
         """A Functional model from images to class probabilities over `candidates`, the class embeddings
         frozen into it: what to serve or export (`.export()`) after training.
@@ -160,7 +247,8 @@ class DualEncoder(keras.Model):
         classes = ops.convert_to_numpy(self.encode_classes())[candidates]
         scale = float(ops.convert_to_numpy(self.logit_scale))
         images = keras.Input(self.image_encoder.input_shape[1:], name="images")
-        x = self.image_projection(self.image_encoder(images))
+        x = self.image_encoder(images)
+        x = x if self.image_projection is None else self.image_projection(x)
         x = keras.layers.UnitNormalization(dtype="float32", name="unit_norm")(x)
         scores = keras.layers.Dense(len(candidates), use_bias=False, trainable=False, dtype="float32", name="class_scores")
         logits = scores(x)

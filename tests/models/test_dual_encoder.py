@@ -103,3 +103,32 @@ def test_save_load_zero_shot_model_and_export(data, tmp_path, run_python):
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         DualEncoder(tower(), **kwargs)
+
+
+def test_clip_towers_from_config_train_save_and_export(tmp_path, run_python):
+    texts = ["a photo of a x.", "a photo of a y.", "a photo of a z.", "a photo of a u.", "a photo of a v.",
+             "a photo of a w.", "a photo of a A.", "a photo of a B.", "a photo of a a1.", "a photo of a thing."]
+    keras.utils.set_random_seed(0)
+    model = DualEncoder.from_clip_config(texts, image_shape=(16, 16, 3), patch_size=8, hidden_dim=16, num_layers=1,
+                                         num_heads=2, intermediate_dim=32, projection_dim=8, sequence_length=12)
+    assert model.image_projection is None and model.text_projection is None and model.class_inputs.dtype == "int32"
+    ids = np.asarray(model.class_inputs)
+    assert (ids.argmax(1) == (ids > 0).sum(1) - 1).all()  # the end token, the largest id, closes each text
+    x = np.random.default_rng(0).random((12, 16, 16, 3)).astype("float32")
+    y = np.arange(12) % 6
+    model.compile(optimizer=keras.optimizers.AdamW(1e-3, global_clipnorm=1.0), loss=HierarchicalInfoNCE(TREE))
+    text_before = np.asarray(model.encode_classes())
+    assert np.isfinite(model.fit(x, y, batch_size=6, epochs=1, verbose=0).history["loss"][0])
+    assert not np.allclose(np.asarray(model.encode_classes()), text_before)  # the text tower trains
+    model.save(tmp_path / "clip.keras")
+    again = keras.saving.load_model(tmp_path / "clip.keras")
+    np.testing.assert_allclose(np.asarray(again(x)), np.asarray(model(x)), atol=1e-5)
+    model.export(tmp_path / "served", candidates=[0, 1, 2], verbose=False)
+    np.save(tmp_path / "x.npy", x)
+    printed = run_python(
+        "import numpy as np, tensorflow as tf\n"
+        f"served = tf.saved_model.load({str(tmp_path / 'served')!r})\n"
+        f"out = served.signatures['serving_default'](image=tf.constant(np.load({str(tmp_path / 'x.npy')!r})))\n"
+        "print(out['probabilities'].shape)\n"
+    )
+    assert printed.strip() == "(12, 3)"
