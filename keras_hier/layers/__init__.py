@@ -1,6 +1,7 @@
 """Keras 3 layers of keras_hier, each registered for `.keras` saving under the package name `keras_hier`."""
 
 from keras_hier.layers.clip_embedding import CLIPEmbedding
+from keras_hier.layers.minilm_embedding import MiniLMEmbedding
 from keras_hier.layers.tree_probability import TreeProbability
 
-__all__ = ["CLIPEmbedding", "TreeProbability"]
+__all__ = ["CLIPEmbedding", "MiniLMEmbedding", "TreeProbability"]

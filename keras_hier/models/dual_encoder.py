@@ -133,21 +133,36 @@ class DualEncoder(keras.Model):
         return self.logit_scale * ops.matmul(image, ops.transpose(classes))
 
     @classmethod
-    def from_minilm(cls, image_encoder, class_texts, projection_dim=256, temperature=0.07, **kwargs):
-        """A dual encoder whose text tower is the frozen all-MiniLM-L6-v2 (`knowledge.embeddings`): the class
-        texts are embedded once and stored; the text projection trains.
+    def from_minilm(cls, image_encoder, class_texts, trainable_text=False, projection_dim=256, temperature=0.07,
+                    **kwargs):
+        """A dual encoder whose text tower is all-MiniLM-L6-v2 (`knowledge.embeddings`, offline).
+
+        Frozen (default): the class texts are embedded once and stored; the text projection trains.
+        Trainable: the class texts are stored as token ids and the MiniLM transformer (`MiniLMEmbedding`, a
+        fresh copy) runs on all of them at every step and trains with the image tower.
 
         Args:
             image_encoder: Keras model from images to pooled features.
             class_texts: one text per class, e.g. `class_prompts(hierarchy)`.
+            trainable_text: train the text transformer too.
             projection_dim: size of the joint space.
             temperature: initial temperature.
             **kwargs: further `DualEncoder` arguments.
         """
-        from keras_hier.knowledge.embeddings import sentence_embeddings
+        from keras_hier.knowledge.embeddings import MiniLMEncoder, sentence_embeddings
 
-        features = sentence_embeddings(list(class_texts))
-        return cls(image_encoder, features, projection_dim=projection_dim, temperature=temperature, **kwargs)
+        if not trainable_text:
+            features = sentence_embeddings(list(class_texts))
+            return cls(image_encoder, features, projection_dim=projection_dim, temperature=temperature, **kwargs)
+        from keras_hier.layers import MiniLMEmbedding
+
+        encoder = MiniLMEncoder()
+        token_ids, mask = encoder.tokenize(list(class_texts))
+        token_ids = token_ids[:, : max(int(mask.sum(axis=1).max()), 1)].astype(np.int32)
+        tokens = keras.Input((token_ids.shape[1],), dtype="int32", name="token_ids")
+        text_encoder = keras.Model(tokens, MiniLMEmbedding(encoder.backbone)(tokens), name="minilm_text_tower")
+        return cls(image_encoder, token_ids, text_encoder=text_encoder, projection_dim=projection_dim,
+                   temperature=temperature, **kwargs)
 
     @classmethod
     def from_clip_preset(cls, preset, class_texts, temperature=0.07, **kwargs):

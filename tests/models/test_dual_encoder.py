@@ -132,3 +132,24 @@ def test_clip_towers_from_config_train_save_and_export(tmp_path, run_python):
         "print(out['probabilities'].shape)\n"
     )
     assert printed.strip() == "(12, 3)"
+
+
+def test_minilm_towers_frozen_and_trainable(tmp_path):
+    from keras_hier.knowledge.embeddings import sentence_embeddings
+
+    texts = [f"a photo of a {n}." for n in ("x", "y", "z", "u", "v", "w", "A", "B", "a1", "thing")]
+    frozen = DualEncoder.from_minilm(tower(), texts, projection_dim=4)
+    np.testing.assert_allclose(np.asarray(frozen.class_inputs), sentence_embeddings(texts), atol=1e-6)
+    keras.utils.set_random_seed(0)
+    model = DualEncoder.from_minilm(tower(), texts, trainable_text=True, projection_dim=4, project_text=False)
+    assert model.class_inputs.dtype == "int32" and model.projection_dim == 384
+    # Before training the class embeddings are exactly the frozen sentence embeddings.
+    np.testing.assert_allclose(np.asarray(model.encode_classes()), sentence_embeddings(texts), atol=1e-5)
+    x, y = np.random.default_rng(0).random((6, 6, 6, 1)).astype("float32"), np.arange(6)
+    model.compile(optimizer=keras.optimizers.AdamW(1e-3), loss=HierarchicalInfoNCE(TREE, weighting="equal"))
+    model.fit(x, y, epochs=1, verbose=0)
+    assert not np.allclose(np.asarray(model.encode_classes()), sentence_embeddings(texts), atol=1e-4)
+    np.testing.assert_allclose(sentence_embeddings(texts[:1]), frozen.class_inputs[:1], atol=1e-6)  # cache untouched
+    model.save(tmp_path / "minilm.keras")
+    np.testing.assert_allclose(np.asarray(keras.saving.load_model(tmp_path / "minilm.keras")(x)), np.asarray(model(x)),
+                               atol=1e-5)
