@@ -17,6 +17,8 @@ import time
 import numpy as np
 
 METHODS = ("flat", "hgr")
+TOWERS = ("cnn-minilm", "cnn-minilm-trainable", "clip-config", "clip-preset")
+CLIP_MEAN, CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
 # Fashion-MNIST's "Shirt" is WordNet's dress_shirt.n.01, whose hypernym shirt.n.01 is a node of the tree too:
 # the class takes its synset's lemma so that the two texts differ.
 TEXT_NAMES = {"n03238879": "dress shirt"}
@@ -33,7 +35,12 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--lr", type=float, default=1e-3, help="AdamW peak learning rate (paper, fine-tuning CLIP: 3e-7)")
     p.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay (paper code: 0)")
-    p.add_argument("--projection-dim", type=int, default=128, help="joint space size with --project-text")
+    p.add_argument("--towers", default="cnn-minilm", choices=TOWERS,
+                   help="cnn-minilm: small CNN + frozen MiniLM texts; cnn-minilm-trainable: MiniLM trains too; "
+                        "clip-config: a small CLIP (ViT + text transformer) from scratch; clip-preset: a pretrained "
+                        "keras-hub CLIP (--clip-preset, needs internet; the paper fine-tunes CLIP RN50 at lr 3e-7)")
+    p.add_argument("--clip-preset", default="clip_vit_base_patch16", help="keras-hub CLIP preset for --towers clip-preset")
+    p.add_argument("--projection-dim", type=int, default=128, help="joint space size (cnn towers with --project-text, clip-config)")
     p.add_argument("--project-text", action="store_true",
                    help="also project the (frozen) text features; default: images are projected into MiniLM's space")
     p.add_argument("--outer-ratio", type=float, default=0.25, help="K, share of the label's chain used as anchors")
@@ -71,17 +78,43 @@ def image_tower(input_shape, width=32):
     return keras.Model(inputs, outputs, name="image_tower")
 
 
+def to_clip_input(input_shape, size):
+    """Grey images in [0, 1] to the RGB size and normalisation of a CLIP preset, as a Keras model."""
+    import keras
+
+    images = keras.Input(input_shape, name="images")
+    x = keras.layers.Resizing(size, size, interpolation="bicubic", name="resize")(images)
+    x = keras.layers.Concatenate(name="rgb")([x, x, x]) if input_shape[-1] == 1 else x
+    x = keras.layers.Normalization(mean=CLIP_MEAN, variance=[s * s for s in CLIP_STD], name="clip_normalize")(x)
+    return keras.Model(images, x, name="to_clip_input")
+
+
+def build_model(args, input_shape, prompts, text_features):
+    from keras_hier.models import DualEncoder
+
+    if args.towers == "cnn-minilm":
+        return DualEncoder(image_tower(input_shape), text_features, projection_dim=args.projection_dim,
+                           project_text=args.project_text)
+    if args.towers == "cnn-minilm-trainable":
+        return DualEncoder.from_minilm(image_tower(input_shape), prompts, trainable_text=True,
+                                       projection_dim=args.projection_dim, project_text=args.project_text)
+    if args.towers == "clip-config":
+        return DualEncoder.from_clip_config(prompts, image_shape=input_shape, patch_size=7, hidden_dim=128,
+                                            num_layers=4, num_heads=4, intermediate_dim=256,
+                                            projection_dim=args.projection_dim, sequence_length=16)
+    return DualEncoder.from_clip_preset(args.clip_preset, prompts,
+                                        image_preprocessing=lambda shape: to_clip_input(input_shape, shape[0]))
+
+
 def train_and_evaluate(method, seed, args, hierarchy, prompts, text_features, train, test, unseen):
     import keras
 
     from keras_hier.datasets.pipeline import make_batches
     from keras_hier.losses import HierarchicalInfoNCE
     from keras_hier.metrics import hit_at_k, point_overlap_ratio, top_overlap_ratio
-    from keras_hier.models import DualEncoder
 
     keras.utils.set_random_seed(seed)
-    model = DualEncoder(image_tower(train[0].shape[1:] + (1,)), text_features, projection_dim=args.projection_dim,
-                        project_text=args.project_text)
+    model = build_model(args, train[0].shape[1:] + (1,), prompts, text_features)
     steps = max(1, int(round(args.epochs * (len(train[0]) // args.batch_size))))
     schedule = keras.optimizers.schedules.CosineDecay(args.lr, steps)
     optimizer = keras.optimizers.AdamW(schedule, weight_decay=args.weight_decay, global_clipnorm=1.0)
@@ -146,8 +179,8 @@ def main(argv=None):
     print(hierarchy.render())
 
     prompts = class_prompts(hierarchy, args.template, names=TEXT_NAMES)
-    text_features = sentence_embeddings(prompts)  # the frozen text tower, once
-    print(f"{len(prompts)} class texts (MiniLM, frozen), e.g. {prompts[0]!r}, {prompts[-1]!r}")
+    text_features = sentence_embeddings(prompts) if args.towers == "cnn-minilm" else None  # frozen: once
+    print(f"{len(prompts)} class texts, e.g. {prompts[0]!r}, {prompts[-1]!r}; towers {args.towers}")
 
     runs = {m: [] for m in methods}
     model = None

@@ -165,7 +165,7 @@ class DualEncoder(keras.Model):
                    temperature=temperature, **kwargs)
 
     @classmethod
-    def from_clip_preset(cls, preset, class_texts, temperature=0.07, **kwargs):
+    def from_clip_preset(cls, preset, class_texts, temperature=0.07, image_preprocessing=None, **kwargs):
         """A dual encoder made of a pretrained keras-hub CLIP (downloaded the first time: needs internet), its
         own projections as the joint space, the class texts tokenised by the preset's preprocessor.
 
@@ -173,13 +173,16 @@ class DualEncoder(keras.Model):
             preset: a keras-hub CLIP preset name, e.g. `"clip_vit_base_patch16"`.
             class_texts: one text per class, e.g. `class_prompts(hierarchy)`.
             temperature: initial temperature (the paper's supplement: 0.07).
+            image_preprocessing: optional Keras model from the caller's images to the preset's input (resizing,
+                channels, CLIP's normalisation), put in front of the image tower; or a function from the
+                preset's image shape to such a model.
             **kwargs: further `DualEncoder` arguments.
         """
         import keras_hub
 
         backbone = keras_hub.models.CLIPBackbone.from_preset(preset)
         token_ids = keras_hub.models.CLIPPreprocessor.from_preset(preset)(list(class_texts))["token_ids"]
-        return cls._from_clip(backbone, np.asarray(token_ids), temperature, **kwargs)
+        return cls._from_clip(backbone, np.asarray(token_ids), temperature, image_preprocessing, **kwargs)
 
     @classmethod
     def from_clip_config(
@@ -238,11 +241,18 @@ class DualEncoder(keras.Model):
         return cls._from_clip(backbone, token_ids, temperature, **kwargs)
 
     @classmethod
-    def _from_clip(cls, backbone, token_ids, temperature, **kwargs):
+    def _from_clip(cls, backbone, token_ids, temperature, image_preprocessing=None, **kwargs):
         from keras_hier.layers import CLIPEmbedding
 
-        images = keras.Input(tuple(backbone.vision_encoder.image_shape), name="images")
-        image_encoder = keras.Model(images, CLIPEmbedding.from_backbone(backbone, "image")(images), name="clip_image_tower")
+        if callable(image_preprocessing) and not isinstance(image_preprocessing, keras.Model):
+            image_preprocessing = image_preprocessing(tuple(backbone.vision_encoder.image_shape))
+        if image_preprocessing is None:
+            images = keras.Input(tuple(backbone.vision_encoder.image_shape), name="images")
+            tower_input = images
+        else:
+            images, tower_input = image_preprocessing.inputs[0], image_preprocessing.outputs[0]
+        embedding = CLIPEmbedding.from_backbone(backbone, "image")(tower_input)
+        image_encoder = keras.Model(images, embedding, name="clip_image_tower")
         tokens = keras.Input((token_ids.shape[1],), dtype="int32", name="token_ids")
         text_encoder = keras.Model(tokens, CLIPEmbedding.from_backbone(backbone, "text")(tokens), name="clip_text_tower")
         return cls(image_encoder, token_ids, text_encoder=text_encoder, projection_dim=None, temperature=temperature, **kwargs)

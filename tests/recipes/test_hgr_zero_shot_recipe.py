@@ -38,3 +38,19 @@ def test_help_and_bad_methods():
     assert e.value.code == 0
     with pytest.raises(SystemExit, match="--methods"):
         recipe.main(["--methods", "clip"])
+
+
+@pytest.mark.parametrize("towers", ["clip-config", "cnn-minilm-trainable"])
+def test_other_towers_run(tmp_path, towers):
+    metrics = recipe.main(["--seeds", "0", "--methods", "hgr", "--train-size", "100", "--batch-size", "50",
+                           "--epochs", "1", "--towers", towers, "--no-export", "--output", str(tmp_path)])
+    assert 0.0 <= metrics["summary"]["hgr"]["por"]["mean"] <= 1.0
+
+
+def test_clip_preprocessing_model():
+    import numpy as np
+
+    model = recipe.to_clip_input((28, 28, 1), 32)
+    out = np.asarray(model(np.full((1, 28, 28, 1), 0.5, "float32")))
+    assert out.shape == (1, 32, 32, 3)
+    np.testing.assert_allclose(out[0, 5, 5], (0.5 - np.array(recipe.CLIP_MEAN)) / np.array(recipe.CLIP_STD), atol=1e-4)
