@@ -323,10 +323,19 @@ class DualEncoder(keras.Model):
         if self.built:
             self.optimizer.build(self.trainable_variables)
 
-    def train_step(self, data):
-        # Keras' TensorFlow train step, plus the loss's own variables on their own optimizer.
+    def train_step(self, *args):
+        # Keras' TensorFlow train step, plus the loss's own variables on their own optimizer. Other backends
+        # use Keras' own step, which has no second optimizer.
+        if keras.backend.backend() != "tensorflow":
+            if self.weights_optimizer is not None:
+                raise RuntimeError(
+                    "Adaptive layer weights train only under Keras' TensorFlow backend (their own optimizer); "
+                    "use a fixed weighting such as weighting='inverse_count' with other backends."
+                )
+            return super().train_step(*args)
         import tensorflow as tf
 
+        (data,) = args
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         extra = list(getattr(self.loss, "trainable_variables", []) or []) if self.weights_optimizer else []
         with tf.GradientTape(persistent=bool(extra)) as tape:
