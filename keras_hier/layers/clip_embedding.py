@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from keras_hier._config import deserialized
+
 MODALITIES = ("image", "text")
 
 
@@ -72,6 +74,4 @@ class CLIPEmbedding(keras.layers.Layer):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
-        return cls(**config)
+        return cls(**deserialized(config, "encoder"))

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from keras_hier._config import deserialized
+
 
 @keras.saving.register_keras_serializable(package="keras_hier")
 class MiniLMEmbedding(keras.layers.Layer):
@@ -57,6 +59,4 @@ class MiniLMEmbedding(keras.layers.Layer):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
-        return cls(**config)
+        return cls(**deserialized(config, "backbone"))

@@ -6,6 +6,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_hier._config import deserialized
+
 
 def _l2_normalize(x):
     x = ops.cast(x, "float32")
@@ -366,10 +368,7 @@ class DualEncoder(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        image_encoder = keras.saving.deserialize_keras_object(config.pop("image_encoder"))
-        text = config.pop("text_encoder")
-        text_encoder = None if text is None else keras.saving.deserialize_keras_object(text)
+        config = deserialized(config, "image_encoder", "text_encoder")
         # The stored class inputs come back with the weights.
         shape, dtype = config.pop("class_inputs_shape"), config.pop("class_inputs_dtype")
-        return cls(image_encoder, np.zeros(shape, dtype), text_encoder=text_encoder, **config)
+        return cls(class_inputs=np.zeros(shape, dtype), **config)
