@@ -89,8 +89,8 @@ def test_routing_follows_the_argmax_route(backbone, images, tree, splits):
 
 def test_transfer_weights_reproduces_the_backbone(backbone, images):
     model = HierNet.from_backbone(backbone, TREE2, split_points=[2], classifier_layers=1)
-    features = keras.Model(backbone.inputs, backbone.get_layer("features").output)
-    trunk_end = keras.Model(backbone.inputs, backbone.get_layer("block2_out").output)
+    features = keras.Model(backbone.inputs[0], backbone.get_layer("features").output)
+    trunk_end = keras.Model(backbone.inputs[0], backbone.get_layer("block2_out").output)
     trunk = model.node_layer("root", "edge")(images)
     np.testing.assert_allclose(trunk, trunk_end(images), atol=1e-5)
     for node in ("g1", "g2"):
