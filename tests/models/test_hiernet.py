@@ -146,7 +146,7 @@ def test_keras_applications_backbone():
     probs = model.predict(x, verbose=0)
     np.testing.assert_allclose(probs.sum(axis=1), 1, atol=1e-5)
     assert model.features == "out_relu"
-    features = keras.Model(backbone.inputs, backbone.get_layer("out_relu").output)
+    features = keras.Model(backbone.inputs[0], backbone.get_layer("out_relu").output)
     trunk = model.node_layer("root", "edge")(x)
     np.testing.assert_allclose(model.node_layer("g1", "edge")(trunk), features(x), atol=1e-4)
 
