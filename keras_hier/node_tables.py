@@ -57,3 +57,39 @@ class NodeTables:
     def names(self):
         """The human-readable name of every node, in index order."""
         return [self.hierarchy.name(n) for n in self.nodes]
+
+    def find(self, node, classes_only=False):
+        """The index of a node given as its id, its human-readable name, or an index.
+
+        Args:
+            node: a node id (e.g. a WordNet id), a name (e.g. "Sandal") or an int index.
+            classes_only: accept classes only (indices 0..C-1).
+
+        Raises:
+            ValueError: naming the unknown node, or a super-class where a class is required.
+
+        Example:
+        >>> from keras_hier import Hierarchy
+        >>> tables = NodeTables(Hierarchy.from_nested({"root": {"animal": ["cat", "dog"]}}))
+        >>> tables.find("dog"), tables.find("animal"), tables.find(1)
+        (1, 2, 1)
+        """
+        top = self.num_classes if classes_only else self.num_nodes
+        what = "class" if classes_only else "node"
+        if isinstance(node, str):
+            if node in self.index:
+                found = self.index[node]
+            else:
+                if not hasattr(self, "_by_name"):
+                    self._by_name = {}
+                    for i, name in enumerate(self.names()):
+                        self._by_name.setdefault(name, i)
+                if node not in self._by_name:
+                    raise ValueError(f"{node!r} is not a {what} of the hierarchy (by id or name).")
+                found = self._by_name[node]
+            if found >= top:
+                raise ValueError(f"{node!r} is a super-class, not a class.")
+            return found
+        if not 0 <= int(node) < top:
+            raise ValueError(f"{what.capitalize()} index {node} is outside 0..{top - 1}.")
+        return int(node)

@@ -1,6 +1,7 @@
 """NodeTables: classes first, levels from the canonical (shortest) path, chains of ancestors."""
 
 import numpy as np
+import pytest
 
 from keras_hier import Hierarchy
 from keras_hier.node_tables import NodeTables
@@ -24,3 +25,13 @@ def test_dag_uses_the_shortest_path():
     assert t.level[x] == 1
     assert [t.nodes[i] for i in t.chain[x] if i >= 0] == ["A", "x"]
     assert np.all(t.chain[np.arange(t.num_nodes), t.level] == np.arange(t.num_nodes))
+
+
+def test_find_by_id_name_or_index():
+    h = Hierarchy.from_parents({"n1": "n0", "n2": "n0"}, root="root", names={"n0": "animal", "n1": "cat", "n2": "dog"})
+    t = NodeTables(h)
+    assert [t.find("n2"), t.find("dog"), t.find(0), t.find("animal")] == [1, 1, 0, 2]
+    for node, kwargs, message in (("cow", {}, "'cow' is not a node"), ("animal", {"classes_only": True}, "super-class"),
+                                  (2, {"classes_only": True}, r"Class index 2 is outside 0..1"), (3, {}, "outside")):
+        with pytest.raises(ValueError, match=message):
+            t.find(node, **kwargs)

@@ -22,20 +22,10 @@ def split_classes(hierarchy, unseen):
     >>> split_classes(h, ["dog"])
     (array([0, 2]), array([1]))
     """
-    labels = []
-    by_name = {hierarchy.name(leaf): i for i, leaf in enumerate(hierarchy.leaves)}
-    for c in unseen:
-        if isinstance(c, str):
-            if c in hierarchy and hierarchy.is_leaf(c):
-                labels.append(hierarchy.label(c))
-            elif c in by_name:
-                labels.append(by_name[c])
-            else:
-                raise ValueError(f"Unseen class {c!r} is not a class of the hierarchy; classes: {sorted(by_name)}.")
-        else:
-            if not 0 <= int(c) < hierarchy.num_classes:
-                raise ValueError(f"Unseen label {c} is outside 0..{hierarchy.num_classes - 1}.")
-            labels.append(int(c))
+    from keras_hier.node_tables import NodeTables
+
+    tables = NodeTables(hierarchy)
+    labels = [tables.find(c, classes_only=True) for c in unseen]
     if len(set(labels)) != len(labels):
         raise ValueError(f"Unseen classes repeat: {list(unseen)}.")
     unseen = np.array(sorted(labels), np.int64)

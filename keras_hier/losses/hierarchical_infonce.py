@@ -113,25 +113,13 @@ class HierarchicalInfoNCE(keras.losses.Loss):
         self.negatives, self.max_classes, self.weighting = negatives, int(max_classes), weighting
         self.outer_loss, self.inner_loss, self.flat, self.seed = bool(outer_loss), bool(inner_loss), bool(flat), seed
         self.tables = NodeTables(hierarchy)
-        self.excluded = sorted({self._node_index(c) for c in (excluded or ())})
+        self.excluded = sorted({self.tables.find(c) for c in (excluded or ())})
         self._build_tables()
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.layer_weights = None
         if weighting == "adaptive" and not flat:
             counts = np.array([len(layer) for layer in self.tables.layers], np.float32)
             self.layer_weights = keras.Variable(1.0 / counts, name="hgr_layer_weights", dtype="float32")
-
-    def _node_index(self, node):
-        if isinstance(node, str):
-            if node in self.tables.index:
-                return self.tables.index[node]
-            by_name = {self.hierarchy.name(n): i for i, n in enumerate(self.tables.nodes)}
-            if node in by_name:
-                return by_name[node]
-            raise ValueError(f"Excluded node {node!r} is not a node of the hierarchy.")
-        if not 0 <= int(node) < self.tables.num_nodes:
-            raise ValueError(f"Excluded node index {node} is outside 0..{self.tables.num_nodes - 1}.")
-        return int(node)
 
     # Tables: per class, the grid of (outer k, inner m) terms; per group, its members.
     def _build_tables(self):

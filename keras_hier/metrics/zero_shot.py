@@ -33,9 +33,9 @@ def _candidate_mask(tables, candidates):
     if candidates is None:
         mask[: tables.num_classes] = True
     else:
-        ids = np.asarray([tables.index[c] if isinstance(c, str) else int(c) for c in candidates], np.int64)
-        if ids.size == 0 or ids.min() < 0 or ids.max() >= tables.num_classes:
-            raise ValueError(f"Candidates must be class labels 0..{tables.num_classes - 1} or class names; got {candidates!r}.")
+        ids = [tables.find(c, classes_only=True) for c in candidates]
+        if not ids:
+            raise ValueError("No candidates: give at least one class.")
         mask[ids] = True
     return mask
 

@@ -23,7 +23,8 @@ class DualEncoder(keras.Model):
     of a frozen one, computed once) are stored in the model, so `model(images)` returns the logits of every
     class: `exp(t) * cos(image embedding, class embedding)`, the learnable logit scale `exp(t)` starting at
     1 / `temperature` and clipped at `max_logit_scale` as CLIP does. Logits are float32 under mixed
-    precision. For HGR-Net the classes are the nodes of a hierarchy in `NodeTables` order, so the logits
+    precision. Every call encodes the class texts again (they train with the model); to serve, use
+    `zero_shot_model` or `export`, which embed them once. For HGR-Net the classes are the nodes of a hierarchy in `NodeTables` order, so the logits
     feed `HierarchicalInfoNCE` and the zero-shot metrics directly.
 
     `compile` takes the encoders' optimizer as usual; when the loss has trainable variables (the adaptive

@@ -51,6 +51,10 @@ def test_hit_at_k_ranks_candidates_only():
     labels = [COL["y"], COL["t"]]
     assert hit_at_k(logits, labels, TREE, k=(1, 2, 5), candidates=unseen) == {1: 0.5, 2: 1.0, 5: 1.0}
     assert hit_at_k(logits, labels, TREE, k=1, candidates=[COL[n] for n in unseen]) == 0.5
+    named = Hierarchy.from_parents({"n1": "n0", "n2": "n0"}, root="r", names={"n1": "cat", "n2": "dog"})
+    assert hit_at_k(np.array([[0.2, 0.9, 0.0]]), [1], named, k=1, candidates=["cat", "dog"]) == 1.0  # by name
+    with pytest.raises(ValueError, match="super-class"):
+        hit_at_k(logits, labels, TREE, candidates=["y", "A"])
     with pytest.raises(ValueError, match="not among the candidates"):
         hit_at_k(logits, [COL["x"]] * 2, TREE, k=1, candidates=unseen)
     with pytest.raises(ValueError, match=r"logits \[batch, 12\]"):
