@@ -13,7 +13,9 @@ class Hierarchy:
     """A rooted tree or DAG over class names whose leaves are a dataset's classes.
 
     Leaves are kept in the user's label order: label `i` is `hierarchy.leaves[i]`, so no caller ever
-    reorders labels to match a tree. Internal nodes are super-classes. Nodes are strings; an optional
+    reorders labels to match a tree. Internal nodes are super-classes. With `internal_classes=True` a class
+    may also have children (ImageNet-21K labels images "dog" and "chihuahua" alike); `leaves` then lists
+    the classes, some of which are internal, and `is_class` tells a class from a super-class. Nodes are strings; an optional
     `names` mapping gives each node a human-readable name (WordNet lemmas, for example).
 
     Depth is counted in edges from the root (the root has depth 0). In a DAG a node may have several
@@ -38,6 +40,8 @@ class Hierarchy:
         root: optional name of the root. If it is not a node yet, the top-level nodes are put under a
             new root of that name; otherwise it must be the only node without a parent.
         names: optional dict mapping nodes to human-readable names.
+        internal_classes: allow classes that have children. Off by default, where a class with children is
+            an error: HierNet and the level cuts assume classes at the leaves.
 
     Example:
     >>> h = Hierarchy.from_nested({"root": {"animal": ["cat", "dog"], "vehicle": ["car"]}})
@@ -49,7 +53,7 @@ class Hierarchy:
     [0, 0, 1]
     """
 
-    def __init__(self, parents, leaves=None, root=None, names=None):
+    def __init__(self, parents, leaves=None, root=None, names=None, internal_classes=False):
         if not isinstance(parents, dict):
             raise ValueError(
                 f"`parents` must be a dict mapping each node to its parents; got {type(parents).__name__}."
@@ -105,9 +109,10 @@ class Hierarchy:
                 seen.add(n)
                 if n not in children:
                     raise ValueError(f"Class {n!r} in `leaves` has no node in the hierarchy.")
-                if children[n]:
+                if children[n] and not internal_classes:
                     raise ValueError(
-                        f"Class {n!r} in `leaves` has children {children[n][:5]}: classes must be leaves."
+                        f"Class {n!r} in `leaves` has children {children[n][:5]}: classes must be leaves "
+                        "(pass `internal_classes=True` for a hierarchy whose super-classes have images too)."
                     )
             orphan = [n for n in mentioned if not children[n] and n not in seen]
             if orphan:
@@ -122,6 +127,7 @@ class Hierarchy:
         self._children = {n: tuple(cs) for n, cs in children.items()}
         self._leaves = tuple(leaves)
         self._leaf_index = {n: i for i, n in enumerate(self._leaves)}
+        self._internal_classes = bool(internal_classes)
         self._names = {}
         for n, v in (names or {}).items():
             if n not in self._children:
@@ -132,7 +138,7 @@ class Hierarchy:
     # ------------------------------------------------------------------ constructors
 
     @classmethod
-    def from_parents(cls, parents, leaves=None, root=None, names=None):
+    def from_parents(cls, parents, leaves=None, root=None, names=None, internal_classes=False):
         """Builds a hierarchy from a `{child: parent}` (tree) or `{child: [parents]}` (DAG) mapping.
 
         Args:
@@ -140,12 +146,13 @@ class Hierarchy:
             leaves: optional classes in label order (default: childless nodes in order of appearance).
             root: optional root name; a new root of that name joins several top-level nodes.
             names: optional dict of human-readable node names.
+            internal_classes: allow classes with children (see the class docstring).
 
         Example:
         >>> Hierarchy.from_parents({"cat": "animal", "dog": "animal", "animal": "root"}).leaves
         ('cat', 'dog')
         """
-        return cls(parents, leaves=leaves, root=root, names=names)
+        return cls(parents, leaves=leaves, root=root, names=names, internal_classes=internal_classes)
 
     @classmethod
     def from_nested(cls, nested, leaves=None, root=None, names=None):
@@ -217,7 +224,7 @@ class Hierarchy:
         return cls(parents, leaves=leaves, root=root, names=names)
 
     @classmethod
-    def from_wordnet(cls, wnids_or_synsets, class_names=None, tree=False, compress=True):
+    def from_wordnet(cls, wnids_or_synsets, class_names=None, tree=False, compress=True, internal_classes=False):
         """Builds the WordNet hypernym hierarchy above the given classes.
 
         Nodes are WordNet ids (`n02084071`), named by their first lemma. The classes are the leaves in the
@@ -228,7 +235,9 @@ class Hierarchy:
             class_names: optional display names of the classes (default: their first lemma).
             tree: keep only each node's canonical (shortest) hypernym path, giving a tree instead of a DAG.
             compress: remove internal nodes with a single child (and a root with a single internal child),
-                which keeps the branching structure but drops long chains.
+                which keeps the branching structure but drops long chains. Classes are always kept.
+            internal_classes: allow a class that is a hypernym of another class (dog and chihuahua);
+                otherwise that is an error.
 
         Example:
         >>> h = Hierarchy.from_wordnet(["dog.n.01", "cat.n.01", "car.n.01"], tree=True)
@@ -260,14 +269,15 @@ class Hierarchy:
             names.update(zip(classes, class_names))
         class_set = set(classes)
         inner = {p for ps in parents.values() for p in ps} & class_set
-        if inner:
+        if inner and not internal_classes:
             w = sorted(inner)[0]
             raise ValueError(
-                f"Class {w!r} ({names[w]}) is a hypernym of another class: WordNet classes must be leaves."
+                f"Class {w!r} ({names[w]}) is a hypernym of another class: WordNet classes must be leaves "
+                "(pass `internal_classes=True` to keep both)."
             )
         order = classes + [w for w in names if w not in class_set]
         parents = {w: parents[w] for w in order}
-        h = cls(parents, leaves=classes, names=names)
+        h = cls(parents, leaves=classes, names=names, internal_classes=internal_classes)
         if tree:
             h = h.to_tree()
         if compress:
@@ -295,7 +305,13 @@ class Hierarchy:
             raise ValueError('Hierarchy JSON needs the keys "root" and "parents" (as written by to_json).')
         parents = dict(data["parents"])
         parents.setdefault(data["root"], [])
-        return cls(parents, leaves=data.get("leaves"), root=data["root"], names=data.get("names"))
+        return cls(
+            parents,
+            leaves=data.get("leaves"),
+            root=data["root"],
+            names=data.get("names"),
+            internal_classes=data.get("internal_classes", False),
+        )
 
     def to_json(self, path=None, indent=None):
         """Returns the hierarchy as JSON text; with `path`, also writes it there atomically.
@@ -310,6 +326,8 @@ class Hierarchy:
             "parents": {n: list(ps) for n, ps in self._parents.items() if n != self._root},
             "names": dict(self._names),
         }
+        if self._internal_classes:
+            data["internal_classes"] = True
         text = json.dumps(data, indent=indent)
         if path is not None:
             write_text_atomic(path, text)
@@ -324,8 +342,18 @@ class Hierarchy:
 
     @property
     def leaves(self):
-        """The classes in label order: label `i` is `leaves[i]`."""
+        """The classes in label order: label `i` is `leaves[i]` (with `internal_classes`, some have children)."""
         return self._leaves
+
+    @property
+    def internal_classes(self):
+        """Whether classes may have children (the `internal_classes` argument)."""
+        return self._internal_classes
+
+    @property
+    def has_internal_classes(self):
+        """Whether some class has children."""
+        return any(self._children[n] for n in self._leaves)
 
     @property
     def nodes(self):
@@ -360,6 +388,7 @@ class Hierarchy:
             and self._leaves == other._leaves
             and self._parents == other._parents
             and self._names == other._names
+            and self._internal_classes == other._internal_classes
         )
 
     def __repr__(self):
@@ -386,12 +415,16 @@ class Hierarchy:
     def label(self, leaf):
         """The label (index in `leaves`) of class `leaf`."""
         if leaf not in self._leaf_index:
-            raise ValueError(f"{leaf!r} is not a class (leaf) of this hierarchy.")
+            raise ValueError(f"{leaf!r} is not a class of this hierarchy.")
         return self._leaf_index[leaf]
 
-    def is_leaf(self, node):
-        """Whether `node` is a class."""
+    def is_class(self, node):
+        """Whether `node` is a class (has a label)."""
         return self._check(node) in self._leaf_index
+
+    def is_leaf(self, node):
+        """Whether `node` is a class without children (every class, unless `internal_classes`)."""
+        return self._check(node) in self._leaf_index and not self._children[node]
 
     def parents(self, node):
         """The parents of `node` as a tuple (empty for the root)."""
@@ -514,7 +547,12 @@ class Hierarchy:
         for leaf in self._leaves:
             used.update(self._path[leaf])
         parents = {n: ps for n, ps in parents.items() if n in used}
-        return Hierarchy({self._root: [], **parents}, leaves=self._leaves, names=self._kept_names(used))
+        return Hierarchy(
+            {self._root: [], **parents},
+            leaves=self._leaves,
+            names=self._kept_names(used),
+            internal_classes=self._internal_classes,
+        )
 
     def compress(self):
         """A hierarchy without single-child internal nodes: each is replaced by its only child. A root
@@ -545,7 +583,9 @@ class Hierarchy:
                 changed = True
         keep = [n for n in self._nodes if n in parents]
         parents = {n: parents[n] for n in keep}
-        return Hierarchy(parents, leaves=self._leaves, names=self._kept_names(keep))
+        return Hierarchy(
+            parents, leaves=self._leaves, names=self._kept_names(keep), internal_classes=self._internal_classes
+        )
 
     def _kept_names(self, nodes):
         return {n: self._names[n] for n in nodes if n in self._names}

@@ -32,7 +32,7 @@ class NodeTables:
 
     def __init__(self, hierarchy):
         self.hierarchy = hierarchy
-        internal = [n for n in hierarchy.nodes if n != hierarchy.root and not hierarchy.is_leaf(n)]
+        internal = [n for n in hierarchy.nodes if n != hierarchy.root and not hierarchy.is_class(n)]
         self.nodes = tuple(hierarchy.leaves) + tuple(internal)
         self.index = {n: i for i, n in enumerate(self.nodes)}
         self.num_classes = hierarchy.num_classes

@@ -98,7 +98,7 @@ def plot_hierarchy(hierarchy, path, title=None, values=None):
         for child in tree.children(node):
             ax.plot([x[node], x[child]], [-tree.depth(node), -tree.depth(child)], color="0.6", zorder=1)
     for node in tree.nodes:
-        leaf = tree.is_leaf(node)
+        leaf = tree.is_class(node)
         label = tree.name(node)
         if len(label) > 28:
             label = label[:26] + "…"

@@ -119,6 +119,32 @@ def test_json_round_trip_and_atomic_file(tmp_path, tree):
         Hierarchy.from_json('{"leaves": []}')
 
 
+def test_internal_classes():
+    parents = {"animal": "root", "dog": "animal", "chihuahua": "dog", "cat": "animal"}
+    with pytest.raises(ValueError, match="internal_classes=True"):
+        Hierarchy.from_parents(parents, leaves=["dog", "chihuahua", "cat"])
+    h = Hierarchy.from_parents(parents, leaves=["dog", "chihuahua", "cat"], internal_classes=True)
+    assert h.internal_classes and h.has_internal_classes and h.num_classes == 3
+    assert h.is_class("dog") and not h.is_leaf("dog") and h.is_leaf("chihuahua") and not h.is_class("animal")
+    assert h.label("dog") == 0 and h.descendant_leaves("dog") == [0, 1] and h.descendant_leaves("animal") == [0, 1, 2]
+    assert h.max_depth == 3 and h.level(2) == ("dog", "cat") and h.labels_at_level(3).tolist() == [0, 1, 2]
+    # Every childless node must still be a class; compress keeps single-child classes.
+    with pytest.raises(ValueError, match="no children but are not in `leaves`"):
+        Hierarchy.from_parents(parents, leaves=["dog", "chihuahua"], internal_classes=True)
+    assert "dog" in h.compress() and h.to_tree().internal_classes
+    again = Hierarchy.from_json(h.to_json())
+    assert again == h and again.internal_classes
+    assert not Hierarchy.from_json(Hierarchy.from_parents(parents).to_json()).internal_classes
+
+
+def test_from_wordnet_internal_classes():
+    with pytest.raises(ValueError, match="hypernym of another class.*internal_classes"):
+        Hierarchy.from_wordnet(["dog.n.01", "chihuahua.n.03"])
+    h = Hierarchy.from_wordnet(["dog.n.01", "chihuahua.n.03", "cat.n.01"], internal_classes=True)
+    dog, chihuahua = h.leaves[:2]
+    assert dog in h.ancestors(chihuahua) and h.is_class(dog) and not h.is_leaf(dog)
+
+
 def test_render(tree):
     text = Hierarchy.from_nested(NESTED, names={"cat": "Cat"}).render()
     lines = text.splitlines()

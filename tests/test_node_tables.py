@@ -35,3 +35,12 @@ def test_find_by_id_name_or_index():
                                   (2, {"classes_only": True}, r"Class index 2 is outside 0..1"), (3, {}, "outside")):
         with pytest.raises(ValueError, match=message):
             t.find(node, **kwargs)
+
+
+def test_internal_classes_come_first_with_their_own_level():
+    h = Hierarchy.from_parents({"A": None, "dog": "A", "chihuahua": "dog", "cat": "A"}, root="root",
+                               leaves=["chihuahua", "dog", "cat"], internal_classes=True)
+    t = NodeTables(h)
+    assert t.nodes == ("chihuahua", "dog", "cat", "A") and t.num_classes == 3
+    assert t.level.tolist() == [2, 1, 1, 0]
+    assert t.chain.tolist() == [[3, 1, 0], [3, 1, -1], [3, 2, -1], [3, -1, -1]]

@@ -36,8 +36,11 @@ def list_images(path, class_names=None):
     if len(set(class_names)) != len(class_names):
         dup = next(c for c in class_names if class_names.count(c) > 1)
         raise ValueError(f"Duplicate class {dup!r} in `class_names`.")
+    from tqdm.auto import tqdm
+
     files, labels, empty = [], [], []
-    for label, name in enumerate(class_names):
+    listing = tqdm(class_names, desc="Listing class folders", unit="class", disable=len(class_names) < 200)
+    for label, name in enumerate(listing):
         folder = os.path.join(path, name)
         if not os.path.isdir(folder):
             raise ValueError(f"Class {name!r} has no folder {folder!r}.")
@@ -49,7 +52,7 @@ def list_images(path, class_names=None):
     if empty:
         raise ValueError(
             f"Empty class folder(s) {empty[:10]} in {path!r}: every class needs at least one image "
-            f"({', '.join(IMAGE_EXTENSIONS)}). Remove them from `class_names` or add images."
+            f"({', '.join(IMAGE_EXTENSIONS)}). Add images, or remove the folders (or leave them out of `class_names`)."
         )
     return files, np.asarray(labels, np.int32), class_names
 
@@ -88,8 +91,6 @@ def load(
     Example:
     >>> ds, names = load("imagenet21k/train", class_names=["n02084071", "n02121808"])  # doctest: +SKIP
     """
-    import tensorflow as tf
-
     if validation_split is not None:
         if not 0 < validation_split < 1:
             raise ValueError(f"`validation_split` must be in (0, 1); got {validation_split}.")
@@ -104,6 +105,35 @@ def load(
         train, val = stratified_split(labels, validation_split, seed)
         idx = val if subset == "validation" else train
         files, labels = [files[i] for i in idx], labels[idx]
+    return files_dataset(files, labels, image_size, batch_size, shuffle, seed, channels), class_names
+
+
+def files_dataset(files, labels, image_size=(224, 224), batch_size=32, shuffle=True, seed=0, channels=3):
+    """A tf.data pipeline of `(images, labels)` from image files: decoded, resized to `image_size`, float32
+    in [0, 1].
+
+    Args:
+        files: image file paths.
+        labels: their int labels.
+        image_size: `(height, width)` after resizing.
+        batch_size: images per batch (None for unbatched).
+        shuffle: shuffle the files (each epoch, deterministically from `seed`).
+        seed: seed of the shuffle.
+        channels: 3 (RGB) or 1 (grey).
+
+    Example:
+    >>> ds = files_dataset(["a.jpg", "b.png"], [0, 1], image_size=(64, 64))  # doctest: +SKIP
+    """
+    import tensorflow as tf
+
+    if channels not in (1, 3):
+        raise ValueError(f"`channels` must be 1 or 3; got {channels}.")
+    files = [os.fspath(f) for f in files]
+    labels = np.asarray(labels, np.int32).reshape(-1)
+    if len(files) != len(labels):
+        raise ValueError(f"Got {len(files)} files but {len(labels)} labels.")
+    if not files:
+        raise ValueError("No image files to read.")
     height, width = (int(v) for v in image_size)
 
     def read(file, label):
@@ -118,4 +148,4 @@ def load(
     ds = ds.map(read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if batch_size:
         ds = ds.batch(batch_size)
-    return ds.prefetch(tf.data.AUTOTUNE), class_names
+    return ds.prefetch(tf.data.AUTOTUNE)

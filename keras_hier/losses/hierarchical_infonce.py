@@ -36,7 +36,7 @@ class HierarchicalInfoNCE(keras.losses.Loss):
       `max(1, ceil(inner_ratio * |c(a)|))`; inner node b picks the negatives: with `negatives="topk"` the
       nodes at the level above b (level 0 itself when b is at level 0; the official code's `topk`, k = 1),
       with `"level"` the nodes at b's own level (the paper's "current layer"), with `"siblings"` the
-      children of b's parent, with `"random"` any node; never a node of c(a). At most `max_classes - 1` negatives,
+      children of b's parent (parents on canonical paths, in a DAG), with `"random"` any node; never a node of c(a). At most `max_classes - 1` negatives,
       drawn at random per step and group when there are more, so a compare set holds at most
       `max_classes` classes;
     - each (anchor, inner node) term is the cross-entropy of the compare set {a} + negatives with a as the
@@ -184,8 +184,9 @@ class HierarchicalInfoNCE(keras.losses.Loss):
             return list(t.layers), lambda b: max(int(t.level[b]) - 1, 0)
         if self.negatives == "level":
             return list(t.layers), lambda b: int(t.level[b])
-        # siblings: the children of b's parent on its chain (the top level for level-0 nodes).
-        parents = [-1] + [i for i in range(t.num_nodes) if i >= t.num_classes]
+        # siblings: the nodes with the same parent on their chains as b (the top level for level-0 nodes).
+        # Any node can be a parent: with internal classes, classes have children too.
+        parents = [-1] + list(range(t.num_nodes))
         slot = {p: i for i, p in enumerate(parents)}
         groups = [[] for _ in parents]
         for v in range(t.num_nodes):

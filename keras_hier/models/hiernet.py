@@ -160,6 +160,12 @@ class HierNet(keras.Model):
             raise ValueError(f"`hierarchy` must be a keras_hier.Hierarchy; got {type(hierarchy).__name__}.")
         if not hierarchy.is_tree:
             raise ValueError("HierNet needs a tree: the hierarchy is a DAG. Use `hierarchy.to_tree()`.")
+        if hierarchy.has_internal_classes:
+            inner = next(n for n in hierarchy.leaves if hierarchy.children(n))
+            raise ValueError(
+                f"HierNet routes images to leaves, but class {inner!r} has children: build the hierarchy without "
+                "`internal_classes`."
+            )
         if pooling not in _POOLING:
             raise ValueError(f"Unknown `pooling` {pooling!r}: use one of {_POOLING}.")
         num_classes = int(backbone.outputs[0].shape[-1])

@@ -17,7 +17,7 @@ WEIGHTINGS = ["equal", "increasing", "decreasing", "nl_increasing", "nl_decreasi
 
 def reference(h, logits, labels, K, M, negatives="topk", weighting="equal", outer=True, inner=True, flat=False,
               excluded=()):
-    nodes = list(h.leaves) + [n for n in h.nodes if n != h.root and not h.is_leaf(n)]
+    nodes = list(h.leaves) + [n for n in h.nodes if n != h.root and not h.is_class(n)]
     col = {n: i for i, n in enumerate(nodes)}
     level = {n: h.depth(n) - 1 for n in nodes}
     L = max(level.values()) + 1
@@ -51,7 +51,7 @@ def reference(h, logits, labels, K, M, negatives="topk", weighting="equal", oute
                 elif negatives == "level":
                     cands = [n for n in nodes if level[n] == level[b]]
                 elif negatives == "siblings":
-                    cands = list(h.children(h.path(b)[-2]))
+                    cands = [n for n in nodes if h.path(n)[-2] == h.path(b)[-2]]  # siblings on canonical paths
                 else:
                     cands = nodes
                 negs = [c for c in cands if c not in ca and c not in excluded]
@@ -84,6 +84,20 @@ def test_ablations_strategies_and_flat(batch, negatives, outer, inner, flat):
     loss = HierarchicalInfoNCE(TREE, outer_ratio=1.0, inner_ratio=1.0, weighting="increasing", **kwargs)
     want = reference(TREE, logits, labels, 1.0, 1.0, weighting="increasing", outer=outer, inner=inner, flat=flat,
                      negatives=negatives)
+    assert float(loss(labels, logits)) == pytest.approx(want, rel=1e-5)
+
+
+@pytest.mark.parametrize("negatives", ["topk", "level", "siblings"])
+@pytest.mark.parametrize("weighting", ["equal", "inverse_count"])
+def test_internal_classes_and_dag(negatives, weighting):
+    # ImageNet-21K style: "dog" has images and children; "cat" sits under B and A (canonical path via B).
+    h = Hierarchy.from_parents({"A": "root", "dog": "A", "chihuahua": "dog", "pug": "dog", "B": "root",
+                                "cat": ["B", "A"], "car": "root"}, leaves=["dog", "chihuahua", "pug", "cat", "car"],
+                               internal_classes=True)
+    logits = np.random.default_rng(1).normal(size=(10, 7)).astype("float32") * 3
+    labels = np.arange(10) % 5
+    loss = HierarchicalInfoNCE(h, outer_ratio=1.0, inner_ratio=1.0, negatives=negatives, weighting=weighting)
+    want = reference(h, logits, labels, 1.0, 1.0, negatives=negatives, weighting=weighting)
     assert float(loss(labels, logits)) == pytest.approx(want, rel=1e-5)
 
 

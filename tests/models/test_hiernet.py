@@ -174,6 +174,8 @@ def test_mixed_precision_keeps_float32_probabilities(images):
         (TREE2, ["block2_conv1"], {}, "skip connection crosses the split point"),
         (Hierarchy.from_nested({"r": {"g": ["a", "b"], "c": None}}), [2], {}, "3 classes but the backbone outputs 5"),
         (Hierarchy.from_parents({"g1": "r", "g2": "r", "a": "g1", "b": "g1", "c": "g2", "d": "g2", "e": ["g1", "g2"]}), [2], {}, "needs a tree"),
+        (Hierarchy.from_parents({"g1": "r", "a": "g1", "b": "g1", "c": "g1", "d": "r", "e": "d"}, leaves=list("abcde"),
+                                internal_classes=True), [2], {}, "class 'd' has children"),
         (TREE2, [2], {"classifier_layers": ["block3_out", "x"]}, "one `classifier_layers` name per split point"),
         (TREE2, [2], {"pooling": "max"}, "pooling"),
     ],
