@@ -39,7 +39,7 @@ def parse_args(argv=None):
                    help="cnn-minilm: small CNN + frozen MiniLM texts; cnn-minilm-trainable: MiniLM trains too; "
                         "clip-config: a small CLIP (ViT + text transformer) from scratch; clip-preset: a pretrained "
                         "keras-hub CLIP (--clip-preset, needs internet; the paper fine-tunes CLIP RN50 at lr 3e-7)")
-    p.add_argument("--clip-preset", default="clip_vit_base_patch16", help="keras-hub CLIP preset for --towers clip-preset")
+    p.add_argument("--clip-preset", default="clip_vit_base_patch16", help="keras-hub CLIP preset name or preset folder, for --towers clip-preset")
     p.add_argument("--projection-dim", type=int, default=128, help="joint space size (cnn towers with --project-text, clip-config)")
     p.add_argument("--project-text", action="store_true",
                    help="also project the (frozen) text features; default: images are projected into MiniLM's space")

@@ -40,3 +40,31 @@ def rng():
 def run_python():
     """`run_python(code)`: runs code in a fresh Python process from the repository root, returns stdout."""
     return _run_python
+
+
+@pytest.fixture
+def tiny_clip_preset(tmp_path):
+    """A tiny keras-hub CLIP preset saved to a folder (16x16 images, letters-only BPE vocabulary).
+
+    Returns `(path, backbone, vocabulary)`; `from_preset(path)` reads it as it would a downloaded preset.
+    """
+    import string
+
+    import keras
+    import keras_hub
+
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for c in string.ascii_lowercase + ".":
+        vocab[c], vocab[c + "</w>"] = len(vocab), len(vocab) + 1
+    vocab.update({"ca": len(vocab), "cat</w>": len(vocab) + 1})
+    tokenizer = keras_hub.models.CLIPTokenizer(vocabulary=vocab, merges=["c a", "ca t</w>"])
+    keras.utils.set_random_seed(0)
+    backbone = keras_hub.models.CLIPBackbone(
+        keras_hub.models.CLIPVisionEncoder(8, 16, 1, 2, 32, image_shape=(16, 16, 3)),
+        keras_hub.models.CLIPTextEncoder(len(vocab), 16, 16, 1, 2, 32, max_sequence_length=12),
+        projection_dim=8,
+    )
+    path = tmp_path / "tiny_clip_preset"
+    backbone.save_to_preset(path)
+    keras_hub.models.CLIPPreprocessor(tokenizer, sequence_length=12).save_to_preset(path)
+    return str(path), backbone, vocab

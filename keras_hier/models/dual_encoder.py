@@ -173,7 +173,8 @@ class DualEncoder(keras.Model):
         own projections as the joint space, the class texts tokenised by the preset's preprocessor.
 
         Args:
-            preset: a keras-hub CLIP preset name, e.g. `"clip_vit_base_patch16"`.
+            preset: a keras-hub CLIP preset name, e.g. `"clip_vit_base_patch16"`, or a folder written by
+                `CLIPBackbone.save_to_preset` and `CLIPPreprocessor.save_to_preset` (works offline).
             class_texts: one text per class, e.g. `class_prompts(hierarchy)`.
             temperature: initial temperature (the paper's supplement: 0.07).
             image_preprocessing: optional Keras model from the caller's images to the preset's input (resizing,
@@ -184,7 +185,8 @@ class DualEncoder(keras.Model):
         import keras_hub
 
         backbone = keras_hub.models.CLIPBackbone.from_preset(preset)
-        token_ids = keras_hub.models.CLIPPreprocessor.from_preset(preset)(list(class_texts))["token_ids"]
+        preprocessor = keras_hub.models.CLIPPreprocessor.from_preset(preset)
+        token_ids = preprocessor({"images": None, "prompts": list(class_texts)})["token_ids"]
         return cls._from_clip(backbone, np.asarray(token_ids), temperature, image_preprocessing, **kwargs)
 
     @classmethod

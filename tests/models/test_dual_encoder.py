@@ -134,6 +134,26 @@ def test_clip_towers_from_config_train_save_and_export(tmp_path, run_python):
     assert printed.strip() == "(12, 3)"
 
 
+def test_from_clip_preset_reads_a_keras_hub_preset(tiny_clip_preset):
+    path, backbone, vocab = tiny_clip_preset
+    texts = ["a photo of a cat.", "a photo of a dog."]
+    def grey_to_rgb(shape):  # the preset's image shape -> a model from our 8x8 grey images to it
+        grey = keras.Input((8, 8, 1))
+        x = keras.layers.Resizing(*shape[:2])(grey)
+        return keras.Model(grey, keras.layers.Concatenate()([x, x, x]), name="to_rgb")
+
+    model = DualEncoder.from_clip_preset(path, texts, image_preprocessing=grey_to_rgb)
+    assert model.image_projection is None and model.text_projection is None
+    ids = np.asarray(model.class_inputs)
+    assert ids.shape == (2, 12) and ids[0, 0] == 0 and ids[0, 1] == vocab["a</w>"] and vocab["cat</w>"] in ids[0]
+    grey = np.random.default_rng(0).random((3, 8, 8, 1)).astype("float32")
+    rgb = np.repeat(keras.ops.convert_to_numpy(keras.layers.Resizing(16, 16)(grey)), 3, axis=-1)
+    image = keras.ops.normalize(backbone.get_vision_embeddings(rgb), axis=-1)
+    text = keras.ops.normalize(backbone.get_text_embeddings(ids), axis=-1)
+    want = np.asarray(image) @ np.asarray(text).T / 0.07
+    np.testing.assert_allclose(np.asarray(model(grey)), want, rtol=1e-4, atol=1e-4)
+
+
 def test_minilm_towers_frozen_and_trainable(tmp_path):
     from keras_hier.knowledge.embeddings import sentence_embeddings
 

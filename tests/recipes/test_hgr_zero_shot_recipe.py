@@ -47,6 +47,13 @@ def test_other_towers_run(tmp_path, towers):
     assert 0.0 <= metrics["summary"]["hgr"]["por"]["mean"] <= 1.0
 
 
+def test_clip_preset_towers_run(tmp_path, tiny_clip_preset):
+    metrics = recipe.main(["--seeds", "0", "--methods", "flat,hgr", "--train-size", "100", "--batch-size", "50",
+                           "--epochs", "1", "--towers", "clip-preset", "--clip-preset", tiny_clip_preset[0],
+                           "--no-export", "--output", str(tmp_path / "run")])
+    assert 0.0 <= metrics["summary"]["hgr"]["por"]["mean"] <= 1.0
+
+
 def test_clip_preprocessing_model():
     import numpy as np
 
