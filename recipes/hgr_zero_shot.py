@@ -28,6 +28,11 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m recipes.hgr_zero_shot", description=__doc__.splitlines()[0])
     p.add_argument("--unseen", default="Sandal,Shirt,Pullover",
                    help="comma-separated unseen classes (each has a seen WordNet sibling or cousin)")
+    p.add_argument("--validate", action="store_true",
+                   help="choose settings without touching the unseen classes: drop them entirely, hold out "
+                        "--validation-unseen seen classes instead and evaluate on their training images")
+    p.add_argument("--validation-unseen", default="Sneaker,T-shirt/top,Coat",
+                   help="with --validate: seen classes held out as unseen (relatives of the real unseen ones)")
     p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
     p.add_argument("--methods", default="flat,hgr", help="flat (CLIP InfoNCE) and/or hgr")
     p.add_argument("--epochs", type=float, default=2, help="epochs over the seen images, per model")
@@ -43,12 +48,17 @@ def parse_args(argv=None):
     p.add_argument("--projection-dim", type=int, default=128, help="joint space size (cnn towers with --project-text, clip-config)")
     p.add_argument("--project-text", action="store_true",
                    help="also project the (frozen) text features; default: images are projected into MiniLM's space")
-    p.add_argument("--outer-ratio", type=float, default=0.25, help="K, share of the label's chain used as anchors")
-    p.add_argument("--inner-ratio", type=float, default=0.5, help="M, share of the anchor's chain used as inner nodes")
-    p.add_argument("--weighting", default="adaptive",
+    # Defaults chosen with --validate (seen classes standing in for the unseen ones; docs/hgr.md): whole chains,
+    # negatives from the inner node's own level, equal weights. The paper's: K 0.25, M 0.5, topk, adaptive.
+    p.add_argument("--outer-ratio", type=float, default=1.0,
+                   help="K, share of the label's chain used as anchors (paper: 0.25)")
+    p.add_argument("--inner-ratio", type=float, default=1.0,
+                   help="M, share of the anchor's chain used as inner nodes (paper: 0.5)")
+    p.add_argument("--weighting", default="equal", help="layer weights (paper: adaptive)",
                    choices=("equal", "increasing", "decreasing", "nl_increasing", "nl_decreasing", "inverse_count",
                             "adaptive"))
-    p.add_argument("--negatives", default="topk", choices=("topk", "level", "siblings", "random"))
+    p.add_argument("--negatives", default="level", choices=("topk", "level", "siblings", "random"),
+                   help="where each inner node's negatives come from (paper: topk, the level above)")
     p.add_argument("--max-classes", type=int, default=256, help="largest compare set")
     p.add_argument("--transductive", action="store_true",
                    help="draw unseen class texts as negatives too, as the official code does (default: never)")
@@ -106,7 +116,9 @@ def build_model(args, input_shape, prompts, text_features):
                                         image_preprocessing=lambda shape: to_clip_input(input_shape, shape[0]))
 
 
-def train_and_evaluate(method, seed, args, hierarchy, prompts, text_features, train, test, unseen):
+def train_and_evaluate(method, seed, args, hierarchy, prompts, text_features, train, test, unseen, hidden=()):
+    """Trains one dual encoder and scores it on `test` (images of the `unseen` classes). Unseen classes are
+    never negatives (unless --transductive), `hidden` classes never."""
     import keras
 
     from keras_hier.datasets.pipeline import make_batches
@@ -126,7 +138,7 @@ def train_and_evaluate(method, seed, args, hierarchy, prompts, text_features, tr
         max_classes=args.max_classes,
         weighting=args.weighting,
         flat=method == "flat",
-        excluded=None if args.transductive else [int(u) for u in unseen],
+        excluded=[int(c) for c in hidden] + ([] if args.transductive else [int(u) for u in unseen]) or None,
         seed=seed,
     )
     model.compile(optimizer=optimizer, loss=loss, weights_optimizer=keras.optimizers.SGD(args.weights_lr))
@@ -142,6 +154,10 @@ def train_and_evaluate(method, seed, args, hierarchy, prompts, text_features, tr
         result["layer_weights"] = [float(v) for v in np.asarray(loss.layer_weights)]
     print("  " + ", ".join(f"{key} {value:.4f}" for key, value in result.items() if key != "layer_weights"))
     return model, result
+
+
+def _names(text):
+    return [c.strip() for c in text.split(",") if c.strip()]
 
 
 def main(argv=None):
@@ -164,8 +180,20 @@ def main(argv=None):
     os.makedirs(args.output, exist_ok=True)
 
     hierarchy = fashion_mnist.hierarchy()
-    seen, unseen = split_classes(hierarchy, [c.strip() for c in args.unseen.split(",") if c.strip()])
+    seen, unseen = split_classes(hierarchy, _names(args.unseen))
+    hidden = np.array([], np.int64)
     (x, y), (xt, yt) = fashion_mnist.load_data()
+    if args.validate:
+        # The real unseen classes disappear (no images, never negatives); seen classes stand in for them and
+        # are scored on their training images, so the test classes are not used to choose settings.
+        hidden = unseen
+        valid, unseen = split_classes(hierarchy, _names(args.validation_unseen))
+        if np.isin(unseen, hidden).any():
+            raise SystemExit("--validation-unseen must name seen classes, not --unseen ones.")
+        seen = np.setdiff1d(valid, hidden)
+        held = np.flatnonzero(np.isin(y, unseen))
+        held = held[np.random.default_rng(0).permutation(len(held))[:3000]]
+        xt, yt = x[held], y[held]
     keep = np.isin(y, seen)
     x, y = x[keep], y[keep].astype(np.int32)
     if args.train_size and args.train_size < len(x):
@@ -174,8 +202,10 @@ def main(argv=None):
     test_keep = np.isin(yt, unseen)
     test = (xt[test_keep], yt[test_keep].astype(np.int32))
     names = [hierarchy.name(leaf) for leaf in hierarchy.leaves]
-    print(f"Fashion-MNIST zero-shot: seen {[names[i] for i in seen]}, unseen {[names[i] for i in unseen]}; "
-          f"{len(x)} training images, {len(test[0])} unseen test images; precision {precision}")
+    split = "validation" if args.validate else "test"
+    print(f"Fashion-MNIST zero-shot: seen {[names[i] for i in seen]}, unseen {[names[i] for i in unseen]}"
+          + (f", hidden {[names[i] for i in hidden]}" if len(hidden) else "")
+          + f"; {len(x)} training images, {len(test[0])} unseen {split} images; precision {precision}")
     print(hierarchy.render())
 
     prompts = class_prompts(hierarchy, args.template, names=TEXT_NAMES)
@@ -186,7 +216,8 @@ def main(argv=None):
     model = None
     for seed in seeds:
         for method in methods:
-            model, result = train_and_evaluate(method, seed, args, hierarchy, prompts, text_features, (x, y), test, unseen)
+            model, result = train_and_evaluate(method, seed, args, hierarchy, prompts, text_features, (x, y), test,
+                                               unseen, hidden)
             runs[method].append(result)
 
     summary = {}
@@ -195,7 +226,7 @@ def main(argv=None):
         summary[method] = {k: {"mean": float(np.mean([r[k] for r in results])),
                                "std": float(np.std([r[k] for r in results], ddof=1)) if len(results) > 1 else 0.0}
                            for k in keys}
-    print(f"\n{'unseen test':<10}" + "".join(f"{k:>16}" for k in summary[methods[0]]))
+    print(f"\n{'unseen ' + split:<10}" + "".join(f"{k:>16}" for k in summary[methods[0]]))
     for method, stats in summary.items():
         print(f"{method:<10}" + "".join(f"{s['mean']:>9.4f} ±{s['std']:.3f}" for s in stats.values()))
 
@@ -205,13 +236,14 @@ def main(argv=None):
     plotting.plot_hierarchy(hierarchy, os.path.join(args.output, "tree.png"),
                             title="Fashion-MNIST in WordNet (unseen: " + ", ".join(names[i] for i in unseen) + ")")
     hierarchy.to_json(os.path.join(args.output, "hierarchy.json"), indent=2)
-    if not args.no_export and model is not None:
+    if not args.no_export and not args.validate and model is not None:
         import keras
 
         if keras.backend.backend() == "tensorflow":
             model.export(os.path.join(args.output, "saved_model"), candidates=unseen, verbose=False)
-    metrics = {"args": vars(args), "precision": precision, "seen": [names[i] for i in seen],
-               "unseen": [names[i] for i in unseen], "runs": runs, "summary": summary,
+    metrics = {"args": vars(args), "precision": precision, "split": split, "seen": [names[i] for i in seen],
+               "unseen": [names[i] for i in unseen], "hidden": [names[i] for i in hidden], "runs": runs,
+               "summary": summary,
                "seconds": time.time() - start}
     write_text_atomic(os.path.join(args.output, "metrics.json"), json.dumps(metrics, indent=2))
     print(f"outputs in {args.output} ({metrics['seconds']:.0f} s)")

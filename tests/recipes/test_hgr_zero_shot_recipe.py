@@ -10,7 +10,7 @@ from recipes import hgr_zero_shot as recipe
 def test_tiny_run(tmp_path, run_python):
     out = tmp_path / "run"
     metrics = recipe.main(["--seeds", "0,1", "--train-size", "300", "--batch-size", "50", "--epochs", "1",
-                           "--projection-dim", "16", "--output", str(out)])
+                           "--projection-dim", "16", "--weighting", "adaptive", "--output", str(out)])
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["unseen"] == ["Pullover", "Sandal", "Shirt"] and len(saved["seen"]) == 7
     for method in ("flat", "hgr"):
@@ -30,6 +30,17 @@ def test_tiny_run(tmp_path, run_python):
         "print(out['probabilities'].shape, sorted(set(out['class'].numpy().tolist()) - {2, 5, 6}))\n"
     )
     assert printed.strip().startswith("(4, 3) []")
+
+
+def test_validation_mode_hides_the_unseen_classes(tmp_path):
+    metrics = recipe.main(["--validate", "--seeds", "0", "--methods", "hgr", "--train-size", "100", "--batch-size", "50",
+                           "--epochs", "1", "--output", str(tmp_path)])
+    assert metrics["split"] == "validation" and metrics["hidden"] == ["Pullover", "Sandal", "Shirt"]
+    assert metrics["unseen"] == ["T-shirt/top", "Coat", "Sneaker"]
+    assert metrics["seen"] == ["Trouser", "Dress", "Bag", "Ankle boot"]
+    assert not (tmp_path / "saved_model").exists()
+    with pytest.raises(SystemExit, match="must name seen classes"):
+        recipe.main(["--validate", "--validation-unseen", "Sandal", "--output", str(tmp_path)])
 
 
 def test_help_and_bad_methods():
