@@ -2,7 +2,8 @@
 
 from keras_hier.layers.clip_embedding import CLIPEmbedding
 from keras_hier.layers.minilm_embedding import MiniLMEmbedding
+from keras_hier.layers.pos_vae import PosVAE
 from keras_hier.layers.relational_graph_conv import RelationalGraphConv
 from keras_hier.layers.tree_probability import TreeProbability
 
-__all__ = ["CLIPEmbedding", "MiniLMEmbedding", "RelationalGraphConv", "TreeProbability"]
+__all__ = ["CLIPEmbedding", "MiniLMEmbedding", "PosVAE", "RelationalGraphConv", "TreeProbability"]
