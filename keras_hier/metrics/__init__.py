@@ -1,6 +1,16 @@
-"""Evaluation metrics of keras_hier: tree accuracies (HierNet) and zero-shot Hit@k, TOR and POR (HGR-Net)."""
+"""Evaluation metrics of keras_hier: tree accuracies (HierNet), zero-shot Hit@k, TOR and POR (HGR-Net), multi-label
+mAP and miAP (multi-label zero-shot)."""
 
 from keras_hier.metrics.hierarchical import tree_accuracies
+from keras_hier.metrics.multilabel import (
+    MeanAveragePrecision,
+    MeanImageAveragePrecision,
+    average_precision,
+    image_average_precision,
+    mean_average_precision,
+    mean_image_average_precision,
+    multilabel_report,
+)
 from keras_hier.metrics.zero_shot import (
     HitAtK,
     PointOverlapRatio,
@@ -18,4 +28,11 @@ __all__ = [
     "HitAtK",
     "TopOverlapRatio",
     "PointOverlapRatio",
+    "average_precision",
+    "image_average_precision",
+    "mean_average_precision",
+    "mean_image_average_precision",
+    "multilabel_report",
+    "MeanAveragePrecision",
+    "MeanImageAveragePrecision",
 ]
