@@ -63,7 +63,10 @@ class ClassGraph:
         self.features = features
         self.threshold = float(threshold)
         present = [i for i, s in enumerate(synsets) if s is not None]
-        self.synsets = tuple(None if s is None else wordnet.wnid(s) for s in _as_synsets(synsets, names))
+        if _wup is not None and all(s is None or isinstance(s, str) for s in synsets):
+            self.synsets = tuple(synsets)  # a subgraph or a saved graph: ids already resolved, WordNet not needed
+        else:
+            self.synsets = tuple(None if s is None else wordnet.wnid(s) for s in _as_synsets(synsets, names))
         if _wup is None:
             _wup = np.zeros((n, n))
             if present:

@@ -1,5 +1,6 @@
 """Losses of keras_hier, registered for `.keras` saving under the package name `keras_hier`."""
 
 from keras_hier.losses.hierarchical_infonce import HierarchicalInfoNCE
+from keras_hier.losses.multilabel import MaskedBinaryCrossentropy, PairwiseRankingLoss
 
-__all__ = ["HierarchicalInfoNCE"]
+__all__ = ["HierarchicalInfoNCE", "MaskedBinaryCrossentropy", "PairwiseRankingLoss"]

@@ -2,5 +2,6 @@
 
 from keras_hier.models.dual_encoder import DualEncoder
 from keras_hier.models.hiernet import HierNet
+from keras_hier.models.multilabel_zsl import MultiLabelZeroShot
 
-__all__ = ["DualEncoder", "HierNet"]
+__all__ = ["DualEncoder", "HierNet", "MultiLabelZeroShot"]

@@ -1,0 +1,348 @@
+"""`MultiLabelZeroShot`: multi-label zero-shot classification by transfer from external classes over a class
+graph (Huang et al.): frozen backbone, PosVAE node states, relational GCN, one logit per target class."""
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_hier._config import deserialized
+from keras_hier.knowledge.graph import ClassGraph
+
+VARIANTS = ("visual_semantic", "fast0tag", "rgcn", "rgcn_xl", "rgcn_posvae")
+
+
+@keras.saving.register_keras_serializable(package="keras_hier")
+class SemanticConstant(keras.layers.Layer):
+    """The fixed semantic vectors of a set of classes, broadcast to a batch: [batch] inputs -> [batch, N, dim].
+
+    Args:
+        vectors: float array [N, dim] (stored as a non-trainable weight). Omit it only when loading.
+        num_classes, dim: sizes (from `vectors`; set by `from_config`).
+    """
+
+    def __init__(self, vectors=None, num_classes=None, dim=None, **kwargs):
+        super().__init__(**kwargs)
+        if vectors is not None:
+            vectors = np.asarray(vectors, np.float32)
+            num_classes, dim = vectors.shape
+        self.num_classes, self.dim = int(num_classes), int(dim)
+        self._init = vectors
+
+    def build(self, input_shape):
+        init = keras.initializers.Constant(self._init) if self._init is not None else "zeros"
+        self.vectors = self.add_weight(name="vectors", shape=(self.num_classes, self.dim), trainable=False,
+                                       initializer=init)
+        self._init = None
+        self.built = True
+
+    def call(self, like):
+        batch = ops.shape(like)[0]
+        vectors = ops.cast(self.vectors, self.compute_dtype)[None]
+        return ops.broadcast_to(vectors, (batch, self.num_classes, self.dim))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.num_classes, self.dim)
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes, "dim": self.dim}
+
+
+@keras.saving.register_keras_serializable(package="keras_hier")
+class ProbabilityMatching(keras.layers.Layer):
+    """RGCN-XL's extra loss: node logits [batch, targets + externals] in, the target logits out; adds
+    `weight * mean((sigmoid(external logits) - probabilities)^2)` (float32), asking the external nodes to
+    predict the external classifier's probabilities.
+
+    Args:
+        num_targets: the number of target nodes (the first columns).
+        weight: the loss weight (lambda).
+    """
+
+    def __init__(self, num_targets, weight=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.num_targets = int(num_targets)
+        self.weight = float(weight)
+
+    def call(self, node_logits, probabilities):
+        external = ops.cast(node_logits[:, self.num_targets :], "float32")
+        error = ops.square(ops.sigmoid(external) - ops.cast(probabilities, "float32"))
+        self.add_loss(self.weight * ops.sum(error) / ops.maximum(ops.cast(ops.size(error), "float32"), 1.0))
+        return node_logits[:, : self.num_targets]
+
+    def get_config(self):
+        return {**super().get_config(), "num_targets": self.num_targets, "weight": self.weight}
+
+
+@keras.saving.register_keras_serializable(package="keras_hier")
+class MultiLabelZeroShot(keras.Model):
+    """Multi-label zero-shot classifier that transfers knowledge from external classes over a `ClassGraph`.
+
+    A frozen `backbone` maps images to a feature vector and to probabilities over the graph's external classes
+    (an ImageNet classifier in the paper). Each target class y gets the node state MLP([feature; s_y]) (s: the
+    class's semantic vector); each external class k gets a PosVAE state from its probability p_k. Relational
+    graph convolutions (`graph_units`, ReLU between them) mix the states over the graph, and a shared MLP gives
+    one logit per target node. Training sees the graph without its unseen nodes (`RelationalGraphConv`); at
+    test time every target class is scored, so the logits of unseen classes come from their neighbours.
+
+    The paper's baselines are variants:
+    - `"visual_semantic"`: MLP([feature; s_y]) -> logit, no graph.
+    - `"fast0tag"`: logit_y = <W feature, s_y> (Fast0Tag; train it with `PairwiseRankingLoss`).
+    - `"rgcn"`: the graph of the target classes only.
+    - `"rgcn_xl"`: external nodes get MLP([feature; s_k]) states like targets, and their logits are asked to
+      match the external probabilities (mean squared error, weight `vae_weight`).
+    - `"rgcn_posvae"`: the full model (PosVAE states, its loss weighted `vae_weight`).
+
+    The output is float32 logits [batch, num_targets] in the graph's target order (the labels' order). Train
+    with `MaskedBinaryCrossentropy(columns=seen)` so that unseen labels never count.
+
+    Args:
+        backbone: a Keras model from images to `[features, probabilities]` (a list of two outputs, or a dict
+            with those keys); it is frozen.
+        graph: the `keras_hier.knowledge.ClassGraph` (targets + external classes; the backbone's probabilities
+            follow the graph's external nodes, or `external_columns` picks them).
+        variant: one of `VARIANTS`.
+        hidden_units: size of the node states (the MLP and PosVAE outputs).
+        graph_units: sizes of the graph convolutions.
+        edge_hidden: hidden size of each convolution's edge MLP.
+        output_hidden: hidden size of the output MLP (None: one linear layer).
+        vae_weight: lambda, the weight of the PosVAE (or RGCN-XL matching) loss.
+        messages_into_external: whether external nodes receive messages.
+        external_columns: optional indices of the backbone's probability columns that are the graph's external
+            classes, in order (e.g. ImageNet-1k columns without the dropped duplicates); the kept columns are
+            renormalised to sum to 1.
+        seed: seed of the PosVAE noise.
+
+    Example:
+    >>> import numpy as np
+    >>> graph = ClassGraph(["cat", "dog", "wolf", "fox"], ["cat.n.01", "dog.n.01", "wolf.n.01", "fox.n.01"],
+    ...                    ["seen", "unseen", "external", "external"], np.eye(4, dtype="float32"))
+    >>> images = keras.Input((8, 8, 1))
+    >>> features = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(images))
+    >>> backbone = keras.Model(images, [features, keras.layers.Dense(2, activation="softmax")(features)])
+    >>> model = MultiLabelZeroShot(backbone, graph, hidden_units=8, graph_units=(8,), edge_hidden=4)
+    >>> tuple(model(np.zeros((2, 8, 8, 1), "float32")).shape)
+    (2, 2)
+    """
+
+    def __init__(
+        self,
+        backbone,
+        graph,
+        variant="rgcn_posvae",
+        hidden_units=256,
+        graph_units=(256, 256),
+        edge_hidden=128,
+        output_hidden=64,
+        vae_weight=1.0,
+        messages_into_external=True,
+        external_columns=None,
+        seed=None,
+        **kwargs,
+    ):
+        from keras_hier.layers import PosVAE, RelationalGraphConv
+
+        if isinstance(backbone, dict):
+            backbone = deserialized({"backbone": backbone}, "backbone")["backbone"]
+        if isinstance(graph, dict):
+            graph = _graph_from_config(graph)
+        if variant not in VARIANTS:
+            raise ValueError(f"Unknown variant {variant!r}: use one of {VARIANTS}.")
+        if not isinstance(graph, ClassGraph):
+            raise ValueError(f"`graph` must be a keras_hier.knowledge.ClassGraph; got {type(graph).__name__}.")
+        if not isinstance(backbone, keras.Model) or len(backbone.inputs) != 1:
+            raise ValueError("`backbone` must be a Keras model with one image input.")
+        outputs = backbone.outputs
+        if isinstance(backbone.output, dict):
+            outputs = [backbone.output["features"], backbone.output["probabilities"]]
+        if len(outputs) != 2:
+            raise ValueError("`backbone` must output [features, probabilities] (or a dict with those keys).")
+        targets, externals = graph.indices("target"), graph.indices("external")
+        if variant in ("rgcn_xl", "rgcn_posvae") and not len(externals):
+            raise ValueError(f"Variant {variant!r} needs external classes in the graph; use 'rgcn' without them.")
+        width = int(outputs[1].shape[-1])
+        if external_columns is not None:
+            external_columns = [int(c) for c in external_columns]
+            if len(external_columns) != len(externals) or max(external_columns, default=0) >= width:
+                raise ValueError(
+                    f"`external_columns` must pick {len(externals)} of the backbone's {width} probability columns."
+                )
+        elif len(externals) and variant in ("rgcn_xl", "rgcn_posvae") and width != len(externals):
+            raise ValueError(
+                f"The backbone gives {width} probabilities but the graph has {len(externals)} external classes: "
+                "pass `external_columns`."
+            )
+        graph_units = [int(u) for u in graph_units]
+        backbone.trainable = False
+
+        # === Layers ===
+        used = graph if variant in ("rgcn_xl", "rgcn_posvae") else graph.subgraph(targets)
+        semantic = SemanticConstant(used.features, name="semantic")
+        state_mlp = [keras.layers.Dense(hidden_units, name=f"node_state_{i}") for i in range(2)]
+        output_mlp = ([keras.layers.Dense(output_hidden, activation="relu", name="output_hidden")]
+                      if output_hidden else []) + [keras.layers.Dense(1, name="output_logit")]
+
+        # === Functional wiring ===
+        images = keras.Input(tuple(backbone.inputs[0].shape[1:]), name="images")
+        features, probabilities = _two_outputs(backbone(images, training=False))
+        if variant == "fast0tag":
+            mapped = keras.layers.Dense(used.features.shape[1], use_bias=False, name="to_semantic")(features)
+            logits = keras.layers.Dot(axes=(2, 1), name="semantic_scores")([semantic(features), mapped])
+        else:
+            joined = keras.layers.Concatenate(name="feature_and_semantic")(
+                [_repeat(features, used.num_nodes), semantic(features)]
+            )
+            states = state_mlp[1](keras.layers.LeakyReLU(0.1)(state_mlp[0](joined)))
+            states = keras.layers.LeakyReLU(0.1, name="node_states")(states)
+            if variant in ("rgcn_xl", "rgcn_posvae"):
+                if external_columns is not None:
+                    probabilities = _SelectColumns(external_columns, name="external_probabilities")(probabilities)
+                n_targets = len(targets)
+                target_states = _Slice(0, n_targets, name="target_states")(states)
+                if variant == "rgcn_posvae":
+                    external_states = PosVAE(hidden_units, used.features[n_targets:], loss_weight=vae_weight,
+                                             seed=seed, name="pos_vae")(probabilities)
+                else:
+                    external_states = _Slice(n_targets, used.num_nodes, name="external_states")(states)
+                states = keras.layers.Concatenate(axis=1, name="all_states")([target_states, external_states])
+            if variant != "visual_semantic":
+                for i, units in enumerate(graph_units):
+                    last = i == len(graph_units) - 1
+                    states = RelationalGraphConv(
+                        units, used, edge_hidden=edge_hidden, activation=None if last else "relu",
+                        messages_into_external=messages_into_external, name=f"graph_conv_{i}",
+                    )(states)
+            node_logits = states
+            for layer in output_mlp:
+                node_logits = layer(node_logits)
+            node_logits = _Slice(0, None, axis=2, name="squeeze")(node_logits)  # [batch, nodes]
+            if variant == "rgcn_xl":
+                logits = ProbabilityMatching(len(targets), vae_weight, name="probability_matching")(
+                    node_logits, probabilities
+                )
+            else:
+                logits = _Slice(0, len(targets), name="target_logits")(node_logits)
+        logits = keras.layers.Activation("linear", dtype="float32", name="logits")(logits)
+        super().__init__(images, logits, **kwargs)
+
+        # === Config ===
+        self.backbone = backbone
+        self.graph = graph
+        self.variant = variant
+        self.hidden_units = int(hidden_units)
+        self.graph_units = graph_units
+        self.edge_hidden = int(edge_hidden)
+        self.output_hidden = None if output_hidden is None else int(output_hidden)
+        self.vae_weight = float(vae_weight)
+        self.messages_into_external = bool(messages_into_external)
+        self.external_columns = external_columns
+        self.seed = seed
+
+    @property
+    def seen(self):
+        """Labels (target indices) of the seen classes."""
+        return self.graph.indices("seen")
+
+    @property
+    def unseen(self):
+        """Labels (target indices) of the unseen classes."""
+        return self.graph.indices("unseen")
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "backbone": keras.saving.serialize_keras_object(self.backbone),
+            "graph": _graph_config(self.graph),
+            "variant": self.variant,
+            "hidden_units": self.hidden_units,
+            "graph_units": self.graph_units,
+            "edge_hidden": self.edge_hidden,
+            "output_hidden": self.output_hidden,
+            "vae_weight": self.vae_weight,
+            "messages_into_external": self.messages_into_external,
+            "external_columns": self.external_columns,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def _graph_config(graph):
+    """A ClassGraph as JSON-able config: names, ids, kinds, features and its edges with their WUP values."""
+    return {
+        "names": list(graph.names),
+        "synsets": list(graph.synsets),
+        "kinds": list(graph.kinds),
+        "features": graph.features.tolist(),
+        "threshold": graph.threshold,
+        "edges": graph.edges.tolist(),
+        "wup": graph.wup.tolist(),
+    }
+
+
+def _graph_from_config(config):
+    n = len(config["names"])
+    wup = np.zeros((n, n))
+    edges = np.asarray(config["edges"], np.int64).reshape(-1, 2)
+    wup[edges[:, 1], edges[:, 0]] = config["wup"]
+    wup[np.arange(n), np.arange(n)] = 1.0
+    return ClassGraph(config["names"], config["synsets"], config["kinds"], np.asarray(config["features"], np.float32),
+                      config["threshold"], _wup=wup)
+
+
+def _two_outputs(outputs):
+    if isinstance(outputs, dict):
+        return outputs["features"], outputs["probabilities"]
+    return outputs[0], outputs[1]
+
+
+def _repeat(features, n):
+    return _Repeat(n, name="repeat_features")(features)
+
+
+@keras.saving.register_keras_serializable(package="keras_hier")
+class _Repeat(keras.layers.Layer):
+    def __init__(self, n, **kwargs):
+        super().__init__(**kwargs)
+        self.n = int(n)
+
+    def call(self, x):
+        return ops.repeat(x[:, None, :], self.n, axis=1)
+
+    def get_config(self):
+        return {**super().get_config(), "n": self.n}
+
+
+@keras.saving.register_keras_serializable(package="keras_hier")
+class _Slice(keras.layers.Layer):
+    """x[:, start:stop] along `axis` 1, or drops a size-1 last axis with `axis=2`."""
+
+    def __init__(self, start, stop, axis=1, **kwargs):
+        super().__init__(**kwargs)
+        self.start, self.stop, self.axis = start, stop, axis
+
+    def call(self, x):
+        if self.axis == 2:
+            return x[..., 0]
+        return x[:, self.start : self.stop]
+
+    def get_config(self):
+        return {**super().get_config(), "start": self.start, "stop": self.stop, "axis": self.axis}
+
+
+@keras.saving.register_keras_serializable(package="keras_hier")
+class _SelectColumns(keras.layers.Layer):
+    """Probability columns renormalised to sum to 1."""
+
+    def __init__(self, columns, **kwargs):
+        super().__init__(**kwargs)
+        self.columns = [int(c) for c in columns]
+
+    def call(self, probabilities):
+        kept = ops.take(ops.cast(probabilities, "float32"), self.columns, axis=1)
+        return kept / ops.maximum(ops.sum(kept, axis=1, keepdims=True), 1e-12)
+
+    def get_config(self):
+        return {**super().get_config(), "columns": self.columns}

@@ -1,0 +1,121 @@
+"""MultiLabelZeroShot: every variant fits on a toy graph with the seen-label loss, the backbone stays frozen, PosVAE and
+RGCN-XL add their losses, float32 logits, save / load, export, errors."""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_hier.knowledge import ClassGraph
+from keras_hier.losses import MaskedBinaryCrossentropy, PairwiseRankingLoss
+from keras_hier.models import MultiLabelZeroShot
+from keras_hier.models.multilabel_zsl import VARIANTS
+
+NAMES = ["dog", "cat", "car", "sandal", "wolf", "sneaker", "truck"]
+SYNSETS = ["dog.n.01", "cat.n.01", "car.n.01", "sandal.n.01", "wolf.n.01", "sneaker.n.01", "truck.n.01"]
+KINDS = ["seen", "seen", "seen", "unseen", "external", "external", "external"]
+
+
+@pytest.fixture(scope="module")
+def graph():
+    return ClassGraph(NAMES, SYNSETS, KINDS, np.random.default_rng(0).normal(size=(7, 6)).astype("float32"))
+
+
+def make_backbone(num_probabilities=3):
+    keras.utils.set_random_seed(0)
+    images = keras.Input((12, 12, 1))
+    x = keras.layers.Conv2D(4, 3, activation="relu")(images)
+    features = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(images, [features, keras.layers.Dense(num_probabilities, activation="softmax")(features)])
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(1)
+    return rng.random((16, 12, 12, 1)).astype("float32"), (rng.random((16, 4)) < 0.4).astype("float32")
+
+
+def build(graph, variant, **kwargs):
+    model = MultiLabelZeroShot(make_backbone(), graph, variant=variant, hidden_units=8, graph_units=(8, 8),
+                               edge_hidden=4, output_hidden=4, seed=0, **kwargs)
+    loss = PairwiseRankingLoss(columns=model.seen, seed=0) if variant == "fast0tag" else MaskedBinaryCrossentropy(model.seen)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=loss)
+    return model
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_variant_fits_and_keeps_the_backbone_frozen(graph, data, variant):
+    x, y = data
+    model = build(graph, variant)
+    frozen = [np.asarray(w).copy() for w in model.backbone.weights]
+    history = model.fit(x, y, batch_size=8, epochs=3, verbose=0).history["loss"]
+    assert np.isfinite(history).all() and history[-1] < history[0]
+    for before, after in zip(frozen, model.backbone.weights):
+        np.testing.assert_array_equal(before, np.asarray(after))
+    logits = model.predict(x, verbose=0)
+    assert logits.shape == (16, 4) and logits.dtype == np.float32 and np.isfinite(logits).all()
+    assert model.seen.tolist() == [0, 1, 2] and model.unseen.tolist() == [3]
+    extra = {"rgcn_posvae": 1, "rgcn_xl": 1}.get(variant, 0)
+    model(x[:2], training=True)
+    assert len(model.losses) == extra  # the PosVAE or the probability-matching loss
+
+
+def test_graph_sizes_per_variant(graph):
+    assert build(graph, "rgcn").get_layer("graph_conv_0").num_nodes == 4  # targets only
+    assert build(graph, "rgcn_posvae").get_layer("graph_conv_0").num_nodes == 7
+    assert build(graph, "rgcn_posvae", messages_into_external=False).get_layer("graph_conv_1").messages_into_external is False
+
+
+def test_external_columns_are_renormalised(graph, data):
+    x, _ = data
+    model = MultiLabelZeroShot(make_backbone(5), graph, hidden_units=8, graph_units=(8,), edge_hidden=4,
+                               external_columns=[4, 0, 2])
+    probs = np.asarray(make_backbone(5)(x)[1])
+    kept = model.get_layer("external_probabilities")(probs)
+    np.testing.assert_allclose(np.asarray(kept), probs[:, [4, 0, 2]] / probs[:, [4, 0, 2]].sum(1, keepdims=True), rtol=1e-5)
+
+
+def test_mixed_precision_logits_are_float32(graph, data):
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = build(graph, "rgcn_posvae")
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    x, y = data
+    assert np.isfinite(model.fit(x, y, batch_size=8, epochs=1, verbose=0).history["loss"]).all()
+    assert model(x).dtype == "float32"
+
+
+@pytest.mark.parametrize("variant", ["rgcn_posvae", "rgcn_xl"])
+def test_save_load_and_export(graph, data, variant, tmp_path, run_python):
+    x, y = data
+    model = build(graph, variant)
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    model.save(tmp_path / "m.keras")
+    again = keras.saving.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
+    assert again.graph.names == graph.names and again.variant == variant
+    model.export(str(tmp_path / "served"), verbose=False)
+    np.save(tmp_path / "x.npy", x)
+    printed = run_python(
+        "import numpy as np, tensorflow as tf\n"
+        f"served = tf.saved_model.load({str(tmp_path / 'served')!r})\n"
+        f"print(np.asarray(served.serve(tf.constant(np.load({str(tmp_path / 'x.npy')!r})))).round(4).tolist())\n"
+    )
+    np.testing.assert_allclose(np.array(eval(printed)), model.predict(x, verbose=0), atol=1e-3)
+
+
+def test_errors(graph):
+    targets_only = graph.subgraph([0, 1, 2, 3])
+    for kwargs, message in (
+        ({"variant": "gcn"}, "Unknown variant"),
+        ({"graph": targets_only}, "needs external classes"),
+        ({"backbone": make_backbone(5)}, "pass `external_columns`"),
+        ({"backbone": make_backbone(5), "external_columns": [0, 1]}, "must pick 3"),
+        ({"graph": "graph.json"}, "ClassGraph"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            MultiLabelZeroShot(**{"backbone": make_backbone(), "graph": graph, **kwargs})
+    two = make_backbone()
+    single = keras.Model(two.inputs, two.outputs[0])
+    with pytest.raises(ValueError, match=r"\[features, probabilities\]"):
+        MultiLabelZeroShot(single, graph)
