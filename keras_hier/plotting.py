@@ -141,3 +141,48 @@ def plot_bars(values, path, title, ylabel="accuracy", reference=None):
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     return _save(plt, fig, path)
+
+
+def plot_class_graph(graph, path, title=None, max_nodes=150):
+    """A drawing of a `ClassGraph`: seen, unseen and external nodes in three colours on a circle, edges drawn
+    with their WUP similarity as line weight (self loops left out).
+
+    Args:
+        graph: a `keras_hier.knowledge.ClassGraph`.
+        path: the PNG file to write.
+        title: optional title.
+        max_nodes: draw all targets and at most this many nodes in all (externals with the most target edges
+            first), so that ImageNet-sized graphs stay readable.
+    """
+    colours = {"seen": "#4c72b0", "unseen": "#dd8452", "external": "#8c8c8c"}
+    targets = list(graph.indices("target"))
+    externals = list(graph.indices("external"))
+    if len(targets) + len(externals) > max_nodes:
+        links = np.zeros(graph.num_nodes, int)
+        for s, t in graph.edges:
+            if s != t and t in set(targets):
+                links[s] += 1
+        externals = sorted(externals, key=lambda i: -links[i])[: max(0, max_nodes - len(targets))]
+    shown = targets + externals
+    angle = {n: 2 * np.pi * k / len(shown) for k, n in enumerate(shown)}
+    pos = {n: (np.cos(a), np.sin(a)) for n, a in angle.items()}
+    plt, fig = _figure(8, 8)
+    ax = fig.add_subplot(111)
+    for (s, t), w in zip(graph.edges, graph.wup):
+        if s < t and s in pos and t in pos:
+            ax.plot(*zip(pos[s], pos[t]), color="0.7", linewidth=0.3 + 2.5 * (w - graph.threshold), zorder=1)
+    for n in shown:
+        x, y = pos[n]
+        kind = graph.kinds[n]
+        ax.scatter([x], [y], s=120, color=colours[kind], zorder=2, edgecolors="black", linewidths=0.5)
+        ax.text(1.1 * x, 1.1 * y, graph.names[n], fontsize=8, ha="center", va="center",
+                rotation=np.degrees(angle[n]) if len(shown) > 24 else 0)
+    for kind, colour in colours.items():
+        ax.scatter([], [], color=colour, label=f"{kind} ({int(graph.mask(kind).sum())})")
+    ax.legend(loc="upper right", fontsize=8)
+    ax.set_xlim(-1.4, 1.4)
+    ax.set_ylim(-1.4, 1.4)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    ax.set_title(title or f"Class graph: WUP >= {graph.threshold}, {graph.num_edges - graph.num_nodes} edges")
+    return _save(plt, fig, path)

@@ -17,7 +17,7 @@ class ArrayBatches(keras.utils.PyDataset):
 
     Args:
         images: array [N, H, W] or [N, H, W, C] (uint8 in 0..255 or floats).
-        labels: int array [N] of class ids.
+        labels: int array [N] of class ids, or a 0/1 array [N, C] of multi-labels (float32 batches).
         batch_size: images per batch.
         num_classes: optional number of classes; labels outside 0..num_classes-1 raise ValueError.
         normalize: `"unit"`, `"standardize"` or `"none"`, as in `make_dataset`.
@@ -59,6 +59,7 @@ class ArrayBatches(keras.utils.PyDataset):
         self._images, self._labels, self._scale, self._mean, self._std, self._augment = _checked_arrays(
             images, labels, num_classes, normalize, mean, std, augment, seed
         )
+        self._label_dtype = np.float32 if self._labels.ndim == 2 else np.int32
         if batch_size < 1:
             raise ValueError(f"`batch_size` must be at least 1; got {batch_size}.")
         n = len(self._images)
@@ -107,7 +108,7 @@ class ArrayBatches(keras.utils.PyDataset):
         pass_index += 0 if self._repeat else self._pass
         rows = self._rows(pass_index, position, position + 1)
         if not self._augment:
-            return self._normalized(rows), self._labels[rows].astype(np.int32)
+            return self._normalized(rows), self._labels[rows].astype(self._label_dtype)
         first = position - position % self._chunk
         if self._augmented[0] != (pass_index, first):
             x = self._normalized(self._rows(pass_index, first, min(first + self._chunk, self._per_pass)))
@@ -115,4 +116,4 @@ class ArrayBatches(keras.utils.PyDataset):
                 x = layer(x, training=True)
             self._augmented = ((pass_index, first), keras.ops.convert_to_numpy(x))
         offset = (position - first) * self._batch_size
-        return self._augmented[1][offset : offset + len(rows)], self._labels[rows].astype(np.int32)
+        return self._augmented[1][offset : offset + len(rows)], self._labels[rows].astype(self._label_dtype)

@@ -39,19 +39,28 @@ def _checked_arrays(images, labels, num_classes, normalize, mean, std, augment, 
             "to [N, H, W] first."
         )
     labels = labels.reshape(-1) if labels.ndim == 2 and labels.shape[1] == 1 else labels
-    if labels.ndim != 1 or len(labels) != len(images):
-        raise ValueError(f"`labels` must have shape [{len(images)}] to match the images; got {labels.shape}.")
     if len(images) == 0:
         raise ValueError("No images: `images` is empty.")
-    if not np.issubdtype(labels.dtype, np.integer):
+    if labels.ndim == 2:  # multi-label: one 0/1 row per image
+        if len(labels) != len(images):
+            raise ValueError(f"`labels` must have {len(images)} rows to match the images; got {labels.shape}.")
+        if not np.isin(labels, (0, 1)).all():
+            raise ValueError("Multi-label `labels` [N, C] must hold 0 / 1 values.")
+        if num_classes is not None and labels.shape[1] != num_classes:
+            raise ValueError(f"Multi-label `labels` have {labels.shape[1]} columns, not num_classes={num_classes}.")
+        labels = labels.astype(np.float32)
+    elif labels.ndim != 1 or len(labels) != len(images):
+        raise ValueError(f"`labels` must have shape [{len(images)}] to match the images; got {labels.shape}.")
+    elif not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(f"`labels` must be integer class ids; got dtype {labels.dtype}.")
-    bad = labels < 0 if num_classes is None else (labels < 0) | (labels >= num_classes)
-    if bad.any():
-        top = "" if num_classes is None else f"..{num_classes - 1}"
-        raise ValueError(
-            f"Label {int(labels[bad][0])} (at index {int(np.flatnonzero(bad)[0])}) is outside the class range "
-            f"0{top}."
-        )
+    else:
+        bad = labels < 0 if num_classes is None else (labels < 0) | (labels >= num_classes)
+        if bad.any():
+            top = "" if num_classes is None else f"..{num_classes - 1}"
+            raise ValueError(
+                f"Label {int(labels[bad][0])} (at index {int(np.flatnonzero(bad)[0])}) is outside the class range "
+                f"0{top}."
+            )
     if normalize not in _NORMALIZE:
         raise ValueError(f"Unknown `normalize` {normalize!r}: use one of {_NORMALIZE}.")
 
@@ -94,7 +103,7 @@ def make_dataset(
 
     Args:
         images: array [N, H, W] or [N, H, W, C] (uint8 in 0..255 or floats).
-        labels: int array [N] of class ids.
+        labels: int array [N] of class ids, or a 0/1 array [N, C] of multi-labels (batched as float32).
         batch_size: images per batch.
         num_classes: optional number of classes; labels outside 0..num_classes-1 raise ValueError.
         normalize: `"unit"` (divide uint8 images by 255 to [0, 1]), `"standardize"` (then subtract `mean`
@@ -129,7 +138,7 @@ def make_dataset(
         x = tf.cast(x, tf.float32) * scale
         if std is not None:
             x = (x - mean) / std
-        return x, tf.cast(y, tf.int32)
+        return x, tf.cast(y, tf.float32 if labels.ndim == 2 else tf.int32)
 
     def augment_batch(x, y):
         for layer in augment:

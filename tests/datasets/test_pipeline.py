@@ -73,3 +73,17 @@ def test_custom_augmentation_layers():
 def test_bad_input(x, y, kwargs, message):
     with pytest.raises(ValueError, match=message):
         pipeline.make_dataset(x, y, **kwargs)
+
+
+def test_multi_label_rows():
+    from keras_hier.datasets.array_batches import ArrayBatches
+
+    x = np.zeros((6, 8, 8), np.uint8)
+    y = np.eye(3)[[0, 1, 2, 0, 1, 2]] + np.eye(3)[[1, 2, 0, 1, 2, 0]]
+    _, labels = next(iter(pipeline.make_dataset(x, y, batch_size=6)))
+    assert labels.dtype.name == "float32" and labels.numpy().tolist() == y.tolist()
+    assert ArrayBatches(x, y, batch_size=6)[0][1].dtype == np.float32
+    with pytest.raises(ValueError, match="0 / 1"):
+        pipeline.make_dataset(x, y * 2, batch_size=2)
+    with pytest.raises(ValueError, match="3 columns, not num_classes=4"):
+        pipeline.make_dataset(x, y, batch_size=2, num_classes=4)
