@@ -39,6 +39,9 @@ setup(
     extras_require={
         "gpu": ["tensorflow[and-cuda]>=2.21"],
         "dev": ["pytest>=8", "hypothesis>=6", "pytest-timeout"],
+        # Only for benchmarks/rgcn.py's comparison with PyTorch Geometric. For the CPU build of torch add
+        # `--extra-index-url https://download.pytorch.org/whl/cpu` (PyPI's Linux wheel pulls CUDA, several GB).
+        "bench": ["torch==2.13.0", "torch_geometric"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

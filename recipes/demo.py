@@ -2,8 +2,8 @@
 
 It shows the foundation every method stands on (the Fashion-MNIST class hierarchy built from WordNet, the
 data, the knowledge sources: WordNet similarity, GloVe and MiniLM class embeddings, and the long-tailed
-subset), then runs each method's recipe with small settings: HierNet and HGR-Net so far (about 3 minutes on 2 CPU
-cores).
+subset), then runs each method's recipe with small settings: HierNet, HGR-Net and multi-label zero-shot so far
+(about 4 minutes on 2 CPU cores).
 """
 
 import argparse
@@ -18,6 +18,7 @@ def parse_args(argv=None):
     parser.add_argument("--dag", action="store_true", help="show WordNet's DAG instead of the tree")
     parser.add_argument("--skip-hiernet", action="store_true", help="skip the HierNet recipe step")
     parser.add_argument("--skip-hgr", action="store_true", help="skip the HGR-Net zero-shot recipe step")
+    parser.add_argument("--skip-multilabel", action="store_true", help="skip the multi-label zero-shot recipe step")
     parser.add_argument("--output", default="runs/demo", help="folder for the recipes' outputs")
     return parser.parse_args(argv)
 
@@ -118,6 +119,19 @@ def main(argv=None):
                 "python -m recipes.hgr_zero_shot)")
         hgr_zero_shot.main(
             ["--seeds", "0", "--train-size", "7000", "--epochs", "1", "--output", os.path.join(args.output, "hgr")]
+        )
+
+    if not args.skip_multilabel:
+        import os
+
+        from recipes import multilabel_zsl
+
+        section("Multi-label zero-shot: Fashion-MNIST mosaics, class graph, RGCN with and without PosVAE (small "
+                "settings; python -m recipes.multilabel_zsl)")
+        multilabel_zsl.main(
+            ["--seeds", "0", "--variants", "visual_semantic,rgcn,rgcn_posvae", "--train-mosaics", "3000",
+             "--test-mosaics", "1000", "--backbone-epochs", "0.5", "--epochs", "3",
+             "--output", os.path.join(args.output, "multilabel_zsl")]
         )
 
     print(f"\nkeras_hier {keras_hier.__version__}: demo finished in {time.time() - start:.1f} s")

@@ -1,0 +1,270 @@
+"""Multi-label zero-shot recipe: the five models of Huang et al.'s Table 1 on one data set, same budget.
+
+`python -m recipes.multilabel_zsl` runs offline on Fashion-MNIST mosaics (`keras_hier.datasets.multilabel`):
+a small CNN trained on single images of the 3 external classes is the frozen backbone (image features and
+external-class probabilities); the class graph joins the 7 target classes and the 3 external ones where
+WordNet's Wu-Palmer similarity reaches the threshold. For each seed, every variant trains on mosaics of the
+training images with the seen labels only and is scored on mosaics of the test images: mAP and miAP on the
+seen labels, the unseen labels (zero-shot) and all labels (generalised). Writes metrics.json, plots and the
+last full model (rgcn_posvae) as a SavedModel from images to per-label probabilities.
+`--dataset coco|nus_wide` runs the paper's setting for users with the images (ResNet-101 with ImageNet weights
+from keras.applications: needs internet the first time).
+"""
+
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+
+VARIANTS = ("visual_semantic", "fast0tag", "rgcn", "rgcn_xl", "rgcn_posvae")
+DATASETS = ("fashion_mosaics", "coco", "nus_wide")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python -m recipes.multilabel_zsl", description=__doc__.splitlines()[0])
+    p.add_argument("--dataset", default="fashion_mosaics", choices=DATASETS)
+    p.add_argument("--data-dir", help="coco: folder with train2014/, val2014/ and annotations/; nus_wide: the "
+                                      "NUS-WIDE folder (ImageList/, TrainTestLabels/, images/)")
+    p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, from " + ", ".join(VARIANTS))
+    p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (the paper: 42)")
+    p.add_argument("--train-mosaics", type=int, default=8000)
+    p.add_argument("--test-mosaics", type=int, default=3000)
+    p.add_argument("--backbone-epochs", type=float, default=2, help="epochs of the external classifier (mosaics)")
+    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--batch-size", type=int, default=128, help="the paper: 128")
+    p.add_argument("--lr", type=float, default=5e-4, help="Adam learning rate (the paper: 5e-4 COCO, 1e-3 NUS-WIDE)")
+    p.add_argument("--clipnorm", type=float, default=10.0, help="gradient-norm clip (the paper: 10)")
+    p.add_argument("--hidden-units", type=int, default=256, help="node state size (the paper: 512 in, 256 after)")
+    p.add_argument("--graph-units", default="256,256", help="sizes of the graph convolutions")
+    p.add_argument("--edge-hidden", type=int, default=128, help="edge MLP hidden size (the paper: 128 COCO)")
+    p.add_argument("--vae-weight", type=float, default=1.0, help="lambda, weight of the PosVAE loss (the paper: 1)")
+    p.add_argument("--wup-threshold", type=float, default=None,
+                   help="WUP similarity an edge needs (default: 0.8 for the mosaics, where every Fashion class is a "
+                        "covering and 0.5 joins all of them; the paper's 0.5 otherwise)")
+    p.add_argument("--embeddings", default="glove", choices=("glove", "minilm"), help="class-name vectors")
+    p.add_argument("--glove-path", help="a GloVe text file (e.g. glove.6B.300d.txt, the paper's 300-d); with --glove-dim")
+    p.add_argument("--glove-dim", type=int, default=50)
+    p.add_argument("--image-size", type=int, default=224, help="coco / nus_wide input size")
+    p.add_argument("--precision", choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"), default="auto")
+    p.add_argument("--output", default="runs/multilabel_zsl", help="folder for metrics.json, plots and the SavedModel")
+    p.add_argument("--no-export", action="store_true", help="skip the SavedModel export")
+    return p.parse_args(argv)
+
+
+def mosaic_backbone(input_shape, num_external):
+    """A small CNN: images -> [features (GAP of the last two blocks), softmax over the external classes]."""
+    import keras
+
+    images = keras.Input(input_shape, name="images")
+    x, pooled = images, []
+    for i, filters in enumerate((32, 64, 128)):
+        x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{i}")(x)
+        x = keras.layers.BatchNormalization(momentum=0.9, name=f"bn{i}")(x)
+        x = keras.layers.ReLU(name=f"relu{i}")(x)
+        if i:
+            pooled.append(keras.layers.GlobalAveragePooling2D(name=f"gap{i}")(x))
+        x = keras.layers.MaxPooling2D(name=f"pool{i}")(x) if i < 2 else x
+    features = keras.layers.Concatenate(name="features")(pooled)
+    probabilities = keras.layers.Dense(num_external, activation="softmax", dtype="float32", name="external")(
+        keras.layers.GlobalAveragePooling2D(name="gap_top")(x)
+    )
+    return keras.Model(images, [features, probabilities], name="external_classifier")
+
+
+def fashion_data(args):
+    """Mosaic train / test sets, the trained external classifier and the class graph."""
+    import keras
+
+    from keras_hier.datasets import fashion_mnist, multilabel
+    from keras_hier.datasets.pipeline import make_batches
+    from keras_hier.knowledge import ClassGraph
+
+    (x, y), (xt, yt) = fashion_mnist.load_data()
+    names = fashion_mnist.CLASS_NAMES
+    canvases, ext_y = multilabel.external_classifier_data(x, y, seed=0)
+    test_canvases, test_ext_y = multilabel.external_classifier_data(xt, yt, seed=1)
+    keras.utils.set_random_seed(0)
+    backbone = mosaic_backbone(canvases.shape[1:] + (1,), len(multilabel.MOSAIC_EXTERNAL))
+    trainer = keras.Model(backbone.inputs, backbone.outputs[1])
+    trainer.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    steps = max(1, int(args.backbone_epochs * len(canvases) / 128))
+    print(f"External classifier on single {', '.join(multilabel.MOSAIC_EXTERNAL)} images ({steps} steps)")
+    trainer.fit(make_batches(canvases, ext_y, batch_size=128, shuffle=True, seed=0, repeat=True),
+                steps_per_epoch=steps, epochs=1, verbose=2)
+    external_accuracy = float(trainer.evaluate(make_batches(test_canvases, test_ext_y, batch_size=512), verbose=0)[1])
+    print(f"  external classifier test accuracy {external_accuracy:.4f}")
+
+    train = multilabel.make_mosaics(x, y, args.train_mosaics, require="seen", seed=0)
+    test = multilabel.make_mosaics(xt, yt, args.test_mosaics, require="target", seed=1)
+    unseen_columns = [multilabel.MOSAIC_TARGETS.index(u) for u in multilabel.MOSAIC_UNSEEN]
+    train_labels = train[1].copy()
+    train_labels[:, unseen_columns] = 0.0  # training never sees an unseen label
+    graph = ClassGraph.build(
+        multilabel.MOSAIC_TARGETS,
+        unseen=multilabel.MOSAIC_UNSEEN,
+        target_synsets=dict(zip(names, fashion_mnist.SYNSETS)),
+        external=list(multilabel.MOSAIC_EXTERNAL),
+        external_synsets=[fashion_mnist.WNIDS[names.index(e)] for e in multilabel.MOSAIC_EXTERNAL],
+        embeddings=args.embeddings,
+        glove_path=args.glove_path,
+        glove_dim=args.glove_dim,
+        threshold=0.8 if args.wup_threshold is None else args.wup_threshold,
+    )
+    batches = dict(batch_size=args.batch_size, shuffle=True, seed=0)
+    return {
+        "backbone": backbone,
+        "graph": graph,
+        "external_columns": None,
+        "train": make_batches(train[0], train_labels, **batches),
+        "test": make_batches(test[0], test[1], batch_size=512),
+        "test_labels": test[1],
+        "input_shape": train[0].shape[1:] + (1,),
+        "notes": {"external_classifier_accuracy": external_accuracy, "train_mosaics": len(train[0]),
+                  "test_mosaics": len(test[0]), "unseen_test_mosaics": int(test[1][:, unseen_columns].any(1).sum())},
+    }
+
+
+def paper_data(args):
+    """COCO 2014 or NUS-WIDE-81 with ResNet-101 (ImageNet weights) as the frozen backbone."""
+    import keras
+
+    from keras_hier.datasets import multilabel
+    from keras_hier.knowledge import ClassGraph, imagenet, label_sets
+
+    if not args.data_dir:
+        raise SystemExit(f"--dataset {args.dataset} needs --data-dir.")
+    if args.dataset == "coco":
+        ann = os.path.join(args.data_dir, "annotations")
+        train_files, train_labels = multilabel.load_coco(os.path.join(ann, "instances_train2014.json"), split="train")
+        test_files, test_labels = multilabel.load_coco(os.path.join(ann, "instances_val2014.json"), split="test")
+        train_files = [os.path.join(args.data_dir, "train2014", f) for f in train_files]
+        test_files = [os.path.join(args.data_dir, "val2014", f) for f in test_files]
+        targets, unseen = label_sets.COCO_CLASSES, label_sets.COCO_UNSEEN
+    else:
+        train_files, train_labels = multilabel.load_nus_wide(args.data_dir, "train")
+        test_files, test_labels = multilabel.load_nus_wide(args.data_dir, "test")
+        train_files = [os.path.join(args.data_dir, "images", f) for f in train_files]
+        test_files = [os.path.join(args.data_dir, "images", f) for f in test_files]
+        targets, unseen = label_sets.NUS_WIDE_CLASSES, label_sets.NUS_WIDE_UNSEEN
+    graph = ClassGraph.build(targets, unseen=unseen, embeddings=args.embeddings, glove_path=args.glove_path,
+                             glove_dim=args.glove_dim, threshold=0.5 if args.wup_threshold is None else args.wup_threshold)
+    wnids = imagenet.imagenet1k_wnids()
+    columns = [wnids.index(graph.synsets[i]) for i in graph.indices("external")]  # ImageNet minus the duplicates
+    size = (args.image_size, args.image_size)
+    resnet = keras.applications.ResNet101(weights="imagenet", input_shape=size + (3,))
+    images = keras.Input(size + (3,), name="images")
+    x = keras.applications.resnet.preprocess_input(keras.layers.Rescaling(255.0)(images))
+    features = keras.Model(resnet.inputs, resnet.get_layer("avg_pool").output)(x)
+    backbone = keras.Model(images, [features, resnet(x)], name="resnet101")
+    return {
+        "backbone": backbone, "graph": graph, "external_columns": columns,
+        "train": _file_batches(train_files, train_labels, size, args.batch_size, True),
+        "test": _file_batches(test_files, test_labels, size, args.batch_size, False),
+        "test_labels": test_labels, "input_shape": size + (3,),
+        "notes": {"train_images": len(train_files), "test_images": len(test_files)},
+    }
+
+
+def _file_batches(files, labels, size, batch_size, shuffle):
+    """Deterministic test transform: resize only (the official code crops at random even at test time)."""
+    import tensorflow as tf
+
+    def read(file, label):
+        image = tf.io.decode_image(tf.io.read_file(file), channels=3, expand_animations=False)
+        image = tf.image.resize(tf.cast(image, tf.float32), size) / 255.0
+        image.set_shape(size + (3,))
+        return image, label
+
+    ds = tf.data.Dataset.from_tensor_slices((files, labels.astype(np.float32)))
+    if shuffle:
+        ds = ds.shuffle(len(files), seed=42, reshuffle_each_iteration=True)
+    return ds.map(read, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def train_and_evaluate(variant, seed, args, data):
+    import keras
+
+    from keras_hier.losses import MaskedBinaryCrossentropy, PairwiseRankingLoss
+    from keras_hier.metrics import multilabel_report
+    from keras_hier.models import MultiLabelZeroShot
+
+    keras.utils.set_random_seed(seed)
+    graph = data["graph"]
+    model = MultiLabelZeroShot(
+        data["backbone"], graph, variant=variant, hidden_units=args.hidden_units,
+        graph_units=[int(u) for u in args.graph_units.split(",")], edge_hidden=args.edge_hidden,
+        vae_weight=args.vae_weight, external_columns=data["external_columns"], seed=seed,
+    )
+    seen, unseen = model.seen, model.unseen
+    loss = PairwiseRankingLoss(seen, seed=seed) if variant == "fast0tag" else MaskedBinaryCrossentropy(seen)
+    model.compile(optimizer=keras.optimizers.Adam(args.lr, clipnorm=args.clipnorm), loss=loss)
+    print(f"\n{variant}, seed {seed}")
+    model.fit(data["train"], epochs=args.epochs, verbose=2)
+    scores = model.predict(data["test"], verbose=0)
+    report = multilabel_report(data["test_labels"], scores, seen, unseen)
+    print("  " + ", ".join(f"{s} mAP {r['map']:.4f} miAP {r['miap']:.4f}" for s, r in report.items()))
+    return model, report
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from keras_hier import plotting
+    from keras_hier._io import write_text_atomic
+    from keras_hier.precision import set_precision
+
+    start = time.time()
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    if not variants or set(variants) - set(VARIANTS):
+        raise SystemExit(f"--variants must name some of {VARIANTS}; got {args.variants!r}.")
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    precision = set_precision(args.precision)
+    os.makedirs(args.output, exist_ok=True)
+    data = fashion_data(args) if args.dataset == "fashion_mosaics" else paper_data(args)
+    graph = data["graph"]
+    print(f"{graph}; precision {precision}")
+    plotting.plot_class_graph(graph, os.path.join(args.output, "class_graph.png"))
+
+    runs = {v: [] for v in variants}
+    model = None
+    for seed in seeds:
+        for variant in variants:
+            trained, report = train_and_evaluate(variant, seed, args, data)
+            runs[variant].append(report)
+            if variant == "rgcn_posvae" or model is None:
+                model = trained
+
+    keys = [(s, m) for s in ("seen", "unseen", "all") for m in ("map", "miap")]
+    summary = {}
+    for variant, reports in runs.items():
+        summary[variant] = {}
+        for s, m in keys:
+            values = [r[s][m] for r in reports]
+            summary[variant][f"{s}_{m}"] = {"mean": float(np.mean(values)),
+                                            "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0}
+    header = "".join(f"{s + ' ' + ('mAP' if m == 'map' else 'miAP'):>18}" for s, m in keys)
+    print(f"\n{'variant':<16}{header}")
+    for variant, stats in summary.items():
+        print(f"{variant:<16}" + "".join(f"{100 * v['mean']:>11.2f} ±{100 * v['std']:4.1f}" for v in stats.values()))
+    plotting.plot_bars({v: s["unseen_miap"]["mean"] for v, s in summary.items()},
+                       os.path.join(args.output, "unseen_miap.png"),
+                       f"Unseen labels, miAP (mean of {len(seeds)} seeds)", ylabel="miAP")
+    if not args.no_export and model is not None:
+        import keras
+
+        if keras.backend.backend() == "tensorflow":
+            served = keras.Model(model.inputs, keras.layers.Activation("sigmoid", name="probabilities")(model.outputs[0]))
+            served.export(os.path.join(args.output, "saved_model"), verbose=False)
+    metrics = {"args": vars(args), "precision": precision, "targets": list(graph.names[: graph.num_targets]),
+               "seen": [graph.names[i] for i in graph.indices("seen")],
+               "unseen": [graph.names[i] for i in graph.indices("unseen")],
+               "external": [graph.names[i] for i in graph.indices("external")], "edges": int(graph.num_edges),
+               **data["notes"], "runs": runs, "summary": summary, "seconds": time.time() - start}
+    write_text_atomic(os.path.join(args.output, "metrics.json"), json.dumps(metrics, indent=2))
+    print(f"outputs in {args.output} ({metrics['seconds']:.0f} s)")
+    return metrics
+
+
+if __name__ == "__main__":
+    main()
