@@ -47,6 +47,8 @@ def parse_args(argv=None):
     p.add_argument("--glove-path", help="a GloVe text file (e.g. glove.6B.300d.txt, the paper's 300-d); with --glove-dim")
     p.add_argument("--glove-dim", type=int, default=50)
     p.add_argument("--image-size", type=int, default=224, help="coco / nus_wide input size")
+    p.add_argument("--backbone-weights", default="imagenet",
+                   help="coco / nus_wide: ResNet-101 weights, 'imagenet' (downloaded once) or 'none' (random: tests)")
     p.add_argument("--precision", choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"), default="auto")
     p.add_argument("--output", default="runs/multilabel_zsl", help="folder for metrics.json, plots and the SavedModel")
     p.add_argument("--no-export", action="store_true", help="skip the SavedModel export")
@@ -153,7 +155,8 @@ def paper_data(args):
     wnids = imagenet.imagenet1k_wnids()
     columns = [wnids.index(graph.synsets[i]) for i in graph.indices("external")]  # ImageNet minus the duplicates
     size = (args.image_size, args.image_size)
-    resnet = keras.applications.ResNet101(weights="imagenet", input_shape=size + (3,))
+    weights = None if args.backbone_weights == "none" else args.backbone_weights
+    resnet = keras.applications.ResNet101(weights=weights, input_shape=size + (3,))
     images = keras.Input(size + (3,), name="images")
     x = keras.applications.resnet.preprocess_input(keras.layers.Rescaling(255.0)(images))
     features = keras.Model(resnet.inputs, resnet.get_layer("avg_pool").output)(x)
@@ -254,7 +257,8 @@ def main(argv=None):
         import keras
 
         if keras.backend.backend() == "tensorflow":
-            served = keras.Model(model.inputs, keras.layers.Activation("sigmoid", name="probabilities")(model.outputs[0]))
+            probabilities = keras.layers.Activation("sigmoid", name="probabilities")(model.outputs[0])
+            served = keras.Model(model.inputs[0], probabilities)
             served.export(os.path.join(args.output, "saved_model"), verbose=False)
     metrics = {"args": vars(args), "precision": precision, "targets": list(graph.names[: graph.num_targets]),
                "seen": [graph.names[i] for i in graph.indices("seen")],

@@ -39,3 +39,29 @@ def test_help_and_bad_arguments(tmp_path):
         recipe.main(["--variants", "gcn", "--output", str(tmp_path)])
     with pytest.raises(SystemExit, match="--data-dir"):
         recipe.main(["--dataset", "coco", "--output", str(tmp_path)])
+
+
+def test_coco_path_on_a_tiny_folder(tmp_path):
+    """The paper's COCO path (ResNet-101, the COCO + ImageNet graph) on 4 + 3 generated images, random weights."""
+    import numpy as np
+    import tensorflow as tf
+
+    from keras_hier.knowledge import label_sets
+
+    categories = [{"id": i + 1, "name": n} for i, n in enumerate(label_sets.COCO_CLASSES)]
+    (tmp_path / "annotations").mkdir()
+    for split, count in (("train2014", 4), ("val2014", 3)):
+        (tmp_path / split).mkdir()
+        images = [{"id": k, "file_name": f"{k}.jpg"} for k in range(count)]
+        annotations = [{"image_id": k, "category_id": 1 + (k % 3)} for k in range(count)]  # person, bicycle, car
+        for k in range(count):
+            tf.io.write_file(str(tmp_path / split / f"{k}.jpg"), tf.io.encode_jpeg(np.full((40, 40, 3), 20 * k, np.uint8)))
+        (tmp_path / "annotations" / f"instances_{split}.json").write_text(
+            json.dumps({"categories": categories, "images": images, "annotations": annotations}))
+    metrics = recipe.main(["--dataset", "coco", "--data-dir", str(tmp_path), "--backbone-weights", "none",
+                           "--image-size", "32", "--seeds", "0", "--variants", "rgcn_posvae", "--epochs", "1",
+                           "--batch-size", "2", "--hidden-units", "8", "--graph-units", "8", "--edge-hidden", "4",
+                           "--no-export", "--output", str(tmp_path / "run")])
+    assert metrics["train_images"] == 3 and metrics["test_images"] == 3  # train: images with a seen label
+    assert len(metrics["external"]) == 1000 - 24 and metrics["unseen"] == list(label_sets.COCO_UNSEEN)
+    assert 0.0 <= metrics["summary"]["rgcn_posvae"]["seen_map"]["mean"] <= 1.0
