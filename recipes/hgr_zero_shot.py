@@ -16,6 +16,8 @@ import time
 
 import numpy as np
 
+from recipes._common import comma_list, mean_and_spread
+
 METHODS = ("flat", "hgr")
 TOWERS = ("cnn-minilm", "cnn-minilm-trainable", "clip-config", "clip-preset")
 CLIP_MEAN, CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
@@ -156,10 +158,6 @@ def train_and_evaluate(method, seed, args, hierarchy, prompts, text_features, tr
     return model, result
 
 
-def _names(text):
-    return [c.strip() for c in text.split(",") if c.strip()]
-
-
 def main(argv=None):
     args = parse_args(argv)
     from keras_hier import plotting
@@ -172,22 +170,20 @@ def main(argv=None):
     from keras_hier.precision import set_precision
 
     start = time.time()
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    if not methods or set(methods) - set(METHODS):
-        raise SystemExit(f"--methods must name some of {METHODS}; got {args.methods!r}.")
-    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    methods = comma_list(args.methods, METHODS, "--methods")
+    seeds = [int(s) for s in comma_list(args.seeds)]
     precision = set_precision(args.precision)
     os.makedirs(args.output, exist_ok=True)
 
     hierarchy = fashion_mnist.hierarchy()
-    seen, unseen = split_classes(hierarchy, _names(args.unseen))
+    seen, unseen = split_classes(hierarchy, comma_list(args.unseen))
     hidden = np.array([], np.int64)
     (x, y), (xt, yt) = fashion_mnist.load_data()
     if args.validate:
         # The real unseen classes disappear (no images, never negatives); seen classes stand in for them and
         # are scored on their training images, so the test classes are not used to choose settings.
         hidden = unseen
-        valid, unseen = split_classes(hierarchy, _names(args.validation_unseen))
+        valid, unseen = split_classes(hierarchy, comma_list(args.validation_unseen))
         if np.isin(unseen, hidden).any():
             raise SystemExit("--validation-unseen must name seen classes, not --unseen ones.")
         seen = np.setdiff1d(valid, hidden)
@@ -223,9 +219,7 @@ def main(argv=None):
     summary = {}
     for method, results in runs.items():
         keys = [k for k in results[0] if k != "layer_weights"]
-        summary[method] = {k: {"mean": float(np.mean([r[k] for r in results])),
-                               "std": float(np.std([r[k] for r in results], ddof=1)) if len(results) > 1 else 0.0}
-                           for k in keys}
+        summary[method] = {k: mean_and_spread([r[k] for r in results]) for k in keys}
     print(f"\n{'unseen ' + split:<10}" + "".join(f"{k:>16}" for k in summary[methods[0]]))
     for method, stats in summary.items():
         print(f"{method:<10}" + "".join(f"{s['mean']:>9.4f} ±{s['std']:.3f}" for s in stats.values()))

@@ -18,6 +18,8 @@ import time
 
 import numpy as np
 
+from recipes._common import comma_list, mean_and_spread
+
 VARIANTS = ("visual_semantic", "fast0tag", "rgcn", "rgcn_xl", "rgcn_posvae")
 DATASETS = ("fashion_mosaics", "coco", "nus_wide")
 
@@ -218,10 +220,8 @@ def main(argv=None):
     from keras_hier.precision import set_precision
 
     start = time.time()
-    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    if not variants or set(variants) - set(VARIANTS):
-        raise SystemExit(f"--variants must name some of {VARIANTS}; got {args.variants!r}.")
-    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    variants = comma_list(args.variants, VARIANTS, "--variants")
+    seeds = [int(s) for s in comma_list(args.seeds)]
     precision = set_precision(args.precision)
     os.makedirs(args.output, exist_ok=True)
     data = fashion_data(args) if args.dataset == "fashion_mosaics" else paper_data(args)
@@ -243,9 +243,7 @@ def main(argv=None):
     for variant, reports in runs.items():
         summary[variant] = {}
         for s, m in keys:
-            values = [r[s][m] for r in reports]
-            summary[variant][f"{s}_{m}"] = {"mean": float(np.mean(values)),
-                                            "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0}
+            summary[variant][f"{s}_{m}"] = mean_and_spread([r[s][m] for r in reports])
     header = "".join(f"{s + ' ' + ('mAP' if m == 'map' else 'miAP'):>18}" for s, m in keys)
     print(f"\n{'variant':<16}{header}")
     for variant, stats in summary.items():

@@ -8,4 +8,5 @@ and synsets), `graph` (`ClassGraph` on TF-GNN).
 from keras_hier._lazy import lazy_submodules
 
 _SUBMODULES = ("wordnet", "imagenet", "embeddings", "prompts", "label_sets", "graph")
-__getattr__, __dir__ = lazy_submodules(__name__, _SUBMODULES, globals(), attributes={"ClassGraph": "keras_hier.knowledge.graph"})
+_ATTRIBUTES = {"ClassGraph": "keras_hier.knowledge.graph"}
+__getattr__, __dir__ = lazy_submodules(__name__, _SUBMODULES, globals(), attributes=_ATTRIBUTES)

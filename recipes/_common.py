@@ -1,0 +1,17 @@
+"""Helpers the recipes share: comma-separated flags and mean ± spread over seeds."""
+
+import numpy as np
+
+
+def comma_list(text, allowed=None, flag="--list"):
+    """The non-empty items of a comma-separated flag; with `allowed`, SystemExit names a bad or empty list."""
+    items = [item.strip() for item in str(text).split(",") if item.strip()]
+    if allowed is not None and (not items or set(items) - set(allowed)):
+        raise SystemExit(f"{flag} must name some of {tuple(allowed)}; got {text!r}.")
+    return items
+
+
+def mean_and_spread(values):
+    """`{"mean", "std"}` of per-seed values (sample standard deviation; 0 for one seed)."""
+    values = [float(v) for v in values]
+    return {"mean": float(np.mean(values)), "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0}
