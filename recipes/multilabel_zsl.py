@@ -35,12 +35,13 @@ def parse_args(argv=None):
     p.add_argument("--test-mosaics", type=int, default=3000)
     p.add_argument("--backbone-epochs", type=float, default=2, help="epochs of the external classifier (mosaics)")
     p.add_argument("--epochs", type=int, default=8)
-    p.add_argument("--batch-size", type=int, default=128, help="the paper: 128")
+    p.add_argument("--batch-size", type=int, default=128, help="(the official code: 128)")
     p.add_argument("--lr", type=float, default=5e-4, help="Adam learning rate (the paper: 5e-4 COCO, 1e-3 NUS-WIDE)")
     p.add_argument("--clipnorm", type=float, default=10.0, help="gradient-norm clip (the paper: 10)")
-    p.add_argument("--hidden-units", type=int, default=256, help="node state size (the paper: 512 in, 256 after)")
+    p.add_argument("--hidden-units", type=int, default=256, help="node state size (the official code: 512; the paper: RGCN layers of 256)")
     p.add_argument("--graph-units", default="256,256", help="sizes of the graph convolutions")
-    p.add_argument("--edge-hidden", type=int, default=128, help="edge MLP hidden size (the paper: 128 COCO)")
+    p.add_argument("--edge-hidden", type=int, default=128,
+                   help="edge MLP hidden size (the official COCO code: 128; the paper text: 256)")
     p.add_argument("--vae-weight", type=float, default=1.0, help="lambda, weight of the PosVAE loss (the paper: 1)")
     p.add_argument("--wup-threshold", type=float, default=None,
                    help="WUP similarity an edge needs (default: 0.8 for the mosaics, where every Fashion class is a "

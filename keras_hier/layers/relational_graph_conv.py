@@ -36,7 +36,7 @@ class RelationalGraphConv(keras.layers.Layer):
         units: output size per node.
         graph: a `keras_hier.knowledge.ClassGraph` (its edges, semantic vectors and node kinds are stored as
             non-trainable weights, so a saved layer needs no graph). Omit it only when loading.
-        edge_hidden: hidden size of the edge MLP (the official COCO setting: 128).
+        edge_hidden: hidden size of the edge MLP (the official COCO code: 128; the paper text: 256).
         activation: activation of the output (None: linear, as the last layer).
         propagation: `"auto"`, `"sparse"` or `"dense"`.
         messages_into_external: whether external nodes receive messages from their neighbours.
