@@ -15,8 +15,8 @@ class Hierarchy:
     Leaves are kept in the user's label order: label `i` is `hierarchy.leaves[i]`, so no caller ever
     reorders labels to match a tree. Internal nodes are super-classes. With `internal_classes=True` a class
     may also have children (ImageNet-21K labels images "dog" and "chihuahua" alike); `leaves` then lists
-    the classes, some of which are internal, and `is_class` tells a class from a super-class. Nodes are strings; an optional
-    `names` mapping gives each node a human-readable name (WordNet lemmas, for example).
+    the classes, some of which are internal, and `is_class` tells a class from a super-class. Nodes are
+    strings; an optional `names` mapping gives each node a human-readable name (WordNet lemmas, for example).
 
     Depth is counted in edges from the root (the root has depth 0). In a DAG a node may have several
     parents; its depth is the length of its shortest path from the root, and `path(node)` is its

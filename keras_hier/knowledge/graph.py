@@ -60,6 +60,7 @@ class ClassGraph:
 
         self.names = tuple(names)
         self.kinds = tuple(kinds)
+        self.dropped_external = ()  # set by `build`
         self.features = features
         self.threshold = float(threshold)
         present = [i for i, s in enumerate(synsets) if s is not None]
@@ -127,7 +128,7 @@ class ClassGraph:
         synsets = [table[t] if t in table else _default_synset(t) for t in targets]
         kinds = ["unseen" if t in set(unseen) else "seen" for t in targets]
 
-        external_names, dropped = [], []
+        external_names, dropped, kept = [], [], []
         if external is not None:
             if isinstance(external, str):
                 if external != "imagenet1k":
@@ -141,10 +142,11 @@ class ClassGraph:
             taken = {wordnet.wnid(s) for s in _as_synsets(synsets, targets) if s is not None}
             ext_ids = [wordnet.wnid(s) for s in _as_synsets(external_synsets, external)]
             repeated = {n for n in external if external.count(n) > 1} | set(targets)
-            for name, wnid in zip(external, ext_ids):
+            for i, (name, wnid) in enumerate(zip(external, ext_ids)):
                 if wnid in taken:
                     dropped.append(name)
                 else:  # ImageNet has two "missile" classes, for example: their ids tell them apart.
+                    kept.append(len(targets) + i)
                     external_names.append(f"{name} ({wnid})" if name in repeated else name)
                     synsets.append(wnid)
                     kinds.append("external")
@@ -160,9 +162,8 @@ class ClassGraph:
                 raise ValueError(f"Unknown `embeddings` {embeddings!r}: use 'glove', 'minilm' or an array.")
         else:
             features = np.asarray(embeddings, np.float32)
-            if len(features) == len(targets) + len(external or []) and dropped:
-                keep = [i for i, n in enumerate(targets + list(external)) if i < len(targets) or n not in dropped]
-                features = features[keep]
+            if len(features) == len(targets) + len(external or []) and dropped:  # rows given before dropping
+                features = features[list(range(len(targets))) + kept]
         graph = cls(names, synsets, kinds, features, threshold)
         graph.dropped_external = tuple(dropped)
         return graph
@@ -216,7 +217,7 @@ class ClassGraph:
             self.threshold,
             _wup=self._wup[np.ix_(nodes, nodes)],
         )
-        out.dropped_external = getattr(self, "dropped_external", ())
+        out.dropped_external = self.dropped_external
         return out
 
     def training_graph(self):
