@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 
-from keras_hier.datasets.pipeline import _checked_arrays
+from keras_hier.datasets.pipeline import _checked_arrays, class_probabilities
 
 
 class ArrayBatches(keras.utils.PyDataset):
@@ -32,6 +32,8 @@ class ArrayBatches(keras.utils.PyDataset):
         augment_chunk: batches augmented together in one call of the layers (eager calls cost about
             the same for one batch as for many, on a GPU above all); read in order, the draws are the
             same on every run.
+        sampling: `"instance"`, `"sqrt"` or `"class_balanced"`, as `make_dataset` (a pass is then `len(images)`
+            draws with replacement).
 
     Example:
     >>> ds = ArrayBatches(np.zeros((10, 28, 28), np.uint8), np.arange(10), batch_size=4, augment="hiernet")
@@ -54,12 +56,19 @@ class ArrayBatches(keras.utils.PyDataset):
         drop_remainder=False,
         repeat=False,
         augment_chunk=16,
+        sampling="instance",
     ):
         super().__init__(workers=1, use_multiprocessing=False)
         self._images, self._labels, self._scale, self._mean, self._std, self._augment = _checked_arrays(
             images, labels, num_classes, normalize, mean, std, augment, seed
         )
         self._label_dtype = np.float32 if self._labels.ndim == 2 else np.int32
+        self._sampling = None
+        if sampling != "instance":
+            if self._labels.ndim != 1:
+                raise ValueError("Class-aware `sampling` needs int class labels, not multi-label rows.")
+            self._sampling = class_probabilities(self._labels, sampling)
+            self._by_class = [np.flatnonzero(self._labels == c) for c in range(len(self._sampling))]
         if batch_size < 1:
             raise ValueError(f"`batch_size` must be at least 1; got {batch_size}.")
         n = len(self._images)
@@ -87,7 +96,12 @@ class ArrayBatches(keras.utils.PyDataset):
     def _permutation(self, pass_index):
         if self._order[0] != pass_index:
             n = len(self._images)
-            order = np.random.default_rng([self._seed, pass_index]).permutation(n) if self._shuffle else None
+            rng = np.random.default_rng([self._seed, pass_index])
+            if self._sampling is not None:  # n draws with replacement: a class, then one of its images
+                classes = rng.choice(len(self._sampling), size=n, p=self._sampling)
+                order = np.array([self._by_class[c][rng.integers(len(self._by_class[c]))] for c in classes])
+            else:
+                order = rng.permutation(n) if self._shuffle else None
             self._order = (pass_index, order)
         return self._order[1]
 

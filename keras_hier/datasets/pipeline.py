@@ -4,6 +4,8 @@
 import numpy as np
 
 _NORMALIZE = ("unit", "standardize", "none")
+# Class-aware sampling: class c is drawn with probability proportional to n_c ** q.
+SAMPLING = {"instance": 1.0, "sqrt": 0.5, "class_balanced": 0.0}
 
 
 def hiernet_augmentation(seed=None, fill_value=0.5):
@@ -95,6 +97,7 @@ def make_dataset(
     seed=0,
     drop_remainder=False,
     repeat=False,
+    sampling="instance",
 ):
     """A tf.data pipeline of `(images, labels)` from numpy arrays, ready for `model.fit`.
 
@@ -116,6 +119,11 @@ def make_dataset(
         seed: seed of the shuffle and of the `"hiernet"` augmentation.
         drop_remainder: drop the last incomplete batch.
         repeat: repeat forever (then pass `steps_per_epoch` to `fit`).
+        sampling: how examples are drawn (long-tail training): `"instance"` walks the data (every image once
+            per epoch, shuffled with `shuffle`); `"sqrt"` and `"class_balanced"` draw each example with
+            replacement, class c with probability proportional to sqrt(n_c) or uniform over classes, then an
+            image of c uniformly. An epoch is then `len(images)` draws, new ones each epoch, deterministic for
+            `seed`.
 
     Returns:
         A `tf.data.Dataset`.
@@ -145,11 +153,18 @@ def make_dataset(
             x = layer(x, training=True)
         return x, y
 
-    ds = tf.data.Dataset.from_tensor_slices((images, labels))
-    if shuffle:
-        ds = ds.shuffle(min(len(images), 100_000), seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        ds = ds.repeat()
+    if sampling not in SAMPLING:
+        raise ValueError(f"Unknown `sampling` {sampling!r}: use one of {tuple(SAMPLING)}.")
+    if sampling != "instance":
+        ds = _class_aware(images, labels, SAMPLING[sampling], seed)
+        if not repeat:
+            ds = ds.take(len(images))
+    else:
+        ds = tf.data.Dataset.from_tensor_slices((images, labels))
+        if shuffle:
+            ds = ds.shuffle(min(len(images), 100_000), seed=seed, reshuffle_each_iteration=True)
+        if repeat:
+            ds = ds.repeat()
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if augment:
@@ -158,6 +173,40 @@ def make_dataset(
         # reproducible for a given seed (it is cheap next to a training step).
         ds = ds.map(augment_batch)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def class_probabilities(labels, sampling):
+    """The probability of drawing each class under `sampling` (see `make_dataset`): float64 [C]."""
+    if sampling not in SAMPLING:
+        raise ValueError(f"Unknown `sampling` {sampling!r}: use one of {tuple(SAMPLING)}.")
+    counts = np.bincount(np.asarray(labels).reshape(-1)).astype(np.float64)
+    weights = np.where(counts > 0, counts ** SAMPLING[sampling], 0.0)
+    return weights / weights.sum()
+
+
+def _class_aware(images, labels, q, seed):
+    """An endless tf.data stream of (image, label) drawn with class probabilities proportional to n_c ** q."""
+    import tensorflow as tf
+
+    if labels.ndim != 1:
+        raise ValueError("Class-aware `sampling` needs int class labels, not multi-label rows.")
+    counts = np.bincount(labels)
+    classes = np.flatnonzero(counts)
+    log_p = np.log(class_probabilities(labels, {1.0: "instance", 0.5: "sqrt", 0.0: "class_balanced"}[q])[classes])
+    order = np.argsort(labels, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(counts)])[classes]
+    log_p, sizes = tf.constant(log_p[None], tf.float32), tf.constant(counts[classes], tf.int64)
+    starts, order = tf.constant(starts, tf.int64), tf.constant(order, tf.int64)
+    images, labels = tf.constant(images), tf.constant(labels)
+
+    def draw(r):  # r: a random int64 from the stream; two stateless draws from it
+        pick = tf.random.stateless_categorical(log_p, 1, seed=tf.stack([r, 0]), dtype=tf.int32)[0, 0]
+        within = tf.random.stateless_uniform([], seed=tf.stack([r, 1]), maxval=sizes[pick], dtype=tf.int64)
+        i = order[starts[pick] + within]
+        return tf.gather(images, i), tf.gather(labels, i)
+
+    stream = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+    return stream.map(draw, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
 def make_batches(images, labels, **kwargs):

@@ -87,3 +87,29 @@ def test_multi_label_rows():
         pipeline.make_dataset(x, y * 2, batch_size=2)
     with pytest.raises(ValueError, match="3 columns, not num_classes=4"):
         pipeline.make_dataset(x, y, batch_size=2, num_classes=4)
+
+
+@pytest.mark.parametrize("sampling", ["sqrt", "class_balanced"])
+def test_class_aware_sampling(sampling):
+    from keras_hier.datasets.array_batches import ArrayBatches
+
+    y = np.repeat(np.arange(3), [400, 100, 25])
+    x = y.astype(np.uint8)[:, None, None] * np.ones((1, 2, 2), np.uint8)  # each image shows its label
+    want = {"sqrt": np.sqrt([400, 100, 25]) / np.sqrt([400, 100, 25]).sum(), "class_balanced": np.full(3, 1 / 3)}[sampling]
+    np.testing.assert_allclose(pipeline.class_probabilities(y, sampling), want)
+    ds = pipeline.make_dataset(x, y, batch_size=525, sampling=sampling, seed=3)
+    epochs = [np.concatenate([b[1].numpy() for b in ds]) for _ in range(4)]
+    assert all(len(e) == 525 for e in epochs) and not np.array_equal(epochs[0], epochs[1])  # new draws each epoch
+    np.testing.assert_allclose(np.bincount(np.concatenate(epochs), minlength=3) / 2100, want, atol=0.03)
+    again = pipeline.make_dataset(x, y, batch_size=525, sampling=sampling, seed=3)
+    np.testing.assert_array_equal(np.concatenate([b[1].numpy() for b in again]), epochs[0])
+    images, labels = next(iter(pipeline.make_dataset(x, y, batch_size=64, sampling=sampling, normalize="none")))
+    np.testing.assert_array_equal(images.numpy()[:, 0, 0, 0], labels.numpy())  # images stay with their labels
+    batches = ArrayBatches(x, y, batch_size=525, sampling=sampling, seed=3)
+    drawn_x, drawn = batches[0]
+    np.testing.assert_array_equal(drawn_x[:, 0, 0, 0] * 255, drawn)
+    assert abs(np.bincount(drawn, minlength=3)[0] / 525 - want[0]) < 0.06
+    with pytest.raises(ValueError, match="Unknown `sampling`"):
+        pipeline.make_dataset(x, y, sampling="square")
+    with pytest.raises(ValueError, match="multi-label"):
+        pipeline.make_dataset(x, np.eye(3)[y], sampling=sampling)
