@@ -1,0 +1,172 @@
+"""`CompositionalTransferHead`: training-free classifiers for rare classes, composed from the learnt classifiers of
+common classes by prototype-to-classifier attention (Parisot et al., CVPR 2022)."""
+
+import keras
+import numpy as np
+from keras import ops
+
+
+def _unit(x):
+    x = np.asarray(x, np.float64)
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def transfer_weights(classifier, prototypes, counts, k, temperature=0.1, mix=1.0, continual=False, num_heads=1):
+    """Class weight vectors after compositional knowledge transfer, w^h(k) (or w^hc(k) with `continual`).
+
+    The main paper's Eqs. 4-6 could not be read; this follows the reconstruction in the design notes
+    (METHODS.md 4.3): the targets are the classes with fewer than `k` training images (every class when k = 0),
+    the sources the classes with at least `k`. A target's prototype attends over the sources' normalised
+    classifier weights, alpha_cj = softmax_j(<p_c, w_j> / temperature), and its new weight is
+    normalise(own + mix * sum_j alpha_cj w_j), where `own` is its learnt classifier w_c, or its prototype p_c in the
+    continual variant (a class added without training). Other classes keep their classifier. With `num_heads` > 1
+    the feature dimensions split into that many chunks, each with its own attention (sources may differ per
+    chunk).
+
+    Args:
+        classifier: the learnt class weights [C, dim] (any norm), e.g. `CosineClassifier.normalized_weights()`.
+        prototypes: class prototypes [C, dim] (`class_prototypes`).
+        counts: training images per class [C].
+        k: the shot threshold.
+        temperature: tau of the attention.
+        mix: lambda, the weight of the transferred part.
+        continual: build targets from their prototypes instead of their classifier weights.
+        num_heads: attention heads over feature chunks (dim must divide).
+
+    Returns:
+        float32 [C, dim] unit vectors.
+
+    Example:
+    >>> w = transfer_weights([[1, 0], [0, 1]], [[1, 0], [0.6, 0.8]], counts=[500, 3], k=20, temperature=1.0)
+    >>> w.astype(float).round(3).tolist()  # class 1 (3 images) moves towards class 0's classifier; class 0 is a source
+    [[1.0, 0.0], [0.707, 0.707]]
+    """
+    w, p = _unit(classifier), _unit(prototypes)
+    counts = np.asarray(counts).reshape(-1)
+    if w.shape != p.shape or w.ndim != 2 or len(counts) != len(w):
+        raise ValueError(f"Expected classifier and prototypes [C, dim] and C counts; got {w.shape}, {p.shape}, "
+                         f"{counts.shape}.")
+    if k < 0 or temperature <= 0 or num_heads < 1 or w.shape[1] % num_heads:
+        raise ValueError(f"Need k >= 0, temperature > 0 and num_heads dividing {w.shape[1]}; got k={k}, "
+                         f"temperature={temperature}, num_heads={num_heads}.")
+    targets = np.arange(len(w)) if k == 0 else np.flatnonzero(counts < k)
+    sources = np.flatnonzero(counts >= k)
+    out = w.copy()
+    if not len(targets):
+        return out.astype(np.float32)
+    if not len(sources):
+        raise ValueError(f"No class has {k} or more training images to transfer from: lower k.")
+    chunk = w.shape[1] // num_heads
+    transferred = np.zeros((len(targets), w.shape[1]))
+    for h in range(num_heads):
+        part = slice(h * chunk, (h + 1) * chunk)
+        queries = _unit(p[targets, part]) if num_heads > 1 else p[targets]
+        keys = _unit(w[sources, part]) if num_heads > 1 else w[sources]
+        scores = queries @ keys.T / temperature
+        attention = np.exp(scores - scores.max(axis=1, keepdims=True))
+        attention /= attention.sum(axis=1, keepdims=True)
+        transferred[:, part] = attention @ w[sources, part]
+    own = p[targets] if continual else w[targets]
+    out[targets] = _unit(own + mix * transferred)
+    return out.astype(np.float32)
+
+
+def attention_weights(classifier, prototypes, counts, k, temperature=0.1):
+    """The attention of each target class over the source classes (single head): float64 [C, C], rows of
+    non-target classes zero. For reading which classes a rare class borrows from."""
+    w, p = _unit(classifier), _unit(prototypes)
+    counts = np.asarray(counts).reshape(-1)
+    targets = np.arange(len(w)) if k == 0 else np.flatnonzero(counts < k)
+    sources = np.flatnonzero(counts >= k)
+    out = np.zeros((len(w), len(w)))
+    if len(targets) and len(sources):
+        scores = p[targets] @ w[sources].T / temperature
+        attention = np.exp(scores - scores.max(axis=1, keepdims=True))
+        out[np.ix_(targets, sources)] = attention / attention.sum(axis=1, keepdims=True)
+    return out
+
+
+@keras.saving.register_keras_serializable(package="keras_hier")
+class CompositionalTransferHead(keras.layers.Layer):
+    """A cosine classifier (or an ensemble of them) whose class weights come from compositional transfer.
+
+    Each member is one `transfer_weights(...)` result for a shot threshold k; one member gives scaled cosine
+    logits, several give log(mean of their softmax probabilities), e.g. the paper's ensemble(w^h(0), w^h(20),
+    w^h(100)) with `ks=(0, 20, 100)`. The weights are fixed (non-trainable): put the head on a frozen encoder and
+    the model exports like any other. Output float32 [batch, C].
+
+    Build one with `CompositionalTransferHead.from_classifier(...)`.
+
+    Args:
+        weights: list of arrays [C, dim], one per member (unit vectors). Omit only when loading.
+        scale: the cosine scale s of the logits.
+        num_members, num_classes, dim: sizes (from `weights`; set by `from_config`).
+        description: optional text naming the members (kept in the config).
+
+    Example:
+    >>> import numpy as np
+    >>> head = CompositionalTransferHead.from_classifier([[1, 0], [0, 1]], [[1, 0], [0.6, 0.8]], [500, 3], ks=(0, 20))
+    >>> tuple(head(np.ones((2, 2), "float32")).shape)
+    (2, 2)
+    """
+
+    def __init__(self, weights=None, scale=16.0, num_members=None, num_classes=None, dim=None, description="",
+                 **kwargs):
+        super().__init__(**kwargs)
+        if weights is not None:
+            weights = np.stack([np.asarray(w, np.float32) for w in weights])
+            num_members, num_classes, dim = weights.shape
+        elif None in (num_members, num_classes, dim):
+            raise ValueError("Pass `weights` (or build the head with `from_classifier`).")
+        if float(scale) <= 0:
+            raise ValueError(f"`scale` must be positive; got {scale}.")
+        self.scale = float(scale)
+        self.num_members, self.num_classes, self.dim = int(num_members), int(num_classes), int(dim)
+        self.description = str(description)
+        self._init = weights
+
+    @classmethod
+    def from_classifier(cls, classifier, prototypes, counts, ks=(20,), temperature=0.1, mix=1.0, continual=False,
+                        num_heads=1, scale=16.0, **kwargs):
+        """The head for shot thresholds `ks` (one member each) from a trained classifier and the prototypes.
+
+        Args:
+            classifier: a `CosineClassifier` (its weights are read) or class weights [C, dim].
+            prototypes, counts: from `class_prototypes`.
+            ks: shot thresholds, one ensemble member each (an int gives one member).
+            temperature, mix, continual, num_heads: as `transfer_weights`.
+            scale: the cosine scale (default: the classifier's, when a CosineClassifier is given).
+        """
+        if hasattr(classifier, "normalized_weights"):
+            scale = classifier.current_scale if scale is None else scale
+            classifier = classifier.normalized_weights()
+        ks = (ks,) if np.isscalar(ks) else tuple(ks)
+        members = [transfer_weights(classifier, prototypes, counts, k, temperature, mix, continual, num_heads)
+                   for k in ks]
+        name = "w^hc" if continual else "w^h"
+        description = "ensemble(" + ", ".join(f"{name}({k})" for k in ks) + ")" if len(ks) > 1 else f"{name}({ks[0]})"
+        return cls(members, scale=scale, description=description, **kwargs)
+
+    def build(self, input_shape):
+        if input_shape[-1] is not None and int(input_shape[-1]) != self.dim:
+            raise ValueError(f"The head's class weights have {self.dim} dimensions; features have {input_shape[-1]}.")
+        init = keras.initializers.Constant(self._init) if self._init is not None else "zeros"
+        self.class_weights = self.add_weight(name="class_weights", shape=(self.num_members, self.num_classes, self.dim),
+                                             initializer=init, trainable=False)
+        self._init = None
+        self.built = True
+
+    def call(self, features):
+        x = ops.cast(features, "float32")
+        x = x / ops.sqrt(ops.maximum(ops.sum(ops.square(x), axis=-1, keepdims=True), 1e-12))
+        logits = self.scale * ops.einsum("bd,mcd->mbc", x, ops.cast(self.class_weights, "float32"))
+        if self.num_members == 1:
+            return logits[0]
+        return ops.log(ops.mean(ops.softmax(logits, axis=-1), axis=0) + 1e-12)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.num_classes)
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale, "num_members": self.num_members,
+                "num_classes": self.num_classes, "dim": self.dim, "description": self.description}
