@@ -1,7 +1,8 @@
 """Evaluation metrics of keras_hier: tree accuracies (HierNet), zero-shot Hit@k, TOR and POR (HGR-Net), multi-label
-mAP and miAP (multi-label zero-shot)."""
+mAP and miAP (multi-label zero-shot), accuracy by shot group (long tail)."""
 
 from keras_hier.metrics.hierarchical import tree_accuracies
+from keras_hier.metrics.long_tail import ShotGroupAccuracy, shot_accuracies
 from keras_hier.metrics.multilabel import (
     MeanAveragePrecision,
     MeanImageAveragePrecision,
@@ -35,4 +36,6 @@ __all__ = [
     "multilabel_report",
     "MeanAveragePrecision",
     "MeanImageAveragePrecision",
+    "shot_accuracies",
+    "ShotGroupAccuracy",
 ]
