@@ -116,3 +116,44 @@ def shot_groups(train_counts):
         "medium": np.flatnonzero((counts > FEW_SHOT_MAX) & (counts < MANY_SHOT_MIN)),
         "few": np.flatnonzero(counts <= FEW_SHOT_MAX),
     }
+
+
+def read_split_file(path, root=None, num_classes=None):
+    """Image paths and labels of an ImageNet-LT / Places-LT split file (`<relative path> <label>` per line, e.g.
+    `ImageNet_LT_train.txt`), for users who have the images.
+
+    Args:
+        path: the split file.
+        root: optional folder the relative paths start from (joined in front of them).
+        num_classes: optional number of classes; a label outside 0..num_classes-1 raises.
+
+    Returns:
+        `(files, labels int64 [N])`.
+
+    Raises:
+        ValueError: naming the line that is not `<path> <int label>`, or a label out of range.
+
+    Example:
+    >>> files, labels = read_split_file("ImageNet_LT_train.txt", root="/data/imagenet")  # doctest: +SKIP
+    """
+    import os
+
+    files, labels = [], []
+    with open(os.fspath(path), encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            name, _, label = line.rpartition(" ")
+            if not name or not label.lstrip("-").isdigit():
+                raise ValueError(f"{path}, line {number}: expected '<path> <label>', got {line!r}.")
+            files.append(os.path.join(root, name) if root else name)
+            labels.append(int(label))
+    labels = np.asarray(labels, np.int64)
+    if not len(labels):
+        raise ValueError(f"{path} lists no image.")
+    top = num_classes if num_classes is not None else labels.max() + 1
+    bad = (labels < 0) | (labels >= top)
+    if bad.any():
+        raise ValueError(f"{path}: label {labels[bad][0]} is outside 0..{top - 1}.")
+    return files, labels

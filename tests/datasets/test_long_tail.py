@@ -55,3 +55,17 @@ def test_shot_group_boundaries():
     assert groups["few"].tolist() == [3, 4]
     with pytest.raises(ValueError, match="1-D"):
         long_tail.shot_groups([[1, 2]])
+
+
+def test_read_split_file(tmp_path):
+    from keras_hier.datasets.long_tail import read_split_file
+
+    split = tmp_path / "ImageNet_LT_train.txt"
+    split.write_text("train/n01440764/a b.JPEG 0\n\ntrain/n01443537/c.JPEG 1\n")
+    files, labels = read_split_file(split, root="/data")
+    assert files == ["/data/train/n01440764/a b.JPEG", "/data/train/n01443537/c.JPEG"] and labels.tolist() == [0, 1]
+    with pytest.raises(ValueError, match="outside 0..0"):
+        read_split_file(split, num_classes=1)
+    split.write_text("train/x.JPEG zero\n")
+    with pytest.raises(ValueError, match="line 1: expected"):
+        read_split_file(split)
