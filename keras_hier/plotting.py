@@ -186,3 +186,25 @@ def plot_class_graph(graph, path, title=None, max_nodes=150):
     ax.axis("off")
     ax.set_title(title or f"Class graph: WUP >= {graph.threshold}, {graph.num_edges - graph.num_nodes} edges")
     return _save(plt, fig, path)
+
+
+def plot_attended(attended, path, title="Classes a few-shot class borrows from"):
+    """One panel per query class: its most attended classes as bars (attention), each labelled with its WordNet
+    Leacock-Chodorow similarity to the query (the supplement's Figure 3).
+
+    Args:
+        attended: dict query name -> list of `{"class", "attention", "lch"}` dicts, most attended first.
+        path: the PNG file to write.
+        title: the figure title.
+    """
+    queries = list(attended)
+    plt, fig = _figure(4.5 * max(1, len(queries)), 4)
+    for i, query in enumerate(queries):
+        ax = fig.add_subplot(1, max(1, len(queries)), i + 1)
+        rows = attended[query][::-1]
+        ax.barh(range(len(rows)), [r["attention"] for r in rows], color="#4c72b0")
+        ax.set_yticks(range(len(rows)), [f"{r['class']} (LCH {r['lch']:.2f})" for r in rows], fontsize=8)
+        ax.set_xlabel("attention")
+        ax.set_title(query, fontsize=9)
+    fig.suptitle(title)
+    return _save(plt, fig, path)

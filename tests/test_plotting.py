@@ -19,9 +19,10 @@ def test_plots_write_pngs(tmp_path):
         plotting.plot_bars({"backbone": 0.8, "HierNet": 0.85}, tmp_path / "bars.png", "accuracy", reference=("b", 0.8)),
         plotting.plot_class_graph(graph, tmp_path / "graph.png"),
         plotting.plot_class_graph(graph, tmp_path / "graph_small.png", max_nodes=3),
+        plotting.plot_attended({"Sandal": [{"class": "Sneaker", "attention": 0.6, "lch": 2.5}]}, tmp_path / "att.png"),
     ]
     for path in paths:
         with open(path, "rb") as f:
             assert f.read(8) == PNG
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["bars.png", "cpm.png", "graph.png", "graph_small.png",
-                                                           "tree.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["att.png", "bars.png", "cpm.png", "graph.png",
+                                                           "graph_small.png", "tree.png"]
