@@ -68,3 +68,21 @@ def tiny_clip_preset(tmp_path):
     backbone.save_to_preset(path)
     keras_hub.models.CLIPPreprocessor(tokenizer, sequence_length=12).save_to_preset(path)
     return str(path), backbone, vocab
+
+
+@pytest.fixture
+def serve_fresh(tmp_path):
+    """`serve_fresh(saved_model_dir, x)`: loads the SavedModel in a fresh process, calls its `serve` endpoint on the
+    array `x` and returns the output as numpy (how TF Serving sees an export: no Keras objects of this process)."""
+
+    def serve(path, x):
+        inputs, outputs = tmp_path / "_serve_input.npy", tmp_path / "_serve_output.npy"
+        np.save(inputs, np.asarray(x))
+        _run_python(
+            "import numpy as np, tensorflow as tf\n"
+            f"served = tf.saved_model.load({str(path)!r})\n"
+            f"np.save({str(outputs)!r}, np.asarray(served.serve(tf.constant(np.load({str(inputs)!r})))))\n"
+        )
+        return np.load(outputs)
+
+    return serve
