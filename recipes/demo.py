@@ -2,8 +2,8 @@
 
 It shows the foundation every method stands on (the Fashion-MNIST class hierarchy built from WordNet, the
 data, the knowledge sources: WordNet similarity, GloVe and MiniLM class embeddings, and the long-tailed
-subset), then runs each method's recipe with small settings: HierNet, HGR-Net and multi-label zero-shot so far
-(about 4 minutes on 2 CPU cores).
+subset), then runs each method's recipe with small settings: HierNet, HGR-Net, multi-label zero-shot and long-tail
+transfer so far (about 4 minutes on 2 CPU cores).
 """
 
 import argparse
@@ -19,6 +19,7 @@ def parse_args(argv=None):
     parser.add_argument("--skip-hiernet", action="store_true", help="skip the HierNet recipe step")
     parser.add_argument("--skip-hgr", action="store_true", help="skip the HGR-Net zero-shot recipe step")
     parser.add_argument("--skip-multilabel", action="store_true", help="skip the multi-label zero-shot recipe step")
+    parser.add_argument("--skip-long-tail", action="store_true", help="skip the long-tail transfer recipe step")
     parser.add_argument("--output", default="runs/demo", help="folder for the recipes' outputs")
     return parser.parse_args(argv)
 
@@ -133,6 +134,15 @@ def main(argv=None):
              "--test-mosaics", "1000", "--backbone-epochs", "0.5", "--epochs", "3",
              "--output", os.path.join(args.output, "multilabel_zsl")]
         )
+
+    if not args.skip_long_tail:
+        import os
+
+        from recipes import long_tail as long_tail_recipe
+
+        section("Long tail: cosine classifier vs compositional transfer on Fashion-MNIST-LT (small settings; "
+                "python -m recipes.long_tail)")
+        long_tail_recipe.main(["--seeds", "0", "--epochs", "3", "--output", os.path.join(args.output, "long_tail")])
 
     print(f"\nkeras_hier {keras_hier.__version__}: demo finished in {time.time() - start:.1f} s")
 

@@ -19,8 +19,8 @@ import numpy as np
 
 from recipes._common import comma_list, mean_and_spread
 
-TEMPERATURES = (0.05, 0.1, 0.2)
-MIXES = (0.5, 1.0, 2.0)
+TEMPERATURES = "0.05,0.1,0.2,0.5"
+MIXES = "0.5,1,2,4,8,16"
 
 
 def parse_args(argv=None):
@@ -35,6 +35,8 @@ def parse_args(argv=None):
     p.add_argument("--sampling", default="instance", choices=("instance", "sqrt", "class_balanced"))
     p.add_argument("--balanced-softmax", action="store_true", help="train with BalancedSoftmax instead of plain CE")
     p.add_argument("--ks", default="20,100", help="the two shot thresholds of the w^h(k) rows")
+    p.add_argument("--temperatures", default=TEMPERATURES, help="attention temperatures tried on the validation half")
+    p.add_argument("--mixes", default=MIXES, help="mixing weights lambda tried on the validation half")
     p.add_argument("--max-per-class", type=int, default=6000)
     p.add_argument("--min-per-class", type=int, default=5)
     p.add_argument("--precision", choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"), default="auto")
@@ -121,13 +123,16 @@ def run_seed(seed, args, data):
     ks = [int(k) for k in comma_list(args.ks)]
     # tau and lambda: the best total accuracy of the three-member ensemble on the validation half.
     scores = {}
-    for tau in TEMPERATURES:
-        for mix in MIXES:
+    for tau in [float(t) for t in comma_list(args.temperatures)]:
+        for mix in [float(m) for m in comma_list(args.mixes)]:
             rows = classifiers(weights, prototypes, counts, ks, tau, mix)
             ensemble = rows[f"ensemble(w^h(0), w^h({ks[0]}), w^h({ks[1]}))"]
-            scores[(tau, mix)] = shot_accuracies(yv, predict(ensemble, fv, args.scale), counts)["total"]
-    tau, mix = max(scores, key=scores.get)
-    print(f"  validation: temperature {tau}, mix {mix} (ensemble total {scores[(tau, mix)]:.4f})")
+            scores[(tau, mix)] = shot_accuracies(yv, predict(ensemble, fv, args.scale), counts)
+    tau, mix = max(scores, key=lambda key: scores[key]["total"])
+    for (t, m), r in scores.items():
+        print(f"    validation tau {t} lambda {m}: ensemble many {r['many']:.3f} medium {r['medium']:.3f} "
+              f"few {r['few']:.3f} total {r['total']:.3f}")
+    print(f"  validation: temperature {tau}, mix {mix} (ensemble total {scores[(tau, mix)]['total']:.4f})")
     rows = classifiers(weights, prototypes, counts, ks, tau, mix)
     table = {name: shot_accuracies(yt, predict(members, ft, args.scale), counts) for name, members in rows.items()}
     for name, r in table.items():

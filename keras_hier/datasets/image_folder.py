@@ -108,7 +108,8 @@ def load(
     return files_dataset(files, labels, image_size, batch_size, shuffle, seed, channels), class_names
 
 
-def files_dataset(files, labels, image_size=(224, 224), batch_size=32, shuffle=True, seed=0, channels=3):
+def files_dataset(files, labels, image_size=(224, 224), batch_size=32, shuffle=True, seed=0, channels=3,
+                  sampling="instance", repeat=False):
     """A tf.data pipeline of `(images, labels)` from image files: decoded, resized to `image_size`, float32
     in [0, 1].
 
@@ -120,6 +121,9 @@ def files_dataset(files, labels, image_size=(224, 224), batch_size=32, shuffle=T
         shuffle: shuffle the files (each epoch, deterministically from `seed`).
         seed: seed of the shuffle.
         channels: 3 (RGB) or 1 (grey).
+        sampling: `"instance"`, `"sqrt"` or `"class_balanced"` class-aware drawing (see
+            `pipeline.make_dataset`; an epoch is then `len(files)` draws with replacement).
+        repeat: repeat forever.
 
     Example:
     >>> ds = files_dataset(["a.jpg", "b.png"], [0, 1], image_size=(64, 64))  # doctest: +SKIP
@@ -142,9 +146,19 @@ def files_dataset(files, labels, image_size=(224, 224), batch_size=32, shuffle=T
         image.set_shape((height, width, channels))
         return image, label
 
-    ds = tf.data.Dataset.from_tensor_slices((files, labels))
-    if shuffle:
-        ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+    if sampling != "instance":
+        from keras_hier.datasets.pipeline import class_aware_indices
+
+        all_files, all_labels = tf.constant(files), tf.constant(labels)
+        ds = class_aware_indices(labels, sampling, seed).map(lambda i: (all_files[i], all_labels[i]))
+        if not repeat:
+            ds = ds.take(len(files))
+    else:
+        ds = tf.data.Dataset.from_tensor_slices((files, labels))
+        if shuffle:
+            ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+        if repeat:
+            ds = ds.repeat()
     ds = ds.map(read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if batch_size:
         ds = ds.batch(batch_size)

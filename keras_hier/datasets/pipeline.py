@@ -156,7 +156,12 @@ def make_dataset(
     if sampling not in SAMPLING:
         raise ValueError(f"Unknown `sampling` {sampling!r}: use one of {tuple(SAMPLING)}.")
     if sampling != "instance":
-        ds = _class_aware(images, labels, SAMPLING[sampling], seed)
+        if labels.ndim != 1:
+            raise ValueError("Class-aware `sampling` needs int class labels, not multi-label rows.")
+        all_images, all_labels = tf.constant(images), tf.constant(labels)
+        ds = class_aware_indices(labels, sampling, seed).map(
+            lambda i: (tf.gather(all_images, i), tf.gather(all_labels, i)), deterministic=True
+        )
         if not repeat:
             ds = ds.take(len(images))
     else:
@@ -184,26 +189,32 @@ def class_probabilities(labels, sampling):
     return weights / weights.sum()
 
 
-def _class_aware(images, labels, q, seed):
-    """An endless tf.data stream of (image, label) drawn with class probabilities proportional to n_c ** q."""
+def class_aware_indices(labels, sampling, seed=0):
+    """An endless tf.data stream of example indices drawn with replacement: a class with the probabilities of
+    `sampling` (`class_probabilities`), then one of its examples uniformly. New draws each iteration,
+    deterministic for `seed`. `make_dataset` and `image_folder.files_dataset` map it to their examples.
+
+    Args:
+        labels: int class labels [N].
+        sampling: `"instance"`, `"sqrt"` or `"class_balanced"`.
+        seed: seed of the draws.
+    """
     import tensorflow as tf
 
+    labels = np.asarray(labels)
     if labels.ndim != 1:
         raise ValueError("Class-aware `sampling` needs int class labels, not multi-label rows.")
     counts = np.bincount(labels)
     classes = np.flatnonzero(counts)
-    log_p = np.log(class_probabilities(labels, {1.0: "instance", 0.5: "sqrt", 0.0: "class_balanced"}[q])[classes])
-    order = np.argsort(labels, kind="stable")
-    starts = np.concatenate([[0], np.cumsum(counts)])[classes]
-    log_p, sizes = tf.constant(log_p[None], tf.float32), tf.constant(counts[classes], tf.int64)
-    starts, order = tf.constant(starts, tf.int64), tf.constant(order, tf.int64)
-    images, labels = tf.constant(images), tf.constant(labels)
+    log_p = tf.constant(np.log(class_probabilities(labels, sampling)[classes])[None], tf.float32)
+    sizes = tf.constant(counts[classes], tf.int64)
+    starts = tf.constant(np.concatenate([[0], np.cumsum(counts)])[classes], tf.int64)
+    order = tf.constant(np.argsort(labels, kind="stable"), tf.int64)
 
     def draw(r):  # r: a random int64 from the stream; two stateless draws from it
         pick = tf.random.stateless_categorical(log_p, 1, seed=tf.stack([r, 0]), dtype=tf.int32)[0, 0]
         within = tf.random.stateless_uniform([], seed=tf.stack([r, 1]), maxval=sizes[pick], dtype=tf.int64)
-        i = order[starts[pick] + within]
-        return tf.gather(images, i), tf.gather(labels, i)
+        return order[starts[pick] + within]
 
     stream = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
     return stream.map(draw, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

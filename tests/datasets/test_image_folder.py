@@ -60,3 +60,15 @@ def test_errors(folder, tmp_path):
         image_folder.load(folder, ["n02084071"], validation_split=0.2)
     with pytest.raises(ValueError, match="Duplicate class"):
         image_folder.list_images(folder, ["n02084071", "n02084071"])
+
+
+def test_files_dataset_class_aware_sampling(folder):
+    files, labels, _ = image_folder.list_images(folder)
+    ds = image_folder.files_dataset(files, labels, image_size=(4, 4), batch_size=None, sampling="class_balanced",
+                                    repeat=True, seed=1)
+    drawn = [(x.numpy(), int(y)) for x, y in ds.take(900)]
+    freq = np.bincount([y for _, y in drawn], minlength=3) / 900
+    np.testing.assert_allclose(freq, 1 / 3, atol=0.05)
+    for x, y in drawn[:20]:
+        np.testing.assert_allclose(x, 50 * (y + 1) / 255, atol=1e-6)  # each image is its class's grey level
+    assert len(list(image_folder.files_dataset(files, labels, batch_size=None, sampling="sqrt"))) == len(files)
