@@ -126,12 +126,14 @@ def plot_bars(values, path, title, ylabel="accuracy", reference=None):
         ylabel: the y axis label.
         reference: optional (label, value) drawn as a dashed horizontal line.
     """
-    names, heights = list(values), [float(v) for v in values.values()]
+    names, raw = list(values), [float(v) for v in values.values()]
+    heights = [h if np.isfinite(h) else 0.0 for h in raw]  # a missing value (NaN) is drawn as "n/a"
     plt, fig = _figure(max(4.0, 0.8 * len(names) + 2), 4)
     ax = fig.add_subplot(111)
     bars = ax.bar(range(len(names)), heights, color="#4c72b0")
-    for bar, h in zip(bars, heights):
-        ax.text(bar.get_x() + bar.get_width() / 2, h, f"{h:.3f}", ha="center", va="bottom", fontsize=8)
+    for bar, h, r in zip(bars, heights, raw):
+        ax.text(bar.get_x() + bar.get_width() / 2, h, f"{h:.3f}" if np.isfinite(r) else "n/a", ha="center",
+                va="bottom", fontsize=8)
     if reference is not None:
         ax.axhline(reference[1], color="red", linestyle="--", label=reference[0])
         ax.legend(loc="lower right")

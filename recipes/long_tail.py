@@ -25,6 +25,18 @@ MIXES = "0.5,1,2,4,8,16"
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m recipes.long_tail", description=__doc__.splitlines()[0])
+    p.add_argument("--dataset", default="fashion_lt", choices=("fashion_lt", "imagenet_lt", "places_lt"))
+    p.add_argument("--data-dir", help="imagenet_lt / places_lt: the image root the split files' paths start from")
+    p.add_argument("--split-dir", help="folder with ImageNet_LT_{train,val,test}.txt or Places_LT_*.txt "
+                                       "(default: --data-dir)")
+    p.add_argument("--backbone", default="cifar_resnet", choices=("cifar_resnet", "resnet50", "resnet101", "resnet152"),
+                   help="cifar_resnet (--depth); keras.applications ResNets for the paper's data (the paper: "
+                        "ResNeXt-50 on ImageNet-LT, which neither keras.applications nor keras-hub has; ResNet-152 on "
+                        "Places-LT with ImageNet weights)")
+    p.add_argument("--weights", default="none", help="keras.applications weights: 'imagenet' (online) or 'none'")
+    p.add_argument("--image-size", type=int, default=224, help="imagenet_lt / places_lt input size")
+    p.add_argument("--losses", default="ce,balanced_softmax",
+                   help="encoders to train, one table each: ce (cross-entropy) and/or balanced_softmax")
     p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (each also draws its own LT subset)")
     p.add_argument("--epochs", type=float, default=6, help="encoder training epochs (the paper: 90 on ImageNet-LT)")
     p.add_argument("--batch-size", type=int, default=128, help="(the paper: 512)")
@@ -33,7 +45,6 @@ def parse_args(argv=None):
     p.add_argument("--depth", type=int, default=2, help="CIFAR ResNet n (6n + 2 layers); the paper: ResNeXt-50")
     p.add_argument("--scale", type=float, default=16.0, help="cosine classifier scale s")
     p.add_argument("--sampling", default="instance", choices=("instance", "sqrt", "class_balanced"))
-    p.add_argument("--balanced-softmax", action="store_true", help="train with BalancedSoftmax instead of plain CE")
     p.add_argument("--ks", default="20,100", help="the two shot thresholds of the w^h(k) rows")
     p.add_argument("--temperatures", default=TEMPERATURES, help="attention temperatures tried on the validation half")
     p.add_argument("--mixes", default=MIXES, help="mixing weights lambda tried on the validation half")
@@ -45,14 +56,22 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def build_encoder(depth, input_shape):
-    """A CIFAR ResNet without its softmax head: images -> pooled features."""
+def build_encoder(args, input_shape):
+    """Images in [0, 1] -> pooled features: a CIFAR ResNet without its head, or a keras.applications ResNet."""
     import keras
 
-    from keras_hier.backbones import resnet_cifar
+    if args.backbone == "cifar_resnet":
+        from keras_hier.backbones import resnet_cifar
 
-    net = resnet_cifar(depth, 10, input_shape=input_shape)
-    return keras.Model(net.inputs[0], net.get_layer("avg_pool").output, name="encoder")
+        net = resnet_cifar(args.depth, 10, input_shape=input_shape)
+        return keras.Model(net.inputs[0], net.get_layer("avg_pool").output, name="encoder")
+    make = {"resnet50": keras.applications.ResNet50, "resnet101": keras.applications.ResNet101,
+            "resnet152": keras.applications.ResNet152}[args.backbone]
+    net = make(include_top=False, pooling="avg", weights=None if args.weights == "none" else args.weights,
+               input_shape=input_shape)
+    images = keras.Input(input_shape, name="images")
+    x = keras.applications.resnet.preprocess_input(keras.layers.Rescaling(255.0)(images))
+    return keras.Model(images, net(x), name="encoder")
 
 
 def classifiers(weights, prototypes, counts, ks, temperature, mix):
@@ -84,42 +103,39 @@ def predict(members, features, scale):
     return probs / len(members)
 
 
-def run_seed(seed, args, data):
+def run_seed(seed, loss_name, args, data):
     import keras
 
-    from keras_hier.datasets import long_tail
-    from keras_hier.datasets.pipeline import make_dataset
     from keras_hier.layers import CosineClassifier
     from keras_hier.losses import BalancedSoftmax
     from keras_hier.metrics import shot_accuracies
     from keras_hier.prototypes import class_prototypes
 
-    (x, y), (xv, yv), (xt, yt) = data
-    keep = long_tail.pareto_subsample(y, max_per_class=args.max_per_class, min_per_class=args.min_per_class, seed=seed)
-    xs, ys = x[keep], y[keep]
-    counts = np.bincount(ys, minlength=10)
-    print(f"\nseed {seed}: Fashion-MNIST-LT {counts.tolist()} ({len(ys)} images)")
+    train_x, train_y = data["train"](seed)
+    num_classes = data["num_classes"]
+    counts = np.bincount(train_y, minlength=num_classes)
+    print(f"\nseed {seed}, {loss_name}: {args.dataset} {counts.tolist()[:20]} ({len(train_y)} images)")
     keras.utils.set_random_seed(seed)
-    encoder = build_encoder(args.depth, xs.shape[1:] + (1,))
-    head = CosineClassifier(10, scale=args.scale, name="cosine_classifier")
+    encoder = build_encoder(args, data["input_shape"])
+    head = CosineClassifier(num_classes, scale=args.scale, name="cosine_classifier")
     model = keras.Model(encoder.inputs, head(encoder.outputs[0]))
-    steps = max(1, int(args.epochs * len(ys) / args.batch_size))
+    steps = max(1, int(args.epochs * len(train_y) / args.batch_size))
     schedule = keras.optimizers.schedules.CosineDecay(args.lr, steps)
-    loss = BalancedSoftmax(np.maximum(counts, 1)) if args.balanced_softmax else \
+    loss = BalancedSoftmax(np.maximum(counts, 1)) if loss_name == "balanced_softmax" else \
         keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     model.compile(optimizer=keras.optimizers.SGD(schedule, momentum=0.9, weight_decay=args.weight_decay), loss=loss,
                   metrics=["accuracy"])
-    train = make_dataset(xs, ys, batch_size=args.batch_size, augment="hiernet", shuffle=True, seed=seed,
-                         sampling=args.sampling, repeat=True)
-    model.fit(train, steps_per_epoch=steps, epochs=1, verbose=2)
+    model.fit(data["batches"](train_x, train_y, training=True, seed=seed), steps_per_epoch=steps, epochs=1, verbose=2)
 
-    def features(images):
-        f = encoder.predict(make_dataset(images, np.zeros(len(images), np.int64), batch_size=512), verbose=0)
+    def features(split):
+        x, _ = split
+        f = encoder.predict(data["batches"](x, np.zeros(len(x), np.int64)), verbose=0)
         return f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
 
-    prototypes, _ = class_prototypes(encoder, make_dataset(xs, ys, batch_size=512), num_classes=10)
+    prototypes, _ = class_prototypes(encoder, data["batches"](train_x, train_y), num_classes=num_classes)
     weights = head.normalized_weights()
-    fv, ft = features(xv), features(xt)
+    (_, yv), (_, yt) = data["val"], data["test"]
+    fv, ft = features(data["val"]), features(data["test"])
     ks = [int(k) for k in comma_list(args.ks)]
     # tau and lambda: the best total accuracy of the three-member ensemble on the validation half.
     scores = {}
@@ -137,51 +153,110 @@ def run_seed(seed, args, data):
     table = {name: shot_accuracies(yt, predict(members, ft, args.scale), counts) for name, members in rows.items()}
     for name, r in table.items():
         print(f"  {name:<44} many {r['many']:.4f} medium {r['medium']:.4f} few {r['few']:.4f} total {r['total']:.4f}")
-    return {"counts": counts.tolist(), "temperature": tau, "mix": mix, "table": table, "encoder": encoder, "head": head,
-            "weights": weights, "prototypes": prototypes, "ks": ks}
+    return {"seed": seed, "loss": loss_name, "counts": counts.tolist(), "temperature": tau, "mix": mix, "table": table,
+            "encoder": encoder, "head": head, "weights": weights, "prototypes": prototypes, "ks": ks}
+
+
+def fashion_data(args):
+    """Fashion-MNIST-LT: a long-tailed subset of the training images per seed; the test set halved into validation
+    and test (balanced)."""
+    from keras_hier.datasets import fashion_mnist, long_tail
+    from keras_hier.datasets.pipeline import make_dataset
+    from keras_hier.datasets.splits import stratified_split
+
+    (x, y), (xt, yt) = fashion_mnist.load_data()
+    val, test = stratified_split(yt, 0.5, seed=0)
+
+    def train(seed):
+        keep = long_tail.pareto_subsample(y, max_per_class=args.max_per_class, min_per_class=args.min_per_class,
+                                          seed=seed)
+        return x[keep], y[keep].astype(np.int64)
+
+    def batches(images, labels, training=False, seed=0):
+        if training:
+            return make_dataset(images, labels, batch_size=args.batch_size, augment="hiernet", shuffle=True, seed=seed,
+                                sampling=args.sampling, repeat=True)
+        return make_dataset(images, labels, batch_size=512)
+
+    return {"train": train, "val": (xt[val], yt[val]), "test": (xt[test], yt[test]), "batches": batches,
+            "num_classes": 10, "input_shape": x.shape[1:] + (1,), "class_names": list(fashion_mnist.CLASS_NAMES),
+            "wnids": list(fashion_mnist.WNIDS)}
+
+
+def paper_data(args):
+    """ImageNet-LT or Places-LT from their split files (`path label` lines) and the user's images."""
+    from keras_hier.datasets.image_folder import files_dataset
+    from keras_hier.datasets.long_tail import read_split_file
+
+    if not args.data_dir:
+        raise SystemExit(f"--dataset {args.dataset} needs --data-dir (and the split files in --split-dir).")
+    prefix = "ImageNet_LT" if args.dataset == "imagenet_lt" else "Places_LT"
+    folder = args.split_dir or args.data_dir
+    splits = {s: read_split_file(os.path.join(folder, f"{prefix}_{s}.txt"), root=args.data_dir)
+              for s in ("train", "val", "test")}
+    num_classes = int(max(labels.max() for _, labels in splits.values())) + 1
+    size = (args.image_size, args.image_size)
+
+    def batches(files, labels, training=False, seed=0):
+        return files_dataset(files, labels, image_size=size, batch_size=args.batch_size, shuffle=training, seed=seed,
+                             sampling=args.sampling if training else "instance", repeat=training)
+
+    wnids = None
+    if args.dataset == "imagenet_lt":
+        from keras_hier.knowledge.imagenet import imagenet1k_wnids
+
+        wnids = imagenet1k_wnids()
+    return {"train": lambda seed: splits["train"], "val": splits["val"], "test": splits["test"], "batches": batches,
+            "num_classes": num_classes, "input_shape": size + (3,), "class_names": [str(c) for c in range(num_classes)],
+            "wnids": wnids}
 
 
 def main(argv=None):
     args = parse_args(argv)
     from keras_hier import plotting
     from keras_hier._io import write_text_atomic
-    from keras_hier.datasets import fashion_mnist
-    from keras_hier.datasets.splits import stratified_split
-    from keras_hier.knowledge import wordnet
     from keras_hier.models import CompositionalTransferHead
     from keras_hier.models.compositional_transfer import attention_weights
     from keras_hier.precision import set_precision
 
     start = time.time()
     seeds = [int(s) for s in comma_list(args.seeds)]
+    losses = comma_list(args.losses, ("ce", "balanced_softmax"), "--losses")
     precision = set_precision(args.precision)
     os.makedirs(args.output, exist_ok=True)
-    (x, y), (xt, yt) = fashion_mnist.load_data()
-    val, test = stratified_split(yt, 0.5, seed=0)
-    data = ((x, y.astype(np.int64)), (xt[val], yt[val]), (xt[test], yt[test]))
-    print(f"Fashion-MNIST-LT; validation {len(val)} / test {len(test)} balanced images; precision {precision}")
-    runs = [run_seed(seed, args, data) for seed in seeds]
+    data = fashion_data(args) if args.dataset == "fashion_lt" else paper_data(args)
+    print(f"{args.dataset}: validation {len(data['val'][1])} / test {len(data['test'][1])} images; precision {precision}")
+    runs = [run_seed(seed, loss, args, data) for loss in losses for seed in seeds]
 
-    names = list(runs[0]["table"])
     groups = ("many", "medium", "few", "total")
-    summary = {n: {g: mean_and_spread([r["table"][n][g] for r in runs]) for g in groups} for n in names}
-    print(f"\n{'classifier (test half, mean ± sd)':<50}" + "".join(f"{g:>16}" for g in groups))
-    for n, stats in summary.items():
-        print(f"{n:<50}" + "".join(f"{100 * s['mean']:>10.2f} ±{100 * s['std']:4.1f}" for s in stats.values()))
+    summary = {}
+    for loss in losses:
+        mine = [r for r in runs if r["loss"] == loss]
+        summary[loss] = {n: {g: mean_and_spread([r["table"][n][g] for r in mine]) for g in groups}
+                         for n in mine[0]["table"]}
+        print(f"\n{loss + ' (test, mean ± sd)':<50}" + "".join(f"{g:>16}" for g in groups))
+        for n, stats in summary[loss].items():
+            print(f"{n:<50}" + "".join(f"{100 * s['mean']:>10.2f} ±{100 * s['std']:4.1f}" for s in stats.values()))
 
-    last = runs[-1]
-    names_10 = list(fashion_mnist.CLASS_NAMES)
-    plotting.plot_bars({f"{n[:22]} {g}": summary[n][g]["mean"] for n in (names[1], names[-1]) for g in groups},
-                       os.path.join(args.output, "shot_groups.png"), "Cosine classifier vs transfer ensemble (test)")
-    attention = attention_weights(last["weights"], last["prototypes"], last["counts"], 0, last["temperature"])
-    lch = wordnet.lch_matrix(fashion_mnist.WNIDS)
-    few = [c for c in np.argsort(last["counts"]) if last["counts"][c] < 20][:3]
+    first = summary[losses[0]]
+    names = list(first)
+    plotting.plot_bars({f"{n[:22]} {g}": first[n][g]["mean"] for n in (names[1], names[-1]) for g in groups},
+                       os.path.join(args.output, "shot_groups.png"),
+                       f"Cosine classifier vs transfer ensemble ({losses[0]}, test)")
+    last = runs[len(seeds) - 1]  # the last seed of the first loss
     attended = {}
-    for c in few:
-        top = [int(j) for j in np.argsort(-attention[c]) if j != c][:9]
-        attended[names_10[c]] = [{"class": names_10[j], "attention": float(attention[c, j]), "lch": float(lch[c, j])}
-                                 for j in top]
-    plotting.plot_attended(attended, os.path.join(args.output, "attended_classes.png"))
+    if data["wnids"] is not None:
+        from keras_hier.knowledge import wordnet
+
+        attention = attention_weights(last["weights"], last["prototypes"], last["counts"], 0, last["temperature"])
+        few = [int(c) for c in np.argsort(last["counts"]) if last["counts"][c] < 20][:3]
+        lch = wordnet.lch_matrix([data["wnids"][c] for c in few], data["wnids"])
+        class_names = data["class_names"]
+        for i, c in enumerate(few):
+            top = [int(j) for j in np.argsort(-attention[c]) if j != c][:10 if len(class_names) > 10 else 9]
+            attended[class_names[c]] = [{"class": class_names[j], "attention": float(attention[c, j]),
+                                         "lch": float(lch[i, j])} for j in top]
+        plotting.plot_attended(attended, os.path.join(args.output, "attended_classes.png"))
     if not args.no_export:
         import keras
 
@@ -193,8 +268,8 @@ def main(argv=None):
             encoder = last["encoder"]
             probabilities = keras.layers.Softmax(name="probabilities")(head(encoder.outputs[0]))
             keras.Model(encoder.inputs[0], probabilities).export(os.path.join(args.output, "saved_model"), verbose=False)
-    metrics = {"args": vars(args), "precision": precision, "classes": names_10,
-               "runs": [{k: r[k] for k in ("counts", "temperature", "mix", "table")} for r in runs],
+    metrics = {"args": vars(args), "precision": precision, "classes": data["class_names"],
+               "runs": [{k: r[k] for k in ("seed", "loss", "counts", "temperature", "mix", "table")} for r in runs],
                "summary": summary, "attended": attended, "seconds": time.time() - start}
     write_text_atomic(os.path.join(args.output, "metrics.json"), json.dumps(metrics, indent=2))
     print(f"outputs in {args.output} ({metrics['seconds']:.0f} s)")

@@ -16,7 +16,8 @@ def test_plots_write_pngs(tmp_path):
     paths = [
         plotting.plot_cpm(cpm, ["cat", "dog", "car"], tmp_path / "cpm.png", groups=[[2], [0, 1]]),
         plotting.plot_hierarchy(tree, tmp_path / "tree.png", values={"root": 0.9}),
-        plotting.plot_bars({"backbone": 0.8, "HierNet": 0.85}, tmp_path / "bars.png", "accuracy", reference=("b", 0.8)),
+        plotting.plot_bars({"backbone": 0.8, "HierNet": 0.85, "few": float("nan")}, tmp_path / "bars.png", "accuracy",
+                           reference=("b", 0.8)),
         plotting.plot_class_graph(graph, tmp_path / "graph.png"),
         plotting.plot_class_graph(graph, tmp_path / "graph_small.png", max_nodes=3),
         plotting.plot_attended({"Sandal": [{"class": "Sneaker", "attention": 0.6, "lch": 2.5}]}, tmp_path / "att.png"),

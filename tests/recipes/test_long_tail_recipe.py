@@ -11,10 +11,11 @@ def test_tiny_run(tmp_path, run_python):
     out = tmp_path / "run"
     metrics = recipe.main(["--seeds", "0", "--epochs", "0.2", "--depth", "1", "--output", str(out)])
     saved = json.loads((out / "metrics.json").read_text())
-    rows = list(saved["summary"])
+    assert list(saved["summary"]) == ["ce", "balanced_softmax"]
+    rows = list(saved["summary"]["ce"])
     assert rows[:3] == ["Prototypes", "Cosine classifier", "Classifier + prototypes"] and len(rows) == 7
     assert rows[-1] == "ensemble(w^h(0), w^h(20), w^h(100))"
-    for stats in saved["summary"].values():
+    for stats in saved["summary"]["balanced_softmax"].values():
         assert set(stats) == {"many", "medium", "few", "total"}
         assert all(0.0 <= s["mean"] <= 1.0 for s in stats.values())
     run = saved["runs"][0]
@@ -32,7 +33,34 @@ def test_tiny_run(tmp_path, run_python):
     assert printed.strip() == "(3, 10) 1.0"
 
 
-def test_help():
+def test_help_and_bad_arguments(tmp_path):
     with pytest.raises(SystemExit) as e:
         recipe.parse_args(["--help"])
     assert e.value.code == 0
+    with pytest.raises(SystemExit, match="--losses"):
+        recipe.main(["--losses", "focal", "--output", str(tmp_path)])
+    with pytest.raises(SystemExit, match="--data-dir"):
+        recipe.main(["--dataset", "imagenet_lt", "--output", str(tmp_path)])
+
+
+def test_imagenet_lt_path_on_split_files(tmp_path):
+    """The paper's data path (split files, a keras.applications ResNet-50 with random weights) on 12 generated images."""
+    import numpy as np
+    import tensorflow as tf
+
+    lines = {"train": [], "val": [], "test": []}
+    for split, per_class in (("train", (6, 3, 1)), ("val", (1, 1, 1)), ("test", (1, 1, 1))):
+        for c, n in enumerate(per_class):
+            for i in range(n):
+                name = f"{split}/{c}_{i}.jpg"
+                (tmp_path / split).mkdir(exist_ok=True)
+                tf.io.write_file(str(tmp_path / name), tf.io.encode_jpeg(np.full((40, 40, 3), 60 * c, np.uint8)))
+                lines[split].append(f"{name} {c}")
+    for split, rows in lines.items():
+        (tmp_path / f"ImageNet_LT_{split}.txt").write_text("\n".join(rows) + "\n")
+    metrics = recipe.main(["--dataset", "imagenet_lt", "--data-dir", str(tmp_path), "--backbone", "resnet50",
+                           "--image-size", "32", "--seeds", "0", "--losses", "ce", "--epochs", "1", "--batch-size", "5",
+                           "--ks", "2,5", "--no-export", "--output", str(tmp_path / "run")])
+    assert metrics["runs"][0]["counts"] == [6, 3, 1]
+    assert set(metrics["summary"]["ce"]["w^h(2)"]) == {"many", "medium", "few", "total"}
+    assert len(metrics["attended"]) == 3  # WordNet LCH of ImageNet-1k classes 0-2
