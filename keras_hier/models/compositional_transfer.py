@@ -11,6 +11,19 @@ def _unit(x):
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
+def _roles(counts, k):
+    """Targets (fewer than k images; every class for k = 0) and sources (at least k images)."""
+    counts = np.asarray(counts).reshape(-1)
+    return (np.arange(len(counts)) if k == 0 else np.flatnonzero(counts < k)), np.flatnonzero(counts >= k)
+
+
+def _attention(queries, keys, temperature):
+    """Row-wise softmax of <query, key> / temperature."""
+    scores = queries @ keys.T / temperature
+    attention = np.exp(scores - scores.max(axis=1, keepdims=True))
+    return attention / attention.sum(axis=1, keepdims=True)
+
+
 def transfer_weights(classifier, prototypes, counts, k, temperature=0.1, mix=1.0, continual=False, num_heads=1):
     """Class weight vectors after compositional knowledge transfer, w^h(k) (or w^hc(k) with `continual`).
 
@@ -49,8 +62,7 @@ def transfer_weights(classifier, prototypes, counts, k, temperature=0.1, mix=1.0
     if k < 0 or temperature <= 0 or num_heads < 1 or w.shape[1] % num_heads:
         raise ValueError(f"Need k >= 0, temperature > 0 and num_heads dividing {w.shape[1]}; got k={k}, "
                          f"temperature={temperature}, num_heads={num_heads}.")
-    targets = np.arange(len(w)) if k == 0 else np.flatnonzero(counts < k)
-    sources = np.flatnonzero(counts >= k)
+    targets, sources = _roles(counts, k)
     out = w.copy()
     if not len(targets):
         return out.astype(np.float32)
@@ -62,10 +74,7 @@ def transfer_weights(classifier, prototypes, counts, k, temperature=0.1, mix=1.0
         part = slice(h * chunk, (h + 1) * chunk)
         queries = _unit(p[targets, part]) if num_heads > 1 else p[targets]
         keys = _unit(w[sources, part]) if num_heads > 1 else w[sources]
-        scores = queries @ keys.T / temperature
-        attention = np.exp(scores - scores.max(axis=1, keepdims=True))
-        attention /= attention.sum(axis=1, keepdims=True)
-        transferred[:, part] = attention @ w[sources, part]
+        transferred[:, part] = _attention(queries, keys, temperature) @ w[sources, part]
     own = p[targets] if continual else w[targets]
     out[targets] = _unit(own + mix * transferred)
     return out.astype(np.float32)
@@ -75,14 +84,10 @@ def attention_weights(classifier, prototypes, counts, k, temperature=0.1):
     """The attention of each target class over the source classes (single head): float64 [C, C], rows of
     non-target classes zero. For reading which classes a rare class borrows from."""
     w, p = _unit(classifier), _unit(prototypes)
-    counts = np.asarray(counts).reshape(-1)
-    targets = np.arange(len(w)) if k == 0 else np.flatnonzero(counts < k)
-    sources = np.flatnonzero(counts >= k)
+    targets, sources = _roles(counts, k)
     out = np.zeros((len(w), len(w)))
     if len(targets) and len(sources):
-        scores = p[targets] @ w[sources].T / temperature
-        attention = np.exp(scores - scores.max(axis=1, keepdims=True))
-        out[np.ix_(targets, sources)] = attention / attention.sum(axis=1, keepdims=True)
+        out[np.ix_(targets, sources)] = _attention(p[targets], w[sources], temperature)
     return out
 
 
