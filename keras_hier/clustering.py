@@ -1,0 +1,178 @@
+"""Spherical and hierarchical K-means (HIRL's Alg. 1) on TensorFlow, in chunks that bound memory."""
+
+import dataclasses
+
+import numpy as np
+
+INITS = ("kmeans++", "random")
+
+
+def _normalize(x):
+    import tensorflow as tf
+
+    return tf.math.l2_normalize(tf.cast(x, tf.float32), axis=1)
+
+
+def _best(x, centroids, chunk_size):
+    """(index, cosine) of the nearest centroid of every row of x, `chunk_size` rows at a time."""
+    import tensorflow as tf
+
+    idx, sim = [], []
+    for start in range(0, int(x.shape[0]), chunk_size):
+        s = tf.matmul(x[start : start + chunk_size], centroids, transpose_b=True)
+        idx.append(tf.argmax(s, axis=1, output_type=tf.int32))
+        sim.append(tf.reduce_max(s, axis=1))
+    return tf.concat(idx, 0), tf.concat(sim, 0)
+
+
+def _init(x, k, init, rng, chunk_size):
+    import tensorflow as tf
+
+    n = int(x.shape[0])
+    if init == "random":
+        return tf.gather(x, rng.choice(n, size=k, replace=False))
+    chosen = [int(rng.integers(n))]  # k-means++ with the cosine distance 1 - <x, c>
+    closest = None
+    for _ in range(1, k):
+        _, sim = _best(x, tf.gather(x, chosen[-1:]), chunk_size)
+        distance = tf.maximum(1.0 - sim, 0.0)
+        closest = distance if closest is None else tf.minimum(closest, distance)
+        weights = closest.numpy().astype(np.float64)
+        total = weights.sum()
+        chosen.append(int(rng.choice(n, p=weights / total)) if total > 0 else int(rng.integers(n)))
+    return tf.gather(x, chosen)
+
+
+def spherical_kmeans(x, k, iterations=20, init="kmeans++", seed=0, chunk_size=8192):
+    """K-means on the unit sphere: points and centroids L2-normalised, assignment by the largest cosine.
+
+    An emptied cluster takes the point that its current centroid explains worst, so all k stay in use.
+
+    Args:
+        x: float array [n, d] (normalised here).
+        k: the number of clusters (at most n).
+        iterations: Lloyd iterations.
+        init: `"kmeans++"` (cosine-distance seeding) or `"random"` (k distinct points).
+        seed: seed of the initialisation.
+        chunk_size: rows scored against the centroids at a time (memory ~ chunk_size x k floats).
+
+    Returns:
+        `(centroids float32 [k, d] unit vectors, assignments int32 [n])`.
+
+    Example:
+    >>> x = np.array([[1, 0.1], [1, -0.1], [-1, 0.1], [-1, -0.1]], "float32")
+    >>> centroids, labels = spherical_kmeans(x, 2, seed=0)
+    >>> bool(labels[0] == labels[1] != labels[2] == labels[3])
+    True
+    """
+    import tensorflow as tf
+
+    if init not in INITS:
+        raise ValueError(f"Unknown `init` {init!r}: use one of {INITS}.")
+    x = _normalize(x)
+    n = int(x.shape[0])
+    if not 1 <= k <= n:
+        raise ValueError(f"Cannot make {k} clusters of {n} points: need 1 <= k <= n.")
+    rng = np.random.default_rng(seed)
+    centroids = _init(x, k, init, rng, chunk_size)
+    assign = None
+    for _ in range(iterations):
+        new, sim = _best(x, centroids, chunk_size)
+        sums = tf.math.unsorted_segment_sum(x, new, k)
+        counts = tf.math.unsorted_segment_sum(tf.ones([n]), new, k).numpy()
+        empty = np.flatnonzero(counts == 0)
+        if len(empty):  # re-seed with the worst-explained points
+            worst = np.argsort(sim.numpy())[: len(empty)]
+            sums = tf.tensor_scatter_nd_update(sums, empty[:, None], tf.gather(x, worst))
+            new = tf.tensor_scatter_nd_update(new, worst[:, None], tf.constant(empty, tf.int32))
+        centroids = _normalize(sums)
+        if assign is not None and not len(empty) and bool(tf.reduce_all(tf.equal(new, assign))):
+            break
+        assign = new
+    assign, _ = _best(x, centroids, chunk_size)
+    return centroids.numpy(), assign.numpy()
+
+
+@dataclasses.dataclass(frozen=True)
+class HierarchicalClusters:
+    """The result of `hierarchical_kmeans`.
+
+    Attributes:
+        prototypes: list of float32 arrays [K_l, d], level 0 (finest) first, unit vectors.
+        assignments: int array [n], each sample's level-0 prototype.
+        parents: list of int arrays; `parents[l][i]` is the level-(l+1) prototype above level-l prototype i.
+    """
+
+    prototypes: list
+    assignments: np.ndarray
+    parents: list
+
+    @property
+    def num_levels(self):
+        return len(self.prototypes)
+
+    def paths(self):
+        """int array [K_0, L]: each level-0 prototype's prototype at every level (its path up the tree)."""
+        path = [np.arange(len(self.prototypes[0]))]
+        for up in self.parents:
+            path.append(up[path[-1]])
+        return np.stack(path, axis=1)
+
+    def sample_assignments(self, level):
+        """Each sample's prototype at `level`."""
+        return self.paths()[self.assignments, level]
+
+    def to_hierarchy(self):
+        """A `keras_hier.Hierarchy`: leaves are the level-0 prototypes ("L0_i"), internal nodes "L<l>_j", under
+        a root."""
+        from keras_hier.hierarchy import Hierarchy
+
+        parents = {}
+        for level, up in enumerate(self.parents):
+            for i, p in enumerate(up):
+                parents[f"L{level}_{i}"] = f"L{level + 1}_{int(p)}"
+        top = self.num_levels - 1
+        for j in range(len(self.prototypes[top])):
+            parents.setdefault(f"L{top}_{j}", "root")
+        # Every coarse prototype has children: spherical_kmeans never leaves a cluster empty.
+        return Hierarchy(parents, leaves=[f"L0_{i}" for i in range(len(self.prototypes[0]))])
+
+
+def hierarchical_kmeans(features, num_prototypes, iterations=20, init="kmeans++", seed=0, chunk_size=8192,
+                        verbose=True):
+    """HIRL's Algorithm 1: spherical K-means on the features, then on the level-l prototypes for level l+1.
+
+    Args:
+        features: float array [n, d] (e.g. an encoder's embeddings of the whole training set).
+        num_prototypes: prototypes per level, finest first, decreasing, e.g. (30000, 10000, 1000).
+        iterations, init, seed, chunk_size: as `spherical_kmeans` (level l uses seed + l).
+        verbose: show a progress bar over the levels.
+
+    Returns:
+        A `HierarchicalClusters` (prototypes per level, each sample's level-0 prototype, the parent of every
+        prototype; `.to_hierarchy()`).
+
+    Example:
+    >>> rng = np.random.default_rng(0)
+    >>> result = hierarchical_kmeans(rng.normal(size=(200, 8)), (20, 5), verbose=False)
+    >>> [p.shape for p in result.prototypes], result.parents[0].shape
+    ([(20, 8), (5, 8)], (20,))
+    """
+    from tqdm.auto import tqdm
+
+    sizes = [int(k) for k in num_prototypes]
+    if not sizes or any(a < b for a, b in zip(sizes, sizes[1:])) or min(sizes) < 1:
+        raise ValueError(f"`num_prototypes` must be positive and not increasing, finest first; got {sizes}.")
+    points = np.asarray(features, np.float32)
+    if points.ndim != 2 or len(points) < sizes[0]:
+        raise ValueError(f"Need features [n, d] with n >= {sizes[0]}; got {points.shape}.")
+    prototypes, parents, assignments = [], [], None
+    for level, k in enumerate(tqdm(sizes, desc="hierarchical K-means", unit="level", disable=not verbose)):
+        centroids, assign = spherical_kmeans(points, k, iterations, init, seed + level, chunk_size)
+        if level == 0:
+            assignments = assign.astype(np.int64)
+        else:
+            parents.append(assign.astype(np.int64))
+        prototypes.append(centroids)
+        points = centroids
+    return HierarchicalClusters(prototypes, assignments, parents)

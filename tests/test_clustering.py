@@ -1,0 +1,62 @@
+"""Spherical and hierarchical K-means: separated clusters recovered, unit centroids, nearest-centroid assignments, no
+empty cluster, consistent paths, the Hierarchy view, errors."""
+
+import numpy as np
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from keras_hier.clustering import hierarchical_kmeans, spherical_kmeans
+
+
+def blobs(seed=0, per=40, dim=16, groups=6, spread=0.05):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(groups, dim))
+    labels = np.repeat(np.arange(groups), per)
+    return (centres[labels] + spread * rng.normal(size=(len(labels), dim))).astype("float32"), labels
+
+
+@pytest.mark.parametrize("init", ["kmeans++", "random"])
+def test_spherical_kmeans_recovers_separated_clusters(init):
+    x, labels = blobs()
+    centroids, assign = spherical_kmeans(x, 6, init=init, seed=1, chunk_size=50)
+    np.testing.assert_allclose(np.linalg.norm(centroids, axis=1), 1.0, atol=1e-5)
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    np.testing.assert_array_equal(assign, (unit @ centroids.T).argmax(1))  # nearest by cosine
+    if init == "kmeans++":
+        assert adjusted_rand_score(labels, assign) == pytest.approx(1.0)
+    again = spherical_kmeans(x, 6, init=init, seed=1)[1]
+    assert adjusted_rand_score(assign, again) == pytest.approx(1.0)  # chunking does not change the result
+
+
+def test_no_cluster_is_left_empty():
+    x, _ = blobs(groups=2, per=10)
+    _, assign = spherical_kmeans(x, 20, init="random", seed=0)
+    assert np.bincount(assign, minlength=20).min() >= 1
+
+
+def test_hierarchical_kmeans_tree():
+    x, labels = blobs(groups=6, per=30)
+    result = hierarchical_kmeans(x, (12, 6, 2), seed=0, verbose=False)
+    assert [p.shape for p in result.prototypes] == [(12, 16), (6, 16), (2, 16)]
+    assert [len(p) for p in result.parents] == [12, 6]
+    paths = result.paths()
+    assert paths.shape == (12, 3) and (paths[:, 0] == np.arange(12)).all()
+    # Level 1 (6 prototypes) recovers the 6 groups; each sample's path follows its level-0 prototype.
+    assert adjusted_rand_score(labels, result.sample_assignments(1)) == pytest.approx(1.0)
+    np.testing.assert_array_equal(result.sample_assignments(0), result.assignments)
+    np.testing.assert_array_equal(result.sample_assignments(2), result.parents[1][result.parents[0][result.assignments]])
+    h = result.to_hierarchy()
+    assert h.num_classes == 12 and h.max_depth == 3 and h.is_tree
+    assert h.parents("L0_0") == (f"L1_{result.parents[0][0]}",)
+
+
+def test_errors():
+    x, _ = blobs()
+    with pytest.raises(ValueError, match="not increasing"):
+        hierarchical_kmeans(x, (5, 10), verbose=False)
+    with pytest.raises(ValueError, match="n >= 1000"):
+        hierarchical_kmeans(x, (1000,), verbose=False)
+    with pytest.raises(ValueError, match="Unknown `init`"):
+        spherical_kmeans(x, 3, init="forgy")
+    with pytest.raises(ValueError, match="1 <= k <= n"):
+        spherical_kmeans(x[:3], 4)
