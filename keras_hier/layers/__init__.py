@@ -4,7 +4,16 @@ from keras_hier.layers.clip_embedding import CLIPEmbedding
 from keras_hier.layers.cosine_classifier import CosineClassifier
 from keras_hier.layers.minilm_embedding import MiniLMEmbedding
 from keras_hier.layers.pos_vae import PosVAE
+from keras_hier.layers.projection_head import ProjectionHead
 from keras_hier.layers.relational_graph_conv import RelationalGraphConv
 from keras_hier.layers.tree_probability import TreeProbability
 
-__all__ = ["CLIPEmbedding", "CosineClassifier", "MiniLMEmbedding", "PosVAE", "RelationalGraphConv", "TreeProbability"]
+__all__ = [
+    "CLIPEmbedding",
+    "CosineClassifier",
+    "MiniLMEmbedding",
+    "PosVAE",
+    "ProjectionHead",
+    "RelationalGraphConv",
+    "TreeProbability",
+]

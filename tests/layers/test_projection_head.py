@@ -1,0 +1,39 @@
+"""ProjectionHead: the HIRL head computed by hand (Dense, BatchNorm, ReLU, Dense, L2 norm), training vs inference
+batch norm, float32 output under mixed precision, saving."""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_hier.layers import ProjectionHead
+
+
+def test_matches_the_layers_by_hand():
+    x = np.random.default_rng(0).normal(size=(6, 5)).astype("float32")
+    head = ProjectionHead(4)
+    out = np.asarray(head(x, training=False))
+    (w0,) = head.hidden[0][0].get_weights()
+    gamma, beta, mean, var = head.hidden[0][1].get_weights()
+    h = np.maximum((x @ w0 - mean) / np.sqrt(var + 1e-3) * gamma + beta, 0)
+    w1, b1 = head.out.get_weights()
+    y = h @ w1 + b1
+    np.testing.assert_allclose(out, y / np.maximum(np.linalg.norm(y, axis=1, keepdims=True), 1e-6), atol=1e-5)
+    # Training mode normalises with the batch statistics instead (the moving averages at their start differ).
+    assert not np.allclose(np.asarray(head(x, training=True)), out)
+    assert ProjectionHead(4, num_layers=1, normalize=False)(x).shape == (6, 4)
+
+
+def test_mixed_precision_saving_and_errors(tmp_path):
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        inputs = keras.Input((5,))
+        model = keras.Model(inputs, ProjectionHead(4, num_layers=3)(inputs))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    x = np.random.default_rng(1).normal(size=(3, 5)).astype("float32")
+    assert model(x).dtype == "float32"
+    model.save(tmp_path / "head.keras")
+    np.testing.assert_allclose(np.asarray(keras.saving.load_model(tmp_path / "head.keras")(x)), np.asarray(model(x)),
+                               atol=1e-3)
+    with pytest.raises(ValueError, match="positive"):
+        ProjectionHead(4, num_layers=0)
