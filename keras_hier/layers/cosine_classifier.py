@@ -5,11 +5,6 @@ import numpy as np
 from keras import ops
 
 
-def l2_normalize(x, axis=-1):
-    """x / ||x|| along `axis` (0 stays 0), in x's dtype."""
-    return x / ops.sqrt(ops.maximum(ops.sum(ops.square(x), axis=axis, keepdims=True), 1e-12))
-
-
 @keras.saving.register_keras_serializable(package="keras_hier")
 class CosineClassifier(keras.layers.Layer):
     """logit_c(x) = s * <x / ||x||, w_c / ||w_c||>: a linear classifier on the unit sphere.
@@ -51,8 +46,8 @@ class CosineClassifier(keras.layers.Layer):
         self.built = True
 
     def call(self, features):
-        x = l2_normalize(ops.cast(features, "float32"))
-        w = l2_normalize(ops.cast(self.kernel, "float32"), axis=0)
+        x = ops.normalize(ops.cast(features, "float32"), axis=-1)
+        w = ops.normalize(ops.cast(self.kernel, "float32"), axis=0)
         return ops.exp(ops.cast(self.log_scale, "float32")) * ops.matmul(x, w)
 
     def normalized_weights(self):

@@ -48,7 +48,7 @@ class ProjectionHead(keras.layers.Layer):
             x = ops.relu(bn(dense(x), training=training))
         x = ops.cast(self.out(x), "float32")
         if self.normalize:
-            x = x / ops.sqrt(ops.maximum(ops.sum(ops.square(x), axis=-1, keepdims=True), 1e-12))
+            x = ops.normalize(x, axis=-1)
         return x
 
     def compute_output_shape(self, input_shape):

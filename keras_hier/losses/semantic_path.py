@@ -70,7 +70,7 @@ class SemanticPathDiscrimination(keras.losses.Loss):
     def path_similarity(self, z, paths):
         """s(z, P) for embeddings z [batch, L, d] and paths [batch, ..., L] of prototype indices: [batch, ...]."""
         z = ops.cast(z, "float32")
-        z = z / ops.sqrt(ops.maximum(ops.sum(ops.square(z), axis=-1, keepdims=True), 1e-12))
+        z = ops.normalize(z, axis=-1)
         s = 1.0
         for level, prototypes in enumerate(self._prototypes):
             c = ops.take(prototypes, paths[..., level], axis=0)  # [batch, ..., d]

@@ -162,8 +162,7 @@ class CompositionalTransferHead(keras.layers.Layer):
         self.built = True
 
     def call(self, features):
-        x = ops.cast(features, "float32")
-        x = x / ops.sqrt(ops.maximum(ops.sum(ops.square(x), axis=-1, keepdims=True), 1e-12))
+        x = ops.normalize(ops.cast(features, "float32"), axis=-1)
         logits = self.scale * ops.einsum("bd,mcd->mbc", x, ops.cast(self.class_weights, "float32"))
         if self.num_members == 1:
             return logits[0]

@@ -10,8 +10,7 @@ from keras_hier._config import deserialized
 
 
 def _l2_normalize(x):
-    x = ops.cast(x, "float32")
-    return x / ops.sqrt(ops.maximum(ops.sum(ops.square(x), axis=-1, keepdims=True), 1e-12))
+    return ops.normalize(ops.cast(x, "float32"), axis=-1)
 
 
 @keras.saving.register_keras_serializable(package="keras_hier")
