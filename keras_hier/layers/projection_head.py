@@ -1,4 +1,5 @@
-"""`ProjectionHead`: the MLP that maps an embedding to one level of HIRL's hierarchy (and SimCLR-style heads)."""
+"""`ProjectionHead`: the MLP on top of an embedding: HIRL's per-level heads and the projectors and predictor of the
+self-supervised base methods (SimCLR, MoCo v2, SimSiam)."""
 
 import keras
 from keras import ops
@@ -6,14 +7,22 @@ from keras import ops
 
 @keras.saving.register_keras_serializable(package="keras_hier")
 class ProjectionHead(keras.layers.Layer):
-    """Dense (no bias) -> BatchNormalization -> ReLU, repeated, then a last Dense; the output L2-normalised.
+    """Dense -> [BatchNormalization] -> ReLU, repeated, then a last Dense [and BatchNormalization]; the output
+    optionally L2-normalised.
 
-    With `num_layers=2` this is HIRL's per-level head h_l: Linear(d, d, no bias), BatchNorm, ReLU, Linear(d, d).
-    The output is float32 under mixed precision (it feeds a loss).
+    With the defaults (`num_layers=2`) this is HIRL's per-level head h_l: Linear(d, d, no bias), BatchNorm, ReLU,
+    Linear(d, d), L2 norm. Other settings give the base methods' heads: MoCo v2's projector is
+    `ProjectionHead(128, hidden_units=2048, batch_norm=False)`, SimSiam's projector
+    `ProjectionHead(2048, num_layers=3, output_batch_norm=True, normalize=False)` and its predictor
+    `ProjectionHead(2048, hidden_units=512, normalize=False)`. The output is float32 under mixed precision
+    (it feeds a loss).
 
     Args:
-        units: width of the hidden and output layers.
+        units: width of the output.
         num_layers: Dense layers in all (at least 1).
+        hidden_units: width of the hidden layers (default `units`).
+        batch_norm: batch normalisation after each hidden Dense (which then has no bias).
+        output_batch_norm: batch normalisation, without scale and offset, after the last Dense (SimSiam).
         normalize: L2-normalise the output.
 
     Example:
@@ -23,30 +32,46 @@ class ProjectionHead(keras.layers.Layer):
     ((4, 8), True)
     """
 
-    def __init__(self, units, num_layers=2, normalize=True, **kwargs):
+    def __init__(self, units, num_layers=2, hidden_units=None, batch_norm=True, output_batch_norm=False,
+                 normalize=True, **kwargs):
         super().__init__(**kwargs)
-        if int(units) < 1 or int(num_layers) < 1:
-            raise ValueError(f"`units` and `num_layers` must be positive; got {units} and {num_layers}.")
-        self.units, self.num_layers, self.normalize = int(units), int(num_layers), bool(normalize)
+        hidden_units = units if hidden_units is None else hidden_units
+        if min(int(units), int(num_layers), int(hidden_units)) < 1:
+            raise ValueError(f"`units`, `hidden_units` and `num_layers` must be positive; got {units}, "
+                             f"{hidden_units} and {num_layers}.")
+        self.units, self.num_layers, self.hidden_units = int(units), int(num_layers), int(hidden_units)
+        self.batch_norm, self.output_batch_norm, self.normalize = bool(batch_norm), bool(output_batch_norm), \
+            bool(normalize)
         self.hidden = []
         for i in range(self.num_layers - 1):
-            self.hidden.append((keras.layers.Dense(self.units, use_bias=False, name=f"dense_{i}"),
-                                keras.layers.BatchNormalization(name=f"bn_{i}")))
-        self.out = keras.layers.Dense(self.units, name=f"dense_{self.num_layers - 1}")
+            dense = keras.layers.Dense(self.hidden_units, use_bias=not self.batch_norm, name=f"dense_{i}")
+            bn = keras.layers.BatchNormalization(name=f"bn_{i}") if self.batch_norm else None
+            self.hidden.append((dense, bn))
+        self.out = keras.layers.Dense(self.units, use_bias=not self.output_batch_norm,
+                                      name=f"dense_{self.num_layers - 1}")
+        self.out_bn = (keras.layers.BatchNormalization(center=False, scale=False, name="bn_out")
+                       if self.output_batch_norm else None)
 
     def build(self, input_shape):
         shape = tuple(input_shape)
         for dense, bn in self.hidden:
             dense.build(shape)
-            shape = shape[:-1] + (self.units,)
-            bn.build(shape)
+            shape = shape[:-1] + (self.hidden_units,)
+            if bn is not None:
+                bn.build(shape)
         self.out.build(shape)
+        if self.out_bn is not None:
+            self.out_bn.build(shape[:-1] + (self.units,))
         self.built = True
 
     def call(self, x, training=None):
         for dense, bn in self.hidden:
-            x = ops.relu(bn(dense(x), training=training))
-        x = ops.cast(self.out(x), "float32")
+            x = dense(x)
+            x = ops.relu(x if bn is None else bn(x, training=training))
+        x = self.out(x)
+        if self.out_bn is not None:
+            x = self.out_bn(x, training=training)
+        x = ops.cast(x, "float32")
         if self.normalize:
             x = ops.normalize(x, axis=-1)
         return x
@@ -55,4 +80,6 @@ class ProjectionHead(keras.layers.Layer):
         return tuple(input_shape[:-1]) + (self.units,)
 
     def get_config(self):
-        return {**super().get_config(), "units": self.units, "num_layers": self.num_layers, "normalize": self.normalize}
+        return {**super().get_config(), "units": self.units, "num_layers": self.num_layers,
+                "hidden_units": self.hidden_units, "batch_norm": self.batch_norm,
+                "output_batch_norm": self.output_batch_norm, "normalize": self.normalize}

@@ -44,14 +44,22 @@ class SemanticPathDiscrimination(keras.losses.Loss):
         self._prototypes = None  # one variable per level [K_l, d]
         self._paths = None  # [K_0, L]: each level-0 prototype's prototype index at every level
 
+    def build_prototypes(self, num_prototypes, dim):
+        """Makes zero prototypes of the given sizes (finest first) for `set_clusters` to fill: a model traced before
+        its first clustering (HIRL's warm-up) then already holds the variables."""
+        if self._prototypes is not None:
+            raise ValueError("The prototypes exist already.")
+        sizes = [int(k) for k in num_prototypes]
+        self._prototypes = [keras.Variable(np.zeros((k, int(dim)), np.float32), trainable=False,
+                                           name=f"prototypes_{level}") for level, k in enumerate(sizes)]
+        self._paths = keras.Variable(np.zeros((sizes[0], len(sizes)), np.int32), trainable=False, dtype="int32",
+                                     name="paths")
+
     def set_clusters(self, clusters):
         """Uses the prototypes and tree of a `HierarchicalClusters` (same sizes on every later call)."""
         paths = np.asarray(clusters.paths(), np.int32)
         if self._prototypes is None:
-            self._prototypes = [keras.Variable(np.asarray(p, np.float32), trainable=False, name=f"prototypes_{level}")
-                                for level, p in enumerate(clusters.prototypes)]
-            self._paths = keras.Variable(paths, trainable=False, dtype="int32", name="paths")
-            return
+            self.build_prototypes([len(p) for p in clusters.prototypes], np.shape(clusters.prototypes[0])[1])
         sizes = [tuple(v.shape) for v in self._prototypes]
         if sizes != [tuple(np.shape(p)) for p in clusters.prototypes]:
             raise ValueError(f"New clusters have other sizes than {sizes}: make a new loss for them.")

@@ -1,5 +1,6 @@
 """Evaluation metrics of keras_hier: tree accuracies (HierNet), zero-shot Hit@k, TOR and POR (HGR-Net), multi-label
-mAP and miAP (multi-label zero-shot), accuracy by shot group (long tail)."""
+mAP and miAP (multi-label zero-shot), accuracy by shot group (long tail), k-NN, linear-probe and clustering scores of
+frozen features (HIRL)."""
 
 from keras_hier.metrics.hierarchical import tree_accuracies
 from keras_hier.metrics.long_tail import ShotGroupAccuracy, shot_accuracies
@@ -11,6 +12,12 @@ from keras_hier.metrics.multilabel import (
     mean_average_precision,
     mean_image_average_precision,
     multilabel_report,
+)
+from keras_hier.metrics.representation import (
+    clustering_accuracy,
+    clustering_scores,
+    knn_accuracies,
+    linear_probe_accuracy,
 )
 from keras_hier.metrics.zero_shot import (
     HitAtK,
@@ -38,4 +45,8 @@ __all__ = [
     "MeanImageAveragePrecision",
     "shot_accuracies",
     "ShotGroupAccuracy",
+    "knn_accuracies",
+    "linear_probe_accuracy",
+    "clustering_accuracy",
+    "clustering_scores",
 ]

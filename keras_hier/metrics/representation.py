@@ -1,0 +1,147 @@
+"""How good frozen features are: weighted k-NN accuracy, linear-probe accuracy and clustering scores (HIRL's
+evaluation of self-supervised encoders)."""
+
+import numpy as np
+
+KNN_KS = (10, 20, 100, 200)
+
+
+def _checked(features, labels, what):
+    features = np.asarray(features, np.float32)
+    labels = np.asarray(labels).reshape(-1)
+    if features.ndim != 2 or len(features) != len(labels):
+        raise ValueError(f"{what} features must be [n, d] with one label each; got {features.shape} and "
+                         f"{labels.shape[0]} labels.")
+    if len(labels) == 0:
+        raise ValueError(f"No {what.lower()} features.")
+    if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0:
+        raise ValueError(f"{what} labels must be class ids >= 0.")
+    return features, labels
+
+
+def knn_accuracies(train_features, train_labels, test_features, test_labels, ks=KNN_KS, temperature=0.07,
+                   chunk_size=1024):
+    """Weighted k-NN top-1 accuracy (Wu et al. 2018, as DINO and HIRL evaluate): features L2-normalised, the k
+    most cosine-similar training images vote for their class with weight exp(similarity / temperature).
+
+    Args:
+        train_features, train_labels: the memory bank, [n, d] and int [n].
+        test_features, test_labels: the queries, [m, d] and int [m].
+        ks: the k to evaluate (k larger than n uses all n).
+        temperature: of the vote weights.
+        chunk_size: queries scored at a time (memory ~ chunk_size x n floats).
+
+    Returns:
+        `{k: accuracy}` for every k of `ks`; `max(result.values())` is the best-of-k figure HIRL reports.
+
+    Example:
+    >>> train = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
+    >>> knn_accuracies(train, [0, 0, 1], [[1.0, 0.05], [0.1, 1.0]], [0, 1], ks=(1,))
+    {1: 1.0}
+    """
+    import tensorflow as tf
+
+    train_features, train_labels = _checked(train_features, train_labels, "Training")
+    test_features, test_labels = _checked(test_features, test_labels, "Test")
+    if train_features.shape[1] != test_features.shape[1]:
+        raise ValueError(f"Training and test features differ in width: {train_features.shape[1]} vs "
+                         f"{test_features.shape[1]}.")
+    if temperature <= 0:
+        raise ValueError(f"`temperature` must be positive; got {temperature}.")
+    num_classes = int(max(train_labels.max(), test_labels.max())) + 1
+    bank = tf.math.l2_normalize(tf.constant(train_features), axis=1)
+    bank_labels = tf.constant(train_labels.astype(np.int32))
+    if not len(ks) or min(int(k) for k in ks) < 1:
+        raise ValueError(f"`ks` must be positive numbers of neighbours; got {ks}.")
+    requested = {int(k): min(int(k), len(train_labels)) for k in ks}
+    used = sorted(set(requested.values()))
+    top = used[-1]
+    correct = {k: 0 for k in used}
+    for start in range(0, len(test_labels), chunk_size):
+        query = tf.math.l2_normalize(tf.constant(test_features[start : start + chunk_size]), axis=1)
+        sim, idx = tf.math.top_k(tf.matmul(query, bank, transpose_b=True), k=top)
+        votes = tf.one_hot(tf.gather(bank_labels, idx), num_classes) * tf.exp(sim / temperature)[..., None]
+        truth = test_labels[start : start + chunk_size]
+        for k in used:
+            predicted = tf.argmax(tf.reduce_sum(votes[:, :k], axis=1), axis=1).numpy()
+            correct[k] += int((predicted == truth).sum())
+    return {k: correct[requested[k]] / len(test_labels) for k in requested}
+
+
+def linear_probe_accuracy(train_features, train_labels, test_features, test_labels, max_iter=1000, c=1.0, seed=0):
+    """Top-1 accuracy of a linear classifier trained on frozen features (scikit-learn's multinomial logistic
+    regression on standardised features).
+
+    Args:
+        train_features, train_labels: training features [n, d] and int labels [n].
+        test_features, test_labels: test features [m, d] and int labels [m].
+        max_iter: solver iterations.
+        c: inverse L2 regularisation strength.
+        seed: of the solver.
+
+    Returns:
+        The test accuracy, a float.
+
+    Example:
+    >>> rng = np.random.default_rng(0)
+    >>> x = np.concatenate([rng.normal(-2, 1, (50, 3)), rng.normal(2, 1, (50, 3))])
+    >>> y = np.repeat([0, 1], 50)
+    >>> linear_probe_accuracy(x, y, x, y) > 0.95
+    True
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    train_features, train_labels = _checked(train_features, train_labels, "Training")
+    test_features, test_labels = _checked(test_features, test_labels, "Test")
+    if len(np.unique(train_labels)) < 2:
+        raise ValueError("A linear probe needs training labels of at least two classes.")
+    probe = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=max_iter, random_state=seed))
+    probe.fit(train_features, train_labels)
+    return float((probe.predict(test_features) == test_labels).mean())
+
+
+def clustering_accuracy(labels, clusters):
+    """Accuracy of cluster ids against class labels under the best one-to-one matching of clusters to classes
+    (the Hungarian algorithm, scipy's `linear_sum_assignment`); unmatched clusters count as wrong.
+
+    Example:
+    >>> clustering_accuracy([0, 0, 1, 1, 2], [5, 5, 3, 3, 3])
+    0.8
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    labels, clusters = np.asarray(labels).reshape(-1), np.asarray(clusters).reshape(-1)
+    if len(labels) != len(clusters) or not len(labels):
+        raise ValueError(f"Need one cluster per label; got {len(clusters)} clusters for {len(labels)} labels.")
+    _, label_ids = np.unique(labels, return_inverse=True)
+    _, cluster_ids = np.unique(clusters, return_inverse=True)
+    counts = np.zeros((cluster_ids.max() + 1, label_ids.max() + 1), np.int64)
+    np.add.at(counts, (cluster_ids, label_ids), 1)
+    rows, cols = linear_sum_assignment(counts, maximize=True)
+    return float(counts[rows, cols].sum() / len(labels))
+
+
+def clustering_scores(features, labels, num_clusters=None, seed=0):
+    """Clusters `features` with spherical K-means into `num_clusters` (default: the number of classes) and scores
+    the clusters against `labels`: Hungarian accuracy, NMI and AMI (scikit-learn).
+
+    Returns:
+        `{"accuracy": ..., "nmi": ..., "ami": ...}`.
+
+    Example:
+    >>> x = np.array([[1, 0.1], [1, -0.1], [-1, 0.1], [-1, -0.1]], "float32")
+    >>> clustering_scores(x, [0, 0, 1, 1])
+    {'accuracy': 1.0, 'nmi': 1.0, 'ami': 1.0}
+    """
+    from sklearn.metrics import adjusted_mutual_info_score, normalized_mutual_info_score
+
+    from keras_hier.clustering import spherical_kmeans
+
+    features, labels = _checked(features, labels, "The")
+    k = len(np.unique(labels)) if num_clusters is None else int(num_clusters)
+    _, clusters = spherical_kmeans(features, k, seed=seed)
+    return {"accuracy": clustering_accuracy(labels, clusters),
+            "nmi": float(normalized_mutual_info_score(labels, clusters)),
+            "ami": float(adjusted_mutual_info_score(labels, clusters))}

@@ -1,0 +1,222 @@
+"""`HIRL`: hierarchical image representation learning on top of a self-supervised base method."""
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_hier.layers.projection_head import ProjectionHead
+from keras_hier.losses.semantic_path import SemanticPathDiscrimination
+from keras_hier.models.prototype_update import PrototypeUpdate
+from keras_hier.models.ssl.base import SelfSupervisedModel, batch_images, safe_mean
+
+
+@keras.saving.register_keras_serializable(package="keras_hier")
+class HIRL(keras.Model):
+    """HIRL (Xu et al., 2022): a self-supervised `base` (SimCLR, MoCo v2, SimSiam) plus semantic path
+    discrimination over hierarchical K-means prototypes of its embeddings.
+
+    Stage 1 (`warmup_epochs` epochs) trains the base method alone. From then on, at the start of every epoch,
+    the `PrototypeUpdate` callback embeds the whole training set (`base.cluster_features`: the momentum encoder's
+    embedding for MoCo v2), runs `hierarchical_kmeans` with `num_prototypes`, and the model minimises
+    L_img + spd_weight * L_SPD, where L_SPD (`SemanticPathDiscrimination`) compares the per-level embeddings
+    z_l = h_l(z_0) of view 1 (`ProjectionHead`s on the base's online embedding z_0) with the image's prototype path
+    and `num_negative_paths` other paths. Afterwards the heads are dropped: `hirl.encoder` is the feature
+    extractor (calling the model runs it).
+
+    Training batches must carry each image's index in the training set as the label, which picks its prototype
+    path: `fit(images)` on an array does this itself (and clusters `images`); with a `tf.data` pipeline use
+    `keras_hier.datasets.pipeline.make_dataset(images, numpy.arange(len(images)), shuffle=True)` and pass the
+    images in order as `cluster_data`.
+
+    Args:
+        base: a `keras_hier.models.ssl.SelfSupervisedModel`.
+        num_prototypes: prototypes per level, finest first (the paper: (30000, 10000, 1000) on ImageNet).
+        num_negative_paths: negative paths per image (the paper: 1000 for CNNs).
+        warmup_epochs: epochs of the base method alone (the paper: 20 of 200).
+        spd_weight: weight of L_SPD (the paper: 1; the official code's mean of the two terms is 0.5).
+        head_layers: Dense layers of each level's head (the paper: 2).
+        kmeans_iterations, kmeans_init: as `keras_hier.clustering.hierarchical_kmeans`.
+        cluster_batch_size: images per batch when embedding the training set for clustering.
+        seed: seed of the clustering and of the negative sampling.
+
+    Example:
+    >>> from keras_hier.models.ssl import SimCLR
+    >>> inputs = keras.Input((8, 8, 1))
+    >>> encoder = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inputs)))
+    >>> hirl = HIRL(SimCLR(encoder, projection_dim=8, hidden_units=16), num_prototypes=(6, 2),
+    ...             num_negative_paths=4, warmup_epochs=1)
+    >>> hirl.compile(optimizer="sgd")
+    >>> history = hirl.fit(np.random.default_rng(0).uniform(size=(16, 8, 8, 1)), batch_size=8, epochs=2, verbose=0)
+    >>> history.history["spd_loss"][0] == 0.0 < history.history["spd_loss"][1]
+    True
+    """
+
+    def __init__(self, base, num_prototypes=(30000, 10000, 1000), num_negative_paths=1000, warmup_epochs=20,
+                 spd_weight=1.0, head_layers=2, kmeans_iterations=20, kmeans_init="kmeans++", cluster_batch_size=512,
+                 seed=None, **kwargs):
+        import tensorflow as tf
+
+        super().__init__(**kwargs)
+        if not isinstance(base, SelfSupervisedModel):
+            raise TypeError(f"`base` must be a keras_hier.models.ssl model (SimCLR, MoCoV2, SimSiam); got "
+                            f"{type(base).__name__}.")
+        sizes = [int(k) for k in num_prototypes]
+        if not sizes or min(sizes) < 1 or any(a < b for a, b in zip(sizes, sizes[1:])):
+            raise ValueError(f"`num_prototypes` must be positive and not increasing, finest first; got {sizes}.")
+        if int(warmup_epochs) < 0:
+            raise ValueError(f"`warmup_epochs` must be >= 0; got {warmup_epochs}.")
+        self.base = base
+        self.num_prototypes, self.warmup_epochs, self.spd_weight = tuple(sizes), int(warmup_epochs), float(spd_weight)
+        self.head_layers, self.kmeans_iterations, self.kmeans_init = int(head_layers), int(kmeans_iterations), \
+            kmeans_init
+        self.cluster_batch_size, self.seed = int(cluster_batch_size), seed
+        dim = base.embedding_dim
+        self.heads = [ProjectionHead(dim, num_layers=self.head_layers, name=f"level_{level + 1}_head")
+                      for level in range(len(sizes))]
+        for head in self.heads:
+            head.build((None, dim))
+        self.spd = SemanticPathDiscrimination(num_negative_paths, seed=seed)
+        self.spd.build_prototypes(sizes, dim)
+        # Training state, not weights: each image's level-0 prototype and whether there are prototypes yet.
+        self._state = {"assignments": tf.Variable(tf.zeros([0], tf.int32), shape=tf.TensorShape([None]),
+                                                  trainable=False),
+                       "clustered": tf.Variable(False, trainable=False)}
+        self.trackers = [keras.metrics.Mean(name=n) for n in ("loss", "ssl_loss", "spd_loss")]
+        self._features_fn = None
+        self.built = True
+
+    @property
+    def encoder(self):
+        """The feature extractor (the base method's encoder), what downstream tasks use."""
+        return self.base.encoder
+
+    @property
+    def num_negative_paths(self):
+        return self.spd.num_negative_paths
+
+    def call(self, images, training=False):
+        return self.base(images, training=training)
+
+    def level_embeddings(self, images, training=False):
+        """The per-level embeddings z_1..z_L of `images` [batch, L, d] (unit vectors)."""
+        z0 = self.base.embed(images, training=training)
+        return ops.stack([head(z0, training=training) for head in self.heads], axis=1)
+
+    # Clustering ---------------------------------------------------------------------------------------------
+
+    def cluster_features(self, data, verbose=1):
+        """`base.cluster_features` of every image of `data` (an array, or a `tf.data.Dataset` of image batches or
+        `(images, index)` batches, placed by index), as a float32 array [N, d]."""
+        import tensorflow as tf
+
+        if self._features_fn is None:
+            self._features_fn = tf.function(self.base.cluster_features)
+        if isinstance(data, tf.data.Dataset):
+            batches = data
+            total = None
+        else:
+            data = np.asarray(data)
+            if data.ndim == 3:
+                data = data[..., None]
+            batches = (data[i : i + self.cluster_batch_size] for i in range(0, len(data), self.cluster_batch_size))
+            total = -(-len(data) // self.cluster_batch_size)
+        progress = keras.utils.Progbar(total, verbose=verbose, unit_name="batch") if verbose else None
+        features, indices = [], []
+        for batch in batches:
+            x, index, _ = keras.utils.unpack_x_y_sample_weight(batch)
+            x = batch_images(x)
+            if getattr(x, "dtype", None) == np.uint8 or getattr(x, "dtype", None) == tf.uint8:
+                raise ValueError("Images to cluster must be floats, prepared as the training batches are "
+                                 "(e.g. divided by 255).")
+            features.append(np.asarray(self._features_fn(tf.convert_to_tensor(x, tf.float32))))
+            if index is not None:
+                indices.append(np.asarray(index).reshape(-1))
+            if progress is not None:
+                progress.add(1)
+        features = np.concatenate(features)
+        if indices:
+            ordered = np.zeros_like(features)
+            ordered[np.concatenate(indices)] = features
+            features = ordered
+        return features
+
+    def update_prototypes(self, data, verbose=1):
+        """Embeds `data` (see `cluster_features`), runs `hierarchical_kmeans` and uses the result; returns it."""
+        from keras_hier.clustering import hierarchical_kmeans
+
+        features = self.cluster_features(data, verbose=verbose)
+        clusters = hierarchical_kmeans(features, self.num_prototypes, iterations=self.kmeans_iterations,
+                                       init=self.kmeans_init, seed=0 if self.seed is None else self.seed,
+                                       verbose=bool(verbose))
+        self.set_clusters(clusters)
+        return clusters
+
+    def set_clusters(self, clusters):
+        """Uses a `HierarchicalClusters` of the training set (sizes `num_prototypes`) for L_SPD."""
+        sizes = tuple(len(p) for p in clusters.prototypes)
+        if sizes != self.num_prototypes:
+            raise ValueError(f"The clusters have {sizes} prototypes per level; this model uses {self.num_prototypes}.")
+        self.spd.set_clusters(clusters)
+        self._state["assignments"].assign(np.asarray(clusters.assignments, np.int32))
+        self._state["clustered"].assign(True)
+
+    # Training -----------------------------------------------------------------------------------------------
+
+    def fit(self, x=None, y=None, *, cluster_data=None, callbacks=None, **kwargs):
+        """`keras.Model.fit`, plus the `PrototypeUpdate` callback on `cluster_data` (default: `x` when it is an
+        array, whose labels then default to the image indices)."""
+        callbacks = list(callbacks or [])
+        if isinstance(x, np.ndarray):
+            if y is None:
+                y = np.arange(len(x))
+            if cluster_data is None:
+                cluster_data = x
+        if cluster_data is not None:
+            callbacks.append(PrototypeUpdate(cluster_data, verbose=1 if kwargs.get("verbose", "auto") else 0))
+        if kwargs.get("epochs", 1) > self.warmup_epochs and not any(isinstance(c, PrototypeUpdate) for c in callbacks):
+            raise ValueError("HIRL re-clusters the training set after its warm-up: pass `cluster_data` (the training "
+                             "images in index order, without augmentation) or a `PrototypeUpdate` callback.")
+        return super().fit(x, y, callbacks=callbacks, **kwargs)
+
+    def _spd_loss(self, index):
+        import tensorflow as tf
+
+        def loss(embedding):
+            z = ops.stack([head(embedding, training=True) for head in self.heads], axis=1)
+
+            def path_loss():  # only once there are prototypes (the assignments are empty before)
+                positive = ops.take(self._state["assignments"], ops.cast(ops.reshape(index, (-1,)), "int32"))
+                return safe_mean(self.spd.call(positive, z))
+
+            value = tf.cond(self._state["clustered"], path_loss, lambda: tf.constant(0.0))
+            variables = [v for head in self.heads for v in head.trainable_variables]
+            return self.spd_weight * value, variables
+
+        return loss
+
+    def train_step(self, data):
+        x, index, _ = keras.utils.unpack_x_y_sample_weight(data)
+        if index is None:
+            raise ValueError("HIRL's batches must be (images, index), the index of each image in the training set: "
+                             "fit on an array, or use make_dataset(images, numpy.arange(len(images)), ...).")
+        ssl_loss, spd_loss = self.base.fit_step(batch_images(x), self.optimizer, extra_loss=self._spd_loss(index))
+        for tracker, value in zip(self.trackers, (ssl_loss + spd_loss, ssl_loss, spd_loss)):
+            tracker.update_state(value)
+        return {t.name: t.result() for t in self.trackers}
+
+    @property
+    def metrics(self):
+        return list(self.trackers)
+
+    def get_config(self):
+        return {**super().get_config(), "base": keras.saving.serialize_keras_object(self.base),
+                "num_prototypes": list(self.num_prototypes), "num_negative_paths": self.num_negative_paths,
+                "warmup_epochs": self.warmup_epochs, "spd_weight": self.spd_weight, "head_layers": self.head_layers,
+                "kmeans_iterations": self.kmeans_iterations, "kmeans_init": self.kmeans_init,
+                "cluster_batch_size": self.cluster_batch_size, "seed": self.seed}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["base"] = keras.saving.deserialize_keras_object(config["base"])
+        return cls(**config)

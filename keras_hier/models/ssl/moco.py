@@ -1,0 +1,132 @@
+"""`MoCoV2`: contrastive learning against a queue of keys from a momentum encoder."""
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_hier.layers.projection_head import ProjectionHead
+from keras_hier.models.ssl.base import SelfSupervisedModel, mean_cross_entropy
+
+
+@keras.saving.register_keras_serializable(package="keras_hier")
+class MoCoV2(SelfSupervisedModel):
+    """MoCo v2 (Chen et al., 2020): a query q (online encoder + MLP head, view 1) is classified against its key
+    k+ (momentum encoder, view 2) among the `queue_size` keys of earlier batches: loss = cross entropy of
+    softmax([q.k+, q.queue] / temperature) with k+ as the target. After each step the momentum encoder moves
+    to m * key + (1 - m) * online and the batch's keys replace the oldest in the queue.
+
+    MoCo shuffles the keys' batch-norm batches across GPUs so that a query and its key never share batch
+    statistics; here queries and keys run in `shuffle_groups` sub-batches, the keys' drawn at random, which does the
+    same on one device. HIRL clusters the momentum encoder's embeddings (`cluster_features`), as the official code.
+
+    Args:
+        encoder: a Functional `keras.Model` from images to feature vectors (cloned for the momentum encoder).
+        projection_dim: width of the embedding (the paper: 128).
+        hidden_units: width of the head's hidden layer (Dense, ReLU, Dense; the paper: 2048).
+        queue_size: negatives kept (the paper: 65536).
+        momentum: of the key encoder (the paper: 0.999).
+        temperature: the softmax temperature (MoCo v2: 0.2).
+        shuffle_groups: batch-norm sub-batches (1 turns the shuffling off).
+        augmentation: the view augmentation (default `view_augmentation`).
+        seed: seed of the initial queue and of the shuffling.
+
+    Example:
+    >>> inputs = keras.Input((8, 8, 1))
+    >>> encoder = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inputs)))
+    >>> model = MoCoV2(encoder, projection_dim=8, hidden_units=16, queue_size=32)
+    >>> model.compile(optimizer="sgd")
+    >>> history = model.fit(np.random.default_rng(0).uniform(size=(8, 8, 8, 1)), batch_size=4, verbose=0)
+    >>> int(model.queue_pointer.numpy())  # two batches of 4 keys queued
+    8
+    """
+
+    def __init__(self, encoder, projection_dim=128, hidden_units=2048, queue_size=65536, momentum=0.999,
+                 temperature=0.2, shuffle_groups=2, augmentation=None, seed=None, **kwargs):
+        super().__init__(encoder, augmentation, **kwargs)
+        if not 0 <= momentum <= 1:
+            raise ValueError(f"`momentum` must be in [0, 1]; got {momentum}.")
+        if temperature <= 0 or int(queue_size) < 1 or int(shuffle_groups) < 1:
+            raise ValueError("`temperature`, `queue_size` and `shuffle_groups` must be positive; got "
+                             f"{temperature}, {queue_size} and {shuffle_groups}.")
+        self.projection_dim, self.hidden_units, self.queue_size = int(projection_dim), int(hidden_units), \
+            int(queue_size)
+        self.momentum, self.temperature, self.shuffle_groups, self.seed = float(momentum), float(temperature), \
+            int(shuffle_groups), seed
+        head = dict(units=self.projection_dim, hidden_units=self.hidden_units, batch_norm=False)
+        self.projector = ProjectionHead(**head, name="projector")
+        self.key_encoder = keras.models.clone_model(encoder)
+        self.key_projector = ProjectionHead(**head, name="key_projector")
+        self.build_heads(self.projector, self.key_projector)
+        for key, online in zip(self._key_weights(), self._online_weights()):
+            key.assign(online)
+        rng = np.random.default_rng(seed)
+        initial = rng.normal(size=(self.queue_size, self.projection_dim)).astype("float32")
+        initial /= np.linalg.norm(initial, axis=1, keepdims=True)
+        self.queue = self.add_weight(shape=initial.shape, initializer=lambda shape, dtype=None: initial,
+                                     trainable=False, name="queue", aggregation="only_first_replica")
+        self.queue_pointer = self.add_weight(shape=(), dtype="int32", initializer="zeros", trainable=False,
+                                             name="queue_pointer", aggregation="only_first_replica")
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    @property
+    def embedding_dim(self):
+        return self.projection_dim
+
+    def _online_weights(self):
+        return self.encoder.weights + self.projector.weights
+
+    def _key_weights(self):
+        return self.key_encoder.weights + self.key_projector.weights
+
+    @property
+    def online_variables(self):
+        return self.encoder.trainable_variables + self.projector.trainable_variables
+
+    def _grouped(self, encoder, projector, images, training, shuffle=False):
+        """Embeddings of `images`, batch-norm statistics taken over `shuffle_groups` sub-batches (random ones when
+        `shuffle`)."""
+        import tensorflow as tf
+
+        if self.shuffle_groups == 1 or not training:
+            return projector(encoder(images, training=training), training=training)
+        b = ops.shape(images)[0]
+        order = keras.random.shuffle(ops.arange(b), seed=self.seed_generator) if shuffle else ops.arange(b)
+        g = self.shuffle_groups
+        sizes = b // g + ops.cast(ops.arange(g) < b % g, "int32")
+        chunks = tf.split(ops.take(images, order, axis=0), sizes)
+        out = ops.concatenate([projector(encoder(c, training=training), training=training) for c in chunks], 0)
+        return ops.take(out, ops.argsort(order), axis=0)  # back in the batch's order
+
+    def embed(self, images, training=False):
+        return self._grouped(self.encoder, self.projector, images, training)
+
+    def cluster_features(self, images):
+        return self.key_projector(self.key_encoder(images, training=False), training=False)
+
+    def view_loss(self, view_1, view_2, training=True):
+        q = self.embed(view_1, training)
+        k = ops.stop_gradient(self._grouped(self.key_encoder, self.key_projector, view_2, training, shuffle=True))
+        positive = ops.sum(q * k, axis=-1, keepdims=True)
+        negative = ops.matmul(q, ops.transpose(ops.convert_to_tensor(self.queue)))
+        logits = ops.concatenate([positive, negative], axis=1) / self.temperature
+        loss = mean_cross_entropy(ops.zeros((ops.shape(q)[0],), "int32"), logits)
+        if training:
+            self._enqueue(k)
+        return loss, q
+
+    def _enqueue(self, keys):
+        b = ops.shape(keys)[0]
+        slots = (self.queue_pointer + ops.arange(b, dtype="int32")) % self.queue_size
+        self.queue.assign(ops.scatter_update(self.queue, slots[:, None], ops.cast(keys, "float32")))
+        self.queue_pointer.assign((self.queue_pointer + ops.cast(b, "int32")) % self.queue_size)
+
+    def after_step(self):
+        m = self.momentum
+        for key, online in zip(self.key_encoder.trainable_weights + self.key_projector.trainable_weights,
+                               self.encoder.trainable_weights + self.projector.trainable_weights):
+            key.assign(m * key + (1.0 - m) * ops.cast(online, key.dtype))
+
+    def get_config(self):
+        return {**super().get_config(), "projection_dim": self.projection_dim, "hidden_units": self.hidden_units,
+                "queue_size": self.queue_size, "momentum": self.momentum, "temperature": self.temperature,
+                "shuffle_groups": self.shuffle_groups, "seed": self.seed}

@@ -1,0 +1,61 @@
+"""`SimCLR`: two-view contrastive learning with the other images of the batch as negatives (NT-Xent)."""
+
+import keras
+from keras import ops
+
+from keras_hier.layers.projection_head import ProjectionHead
+from keras_hier.models.ssl.base import SelfSupervisedModel, mean_cross_entropy
+
+
+@keras.saving.register_keras_serializable(package="keras_hier")
+class SimCLR(SelfSupervisedModel):
+    """SimCLR (Chen et al., 2020): the embeddings of two views of an image attract each other and repel the other
+    2(B - 1) views of the batch; loss = NT-Xent, softmax cross entropy over cosine similarities / temperature.
+
+    Args:
+        encoder: a `keras.Model` from images to feature vectors.
+        projection_dim: width of the embedding.
+        hidden_units: width of the projection head's hidden layer (Dense, batch norm, ReLU, Dense).
+        temperature: the softmax temperature.
+        augmentation: the view augmentation (default `view_augmentation`).
+
+    Example:
+    >>> import numpy as np
+    >>> inputs = keras.Input((8, 8, 1))
+    >>> encoder = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inputs)))
+    >>> model = SimCLR(encoder, projection_dim=8, hidden_units=16)
+    >>> model.compile(optimizer="sgd")
+    >>> history = model.fit(np.random.default_rng(0).uniform(size=(8, 8, 8, 1)), batch_size=4, verbose=0)
+    >>> sorted(history.history)
+    ['loss']
+    """
+
+    def __init__(self, encoder, projection_dim=128, hidden_units=512, temperature=0.5, augmentation=None, **kwargs):
+        super().__init__(encoder, augmentation, **kwargs)
+        if temperature <= 0:
+            raise ValueError(f"`temperature` must be positive; got {temperature}.")
+        self.projection_dim, self.hidden_units, self.temperature = int(projection_dim), int(hidden_units), \
+            float(temperature)
+        self.projector = ProjectionHead(self.projection_dim, hidden_units=self.hidden_units, name="projector")
+        self.build_heads(self.projector)
+
+    @property
+    def embedding_dim(self):
+        return self.projection_dim
+
+    def embed(self, images, training=False):
+        return self.projector(self.encoder(images, training=training), training=training)
+
+    def view_loss(self, view_1, view_2, training=True):
+        z1, z2 = self.embed(view_1, training), self.embed(view_2, training)
+        z = ops.concatenate([z1, z2], axis=0)
+        n = ops.shape(z)[0]
+        b = ops.shape(z1)[0]
+        # A view is not its own negative: its self-similarity drops out of the softmax.
+        logits = ops.matmul(z, ops.transpose(z)) / self.temperature - 1e9 * ops.eye(n, dtype="float32")
+        positives = ops.concatenate([ops.arange(b) + b, ops.arange(b)], axis=0)
+        return mean_cross_entropy(positives, logits), z1
+
+    def get_config(self):
+        return {**super().get_config(), "projection_dim": self.projection_dim, "hidden_units": self.hidden_units,
+                "temperature": self.temperature}
