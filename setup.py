@@ -39,9 +39,10 @@ setup(
     extras_require={
         "gpu": ["tensorflow[and-cuda]>=2.21"],
         "dev": ["pytest>=8", "hypothesis>=6", "pytest-timeout"],
-        # Only for benchmarks/rgcn.py's comparison with PyTorch Geometric. For the CPU build of torch add
-        # `--extra-index-url https://download.pytorch.org/whl/cpu` (PyPI's Linux wheel pulls CUDA, several GB).
-        "bench": ["torch==2.13.0", "torch_geometric"],
+        # Only for the benchmarks' baselines: PyTorch Geometric (benchmarks/rgcn.py; for the CPU build of torch add
+        # `--extra-index-url https://download.pytorch.org/whl/cpu`, PyPI's Linux wheel pulls CUDA, several GB) and
+        # faiss (benchmarks/hierarchical_kmeans.py).
+        "bench": ["torch==2.13.0", "torch_geometric", "faiss-cpu"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -1,6 +1,7 @@
 """Spherical and hierarchical K-means (HIRL's Alg. 1) on TensorFlow, in chunks that bound memory."""
 
 import dataclasses
+import functools
 
 import numpy as np
 
@@ -13,34 +14,78 @@ def _normalize(x):
     return tf.math.l2_normalize(tf.cast(x, tf.float32), axis=1)
 
 
-def _best(x, centroids, chunk_size):
-    """(index, cosine) of the nearest centroid of every row of x, `chunk_size` rows at a time."""
+@functools.lru_cache(maxsize=None)
+def _graph_functions():
+    """The compiled steps of `spherical_kmeans` (made once, on first use, so that importing needs no TensorFlow)."""
     import tensorflow as tf
 
-    idx, sim = [], []
-    for start in range(0, int(x.shape[0]), chunk_size):
-        s = tf.matmul(x[start : start + chunk_size], centroids, transpose_b=True)
-        idx.append(tf.argmax(s, axis=1, output_type=tf.int32))
-        sim.append(tf.reduce_max(s, axis=1))
-    return tf.concat(idx, 0), tf.concat(sim, 0)
+    @tf.function(reduce_retracing=True)
+    def nearest(chunks, centroids):
+        """(index, cosine) of the nearest centroid of every row of chunks [m, chunk, d], one chunk at a time."""
+
+        def score(rows):
+            s = tf.matmul(rows, centroids, transpose_b=True)
+            return tf.argmax(s, axis=1, output_type=tf.int32), tf.reduce_max(s, axis=1)
+
+        idx, sim = tf.map_fn(score, chunks, fn_output_signature=(tf.int32, tf.float32), parallel_iterations=1)
+        return tf.reshape(idx, [-1]), tf.reshape(sim, [-1])
+
+    @tf.function(reduce_retracing=True)
+    def lloyd_step(x, chunks, centroids):
+        """One Lloyd iteration: assignments, their cosines, and per-cluster sums and counts."""
+        n, k = tf.shape(x)[0], tf.shape(centroids)[0]
+        idx, sim = nearest(chunks, centroids)
+        idx, sim = idx[:n], sim[:n]
+        sums = tf.math.unsorted_segment_sum(x, idx, k)
+        counts = tf.math.unsorted_segment_sum(tf.ones([n]), idx, k)
+        return idx, sim, sums, counts
+
+    @tf.function(jit_compile=True, reduce_retracing=True)
+    def kmeans_plus_plus(x, k, seed):
+        """k-means++ seeding with the cosine distance 1 - <x, c>: k row indices of x (XLA: a loop of k fused
+        matrix-vector products and draws)."""
+        n = tf.shape(x)[0]
+        first = tf.random.stateless_uniform([], seed, 0, n, dtype=tf.int32)
+        chosen = tf.TensorArray(tf.int32, size=k).write(0, first)
+        closest = tf.maximum(1.0 - tf.linalg.matvec(x, x[first]), 0.0)
+        for i in tf.range(1, k):
+            # Draw a row with probability proportional to its distance (the last row when all are 0).
+            cumulative = tf.cumsum(closest)
+            u = tf.random.stateless_uniform([1], seed + tf.stack([i, 0])) * cumulative[-1]
+            pick = tf.minimum(tf.searchsorted(cumulative, u, side="right", out_type=tf.int32)[0], n - 1)
+            chosen = chosen.write(i, pick)
+            closest = tf.minimum(closest, tf.maximum(1.0 - tf.linalg.matvec(x, x[pick]), 0.0))
+        return chosen.stack()
+
+    return nearest, lloyd_step, kmeans_plus_plus
 
 
-def _init(x, k, init, rng, chunk_size):
+def _chunks(x, chunk_size):
+    """x [n, d] zero-padded and reshaped to [m, chunk, d]."""
+    import tensorflow as tf
+
+    n = int(x.shape[0])
+    size = min(chunk_size, n)
+    pad = -n % size
+    return tf.reshape(tf.pad(x, [[0, pad], [0, 0]]), [-1, size, int(x.shape[1])])
+
+
+def _best(x, centroids, chunk_size):
+    """(index, cosine) of the nearest centroid of every row of x, `chunk_size` rows at a time."""
+    nearest = _graph_functions()[0]
+    idx, sim = nearest(_chunks(x, chunk_size), centroids)
+    n = int(x.shape[0])
+    return idx[:n], sim[:n]
+
+
+def _init(x, k, init, rng):
     import tensorflow as tf
 
     n = int(x.shape[0])
     if init == "random":
         return tf.gather(x, rng.choice(n, size=k, replace=False))
-    chosen = [int(rng.integers(n))]  # k-means++ with the cosine distance 1 - <x, c>
-    closest = None
-    for _ in range(1, k):
-        _, sim = _best(x, tf.gather(x, chosen[-1:]), chunk_size)
-        distance = tf.maximum(1.0 - sim, 0.0)
-        closest = distance if closest is None else tf.minimum(closest, distance)
-        weights = closest.numpy().astype(np.float64)
-        total = weights.sum()
-        chosen.append(int(rng.choice(n, p=weights / total)) if total > 0 else int(rng.integers(n)))
-    return tf.gather(x, chosen)
+    seed = tf.constant(rng.integers(0, 2**31 - 1, size=2), tf.int32)
+    return tf.gather(x, _graph_functions()[2](x, tf.constant(k, tf.int32), seed))
 
 
 def spherical_kmeans(x, k, iterations=20, init="kmeans++", seed=0, chunk_size=8192):
@@ -74,12 +119,13 @@ def spherical_kmeans(x, k, iterations=20, init="kmeans++", seed=0, chunk_size=81
     if not 1 <= k <= n:
         raise ValueError(f"Cannot make {k} clusters of {n} points: need 1 <= k <= n.")
     rng = np.random.default_rng(seed)
-    centroids = _init(x, k, init, rng, chunk_size)
+    centroids = _init(x, k, init, rng)
+    chunks = _chunks(x, chunk_size)
+    lloyd_step = _graph_functions()[1]
     assign = None
     for _ in range(iterations):
-        new, sim = _best(x, centroids, chunk_size)
-        sums = tf.math.unsorted_segment_sum(x, new, k)
-        counts = tf.math.unsorted_segment_sum(tf.ones([n]), new, k).numpy()
+        new, sim, sums, counts = lloyd_step(x, chunks, centroids)
+        counts = counts.numpy()
         empty = np.flatnonzero(counts == 0)
         if len(empty):  # re-seed with the worst-explained points
             worst = np.argsort(sim.numpy())[: len(empty)]

@@ -77,15 +77,16 @@ class SemanticPathDiscrimination(keras.losses.Loss):
 
     def path_similarity(self, z, paths):
         """s(z, P) for embeddings z [batch, L, d] and paths [batch, ..., L] of prototype indices: [batch, ...]."""
-        z = ops.cast(z, "float32")
-        z = ops.normalize(z, axis=-1)
+        z = ops.normalize(ops.cast(z, "float32"), axis=-1)
+        batch = ops.shape(paths)[0]
+        flat = ops.reshape(paths, (batch, -1, len(self._prototypes)))  # [batch, P, L]
         s = 1.0
         for level, prototypes in enumerate(self._prototypes):
-            c = ops.take(prototypes, paths[..., level], axis=0)  # [batch, ..., d]
-            zl = z[:, level]
-            zl = ops.reshape(zl, (ops.shape(zl)[0],) + (1,) * (len(c.shape) - 2) + (zl.shape[-1],))
-            s = s * (1.0 + ops.sum(zl * c, axis=-1)) / 2.0
-        return s
+            # Cosines with all of the level's prototypes, then the path's: cheaper than gathering a d-vector per
+            # path and image when there are many paths.
+            cosines = ops.matmul(z[:, level], ops.transpose(prototypes))  # [batch, K_l]
+            s = s * (1.0 + ops.take_along_axis(cosines, flat[..., level], axis=1)) / 2.0
+        return ops.reshape(s, ops.shape(paths)[:-1])
 
     def call(self, y_true, y_pred):
         if self._prototypes is None:

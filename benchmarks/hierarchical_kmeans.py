@@ -1,0 +1,165 @@
+"""`hierarchical_kmeans` against faiss and scikit-learn, and HIRL's per-epoch overhead:
+`python -m benchmarks.hierarchical_kmeans`.
+
+Part 1 clusters 60,000 x 128 features (Fashion-MNIST's training images under a fixed random projection to 128
+dimensions, L2-normalised; `--data blobs` for Gaussian blobs) into (1000, 300, 30) prototypes, HIRL's Algorithm 1,
+with keras_hier's `hierarchical_kmeans` (k-means++ and random seeding), faiss-cpu's spherical `Kmeans` (random
+seeding, `pip install faiss-cpu`, benchmark only) and scikit-learn's `MiniBatchKMeans`, each level on the
+normalised prototypes of the level below, 20 iterations each, all in one process. It prints the median time of
+`--repeats` runs (after a warm-up run), the ratio to faiss, and the objective each reaches at every level: the
+mean cosine between a point and its nearest prototype (higher is better).
+
+Part 2 times an epoch of MoCo v2 and of HIRL-MoCo v2 (the same model plus L_SPD and re-clustering the training set
+at the start of the epoch) on `--epoch-images` Fashion-MNIST images with a small CNN, and prints their ratio (the
+third epoch, after tracing and HIRL's first clustering).
+"""
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+
+
+def features(data, n, dim, seed=0):
+    rng = np.random.default_rng(seed)
+    if data == "blobs":
+        centres = rng.normal(size=(2000, dim))
+        x = centres[rng.integers(2000, size=n)] + 0.8 * rng.normal(size=(n, dim))
+    else:
+        from keras_hier.datasets import fashion_mnist
+
+        (images, _), _ = fashion_mnist.load_data()
+        pixels = images[:n].reshape(len(images[:n]), -1).astype(np.float32) / 255.0
+        x = (pixels - pixels.mean(0)) @ rng.normal(size=(pixels.shape[1], dim))
+    x = x.astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def objective(points, prototypes):
+    """Mean cosine between each point and its nearest (normalised) prototype."""
+    c = prototypes / np.linalg.norm(prototypes, axis=1, keepdims=True)
+    best = [(points[i : i + 8192] @ c.T).max(1) for i in range(0, len(points), 8192)]
+    return float(np.concatenate(best).mean())
+
+
+def levels(fit_level, x, sizes):
+    """Algorithm 1 with `fit_level(points, k, level) -> centroids`: the normalised prototypes of each level."""
+    out, points = [], x
+    for level, k in enumerate(sizes):
+        c = np.asarray(fit_level(points, k, level), np.float32)
+        points = c / np.linalg.norm(c, axis=1, keepdims=True)
+        out.append(points)
+    return out
+
+
+def methods(iterations):
+    from keras_hier.clustering import hierarchical_kmeans
+
+    def ours(init):
+        return lambda x, sizes: hierarchical_kmeans(x, sizes, iterations=iterations, init=init, verbose=False).prototypes
+
+    found = {"keras_hier k-means++": ours("kmeans++"), "keras_hier random": ours("random")}
+    try:
+        import faiss
+
+        def faiss_level(points, k, level):
+            km = faiss.Kmeans(points.shape[1], k, niter=iterations, seed=level, spherical=True, verbose=False,
+                              max_points_per_centroid=len(points), min_points_per_centroid=1)
+            km.train(np.ascontiguousarray(points))
+            return km.centroids
+
+        found["faiss-cpu"] = lambda x, sizes: levels(faiss_level, x, sizes)
+    except ImportError:
+        print("faiss is not installed (pip install faiss-cpu): no faiss baseline.")
+    from sklearn.cluster import MiniBatchKMeans
+
+    def sklearn_level(points, k, level):
+        return MiniBatchKMeans(k, batch_size=4096, max_iter=iterations, n_init=1, random_state=level).fit(points) \
+            .cluster_centers_
+
+    found["sklearn MiniBatchKMeans"] = lambda x, sizes: levels(sklearn_level, x, sizes)
+    return found
+
+
+def clustering_part(args):
+    x = features(args.data, args.num_points, args.dim)
+    sizes = tuple(args.prototypes)
+    print(f"hierarchical K-means on {x.shape[0]} x {x.shape[1]} features ({args.data}) into {sizes} prototypes, "
+          f"{args.iterations} iterations per level; objective = mean cosine to the nearest prototype per level")
+    results = {}
+    for name, run in methods(args.iterations).items():
+        prototypes = run(x, sizes)  # warm-up (tracing, compiling)
+        times = []
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            prototypes = run(x, sizes)
+            times.append(time.perf_counter() - start)
+        inputs = [x] + list(prototypes[:-1])
+        results[name] = (statistics.median(times), [objective(p, c) for p, c in zip(inputs, prototypes)])
+    reference = results.get("faiss-cpu", next(iter(results.values())))[0]
+    print(f"{'method':26s} {'seconds':>8s} {'x faiss':>8s}   objective per level")
+    for name, (seconds, objectives) in results.items():
+        print(f"{name:26s} {seconds:8.2f} {seconds / reference:8.2f}   " + "  ".join(f"{o:.4f}" for o in objectives))
+
+
+def overhead_part(args):
+    import keras
+
+    from keras_hier.datasets import fashion_mnist
+    from keras_hier.models import HIRL
+    from keras_hier.models.ssl import MoCoV2
+
+    (images, _), _ = fashion_mnist.load_data()
+    x = images[: args.epoch_images, ..., None].astype(np.float32) / 255.0
+    sizes = (args.epoch_images // 20, args.epoch_images // 100, 10)
+
+    def encoder():
+        inputs = keras.Input((28, 28, 1))
+        h = inputs
+        for filters in (32, 64, 128):
+            h = keras.layers.Conv2D(filters, 3, strides=2, padding="same", use_bias=False)(h)
+            h = keras.layers.ReLU()(keras.layers.BatchNormalization()(h))
+        return keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(h))
+
+    def epoch_seconds(model):
+        model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
+        fit = model.fit if isinstance(model, HIRL) else (lambda *a, **k: keras.Model.fit(model, *a, **k))
+        # Untimed: epoch 0 (tracing; HIRL's warm-up) and epoch 1 (HIRL's first clustering, compiling).
+        fit(x, batch_size=args.batch_size, epochs=2, verbose=0)
+        start = time.perf_counter()
+        fit(x, batch_size=args.batch_size, epochs=3, initial_epoch=2, verbose=0)
+        return time.perf_counter() - start
+
+    def moco():
+        keras.utils.set_random_seed(0)
+        return MoCoV2(encoder(), projection_dim=128, hidden_units=512, queue_size=4096)
+
+    base = epoch_seconds(moco())
+    hirl = epoch_seconds(HIRL(moco(), num_prototypes=sizes, num_negative_paths=args.negative_paths,
+                              warmup_epochs=1))
+    print(f"epoch on {len(x)} images, batch {args.batch_size}: MoCo v2 {base:.1f} s, HIRL-MoCo v2 {hirl:.1f} s "
+          f"(prototypes {sizes}, {args.negative_paths} negative paths, re-clustering included): "
+          f"{hirl / base:.2f}x")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--data", choices=("fashion_mnist", "blobs"), default="fashion_mnist")
+    parser.add_argument("--num-points", type=int, default=60000)
+    parser.add_argument("--dim", type=int, default=128)
+    parser.add_argument("--prototypes", type=int, nargs="+", default=[1000, 300, 30])
+    parser.add_argument("--iterations", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--epoch-images", type=int, default=10000, help="images of the epoch-overhead part (0: skip)")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--negative-paths", type=int, default=1000)
+    args = parser.parse_args(argv)
+    clustering_part(args)
+    if args.epoch_images:
+        overhead_part(args)
+
+
+if __name__ == "__main__":
+    main()
