@@ -106,6 +106,7 @@ def clustering_part(args):
 def overhead_part(args):
     import keras
 
+    from keras_hier.backbones import convnet
     from keras_hier.datasets import fashion_mnist
     from keras_hier.models import HIRL
     from keras_hier.models.ssl import MoCoV2
@@ -113,14 +114,6 @@ def overhead_part(args):
     (images, _), _ = fashion_mnist.load_data()
     x = images[: args.epoch_images, ..., None].astype(np.float32) / 255.0
     sizes = (args.epoch_images // 20, args.epoch_images // 100, 10)
-
-    def encoder():
-        inputs = keras.Input((28, 28, 1))
-        h = inputs
-        for filters in (32, 64, 128):
-            h = keras.layers.Conv2D(filters, 3, strides=2, padding="same", use_bias=False)(h)
-            h = keras.layers.ReLU()(keras.layers.BatchNormalization()(h))
-        return keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(h))
 
     def epoch_seconds(model):
         model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
@@ -133,7 +126,7 @@ def overhead_part(args):
 
     def moco():
         keras.utils.set_random_seed(0)
-        return MoCoV2(encoder(), projection_dim=128, hidden_units=512, queue_size=4096)
+        return MoCoV2(convnet((28, 28, 1)), projection_dim=128, hidden_units=512, queue_size=4096)
 
     base = epoch_seconds(moco())
     hirl = epoch_seconds(HIRL(moco(), num_prototypes=sizes, num_negative_paths=args.negative_paths,

@@ -1,4 +1,4 @@
-"""Plots a person would rather look at than read: CPM heatmaps, class trees, per-group accuracy bars.
+"""Plots a person would rather look at than read: CPM heatmaps, class trees, per-group accuracy bars, t-SNE maps.
 
 Every function writes a PNG (atomically: to a temporary name, then moved into place) and returns its path.
 matplotlib runs with the non-interactive Agg backend.
@@ -208,5 +208,41 @@ def plot_attended(attended, path, title="Classes a few-shot class borrows from")
         ax.set_yticks(range(len(rows)), [f"{r['class']} (LCH {r['lch']:.2f})" for r in rows], fontsize=8)
         ax.set_xlabel("attention")
         ax.set_title(query, fontsize=9)
+    fig.suptitle(title)
+    return _save(plt, fig, path)
+
+
+def plot_tsne(features, labels, path, class_names=None, title="t-SNE of the features", max_points=2000, seed=0):
+    """Side-by-side 2-D t-SNE maps (scikit-learn) of one or more feature sets of the same images, coloured by class.
+
+    Args:
+        features: dict name -> float array [n, d] (e.g. {"MoCo v2": ..., "HIRL-MoCo v2": ...}).
+        labels: int class of each image [n].
+        path: the PNG file to write.
+        class_names: optional names of the classes for the legend.
+        title: the figure title.
+        max_points: images drawn (a fixed random subset when there are more).
+        seed: of the subset and of t-SNE.
+    """
+    from sklearn.manifold import TSNE
+
+    labels = np.asarray(labels).reshape(-1)
+    rng = np.random.default_rng(seed)
+    keep = np.sort(rng.choice(len(labels), size=min(max_points, len(labels)), replace=False))
+    plt, fig = _figure(5.0 * len(features) + 1.5, 5)
+    cmap = plt.get_cmap("tab10" if labels.max() < 10 else "tab20")
+    for i, (name, x) in enumerate(features.items()):
+        x = np.asarray(x, np.float32)[keep]
+        x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+        xy = TSNE(2, init="pca", random_state=seed, perplexity=min(30.0, max(2.0, (len(x) - 1) / 3))).fit_transform(x)
+        ax = fig.add_subplot(1, len(features), i + 1)
+        for c in np.unique(labels[keep]):
+            mask = labels[keep] == c
+            ax.scatter(xy[mask, 0], xy[mask, 1], s=3, color=cmap(int(c) % cmap.N),
+                       label=class_names[c] if class_names is not None else str(c))
+        ax.set_title(name)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), markerscale=4, fontsize=8)
     fig.suptitle(title)
     return _save(plt, fig, path)

@@ -15,3 +15,17 @@ def mean_and_spread(values):
     """`{"mean", "std"}` of per-seed values (sample standard deviation; 0 for one seed)."""
     values = [float(v) for v in values]
     return {"mean": float(np.mean(values)), "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0}
+
+
+def applications_encoder(backbone, input_shape, weights="none"):
+    """Images in [0, 1] -> pooled features of a keras.applications ResNet (`resnet50`, `resnet101`, `resnet152`);
+    `weights` `"imagenet"` (downloads) or `"none"`."""
+    import keras
+
+    make = {"resnet50": keras.applications.ResNet50, "resnet101": keras.applications.ResNet101,
+            "resnet152": keras.applications.ResNet152}[backbone]
+    net = make(include_top=False, pooling="avg", weights=None if weights == "none" else weights,
+               input_shape=input_shape)
+    images = keras.Input(input_shape, name="images")
+    x = keras.applications.resnet.preprocess_input(keras.layers.Rescaling(255.0)(images))
+    return keras.Model(images, net(x), name="encoder")

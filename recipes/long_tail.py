@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from recipes._common import comma_list, mean_and_spread
+from recipes._common import applications_encoder, comma_list, mean_and_spread
 
 TEMPERATURES = "0.05,0.1,0.2,0.5"
 MIXES = "0.5,1,2,4,8,16"
@@ -65,13 +65,7 @@ def build_encoder(args, input_shape):
 
         net = resnet_cifar(args.depth, 10, input_shape=input_shape)
         return keras.Model(net.inputs[0], net.get_layer("avg_pool").output, name="encoder")
-    make = {"resnet50": keras.applications.ResNet50, "resnet101": keras.applications.ResNet101,
-            "resnet152": keras.applications.ResNet152}[args.backbone]
-    net = make(include_top=False, pooling="avg", weights=None if args.weights == "none" else args.weights,
-               input_shape=input_shape)
-    images = keras.Input(input_shape, name="images")
-    x = keras.applications.resnet.preprocess_input(keras.layers.Rescaling(255.0)(images))
-    return keras.Model(images, net(x), name="encoder")
+    return applications_encoder(args.backbone, input_shape, args.weights)
 
 
 def classifiers(weights, prototypes, counts, ks, temperature, mix):

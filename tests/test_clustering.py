@@ -60,3 +60,14 @@ def test_errors():
         spherical_kmeans(x, 3, init="forgy")
     with pytest.raises(ValueError, match="1 <= k <= n"):
         spherical_kmeans(x[:3], 4)
+
+
+def test_kmeans_plus_plus_is_reproducible_and_handles_identical_points():
+    x, _ = blobs(seed=3)
+    a, b = spherical_kmeans(x, 6, seed=5), spherical_kmeans(x, 6, seed=5)
+    np.testing.assert_array_equal(a[1], b[1])
+    np.testing.assert_allclose(a[0], b[0])
+    same = np.ones((10, 4), "float32")  # every distance 0: seeding still picks k rows, nothing is NaN
+    centroids, assign = spherical_kmeans(same, 3, seed=0)
+    np.testing.assert_allclose(centroids, 0.5)  # all equal to the one point (ties go to the first)
+    assert ((assign >= 0) & (assign < 3)).all()

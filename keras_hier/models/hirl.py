@@ -172,7 +172,8 @@ class HIRL(keras.Model):
             if cluster_data is None:
                 cluster_data = x
         if cluster_data is not None:
-            callbacks.append(PrototypeUpdate(cluster_data, verbose=1 if kwargs.get("verbose", "auto") else 0))
+            verbose = kwargs.get("verbose", "auto")
+            callbacks.append(PrototypeUpdate(cluster_data, verbose=1 if verbose == "auto" else verbose))
         if kwargs.get("epochs", 1) > self.warmup_epochs and not any(isinstance(c, PrototypeUpdate) for c in callbacks):
             raise ValueError("HIRL re-clusters the training set after its warm-up: pass `cluster_data` (the training "
                              "images in index order, without augmentation) or a `PrototypeUpdate` callback.")

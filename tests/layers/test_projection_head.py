@@ -37,3 +37,20 @@ def test_mixed_precision_saving_and_errors(tmp_path):
                                atol=1e-3)
     with pytest.raises(ValueError, match="positive"):
         ProjectionHead(4, num_layers=0)
+
+
+def test_base_method_variants_and_config():
+    x = np.random.default_rng(2).normal(size=(6, 5)).astype("float32")
+    moco = ProjectionHead(3, hidden_units=7, batch_norm=False)
+    moco(x)
+    (w0, b0), (w1, b1) = moco.hidden[0][0].get_weights(), moco.out.get_weights()
+    y = np.maximum(x @ w0 + b0, 0) @ w1 + b1
+    np.testing.assert_allclose(np.asarray(moco(x)), y / np.linalg.norm(y, axis=1, keepdims=True), atol=1e-5)
+    simsiam = ProjectionHead(4, num_layers=3, output_batch_norm=True, normalize=False)
+    out = np.asarray(simsiam(x, training=True))
+    # The output batch norm has no scale or offset: in training each unit has mean 0 over the batch.
+    np.testing.assert_allclose(out.mean(0), 0.0, atol=1e-4)
+    assert len(simsiam.out.get_weights()) == 1  # no bias before a batch norm
+    config = simsiam.get_config()
+    assert (config["num_layers"], config["hidden_units"], config["output_batch_norm"]) == (3, 4, True)
+    assert ProjectionHead.from_config(config).output_batch_norm

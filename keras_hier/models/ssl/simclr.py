@@ -53,6 +53,8 @@ class SimCLR(SelfSupervisedModel):
         b = ops.shape(z1)[0]
         # A view is not its own negative: its self-similarity drops out of the softmax.
         logits = ops.matmul(z, ops.transpose(z)) / self.temperature - 1e9 * ops.eye(n, dtype="float32")
+        # A column no view ever picks, so that an empty batch still has one class (its loss is then 0, not an error).
+        logits = ops.pad(logits, [[0, 0], [0, 1]], constant_values=-1e9)
         positives = ops.concatenate([ops.arange(b) + b, ops.arange(b)], axis=0)
         return mean_cross_entropy(positives, logits), z1
 

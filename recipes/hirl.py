@@ -1,0 +1,207 @@
+"""HIRL recipe: a self-supervised base method and its HIRL variant (Xu et al., 2022), side by side.
+
+`python -m recipes.hirl` pre-trains MoCo v2 (or `--method simclr | simsiam`) and HIRL on top of it with identical
+settings (same encoder initialisation, augmentation, optimiser and epochs) on Fashion-MNIST's training images without
+their labels, then scores both frozen encoders on the test set: weighted k-NN top-1 (cosine, T = 0.07, best of
+k in 10 / 20 / 100 / 200, the training images as memory bank), a linear probe, and K-means clustering accuracy, NMI
+and AMI; mean ± sd over `--seeds`. Writes metrics.json, a t-SNE map of both encoders' test features and bars of the
+scores (PNG), the HIRL model (.keras) and its encoder as a SavedModel. `--dataset image_folder --data-dir D` reads
+ImageNet-style `D/train/<class>/*` and `D/val/<class>/*` folders instead; `--paper` sets the paper's ImageNet
+settings (prototypes 30000,10000,1000, 1000 negative paths, 20 warm-up epochs of 200, ResNet-50, batch 256,
+momentum 0.999).
+"""
+
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+
+from recipes._common import applications_encoder, comma_list, mean_and_spread
+
+PAPER = {"prototypes": "30000,10000,1000", "negative_paths": 1000, "warmup_epochs": 20, "epochs": 200,
+         "backbone": "resnet50", "batch_size": 256, "momentum": 0.999, "lr": 0.03, "projection_dim": 128,
+         "hidden_units": 2048, "queue_size": 65536}
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python -m recipes.hirl", description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--dataset", default="fashion_mnist", choices=("fashion_mnist", "image_folder"))
+    p.add_argument("--data-dir", help="image_folder: the folder holding train/<class>/* and val/<class>/*")
+    p.add_argument("--image-size", type=int, default=224, help="image_folder input size")
+    p.add_argument("--method", default="moco_v2", choices=("moco_v2", "simclr", "simsiam"))
+    p.add_argument("--backbone", default="convnet", choices=("convnet", "resnet50", "resnet101", "resnet152"))
+    p.add_argument("--seeds", default="0", help="comma-separated seeds, e.g. 0,1,2")
+    p.add_argument("--train-images", type=int, default=30000, help="training images used (0: all)")
+    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--warmup-epochs", type=int, default=2, help="epochs of the base method alone (T1)")
+    p.add_argument("--prototypes", default="300,100,20", help="prototypes per level, finest first")
+    p.add_argument("--negative-paths", type=int, default=100)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--lr", type=float, default=0.06, help="SGD learning rate at batch 256 (scaled), cosine decay")
+    p.add_argument("--weight-decay", type=float, default=5e-4)
+    p.add_argument("--projection-dim", type=int, default=128)
+    p.add_argument("--hidden-units", type=int, default=512, help="projection head hidden width")
+    p.add_argument("--queue-size", type=int, default=4096, help="MoCo v2 negatives")
+    p.add_argument("--momentum", type=float, default=0.99, help="MoCo v2 key-encoder momentum")
+    p.add_argument("--paper", action="store_true", help="the paper's ImageNet settings: " + json.dumps(PAPER))
+    p.add_argument("--precision", choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"), default="auto")
+    p.add_argument("--output", default="runs/hirl", help="folder for metrics.json, plots and models")
+    p.add_argument("--no-export", action="store_true", help="skip the SavedModel export")
+    args = p.parse_args(argv)
+    if args.paper:
+        for key, value in PAPER.items():
+            setattr(args, key, value)
+    if not 0 <= args.warmup_epochs < args.epochs:
+        raise SystemExit(f"--warmup-epochs must be in [0, --epochs); got {args.warmup_epochs} of {args.epochs}.")
+    return args
+
+
+def fashion_data(args):
+    from keras_hier.datasets import fashion_mnist
+
+    (x_train, y_train), (x_test, y_test) = fashion_mnist.load_data()
+    n = args.train_images or len(x_train)
+    keep = np.random.default_rng(0).permutation(len(x_train))[:n]
+
+    def images(x):
+        return x[..., None].astype(np.float32) / 255.0
+
+    train = images(x_train[keep])
+    return {"train": train, "train_labels": y_train[keep].astype(np.int64), "test": images(x_test),
+            "test_labels": y_test.astype(np.int64), "class_names": fashion_mnist.CLASS_NAMES,
+            "input_shape": train.shape[1:]}
+
+
+def folder_data(args):
+    """ImageNet-style folders, read by tf.data; HIRL's batches carry each image's index as the label."""
+    from keras_hier.datasets.image_folder import files_dataset, list_images
+
+    if not args.data_dir:
+        raise SystemExit("--dataset image_folder needs --data-dir (with train/<class>/* and val/<class>/*).")
+    files, labels, names = list_images(os.path.join(args.data_dir, "train"))
+    test_files, test_labels, _ = list_images(os.path.join(args.data_dir, "val"), names)
+    if args.train_images and args.train_images < len(files):
+        keep = np.sort(np.random.default_rng(0).permutation(len(files))[: args.train_images])
+        files, labels = [files[i] for i in keep], labels[keep]
+    size = (args.image_size, args.image_size)
+
+    def ordered(paths):
+        return files_dataset(paths, np.arange(len(paths)), size, args.batch_size, shuffle=False)
+
+    return {"train": ordered(files), "train_labels": np.asarray(labels), "test": ordered(test_files),
+            "test_labels": np.asarray(test_labels), "class_names": names, "input_shape": size + (3,),
+            "shuffled": lambda seed: files_dataset(files, np.arange(len(files)), size, args.batch_size, shuffle=True,
+                                                   seed=seed)}
+
+
+def build_base(args, input_shape, seed):
+    import keras
+
+    from keras_hier.backbones import convnet
+    from keras_hier.models.ssl import MoCoV2, SimCLR, SimSiam
+
+    keras.utils.set_random_seed(seed)
+    encoder = convnet(input_shape) if args.backbone == "convnet" else applications_encoder(args.backbone, input_shape)
+    if args.method == "moco_v2":
+        return MoCoV2(encoder, args.projection_dim, args.hidden_units, queue_size=args.queue_size,
+                      momentum=args.momentum, seed=seed)
+    if args.method == "simclr":
+        return SimCLR(encoder, args.projection_dim, args.hidden_units)
+    return SimSiam(encoder, projection_dim=4 * args.projection_dim, predictor_units=args.projection_dim)
+
+
+def pretrain(model, args, data, seed):
+    """Trains `model` (a base method or HIRL) and returns it."""
+    import keras
+
+    n = len(data["train_labels"])
+    steps = args.epochs * (n // args.batch_size)
+    schedule = keras.optimizers.schedules.CosineDecay(args.lr * args.batch_size / 256, max(steps, 1))
+    model.compile(optimizer=keras.optimizers.SGD(schedule, momentum=0.9, weight_decay=args.weight_decay))
+    if "shuffled" in data:  # tf.data: (images, index) batches; HIRL clusters the ordered pipeline
+        kwargs = {"cluster_data": data["train"]} if hasattr(model, "update_prototypes") else {}
+        model.fit(data["shuffled"](seed), epochs=args.epochs, verbose=2, **kwargs)
+    else:
+        model.fit(data["train"], np.arange(n), batch_size=args.batch_size, epochs=args.epochs, verbose=2,
+                  shuffle=True, **({"cluster_data": data["train"]} if hasattr(model, "update_prototypes") else {}))
+    return model
+
+
+def encode(encoder, images, batch_size):
+    if isinstance(images, np.ndarray):
+        return np.asarray(encoder.predict(images, batch_size=batch_size, verbose=0))
+    return np.asarray(encoder.predict(images.map(lambda x, i: x), verbose=0))
+
+
+def evaluate(encoder, data, args, seed):
+    from keras_hier.metrics import clustering_scores, knn_accuracies, linear_probe_accuracy
+
+    train = encode(encoder, data["train"], args.batch_size)
+    test = encode(encoder, data["test"], args.batch_size)
+    knn = knn_accuracies(train, data["train_labels"], test, data["test_labels"])
+    return {"knn_top1": max(knn.values()), "knn": {str(k): v for k, v in knn.items()},
+            "linear_probe": linear_probe_accuracy(train, data["train_labels"], test, data["test_labels"],
+                                                  max_iter=300, seed=seed),
+            **{f"cluster_{k}": v for k, v in clustering_scores(test, data["test_labels"], seed=seed).items()}}, test
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from keras_hier import plotting
+    from keras_hier._io import write_text_atomic
+    from keras_hier.models import HIRL
+    from keras_hier.precision import set_precision
+
+    start = time.time()
+    seeds = [int(s) for s in comma_list(args.seeds)]
+    prototypes = [int(k) for k in comma_list(args.prototypes)]
+    precision = set_precision(args.precision)
+    os.makedirs(args.output, exist_ok=True)
+    data = fashion_data(args) if args.dataset == "fashion_mnist" else folder_data(args)
+    base_name = {"moco_v2": "MoCo v2", "simclr": "SimCLR", "simsiam": "SimSiam"}[args.method]
+    names = (base_name, f"HIRL-{base_name}")
+    print(f"{args.dataset}: {len(data['train_labels'])} training / {len(data['test_labels'])} test images; "
+          f"{names[0]} vs {names[1]}, {args.epochs} epochs ({args.warmup_epochs} warm-up), prototypes {prototypes}, "
+          f"precision {precision}")
+    runs, test_features, hirl = [], {}, None
+    for seed in seeds:
+        for name in names:
+            t = time.time()
+            print(f"\n== {name}, seed {seed}")
+            model = build_base(args, data["input_shape"], seed)
+            if name != names[0]:
+                model = hirl = HIRL(model, prototypes, args.negative_paths, args.warmup_epochs, seed=seed)
+            pretrain(model, args, data, seed)
+            scores, test_features[name] = evaluate(model.encoder if name != names[0] else model.encoder, data, args,
+                                                   seed)
+            runs.append({"seed": seed, "model": name, "seconds": time.time() - t, **scores})
+            print(f"{name} seed {seed}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items() if k != "knn"))
+
+    keys = ("knn_top1", "linear_probe", "cluster_accuracy", "cluster_nmi", "cluster_ami")
+    summary = {n: {k: mean_and_spread([r[k] for r in runs if r["model"] == n]) for k in keys} for n in names}
+    print(f"\n{'test, mean ± sd over seeds ' + str(seeds):<40}" + "".join(f"{k:>18}" for k in keys))
+    for n in names:
+        print(f"{n:<40}" + "".join(f"{100 * s['mean']:>11.2f} ±{100 * s['std']:5.2f}" for s in summary[n].values()))
+    print("HIRL - base, k-NN top-1 per seed (points): " + ", ".join(
+        f"{100 * (b['knn_top1'] - a['knn_top1']):+.2f}" for a, b in zip(runs[::2], runs[1::2])))
+
+    plotting.plot_tsne(test_features, data["test_labels"], os.path.join(args.output, "tsne.png"),
+                       data["class_names"], title=f"t-SNE of the test features (seed {seeds[-1]})")
+    plotting.plot_bars({f"{n} {k}": summary[n][k]["mean"] for k in keys for n in names},
+                       os.path.join(args.output, "scores.png"), f"{names[0]} vs {names[1]} (test, frozen encoders)",
+                       ylabel="score")
+    hirl.save(os.path.join(args.output, "hirl.keras"))
+    if not args.no_export:
+        hirl.encoder.export(os.path.join(args.output, "saved_model"), verbose=False)
+    metrics = {"args": vars(args), "precision": precision, "runs": runs, "summary": summary,
+               "seconds": time.time() - start}
+    write_text_atomic(os.path.join(args.output, "metrics.json"), json.dumps(metrics, indent=2))
+    print(f"outputs in {args.output} ({metrics['seconds']:.0f} s)")
+    return metrics
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""SimCLR: NT-Xent against numpy on the model's own embeddings, a training step moves the weights, empty batch,
+saving."""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_hier.models.ssl import SimCLR
+
+
+def nt_xent(z1, z2, t):
+    z = np.concatenate([z1, z2])
+    logits = z @ z.T / t
+    np.fill_diagonal(logits, -np.inf)
+    n = len(z1)
+    positives = np.concatenate([np.arange(n) + n, np.arange(n)])
+    log_softmax = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+    return -log_softmax[np.arange(2 * n), positives].mean()
+
+
+def test_loss_matches_numpy(encoder, images):
+    model = SimCLR(encoder, projection_dim=6, hidden_units=8, temperature=0.3)
+    v1, v2 = images[:6], images[6:]
+    loss, z1 = model.view_loss(v1, v2, training=False)
+    e1, e2 = np.asarray(model.embed(v1)), np.asarray(model.embed(v2))
+    np.testing.assert_allclose(np.asarray(z1), e1, atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(e1, axis=1), 1.0, atol=1e-5)
+    assert float(loss) == pytest.approx(nt_xent(e1, e2, 0.3), rel=1e-5)
+    empty, _ = model.view_loss(images[:0], images[:0], training=False)
+    assert float(empty) == 0.0
+
+
+def test_fit_and_save(encoder, images, tmp_path):
+    model = SimCLR(encoder, projection_dim=6, hidden_units=8)
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    before = [w.copy() for w in model.encoder.get_weights()]
+    history = model.fit(images, batch_size=6, epochs=2, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    assert any(not np.allclose(a, b) for a, b in zip(before, model.encoder.get_weights()))
+    model.save(tmp_path / "simclr.keras")
+    loaded = keras.saving.load_model(tmp_path / "simclr.keras")
+    np.testing.assert_allclose(np.asarray(loaded(images)), np.asarray(model(images)), atol=1e-6)
+    np.testing.assert_allclose(np.asarray(loaded.embed(images)), np.asarray(model.embed(images)), atol=1e-6)
+    with pytest.raises(ValueError, match="temperature"):
+        SimCLR(encoder, temperature=0)

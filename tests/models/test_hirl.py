@@ -1,0 +1,116 @@
+"""HIRL: warm-up without L_SPD, then the PrototypeUpdate callback re-clusters every epoch and changes the
+prototypes; L_SPD from the model equals the loss on its own embeddings; finite gradients under mixed_float16;
+tf.data batches placed by index; `.keras` round trip of the heads; errors."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_hier.clustering import hierarchical_kmeans
+from keras_hier.models import HIRL, PrototypeUpdate
+from keras_hier.models.ssl import MoCoV2, SimCLR, SimSiam
+from tests.models.ssl.conftest import tiny_encoder
+
+IMAGES = np.random.default_rng(0).uniform(size=(24, 8, 8, 1)).astype("float32")
+
+
+def small(base="simclr", **kwargs):
+    make = {"simclr": lambda: SimCLR(tiny_encoder(), projection_dim=6, hidden_units=8),
+            "moco": lambda: MoCoV2(tiny_encoder(), projection_dim=6, hidden_units=8, queue_size=16, seed=0),
+            "simsiam": lambda: SimSiam(tiny_encoder(), projection_dim=6, predictor_units=3)}[base]
+    options = dict(num_prototypes=(6, 2), num_negative_paths=4, warmup_epochs=1, seed=0)
+    options.update(kwargs)
+    return HIRL(make(), **options)
+
+
+@pytest.mark.parametrize("base", ["simclr", "moco", "simsiam"])
+def test_warmup_then_reclustering_every_epoch(base):
+    model = small(base)
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    seen = []
+
+    class Record(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append([np.asarray(p).copy() for p in model.spd._prototypes])
+
+    update = PrototypeUpdate(IMAGES, verbose=0)
+    history = model.fit(IMAGES, np.arange(len(IMAGES)), batch_size=8, epochs=3, verbose=0,
+                        callbacks=[update, Record()])
+    spd = history.history["spd_loss"]
+    assert spd[0] == 0.0 and spd[1] > 0 and spd[2] > 0
+    np.testing.assert_allclose(history.history["loss"], np.add(history.history["ssl_loss"], spd), rtol=1e-5)
+    assert update.history == [1, 2] and len(update.clusters.prototypes) == 2
+    assert not np.abs(seen[0][0]).any()  # no prototypes during the warm-up
+    assert not np.allclose(seen[1][0], seen[2][0])  # re-clustered on the trained encoder
+    assert model.encoder is model.base.encoder
+
+
+def test_spd_term_is_the_loss_on_the_level_embeddings():
+    model = small()
+    clusters = model.update_prototypes(IMAGES, verbose=0)
+    z = model.level_embeddings(IMAGES, training=False)
+    assert z.shape == (24, 2, 6)
+    np.testing.assert_allclose(np.linalg.norm(np.asarray(z), axis=-1), 1.0, atol=1e-5)
+    loss = model.spd.call(clusters.assignments.astype("int32"), z)
+    assert np.isfinite(np.asarray(loss)).all() and float(np.mean(loss)) > 0
+    # The features clustered are the base's cluster features of the images in order.
+    features = model.cluster_features(IMAGES, verbose=0)
+    want = hierarchical_kmeans(features, (6, 2), seed=0, verbose=False)
+    np.testing.assert_array_equal(clusters.assignments, want.assignments)
+
+
+def test_dataset_batches_are_placed_by_index():
+    model = small()
+    order = np.random.default_rng(1).permutation(len(IMAGES))
+    shuffled = tf.data.Dataset.from_tensor_slices((IMAGES[order], order)).batch(5)
+    np.testing.assert_allclose(model.cluster_features(shuffled, verbose=0), model.cluster_features(IMAGES, verbose=0),
+                               atol=1e-6)
+    model.compile(optimizer="sgd")
+    history = model.fit(shuffled, epochs=2, cluster_data=shuffled, verbose=0)
+    assert history.history["spd_loss"][1] > 0
+
+
+def test_mixed_precision_gradients_are_finite():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = small("moco")
+        model.compile(optimizer=keras.optimizers.SGD(0.1))
+        history = model.fit(IMAGES, batch_size=8, epochs=2, verbose=0)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert np.isfinite(history.history["loss"]).all() and history.history["spd_loss"][1] > 0
+    assert all(np.isfinite(np.asarray(w)).all() for w in model.trainable_weights)
+    z = model.level_embeddings(IMAGES[:4])
+    assert z.dtype == "float32"
+
+
+def test_save_round_trip_keeps_the_heads(tmp_path):
+    model = small()
+    model.compile(optimizer="sgd")
+    model.fit(IMAGES, batch_size=8, epochs=2, verbose=0)
+    model.save(tmp_path / "hirl.keras")
+    loaded = keras.saving.load_model(tmp_path / "hirl.keras")
+    assert loaded.num_prototypes == (6, 2) and loaded.warmup_epochs == 1 and loaded.num_negative_paths == 4
+    np.testing.assert_allclose(np.asarray(loaded.level_embeddings(IMAGES)), np.asarray(model.level_embeddings(IMAGES)),
+                               atol=1e-6)
+    np.testing.assert_allclose(np.asarray(loaded(IMAGES)), np.asarray(model(IMAGES)), atol=1e-6)
+
+
+def test_errors():
+    with pytest.raises(TypeError, match="ssl"):
+        HIRL(tiny_encoder())
+    with pytest.raises(ValueError, match="not increasing"):
+        small(num_prototypes=(2, 6))
+    model = small()
+    model.compile(optimizer="sgd")
+    unlabeled = tf.data.Dataset.from_tensor_slices(IMAGES).batch(8)
+    with pytest.raises(ValueError, match="cluster_data"):
+        model.fit(unlabeled, epochs=2, verbose=0)
+    with pytest.raises(ValueError, match="index"):
+        model.fit(unlabeled, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="prototypes per level"):
+        model.set_clusters(hierarchical_kmeans(IMAGES.reshape(24, -1), (5, 2), verbose=False))
+    with pytest.raises(ValueError, match="floats"):
+        model.cluster_features((IMAGES * 255).astype("uint8"), verbose=0)
