@@ -20,6 +20,7 @@ def parse_args(argv=None):
     parser.add_argument("--skip-hgr", action="store_true", help="skip the HGR-Net zero-shot recipe step")
     parser.add_argument("--skip-multilabel", action="store_true", help="skip the multi-label zero-shot recipe step")
     parser.add_argument("--skip-long-tail", action="store_true", help="skip the long-tail transfer recipe step")
+    parser.add_argument("--skip-hirl", action="store_true", help="skip the HIRL self-supervised recipe step")
     parser.add_argument("--output", default="runs/demo", help="folder for the recipes' outputs")
     return parser.parse_args(argv)
 
@@ -143,6 +144,16 @@ def main(argv=None):
         section("Long tail: cosine classifier vs compositional transfer on Fashion-MNIST-LT (small settings; "
                 "python -m recipes.long_tail)")
         long_tail_recipe.main(["--seeds", "0", "--epochs", "3", "--output", os.path.join(args.output, "long_tail")])
+
+    if not args.skip_hirl:
+        import os
+
+        from recipes import hirl as hirl_recipe
+
+        section("HIRL: MoCo v2 vs HIRL-MoCo v2 pre-trained on Fashion-MNIST without labels, scored by k-NN, linear "
+                "probe and clustering (small settings; python -m recipes.hirl)")
+        hirl_recipe.main(["--seeds", "0", "--train-images", "10000", "--epochs", "4", "--warmup-epochs", "1",
+                          "--prototypes", "200,50,10", "--output", os.path.join(args.output, "hirl")])
 
     print(f"\nkeras_hier {keras_hier.__version__}: demo finished in {time.time() - start:.1f} s")
 

@@ -35,6 +35,7 @@ def parse_args(argv=None):
     p.add_argument("--backbone", default="convnet", choices=("convnet", "resnet50", "resnet101", "resnet152"))
     p.add_argument("--seeds", default="0", help="comma-separated seeds, e.g. 0,1,2")
     p.add_argument("--train-images", type=int, default=30000, help="training images used (0: all)")
+    p.add_argument("--test-images", type=int, default=0, help="fashion_mnist test images scored (0: all 10,000)")
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--warmup-epochs", type=int, default=2, help="epochs of the base method alone (T1)")
     p.add_argument("--prototypes", default="300,100,20", help="prototypes per level, finest first")
@@ -70,8 +71,9 @@ def fashion_data(args):
         return x[..., None].astype(np.float32) / 255.0
 
     train = images(x_train[keep])
-    return {"train": train, "train_labels": y_train[keep].astype(np.int64), "test": images(x_test),
-            "test_labels": y_test.astype(np.int64), "class_names": fashion_mnist.CLASS_NAMES,
+    m = args.test_images or len(x_test)
+    return {"train": train, "train_labels": y_train[keep].astype(np.int64), "test": images(x_test[:m]),
+            "test_labels": y_test[:m].astype(np.int64), "class_names": fashion_mnist.CLASS_NAMES,
             "input_shape": train.shape[1:]}
 
 

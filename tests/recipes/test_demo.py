@@ -7,7 +7,7 @@ from recipes import demo
 
 def test_demo_output(capsys):
     # The recipe steps have their own tests (tests/recipes).
-    demo.main(["--skip-hiernet", "--skip-hgr", "--skip-multilabel", "--skip-long-tail"])
+    demo.main(["--skip-hiernet", "--skip-hgr", "--skip-multilabel", "--skip-long-tail", "--skip-hirl"])
     out = capsys.readouterr().out
     assert "artifact (n00021939)" in out
     assert "│   │   ├── Ankle boot (n02872752)  [9]" in out

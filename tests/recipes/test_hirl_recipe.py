@@ -1,0 +1,60 @@
+"""The HIRL recipe end to end on a tiny budget: both encoders scored, plots, the .keras model, a served export;
+the image-folder path; flags."""
+
+import json
+
+import numpy as np
+import pytest
+
+from recipes import hirl as recipe
+
+
+def test_tiny_run(tmp_path, serve_fresh):
+    out = tmp_path / "run"
+    metrics = recipe.main(["--train-images", "512", "--test-images", "300", "--epochs", "2", "--warmup-epochs", "1", "--prototypes", "20,5",
+                           "--negative-paths", "8", "--batch-size", "128", "--hidden-units", "32",
+                           "--queue-size", "256", "--output", str(out)])
+    saved = json.loads((out / "metrics.json").read_text())
+    assert list(saved["summary"]) == ["MoCo v2", "HIRL-MoCo v2"]
+    for run in saved["runs"]:
+        assert set(run["knn"]) == {"10", "20", "100", "200"} and run["knn_top1"] == max(run["knn"].values())
+        assert 0.1 < run["knn_top1"] <= 1 and 0 <= run["cluster_nmi"] <= 1 and 0 < run["linear_probe"] <= 1
+    assert metrics["summary"] == saved["summary"]
+    for png in ("tsne.png", "scores.png"):
+        assert (out / png).read_bytes()[:4] == b"\x89PNG"
+    import keras
+
+    hirl = keras.saving.load_model(out / "hirl.keras")
+    x = np.random.default_rng(0).uniform(size=(3, 28, 28, 1)).astype("float32")
+    served = serve_fresh(out / "saved_model", x)
+    np.testing.assert_allclose(served, np.asarray(hirl.encoder(x)), atol=1e-4)
+    assert served.shape == (3, 128)
+
+
+def test_image_folder_and_flags(tmp_path):
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 12), ("val", 4)):
+        for c in ("n01440764", "n01443537"):
+            folder = tmp_path / "data" / split / c
+            folder.mkdir(parents=True)
+            for i in range(count):
+                pixels = rng.integers(0, 255, size=(20, 20, 3), dtype=np.uint8)
+                tf.io.write_file(str(folder / f"{i}.png"), tf.io.encode_png(pixels))
+    metrics = recipe.main(["--dataset", "image_folder", "--data-dir", str(tmp_path / "data"), "--image-size", "16",
+                           "--method", "simclr", "--epochs", "2", "--warmup-epochs", "1", "--prototypes", "4,2",
+                           "--negative-paths", "2", "--batch-size", "8", "--hidden-units", "16", "--no-export",
+                           "--output", str(tmp_path / "run")])
+    assert [r["model"] for r in metrics["runs"]] == ["SimCLR", "HIRL-SimCLR"]
+    assert not (tmp_path / "run" / "saved_model").exists()
+    with pytest.raises(SystemExit) as e:
+        recipe.parse_args(["--help"])
+    assert e.value.code == 0
+    paper = recipe.parse_args(["--paper"])
+    assert (paper.prototypes, paper.negative_paths, paper.warmup_epochs, paper.epochs) == ("30000,10000,1000", 1000,
+                                                                                         20, 200)
+    with pytest.raises(SystemExit, match="warmup"):
+        recipe.parse_args(["--epochs", "2", "--warmup-epochs", "2"])
+    with pytest.raises(SystemExit, match="--data-dir"):
+        recipe.main(["--dataset", "image_folder", "--output", str(tmp_path / "x")])
