@@ -197,7 +197,7 @@ def main(argv=None):
                        ylabel="score")
     hirl.save(os.path.join(args.output, "hirl.keras"))
     if not args.no_export:
-        hirl.encoder.export(os.path.join(args.output, "saved_model"), verbose=False)
+        hirl.export(os.path.join(args.output, "saved_model"), verbose=False)  # the encoder
     metrics = {"args": vars(args), "precision": precision, "runs": runs, "summary": summary,
                "seconds": time.time() - start}
     write_text_atomic(os.path.join(args.output, "metrics.json"), json.dumps(metrics, indent=2))

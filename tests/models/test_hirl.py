@@ -86,6 +86,15 @@ def test_mixed_precision_gradients_are_finite():
     assert z.dtype == "float32"
 
 
+def test_export_serves_the_encoder(tmp_path, serve_fresh):
+    model = small("moco")
+    model.compile(optimizer="sgd")
+    model.fit(IMAGES, batch_size=8, epochs=2, verbose=0)
+    model.export(tmp_path / "hirl", verbose=False)
+    np.testing.assert_allclose(serve_fresh(tmp_path / "hirl", IMAGES), np.asarray(model(IMAGES)), atol=1e-5)
+    assert model(IMAGES).shape == (24, 4)  # the encoder's features, not the heads'
+
+
 def test_save_round_trip_keeps_the_heads(tmp_path):
     model = small()
     model.compile(optimizer="sgd")

@@ -67,6 +67,11 @@ class SelfSupervisedModel(keras.Model):
     def call(self, images, training=False):
         return self.encoder(images, training=training)
 
+    def export(self, filepath, format="tf_saved_model", verbose=True, **kwargs):
+        """Exports the encoder (images -> features, the `serve` endpoint), what downstream use needs; the heads and
+        the augmentation stay out."""
+        return self.encoder.export(filepath, format=format, verbose=verbose, **kwargs)
+
     def views(self, images):
         """Two random views of each image."""
         return self.augmentation(images, training=True), self.augmentation(images, training=True)
