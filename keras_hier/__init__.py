@@ -23,7 +23,8 @@ _SUBMODULES = (
     "node_tables", "prototypes", "clustering",
 )
 
-__all__ = ["Hierarchy", "HierNet", "DualEncoder", "__version__", *_SUBMODULES]
+__all__ = ["Hierarchy", "HierNet", "DualEncoder", "HIRL", "__version__", *_SUBMODULES]
 
-_ATTRIBUTES = {"HierNet": "keras_hier.models.hiernet", "DualEncoder": "keras_hier.models.dual_encoder"}
+_ATTRIBUTES = {"HierNet": "keras_hier.models.hiernet", "DualEncoder": "keras_hier.models.dual_encoder",
+               "HIRL": "keras_hier.models.hirl"}
 __getattr__, __dir__ = lazy_submodules(__name__, _SUBMODULES, globals(), attributes=_ATTRIBUTES)

@@ -45,6 +45,9 @@ def test_lazy_submodules():
     from keras_hier.models.dual_encoder import DualEncoder
 
     assert keras_hier.DualEncoder is DualEncoder and "DualEncoder" in dir(keras_hier)
+    from keras_hier.models.hirl import HIRL
+
+    assert keras_hier.HIRL is HIRL and "HIRL" in dir(keras_hier)
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         keras_hier.nothing
     with pytest.raises(AttributeError):

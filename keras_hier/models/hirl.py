@@ -139,8 +139,12 @@ class HIRL(keras.Model):
                 progress.add(1)
         features = np.concatenate(features)
         if indices:
+            indices = np.concatenate(indices)
+            if len(indices) != len(features) or not np.array_equal(np.sort(indices), np.arange(len(features))):
+                raise ValueError("The `(images, index)` batches to cluster must hold every index 0..N-1 once: pass "
+                                 "the whole training set, unrepeated.")
             ordered = np.zeros_like(features)
-            ordered[np.concatenate(indices)] = features
+            ordered[indices] = features
             features = ordered
         return features
 
@@ -170,6 +174,9 @@ class HIRL(keras.Model):
         """`keras.Model.fit`, plus the `PrototypeUpdate` callback on `cluster_data` (default: `x` when it is an
         array, whose labels then default to the image indices)."""
         callbacks = list(callbacks or [])
+        for data in (x, cluster_data):
+            if isinstance(data, np.ndarray) and data.dtype == np.uint8:
+                raise ValueError("HIRL trains on float images (e.g. uint8 images divided by 255); got uint8.")
         if isinstance(x, np.ndarray):
             if y is None:
                 y = np.arange(len(x))

@@ -123,3 +123,8 @@ def test_errors():
         model.set_clusters(hierarchical_kmeans(IMAGES.reshape(24, -1), (5, 2), verbose=False))
     with pytest.raises(ValueError, match="floats"):
         model.cluster_features((IMAGES * 255).astype("uint8"), verbose=0)
+    with pytest.raises(ValueError, match="uint8"):
+        model.fit((IMAGES * 255).astype("uint8"), epochs=1, verbose=0)
+    partial = tf.data.Dataset.from_tensor_slices((IMAGES[:10], np.arange(10) * 2)).batch(4)
+    with pytest.raises(ValueError, match="every index"):
+        model.cluster_features(partial, verbose=0)
