@@ -71,3 +71,17 @@ def test_kmeans_plus_plus_is_reproducible_and_handles_identical_points():
     centroids, assign = spherical_kmeans(same, 3, seed=0)
     np.testing.assert_allclose(centroids, 0.5)  # all equal to the one point (ties go to the first)
     assert ((assign >= 0) & (assign < 3)).all()
+
+
+def test_nested_blobs_are_recovered_at_every_level():
+    # 2 super-groups far apart, 3 groups in each, 2 sub-groups in each group: 12 / 6 / 2 clusters.
+    rng = np.random.default_rng(0)
+    dim = 32
+    top = 8.0 * rng.normal(size=(2, dim))
+    mid = np.repeat(top, 3, axis=0) + 2.0 * rng.normal(size=(6, dim))
+    low = np.repeat(mid, 2, axis=0) + 0.5 * rng.normal(size=(12, dim))
+    leaf = np.repeat(np.arange(12), 25)
+    x = (low[leaf] + 0.05 * rng.normal(size=(len(leaf), dim))).astype("float32")
+    result = hierarchical_kmeans(x, (12, 6, 2), seed=0, verbose=False)
+    for level, truth in enumerate((leaf, leaf // 2, leaf // 6)):
+        assert adjusted_rand_score(truth, result.sample_assignments(level)) == pytest.approx(1.0), level

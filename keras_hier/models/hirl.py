@@ -201,10 +201,17 @@ class HIRL(keras.Model):
                 return safe_mean(self.spd.call(positive, z))
 
             value = tf.cond(self._state["clustered"], path_loss, lambda: tf.constant(0.0))
-            variables = [v for head in self.heads for v in head.trainable_variables]
-            return self.spd_weight * value, variables
+            return self.spd_weight * value, self._head_variables()
 
         return loss
+
+    def _head_variables(self):
+        return [v for head in self.heads for v in head.trainable_variables]
+
+    def compile_from_config(self, config):
+        # The optimizer trains the base's online variables, then the heads' (the order of `fit_step`).
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        self.optimizer.build(list(self.base.online_variables) + self._head_variables())
 
     def train_step(self, data):
         x, index, _ = keras.utils.unpack_x_y_sample_weight(data)

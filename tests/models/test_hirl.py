@@ -96,8 +96,8 @@ def test_export_serves_the_encoder(tmp_path, serve_fresh):
 
 
 def test_save_round_trip_keeps_the_heads(tmp_path):
-    model = small()
-    model.compile(optimizer="sgd")
+    model = small("moco")
+    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
     model.fit(IMAGES, batch_size=8, epochs=2, verbose=0)
     model.save(tmp_path / "hirl.keras")
     loaded = keras.saving.load_model(tmp_path / "hirl.keras")
@@ -105,6 +105,10 @@ def test_save_round_trip_keeps_the_heads(tmp_path):
     np.testing.assert_allclose(np.asarray(loaded.level_embeddings(IMAGES)), np.asarray(model.level_embeddings(IMAGES)),
                                atol=1e-6)
     np.testing.assert_allclose(np.asarray(loaded(IMAGES)), np.asarray(model(IMAGES)), atol=1e-6)
+    # The optimizer state (momenta of the online encoder and heads, not the momentum encoder) comes back too.
+    assert len(loaded.optimizer.variables) == len(model.optimizer.variables)
+    for a, b in zip(loaded.optimizer.variables, model.optimizer.variables):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b))
 
 
 def test_errors():

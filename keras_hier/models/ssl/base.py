@@ -93,6 +93,13 @@ class SelfSupervisedModel(keras.Model):
         """The variables the optimizer trains (all trainable ones unless overridden)."""
         return self.trainable_variables
 
+    def compile_from_config(self, config):
+        # On loading, build the optimizer on the variables it trains (not the momentum encoder's), so that its saved
+        # state fits.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.online_variables)
+
     def after_step(self):
         """Runs after each optimizer step (e.g. MoCo's momentum update)."""
 
