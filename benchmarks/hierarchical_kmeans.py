@@ -100,7 +100,7 @@ def clustering_part(args):
     reference = results.get("faiss-cpu", next(iter(results.values())))[0]
     print(f"{'method':26s} {'seconds':>8s} {'x faiss':>8s}   objective per level")
     for name, (seconds, objectives) in results.items():
-        print(f"{name:26s} {seconds:8.2f} {seconds / reference:8.2f}   " + "  ".join(f"{o:.4f}" for o in objectives))
+        print(f"{name:26s} {seconds:8.2f} {seconds / reference:8.2f}   " + "  ".join(f"{o:.5f}" for o in objectives))
 
 
 def overhead_part(args):
