@@ -29,3 +29,18 @@ def applications_encoder(backbone, input_shape, weights="none"):
     images = keras.Input(input_shape, name="images")
     x = keras.applications.resnet.preprocess_input(keras.layers.Rescaling(255.0)(images))
     return keras.Model(images, net(x), name="encoder")
+
+
+def write_metrics(output, metrics, start):
+    """Adds the run's `seconds` since `start`, writes `output/metrics.json` atomically, says where the outputs are and
+    returns `metrics`."""
+    import json
+    import os
+    import time
+
+    from keras_hier._io import write_text_atomic
+
+    metrics["seconds"] = time.time() - start
+    write_text_atomic(os.path.join(output, "metrics.json"), json.dumps(metrics, indent=2))
+    print(f"outputs in {output} ({metrics['seconds']:.0f} s)")
+    return metrics

@@ -10,13 +10,12 @@ probabilities.
 """
 
 import argparse
-import json
 import os
 import time
 
 import numpy as np
 
-from recipes._common import comma_list, mean_and_spread
+from recipes._common import comma_list, mean_and_spread, write_metrics
 
 METHODS = ("flat", "hgr")
 TOWERS = ("cnn-minilm", "cnn-minilm-trainable", "clip-config", "clip-preset")
@@ -161,7 +160,6 @@ def train_and_evaluate(method, seed, args, hierarchy, prompts, text_features, tr
 def main(argv=None):
     args = parse_args(argv)
     from keras_hier import plotting
-    from keras_hier._io import write_text_atomic
     from keras_hier.datasets import fashion_mnist
     from keras_hier.datasets.splits import stratified_split
     from keras_hier.datasets.zero_shot import split_classes
@@ -237,11 +235,8 @@ def main(argv=None):
             model.export(os.path.join(args.output, "saved_model"), candidates=unseen, verbose=False)
     metrics = {"args": vars(args), "precision": precision, "split": split, "seen": [names[i] for i in seen],
                "unseen": [names[i] for i in unseen], "hidden": [names[i] for i in hidden], "runs": runs,
-               "summary": summary,
-               "seconds": time.time() - start}
-    write_text_atomic(os.path.join(args.output, "metrics.json"), json.dumps(metrics, indent=2))
-    print(f"outputs in {args.output} ({metrics['seconds']:.0f} s)")
-    return metrics
+               "summary": summary}
+    return write_metrics(args.output, metrics, start)
 
 
 if __name__ == "__main__":

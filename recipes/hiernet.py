@@ -10,11 +10,12 @@ once, at the end. Flags reproduce the paper's CIFAR-100 settings (`--dataset cif
 """
 
 import argparse
-import json
 import os
 import time
 
 import numpy as np
+
+from recipes._common import write_metrics
 
 # Paper defaults per n (Tables 1-2, ReLU ResNet): split point and extra classifier blocks, in residual blocks.
 PAPER_SPLIT = {3: 5, 5: 9, 7: 12, 9: 16, 18: 38}
@@ -109,7 +110,6 @@ def main(argv=None):
     import keras
 
     from keras_hier import HierNet, plotting
-    from keras_hier._io import write_text_atomic
     from keras_hier.backbones import resnet_cifar
     from keras_hier.datasets.pipeline import make_batches
     from keras_hier.grouping import confusion_probability_matrix, hierarchy_from_confusion
@@ -205,13 +205,10 @@ def main(argv=None):
         metrics["groups"][node] = [hierarchy.leaves[i] for i in hierarchy.descendant_leaves(node)]
     plotting.plot_bars(bars, os.path.join(args.output, "accuracy.png"), "Test accuracy at the same training budget",
                        reference=("backbone", metrics["backbone_accuracy"]))
-    metrics["seconds"] = time.time() - start
-    write_text_atomic(os.path.join(args.output, "metrics.json"), json.dumps(metrics, indent=2))
     print(f"\n{'model':<16}{'test accuracy':>14}")
     for k, v in bars.items():
         print(f"{k:<16}{v:>14.4f}")
-    print(f"outputs in {args.output} ({metrics['seconds']:.0f} s)")
-    return metrics
+    return write_metrics(args.output, metrics, start)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from recipes._common import applications_encoder, comma_list, mean_and_spread
+from recipes._common import applications_encoder, comma_list, mean_and_spread, write_metrics
 
 PAPER = {"prototypes": "30000,10000,1000", "negative_paths": 1000, "warmup_epochs": 20, "epochs": 200,
          "backbone": "resnet50", "batch_size": 256, "momentum": 0.999, "lr": 0.03, "projection_dim": 128,
@@ -153,7 +153,6 @@ def evaluate(encoder, data, args, seed):
 def main(argv=None):
     args = parse_args(argv)
     from keras_hier import plotting
-    from keras_hier._io import write_text_atomic
     from keras_hier.models import HIRL
     from keras_hier.precision import set_precision
 
@@ -198,11 +197,8 @@ def main(argv=None):
     hirl.save(os.path.join(args.output, "hirl.keras"))
     if not args.no_export:
         hirl.export(os.path.join(args.output, "saved_model"), verbose=False)  # the encoder
-    metrics = {"args": vars(args), "precision": precision, "runs": runs, "summary": summary,
-               "seconds": time.time() - start}
-    write_text_atomic(os.path.join(args.output, "metrics.json"), json.dumps(metrics, indent=2))
-    print(f"outputs in {args.output} ({metrics['seconds']:.0f} s)")
-    return metrics
+    metrics = {"args": vars(args), "precision": precision, "runs": runs, "summary": summary}
+    return write_metrics(args.output, metrics, start)
 
 
 if __name__ == "__main__":

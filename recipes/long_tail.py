@@ -11,13 +11,12 @@ the ensemble head as a SavedModel.
 """
 
 import argparse
-import json
 import os
 import time
 
 import numpy as np
 
-from recipes._common import applications_encoder, comma_list, mean_and_spread
+from recipes._common import applications_encoder, comma_list, mean_and_spread, write_metrics
 
 TEMPERATURES = "0.05,0.1,0.2,0.5"
 MIXES = "0.5,1,2,4,8,16"
@@ -208,7 +207,6 @@ def paper_data(args):
 def main(argv=None):
     args = parse_args(argv)
     from keras_hier import plotting
-    from keras_hier._io import write_text_atomic
     from keras_hier.models import CompositionalTransferHead
     from keras_hier.models.compositional_transfer import attention_weights
     from keras_hier.precision import set_precision
@@ -264,10 +262,8 @@ def main(argv=None):
             keras.Model(encoder.inputs[0], probabilities).export(os.path.join(args.output, "saved_model"), verbose=False)
     metrics = {"args": vars(args), "precision": precision, "classes": data["class_names"],
                "runs": [{k: r[k] for k in ("seed", "loss", "counts", "temperature", "mix", "table")} for r in runs],
-               "summary": summary, "attended": attended, "seconds": time.time() - start}
-    write_text_atomic(os.path.join(args.output, "metrics.json"), json.dumps(metrics, indent=2))
-    print(f"outputs in {args.output} ({metrics['seconds']:.0f} s)")
-    return metrics
+               "summary": summary, "attended": attended}
+    return write_metrics(args.output, metrics, start)
 
 
 if __name__ == "__main__":

@@ -12,13 +12,12 @@ from keras.applications: needs internet the first time).
 """
 
 import argparse
-import json
 import os
 import time
 
 import numpy as np
 
-from recipes._common import comma_list, mean_and_spread
+from recipes._common import comma_list, mean_and_spread, write_metrics
 
 VARIANTS = ("visual_semantic", "fast0tag", "rgcn", "rgcn_xl", "rgcn_posvae")
 DATASETS = ("fashion_mosaics", "coco", "nus_wide")
@@ -217,7 +216,6 @@ def train_and_evaluate(variant, seed, args, data):
 def main(argv=None):
     args = parse_args(argv)
     from keras_hier import plotting
-    from keras_hier._io import write_text_atomic
     from keras_hier.precision import set_precision
 
     start = time.time()
@@ -263,10 +261,8 @@ def main(argv=None):
                "seen": [graph.names[i] for i in graph.indices("seen")],
                "unseen": [graph.names[i] for i in graph.indices("unseen")],
                "external": [graph.names[i] for i in graph.indices("external")], "edges": int(graph.num_edges),
-               **data["notes"], "runs": runs, "summary": summary, "seconds": time.time() - start}
-    write_text_atomic(os.path.join(args.output, "metrics.json"), json.dumps(metrics, indent=2))
-    print(f"outputs in {args.output} ({metrics['seconds']:.0f} s)")
-    return metrics
+               **data["notes"], "runs": runs, "summary": summary}
+    return write_metrics(args.output, metrics, start)
 
 
 if __name__ == "__main__":
