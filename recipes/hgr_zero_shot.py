@@ -232,7 +232,11 @@ def main(argv=None):
         import keras
 
         if keras.backend.backend() == "tensorflow":
-            model.export(os.path.join(args.output, "saved_model"), candidates=unseen, verbose=False)
+            from keras_hier.export import export_serving
+
+            # The zero-shot classifier over the unseen classes, uint8 images in.
+            export_serving(model.zero_shot_model(unseen), os.path.join(args.output, "saved_model"),
+                           class_names=[names[i] for i in unseen], verbose=False)
     metrics = {"args": vars(args), "precision": precision, "split": split, "seen": [names[i] for i in seen],
                "unseen": [names[i] for i in unseen], "hidden": [names[i] for i in hidden], "runs": runs,
                "summary": summary}

@@ -198,7 +198,18 @@ def main(argv=None):
         if not args.no_export:
             hiernet.save(os.path.join(args.output, "hiernet.keras"))
             if keras.backend.backend() == "tensorflow":
-                hiernet.export(os.path.join(args.output, "saved_model"), verbose=False)
+                import tensorflow as tf
+
+                from keras_hier.export import export_serving
+
+                router = hiernet.routing_model()  # fast evaluation beside the slow model's probabilities
+
+                def routed(x):
+                    p = router(x, training=False)
+                    return {"routed_class": tf.argmax(p, axis=-1, output_type=tf.int32), "routed_probabilities": p}
+
+                export_serving(hiernet, os.path.join(args.output, "saved_model"), class_names=names,
+                               extra_outputs=routed, verbose=False)  # uint8 images in
             else:
                 print("SavedModel export skipped: it needs the TensorFlow backend")
     for node in hierarchy.children(hierarchy.root):

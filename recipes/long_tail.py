@@ -207,6 +207,7 @@ def paper_data(args):
 def main(argv=None):
     args = parse_args(argv)
     from keras_hier import plotting
+    from keras_hier.export import export_serving
     from keras_hier.models import CompositionalTransferHead
     from keras_hier.models.compositional_transfer import attention_weights
     from keras_hier.precision import set_precision
@@ -259,7 +260,8 @@ def main(argv=None):
             )
             encoder = last["encoder"]
             probabilities = keras.layers.Softmax(name="probabilities")(head(encoder.outputs[0]))
-            keras.Model(encoder.inputs[0], probabilities).export(os.path.join(args.output, "saved_model"), verbose=False)
+            export_serving(keras.Model(encoder.inputs[0], probabilities), os.path.join(args.output, "saved_model"),
+                           class_names=data["class_names"], verbose=False)  # uint8 images in
     metrics = {"args": vars(args), "precision": precision, "classes": data["class_names"],
                "runs": [{k: r[k] for k in ("seed", "loss", "counts", "temperature", "mix", "table")} for r in runs],
                "summary": summary, "attended": attended}

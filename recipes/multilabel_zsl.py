@@ -254,9 +254,11 @@ def main(argv=None):
         import keras
 
         if keras.backend.backend() == "tensorflow":
-            probabilities = keras.layers.Activation("sigmoid", name="probabilities")(model.outputs[0])
-            served = keras.Model(model.inputs[0], probabilities)
-            served.export(os.path.join(args.output, "saved_model"), verbose=False)
+            from keras_hier.export import export_serving
+
+            # Per-label sigmoid probabilities of the target labels, uint8 images in.
+            export_serving(keras.Model(model.inputs[0], model.outputs[0]), os.path.join(args.output, "saved_model"),
+                           class_names=list(graph.names[: graph.num_targets]), activation="sigmoid", verbose=False)
     metrics = {"args": vars(args), "precision": precision, "targets": list(graph.names[: graph.num_targets]),
                "seen": [graph.names[i] for i in graph.indices("seen")],
                "unseen": [graph.names[i] for i in graph.indices("unseen")],

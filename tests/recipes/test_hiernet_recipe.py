@@ -30,10 +30,10 @@ def test_tiny_run(tmp_path, run_python):
     printed = run_python(
         "import numpy as np, tensorflow as tf\n"
         f"served = tf.saved_model.load({str(out / 'saved_model')!r})\n"
-        "out = served.signatures['serving_default'](image=tf.zeros([3, 32, 32, 1]))\n"
-        "print(out['probabilities'].shape, out['routed_class'].numpy().tolist())\n"
+        "out = served.signatures['serving_default'](images=tf.zeros([3, 32, 32, 1], tf.uint8))\n"
+        "print(out['probabilities'].shape, out['routed_class'].numpy().tolist(), out['top_k_classes'].shape)\n"
     )
-    assert printed.startswith("(3, 10)")
+    assert printed.startswith("(3, 10)") and printed.strip().endswith("(3, 5)")
 
 
 def test_help():

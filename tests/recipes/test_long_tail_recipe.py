@@ -27,10 +27,11 @@ def test_tiny_run(tmp_path, run_python):
     printed = run_python(
         "import tensorflow as tf\n"
         f"served = tf.saved_model.load({str(out / 'saved_model')!r})\n"
-        "p = served.serve(tf.zeros([3, 28, 28, 1]))\n"
-        "print(p.shape, round(float(tf.reduce_sum(p[0])), 3))\n"
+        "out = served.signatures['serving_default'](images=tf.zeros([3, 28, 28, 1], tf.uint8))\n"
+        "p = out['probabilities']\n"
+        "print(p.shape, round(float(tf.reduce_sum(p[0])), 3), out['top_k_classes'].shape)\n"
     )
-    assert printed.strip() == "(3, 10) 1.0"
+    assert printed.strip() == "(3, 10) 1.0 (3, 5)"
 
 
 def test_help_and_bad_arguments(tmp_path):

@@ -25,7 +25,7 @@ def test_tiny_run(tmp_path, run_python):
     printed = run_python(
         "import tensorflow as tf\n"
         f"served = tf.saved_model.load({str(out / 'saved_model')!r})\n"
-        "p = served.serve(tf.zeros([3, 56, 56, 1]))\n"
+        "p = served.signatures['serving_default'](images=tf.zeros([3, 56, 56, 1], tf.uint8))['probabilities']\n"
         "print(p.shape, float(tf.reduce_min(p)) >= 0, float(tf.reduce_max(p)) <= 1)\n"
     )
     assert printed.strip() == "(3, 7) True True"

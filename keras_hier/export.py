@@ -1,0 +1,103 @@
+"""`export_serving`: a SavedModel for TF Serving that takes raw uint8 images and answers with classes."""
+
+import numpy as np
+
+PREPROCESSING = ("unit", "none")
+ACTIVATIONS = (None, "softmax", "sigmoid")
+
+
+def _preprocess_fn(preprocessing):
+    if callable(preprocessing):
+        return preprocessing
+    if preprocessing not in PREPROCESSING:
+        raise ValueError(f"Unknown `preprocessing` {preprocessing!r}: use one of {PREPROCESSING} or a callable on "
+                         "float32 images in 0..255.")
+    return (lambda x: x / 255.0) if preprocessing == "unit" else (lambda x: x)
+
+
+def export_serving(model, path, preprocessing="unit", class_names=None, top_k=5, activation=None, resize=False,
+                   extra_outputs=None, verbose=True):
+    """Writes a SavedModel whose `serving_default` (and `serve`) signature takes raw uint8 images
+    [batch, height, width, channels] (any batch size) and returns `probabilities` [batch, classes] (float32),
+    `top_k_indices` [batch, k] (int32, best first) and `top_k_classes` [batch, k] (their names).
+
+    The images are cast to float32 (0..255), optionally resized to the model's input size, and passed through
+    `preprocessing` before the model. The SavedModel is written to a temporary folder beside `path` and moved into
+    place only when complete (an existing folder is replaced); a failure leaves nothing behind.
+
+    Args:
+        model: a Keras model from preprocessed images [batch, H, W, C] to class scores [batch, classes].
+        path: the SavedModel folder.
+        preprocessing: `"unit"` (divide by 255: the keras_hier datasets' scale), `"none"`, or a callable on float32
+            images in 0..255 (e.g. a Keras `Normalization` layer or a model's own preprocessing function).
+        class_names: the class names, in output order (default "0", "1", ...).
+        top_k: classes returned per image (at most the number of classes).
+        activation: `None` when the model outputs probabilities, else `"softmax"` or `"sigmoid"` (multi-label) to
+            apply to its outputs.
+        resize: accept images of any height and width and resize them (bilinear) to the model's input size.
+        extra_outputs: optional function of the preprocessed images returning a dict of more output tensors
+            (e.g. HierNet's routed class); the models it uses must be tracked by `model`.
+        verbose: say where the SavedModel went.
+
+    Returns:
+        `path`.
+
+    Example:
+    >>> import keras
+    >>> inputs = keras.Input((8, 8, 1))
+    >>> model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(inputs)))
+    >>> export_serving(model, "/tmp/served", class_names=["a", "b", "c"], top_k=2)  # doctest: +SKIP
+    """
+    import keras
+    import tensorflow as tf
+
+    from keras_hier._io import write_saved_model
+
+    inputs = getattr(model, "inputs", None)
+    if not inputs or len(inputs) != 1 or len(inputs[0].shape) != 4:
+        raise ValueError("`model` must be a built Keras model with one image input [batch, height, width, channels].")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"Unknown `activation` {activation!r}: use one of {ACTIVATIONS}.")
+    preprocess = _preprocess_fn(preprocessing)
+    height, width, channels = inputs[0].shape[1:]
+    if None in (height, width, channels):
+        raise ValueError(f"The model's input needs a fixed height, width and channels; got {inputs[0].shape}.")
+    num_classes = model.outputs[0].shape[-1] if getattr(model, "outputs", None) else None
+    if class_names is None:
+        if num_classes is None:
+            raise ValueError("Pass `class_names`: the model's number of classes is not known.")
+        class_names = [str(i) for i in range(num_classes)]
+    class_names = [str(c) for c in class_names]
+    if num_classes is not None and len(class_names) != num_classes:
+        raise ValueError(f"Got {len(class_names)} class names for a model with {num_classes} outputs.")
+    if len(set(class_names)) != len(class_names):
+        raise ValueError("`class_names` must be unique.")
+    k = min(int(top_k), len(class_names))
+    if k < 1:
+        raise ValueError(f"`top_k` must be positive; got {top_k}.")
+    names = tf.constant(np.asarray(class_names, dtype=object), tf.string)
+    shape = [None, None, None, channels] if resize else [None, height, width, channels]
+    spec = [tf.TensorSpec(shape, tf.uint8, name="images")]
+
+    def serve(images):
+        x = tf.cast(images, tf.float32)
+        if resize:
+            x = tf.image.resize(x, (height, width))
+        x = preprocess(x)
+        scores = tf.cast(model(x, training=False), tf.float32)
+        if activation == "softmax":
+            scores = tf.nn.softmax(scores, axis=-1)
+        elif activation == "sigmoid":
+            scores = tf.sigmoid(scores)
+        top = tf.math.top_k(scores, k=k)
+        outputs = {"probabilities": scores, "top_k_indices": top.indices, "top_k_classes": tf.gather(names, top.indices)}
+        if extra_outputs is not None:
+            outputs.update(extra_outputs(x))
+        return outputs
+
+    tracked = [model] + ([preprocessing] if isinstance(preprocessing, keras.layers.Layer) else [])
+    write_saved_model(path, tracked, serve, spec)
+    if verbose:
+        print(f"Saved a serving SavedModel to {path} (serving_default: uint8 images -> probabilities, top_k_indices, "
+              "top_k_classes)")
+    return path
