@@ -5,7 +5,8 @@ settings (same encoder initialisation, augmentation, optimiser and epochs) on Fa
 their labels, then scores both frozen encoders on the test set: weighted k-NN top-1 (cosine, T = 0.07, best of
 k in 10 / 20 / 100 / 200, the training images as memory bank), a linear probe, and K-means clustering accuracy, NMI
 and AMI; mean ± sd over `--seeds`. Writes metrics.json, a t-SNE map of both encoders' test features and bars of the
-scores (PNG), the HIRL model (.keras) and its encoder as a SavedModel. `--dataset image_folder --data-dir D` reads
+scores (PNG), the HIRL model (.keras) and its encoder with the linear probe as a serving SavedModel (uint8 images
+in, classes out). `--dataset image_folder --data-dir D` reads
 ImageNet-style `D/train/<class>/*` and `D/val/<class>/*` folders instead; `--paper` sets the paper's ImageNet
 settings (prototypes 30000,10000,1000, 1000 negative paths, 20 warm-up epochs of 200, ResNet-50, batch 256,
 momentum 0.999).
@@ -138,16 +139,35 @@ def encode(encoder, images, batch_size):
     return np.asarray(encoder.predict(images.map(lambda x, i: x), verbose=0))
 
 
+def probe_classifier(encoder, probe):
+    """The encoder and a fitted `keras_hier.metrics.linear_probe` as one Keras model, images -> class probabilities
+    (the standardisation folded into one Dense softmax layer), and the probe's classes in output order."""
+    import keras
+
+    scaler, logistic = probe[0], probe[-1]
+    coef = np.asarray(logistic.coef_, np.float64).T  # [d, classes], or [d, 1] for two classes
+    kernel = coef / scaler.scale_[:, None]
+    bias = np.asarray(logistic.intercept_, np.float64) - (scaler.mean_ / scaler.scale_) @ coef
+    if kernel.shape[1] == 1:  # binary: p(1) = sigmoid(z) = softmax([0, z])
+        kernel, bias = np.concatenate([np.zeros_like(kernel), kernel], 1), np.concatenate([[0.0], bias])
+    dense = keras.layers.Dense(kernel.shape[1], activation="softmax", dtype="float32", name="linear_probe")
+    outputs = dense(encoder.outputs[0])
+    dense.set_weights([kernel.astype(np.float32), bias.astype(np.float32)])
+    return keras.Model(encoder.inputs[0], outputs, name="encoder_with_linear_probe"), list(logistic.classes_)
+
+
 def evaluate(encoder, data, args, seed):
-    from keras_hier.metrics import clustering_scores, knn_accuracies, linear_probe_accuracy
+    """Scores of the frozen encoder, its test features, and its fitted linear probe."""
+    from keras_hier.metrics import clustering_scores, knn_accuracies, linear_probe
 
     train = encode(encoder, data["train"], args.batch_size)
     test = encode(encoder, data["test"], args.batch_size)
     knn = knn_accuracies(train, data["train_labels"], test, data["test_labels"])
+    probe = linear_probe(train, data["train_labels"], max_iter=300, seed=seed)
     return {"knn_top1": max(knn.values()), "knn": {str(k): v for k, v in knn.items()},
-            "linear_probe": linear_probe_accuracy(train, data["train_labels"], test, data["test_labels"],
-                                                  max_iter=300, seed=seed),
-            **{f"cluster_{k}": v for k, v in clustering_scores(test, data["test_labels"], seed=seed).items()}}, test
+            "linear_probe": float((probe.predict(test) == data["test_labels"]).mean()),
+            **{f"cluster_{k}": v for k, v in clustering_scores(test, data["test_labels"], seed=seed).items()}}, test, \
+        probe
 
 
 def main(argv=None):
@@ -176,8 +196,7 @@ def main(argv=None):
             if name != names[0]:
                 model = hirl = HIRL(model, prototypes, args.negative_paths, args.warmup_epochs, seed=seed)
             pretrain(model, args, data, seed)
-            scores, test_features[name] = evaluate(model.encoder if name != names[0] else model.encoder, data, args,
-                                                   seed)
+            scores, test_features[name], probe = evaluate(model.encoder, data, args, seed)
             runs.append({"seed": seed, "model": name, "seconds": time.time() - t, **scores})
             print(f"{name} seed {seed}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items() if k != "knn"))
 
@@ -196,7 +215,12 @@ def main(argv=None):
                        ylabel="score")
     hirl.save(os.path.join(args.output, "hirl.keras"))
     if not args.no_export:
-        hirl.export(os.path.join(args.output, "saved_model"), verbose=False)  # the encoder
+        from keras_hier.export import export_serving
+
+        # The last HIRL encoder with its linear probe: uint8 images in, classes out.
+        classifier, classes = probe_classifier(hirl.encoder, probe)
+        export_serving(classifier, os.path.join(args.output, "saved_model"),
+                       class_names=[data["class_names"][c] for c in classes], verbose=False)
     metrics = {"args": vars(args), "precision": precision, "runs": runs, "summary": summary}
     return write_metrics(args.output, metrics, start)
 

@@ -17,6 +17,7 @@ from keras_hier.metrics.representation import (
     clustering_accuracy,
     clustering_scores,
     knn_accuracies,
+    linear_probe,
     linear_probe_accuracy,
 )
 from keras_hier.metrics.zero_shot import (
@@ -46,6 +47,7 @@ __all__ = [
     "shot_accuracies",
     "ShotGroupAccuracy",
     "knn_accuracies",
+    "linear_probe",
     "linear_probe_accuracy",
     "clustering_accuracy",
     "clustering_scores",

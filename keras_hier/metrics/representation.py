@@ -68,19 +68,41 @@ def knn_accuracies(train_features, train_labels, test_features, test_labels, ks=
     return {k: correct[requested[k]] / len(test_labels) for k in requested}
 
 
-def linear_probe_accuracy(train_features, train_labels, test_features, test_labels, max_iter=1000, c=1.0, seed=0):
-    """Top-1 accuracy of a linear classifier trained on frozen features (scikit-learn's multinomial logistic
-    regression on standardised features).
+def linear_probe(train_features, train_labels, max_iter=1000, c=1.0, seed=0):
+    """A linear classifier trained on frozen features: scikit-learn's multinomial logistic regression on
+    standardised features (a fitted `Pipeline` with `predict` and `predict_proba`).
 
     Args:
-        train_features, train_labels: training features [n, d] and int labels [n].
-        test_features, test_labels: test features [m, d] and int labels [m].
+        train_features, train_labels: training features [n, d] and int labels [n] (two classes at least).
         max_iter: solver iterations (the solver stops there, without scikit-learn's convergence warning).
         c: inverse L2 regularisation strength.
         seed: of the solver.
 
-    Returns:
-        The test accuracy, a float.
+    Example:
+    >>> rng = np.random.default_rng(0)
+    >>> x = np.concatenate([rng.normal(-2, 1, (50, 3)), rng.normal(2, 1, (50, 3))])
+    >>> linear_probe(x, np.repeat([0, 1], 50)).predict([[-3, -3, -3], [3, 3, 3]]).tolist()
+    [0, 1]
+    """
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    train_features, train_labels = _checked(train_features, train_labels, "Training")
+    if len(np.unique(train_labels)) < 2:
+        raise ValueError("A linear probe needs training labels of at least two classes.")
+    probe = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=max_iter, random_state=seed))
+    with warnings.catch_warnings():  # a probe stopped at max_iter is still a probe: no warning wall in recipe logs
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        probe.fit(train_features, train_labels)
+    return probe
+
+
+def linear_probe_accuracy(train_features, train_labels, test_features, test_labels, max_iter=1000, c=1.0, seed=0):
+    """Top-1 test accuracy of `linear_probe(train_features, train_labels, ...)`.
 
     Example:
     >>> rng = np.random.default_rng(0)
@@ -89,22 +111,8 @@ def linear_probe_accuracy(train_features, train_labels, test_features, test_labe
     >>> linear_probe_accuracy(x, y, x, y) > 0.95
     True
     """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    train_features, train_labels = _checked(train_features, train_labels, "Training")
     test_features, test_labels = _checked(test_features, test_labels, "Test")
-    if len(np.unique(train_labels)) < 2:
-        raise ValueError("A linear probe needs training labels of at least two classes.")
-    import warnings
-
-    from sklearn.exceptions import ConvergenceWarning
-
-    probe = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=max_iter, random_state=seed))
-    with warnings.catch_warnings():  # a probe stopped at max_iter is still a probe: no warning wall in recipe logs
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        probe.fit(train_features, train_labels)
+    probe = linear_probe(train_features, train_labels, max_iter=max_iter, c=c, seed=seed)
     return float((probe.predict(test_features) == test_labels).mean())
 
 

@@ -9,7 +9,7 @@ import pytest
 from recipes import hirl as recipe
 
 
-def test_tiny_run(tmp_path, serve_fresh):
+def test_tiny_run(tmp_path, run_python):
     out = tmp_path / "run"
     metrics = recipe.main(["--train-images", "512", "--test-images", "300", "--epochs", "2", "--warmup-epochs", "1", "--prototypes", "20,5",
                            "--negative-paths", "8", "--batch-size", "128", "--hidden-units", "32",
@@ -24,11 +24,35 @@ def test_tiny_run(tmp_path, serve_fresh):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
     import keras
 
-    hirl = keras.saving.load_model(out / "hirl.keras")
-    x = np.random.default_rng(0).uniform(size=(3, 28, 28, 1)).astype("float32")
-    served = serve_fresh(out / "saved_model", x)
-    np.testing.assert_allclose(served, np.asarray(hirl.encoder(x)), atol=1e-4)
-    assert served.shape == (3, 128)
+    assert keras.saving.load_model(out / "hirl.keras").num_prototypes == (20, 5)
+    x = np.random.default_rng(0).integers(0, 256, size=(3, 28, 28, 1), dtype=np.uint8)
+    code = ("import json, numpy as np, tensorflow as tf\n"
+            f"out = tf.saved_model.load({str(out / 'saved_model')!r}).signatures['serving_default']("
+            f"images=tf.constant(np.array({x.tolist()}, np.uint8)))\n"
+            "print(json.dumps([out['probabilities'].numpy().tolist(), out['top_k_classes'].numpy().astype(str).tolist()]))")
+    probabilities, names = json.loads(run_python(code).strip().splitlines()[-1])
+    probabilities = np.asarray(probabilities)
+    assert probabilities.shape == (3, 10)
+    np.testing.assert_allclose(probabilities.sum(1), 1.0, atol=1e-5)
+    from keras_hier.datasets.fashion_mnist import CLASS_NAMES
+
+    assert [row[0] for row in names] == [CLASS_NAMES[i] for i in probabilities.argmax(1)]
+
+
+def test_probe_classifier_matches_the_probe():
+    import keras
+
+    from keras_hier.metrics import linear_probe
+
+    rng = np.random.default_rng(0)
+    inputs = keras.Input((4, 4, 1))
+    encoder = keras.Model(inputs, keras.layers.Flatten()(inputs))
+    images = rng.uniform(size=(60, 4, 4, 1)).astype("float32")
+    for labels in (rng.integers(0, 3, 60), rng.integers(0, 2, 60)):  # multinomial and binary
+        probe = linear_probe(images.reshape(60, -1), labels)
+        model, classes = recipe.probe_classifier(encoder, probe)
+        np.testing.assert_allclose(np.asarray(model(images)), probe.predict_proba(images.reshape(60, -1)), atol=1e-4)
+        assert classes == sorted(set(labels.tolist()))
 
 
 def test_image_folder_and_flags(tmp_path):
