@@ -155,6 +155,7 @@ class HierarchicalClusters:
 
     @property
     def num_levels(self):
+        """The number of levels L."""
         return len(self.prototypes)
 
     def paths(self):

@@ -172,10 +172,12 @@ class ClassGraph:
 
     @property
     def num_nodes(self):
+        """Nodes of the graph (targets first, then external classes)."""
         return len(self.names)
 
     @property
     def num_edges(self):
+        """Directed edges of the graph (self loops included)."""
         return len(self.edges)
 
     @property

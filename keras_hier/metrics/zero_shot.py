@@ -152,6 +152,10 @@ class _HierarchyMean(keras.metrics.Mean):
     def update_state(self, y_true, y_pred, sample_weight=None):
         return super().update_state(self.score(y_true, y_pred), sample_weight=sample_weight)
 
+    def score(self, y_true, y_pred):
+        """The per-image score [batch] that the metric averages (float32)."""
+        raise NotImplementedError
+
     def get_config(self):
         return {"hierarchy": self.hierarchy.to_json(), "name": self.name, "dtype": self.dtype}
 

@@ -92,6 +92,7 @@ class HIRL(keras.Model):
 
     @property
     def num_negative_paths(self):
+        """Negative paths per image in L_SPD."""
         return self.spd.num_negative_paths
 
     def call(self, images, training=False):
