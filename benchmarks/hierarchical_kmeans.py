@@ -101,6 +101,8 @@ def clustering_part(args):
     print(f"{'method':26s} {'seconds':>8s} {'x faiss':>8s}   objective per level")
     for name, (seconds, objectives) in results.items():
         print(f"{name:26s} {seconds:8.2f} {seconds / reference:8.2f}   " + "  ".join(f"{o:.5f}" for o in objectives))
+    return {f"{name} / faiss-cpu time": seconds / reference for name, (seconds, _) in results.items()
+            if name != "faiss-cpu" and "faiss-cpu" in results}
 
 
 def overhead_part(args):
@@ -134,6 +136,7 @@ def overhead_part(args):
     print(f"epoch on {len(x)} images, batch {args.batch_size}: MoCo v2 {base:.1f} s, HIRL-MoCo v2 {hirl:.1f} s "
           f"(prototypes {sizes}, {args.negative_paths} negative paths, re-clustering included): "
           f"{hirl / base:.2f}x")
+    return {"HIRL-MoCo v2 / MoCo v2 epoch time": hirl / base}
 
 
 def main(argv=None):
@@ -149,9 +152,10 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--negative-paths", type=int, default=1000)
     args = parser.parse_args(argv)
-    clustering_part(args)
+    ratios = clustering_part(args)
     if args.epoch_images:
-        overhead_part(args)
+        ratios.update(overhead_part(args))
+    return ratios
 
 
 if __name__ == "__main__":

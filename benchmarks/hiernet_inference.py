@@ -70,6 +70,10 @@ def main(argv=None):
     print(f"{'training step (ratio to backbone)':<34}{'s/step':>10}{'ratio':>8}")
     for name, s in steps.items():
         print(f"{name:<34}{s:>10.3f}{s / steps['backbone']:>8.2f}")
+    ratios = {f"{name} / backbone (XLA) images/s": r / rates["backbone (XLA)"] for name, r in rates.items()
+              if name != "backbone (XLA)"}
+    ratios["HierNet / backbone training step time"] = steps["HierNet"] / steps["backbone"]
+    return ratios
 
 
 if __name__ == "__main__":
