@@ -132,3 +132,23 @@ def test_errors():
     partial = tf.data.Dataset.from_tensor_slices((IMAGES[:10], np.arange(10) * 2)).batch(4)
     with pytest.raises(ValueError, match="every index"):
         model.cluster_features(partial, verbose=0)
+
+
+def test_trains_under_mirrored_strategy_on_two_cpu_devices(run_python):
+    # Each replica contrasts within its own half of the batch (SimCLR's negatives, MoCo's keys to the queue come
+    # from the first replica); what must hold is that the step, the re-clustering and L_SPD run across replicas.
+    out = run_python(
+        "from keras_hier.distribute import get_strategy, split_cpu\n"
+        "split_cpu(2)\n"
+        "import numpy as np, keras\n"
+        "from tests.models.test_hirl import small, IMAGES\n"
+        "strategy = get_strategy('mirrored')\n"
+        "for kind in ('simclr', 'moco'):\n"
+        "    with strategy.scope():\n"
+        "        model = small(kind)\n"
+        "        model.compile(optimizer=keras.optimizers.SGD(0.1))\n"
+        "    h = model.fit(IMAGES, batch_size=8, epochs=2, verbose=0).history\n"
+        "    print(kind, strategy.num_replicas_in_sync, h['spd_loss'][0] == 0 < h['spd_loss'][1],\n"
+        "          bool(np.isfinite(h['loss']).all()))\n"
+    )
+    assert out.strip().splitlines()[-2:] == ["simclr 2 True True", "moco 2 True True"]
