@@ -142,7 +142,8 @@ def point_overlap_ratio(logits, labels, hierarchy):
 
 
 class _HierarchyMean(keras.metrics.Mean):
-    """A running mean of a per-image hierarchy score; `update_state(labels, logits)`."""
+    """A running mean of a per-image hierarchy score; `update_state(labels, logits)`. Subclasses define
+    `score(y_true, y_pred)`, the score of each image [batch]."""
 
     def __init__(self, hierarchy, name, dtype=None):
         super().__init__(name=name, dtype=dtype)
@@ -151,10 +152,6 @@ class _HierarchyMean(keras.metrics.Mean):
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         return super().update_state(self.score(y_true, y_pred), sample_weight=sample_weight)
-
-    def score(self, y_true, y_pred):
-        """The per-image score [batch] that the metric averages (float32)."""
-        raise NotImplementedError
 
     def get_config(self):
         return {"hierarchy": self.hierarchy.to_json(), "name": self.name, "dtype": self.dtype}
@@ -185,6 +182,7 @@ class HitAtK(_HierarchyMean):
         self._mask = _candidate_mask(self.tables, self.candidates)
 
     def score(self, y_true, y_pred):
+        """1 where the label is among the k best candidates, per image [batch]."""
         return hits(y_pred, y_true, self._mask, self.k)
 
     def get_config(self):
@@ -204,6 +202,7 @@ class TopOverlapRatio(_HierarchyMean):
         super().__init__(hierarchy, name=name, dtype=dtype)
 
     def score(self, y_true, y_pred):
+        """The top overlap ratio of each image [batch]."""
         return top_overlaps(y_pred, y_true, self.tables)
 
 
@@ -220,6 +219,7 @@ class PointOverlapRatio(_HierarchyMean):
         super().__init__(hierarchy, name=name, dtype=dtype)
 
     def score(self, y_true, y_pred):
+        """The point overlap ratio of each image [batch]."""
         return point_overlaps(y_pred, y_true, self.tables)
 
 

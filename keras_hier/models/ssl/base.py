@@ -20,9 +20,9 @@ class SelfSupervisedModel(keras.Model):
     """Base class of the self-supervised methods: an `encoder` (images -> features), a random `augmentation`
     drawing the two views, and a `train_step` on the method's `view_loss`.
 
-    Calling the model runs the encoder (the features used downstream). Subclasses define `view_loss(view_1,
-    view_2, training)` returning `(loss, embedding of view 1)` — the embedding is the unit-norm output of the
-    online projection head, the z_0 that HIRL builds on — and may override `embed` (online embedding),
+    Calling the model runs the encoder (the features used downstream). Subclasses set `self.projector` (a
+    `ProjectionHead`) and define `view_loss(view_1, view_2, training)` returning `(loss, embedding of view 1)` —
+    the embedding is `embed`'s unit-norm projection, the z_0 that HIRL builds on; they may override `embed`,
     `cluster_features` (what HIRL clusters: the momentum encoder's embedding where there is one),
     `online_variables` and `after_step` (e.g. a momentum update).
 
@@ -38,6 +38,9 @@ class SelfSupervisedModel(keras.Model):
 
     def __init__(self, encoder, augmentation=None, **kwargs):
         super().__init__(**kwargs)
+        if not callable(getattr(self, "view_loss", None)):
+            raise TypeError(f"{type(self).__name__} must define view_loss(view_1, view_2, training): use SimCLR, "
+                            "MoCoV2 or SimSiam, or subclass SelfSupervisedModel with your method's loss.")
         outputs, inputs = getattr(encoder, "outputs", None), getattr(encoder, "inputs", None)
         if not outputs or not inputs:
             raise ValueError("The encoder must be a built Functional or Sequential `keras.Model` (it has no "
@@ -54,8 +57,8 @@ class SelfSupervisedModel(keras.Model):
 
     @property
     def embedding_dim(self):
-        """Width of the online embedding (`embed`)."""
-        raise NotImplementedError
+        """Width of the online embedding (`embed`): the projector's output width."""
+        return self.projector.units
 
     def build_heads(self, *heads):
         """Builds the heads on the encoder's features (so that every variable exists before training) and marks
@@ -76,13 +79,9 @@ class SelfSupervisedModel(keras.Model):
         """Two random views of each image."""
         return self.augmentation(images, training=True), self.augmentation(images, training=True)
 
-    def view_loss(self, view_1, view_2, training=True):
-        """`(loss, unit-norm online embedding of view_1)`."""
-        raise NotImplementedError
-
     def embed(self, images, training=False):
         """The online embedding: the unit-norm output of the projection head [batch, embedding_dim]."""
-        raise NotImplementedError
+        return ops.normalize(self.projector(self.encoder(images, training=training), training=training), axis=-1)
 
     def cluster_features(self, images):
         """The features HIRL clusters (inference mode): the online embedding unless overridden."""

@@ -68,10 +68,6 @@ class MoCoV2(SelfSupervisedModel):
                                              name="queue_pointer", aggregation="only_first_replica")
         self.seed_generator = keras.random.SeedGenerator(seed)
 
-    @property
-    def embedding_dim(self):
-        return self.projection_dim
-
     def _online_weights(self):
         return self.encoder.weights + self.projector.weights
 
@@ -104,6 +100,7 @@ class MoCoV2(SelfSupervisedModel):
         return self.key_projector(self.key_encoder(images, training=False), training=False)
 
     def view_loss(self, view_1, view_2, training=True):
+        """`(cross entropy of the query against its key and the queue, the query)`; enqueues the keys in training."""
         q = self.embed(view_1, training)
         k = ops.stop_gradient(self._grouped(self.key_encoder, self.key_projector, view_2, training, shuffle=True))
         positive = ops.sum(q * k, axis=-1, keepdims=True)

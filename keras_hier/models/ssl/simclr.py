@@ -39,14 +39,8 @@ class SimCLR(SelfSupervisedModel):
         self.projector = ProjectionHead(self.projection_dim, hidden_units=self.hidden_units, name="projector")
         self.build_heads(self.projector)
 
-    @property
-    def embedding_dim(self):
-        return self.projection_dim
-
-    def embed(self, images, training=False):
-        return self.projector(self.encoder(images, training=training), training=training)
-
     def view_loss(self, view_1, view_2, training=True):
+        """`(NT-Xent loss, unit-norm embedding of view_1)`."""
         z1, z2 = self.embed(view_1, training), self.embed(view_2, training)
         z = ops.concatenate([z1, z2], axis=0)
         n = ops.shape(z)[0]

@@ -45,17 +45,11 @@ class SimSiam(SelfSupervisedModel):
         self.build_heads(self.projector)
         self.predictor.build((None, self.projection_dim))
 
-    @property
-    def embedding_dim(self):
-        return self.projection_dim
-
     def _project(self, images, training):
         return self.projector(self.encoder(images, training=training), training=training)
 
-    def embed(self, images, training=False):
-        return ops.normalize(self._project(images, training), axis=-1)
-
     def view_loss(self, view_1, view_2, training=True):
+        """`(symmetric negative cosine, unit-norm projection of view_1)`."""
         z1, z2 = self._project(view_1, training), self._project(view_2, training)
         p1, p2 = self.predictor(z1, training=training), self.predictor(z2, training=training)
 

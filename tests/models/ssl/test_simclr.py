@@ -43,3 +43,10 @@ def test_fit_and_save(encoder, images, tmp_path):
     np.testing.assert_allclose(np.asarray(loaded.embed(images)), np.asarray(model.embed(images)), atol=1e-6)
     with pytest.raises(ValueError, match="temperature"):
         SimCLR(encoder, temperature=0)
+
+
+def test_a_method_without_a_loss_is_refused(encoder):
+    from keras_hier.models.ssl import SelfSupervisedModel
+
+    with pytest.raises(TypeError, match="view_loss"):
+        SelfSupervisedModel(encoder)
