@@ -1,7 +1,10 @@
-"""`get_strategy`: the `tf.distribute` strategy a recipe trains under (`--strategy auto | mirrored | multiworker`)."""
+"""`get_strategy`: the `tf.distribute` strategy a recipe trains under (`--strategy auto | mirrored | multiworker`),
+and what training under one needs: `batch_normalization` over the global batch, `is_chief`, and a fix that lets
+Keras 3's `model.fit` run under `MultiWorkerMirroredStrategy`."""
 
 import json
 import os
+import warnings
 
 STRATEGIES = ("auto", "mirrored", "multiworker", "none")
 
@@ -17,6 +20,9 @@ def split_cpu(num_devices=2):
     import tensorflow as tf
 
     cpu = tf.config.list_physical_devices("CPU")[0]
+    current = tf.config.get_logical_device_configuration(cpu)
+    if current is not None and len(current) == int(num_devices):
+        return  # already split this way (a second recipe in the same process)
     try:
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * int(num_devices))
     except RuntimeError as e:
@@ -55,6 +61,7 @@ def get_strategy(name="auto"):
             json.loads(config)
         except json.JSONDecodeError as e:
             raise ValueError(f"TF_CONFIG is not valid JSON: {e}") from e
+        fix_keras_multiworker_fit()
         return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices("GPU")
     if name == "mirrored":
@@ -63,3 +70,119 @@ def get_strategy(name="auto"):
     if name == "auto" and len(gpus) > 1:
         return tf.distribute.MirroredStrategy([d.name for d in gpus])
     return tf.distribute.get_strategy()
+
+
+def num_replicas():
+    """The replicas of the strategy in scope (1 outside any, and on backends other than TensorFlow).
+
+    Example:
+    >>> num_replicas()
+    1
+    """
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return 1
+    import tensorflow as tf
+
+    return int(tf.distribute.get_strategy().num_replicas_in_sync)
+
+
+def is_chief(strategy=None):
+    """Whether this process is the one that writes outputs: always, except under a multi-worker strategy, where
+    only worker 0 (or the task of type "chief") is.
+
+    Example:
+    >>> is_chief()
+    True
+    """
+    import tensorflow as tf
+
+    strategy = strategy or tf.distribute.get_strategy()
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return True
+    if resolver.task_type in (None, "chief"):
+        return True
+    return resolver.task_type == "worker" and int(resolver.task_id) == 0 and "chief" not in resolver.cluster_spec().jobs
+
+
+def batch_normalization(**kwargs):
+    """A `keras.layers.BatchNormalization` whose batch statistics span the global batch when it is built under a
+    strategy with several replicas (`synchronized=True`, TensorFlow backend), and the plain layer otherwise.
+
+    Models built with it inside `strategy.scope()` train under `MirroredStrategy` / `MultiWorkerMirroredStrategy`
+    as they train on one device with the same global batch; on one device nothing changes.
+
+    Args:
+        **kwargs: `keras.layers.BatchNormalization` arguments (`momentum`, `name`, ...).
+
+    Example:
+    >>> batch_normalization(momentum=0.9, name="bn").synchronized
+    False
+    """
+    import keras
+
+    if "synchronized" not in kwargs and keras.backend.backend() == "tensorflow":
+        kwargs["synchronized"] = num_replicas() > 1
+    return keras.layers.BatchNormalization(**kwargs)
+
+
+def fix_keras_multiworker_fit():
+    """Lets Keras 3's `model.fit` / `evaluate` run under `MultiWorkerMirroredStrategy` (`get_strategy("multiworker")`
+    calls it). Idempotent; a no-op when Keras' TensorFlow trainer has changed shape.
+
+    Keras 3.15 fails there in two places (keras-team/keras#20585, tensorflow/tensorflow#72388):
+    - before the first step it reduces a whole data batch across workers, only to read its shapes: that
+      cross-worker reduce of a `(images, labels)` batch raises "Attempt to convert a value (PerReplica ...)"; the
+      fix reads the shapes from this worker's first replica instead;
+    - every step it reduces the per-replica logs with `strategy.reduce("MEAN", v, axis=0)`, which fails for the
+      scalar losses and metrics ("Invalid reduction dimension 0 for input with 0 dimensions"); the fix averages a
+      scalar across the replicas (`axis=None`), the mean Keras means.
+    """
+    try:
+        from keras.src.backend.tensorflow import trainer as tf_trainer
+        from keras.src import tree
+    except ImportError:  # another backend or another Keras layout
+        return
+    if getattr(tf_trainer, "_keras_hier_multiworker_fix", False):
+        return
+    needed = ("reduce_per_replica", "_collective_all_reduce_multi_worker", "TensorFlowTrainer")
+    if not all(hasattr(tf_trainer, name) for name in needed) or not hasattr(
+        tf_trainer.TensorFlowTrainer, "_maybe_symbolic_build"
+    ):
+        warnings.warn("keras_hier could not apply its MultiWorkerMirroredStrategy fix to this Keras version; "
+                      "model.fit may fail under --strategy multiworker.")
+        return
+    import tensorflow as tf
+
+    reduce_per_replica = tf_trainer.reduce_per_replica
+    maybe_symbolic_build = tf_trainer.TensorFlowTrainer._maybe_symbolic_build
+
+    def fixed_reduce_per_replica(values, strategy, reduction):
+        if reduction in ("auto", "mean") and tf_trainer._collective_all_reduce_multi_worker(strategy):
+
+            def reduce(v):
+                local = v.values[0] if isinstance(v, tf.distribute.DistributedValues) else v
+                if getattr(local, "shape", None) is not None and local.shape.rank == 0:
+                    return strategy.reduce("MEAN", v, axis=None)
+                return reduce_per_replica(v, strategy, reduction)
+
+            return tree.map_structure(reduce, values)
+        return reduce_per_replica(values, strategy, reduction)
+
+    def fixed_maybe_symbolic_build(self, iterator=None, data_batch=None):
+        strategy = self._distribute_strategy
+        if iterator is None or strategy is None or not tf_trainer._collective_all_reduce_multi_worker(strategy):
+            return maybe_symbolic_build(self, iterator=iterator, data_batch=data_batch)
+        for _, _, batches in iterator:
+            data_batch = next(batches)
+            break
+        local = tree.map_structure(
+            lambda v: strategy.experimental_local_results(v)[0] if isinstance(v, tf.distribute.DistributedValues)
+            else v, data_batch)
+        return maybe_symbolic_build(self, data_batch=local)
+
+    tf_trainer.reduce_per_replica = fixed_reduce_per_replica
+    tf_trainer.TensorFlowTrainer._maybe_symbolic_build = fixed_maybe_symbolic_build
+    tf_trainer._keras_hier_multiworker_fix = True

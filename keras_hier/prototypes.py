@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from keras_hier.distribute import num_replicas
+
 
 def class_prototypes(encoder, dataset, num_classes=None, normalize=True):
     """Per-class means of L2-normalised features, and the number of images behind each.
@@ -31,8 +33,12 @@ def class_prototypes(encoder, dataset, num_classes=None, normalize=True):
         batches, encode = dataset, True
         if encoder is None:
             raise ValueError("Pass an `encoder` for a dataset of images (or give `(features, labels)` arrays).")
+    # Keras' predict_on_batch under a multi-replica strategy runs the whole batch on every replica and returns
+    # the copies stacked (Keras 3.15); a plain call encodes each image once.
+    compiled = hasattr(encoder, "predict_on_batch") and num_replicas() == 1
     for images, labels in batches:
-        features = np.asarray(encoder.predict_on_batch(images) if encode and hasattr(encoder, "predict_on_batch")
+        features = np.asarray(encoder.predict_on_batch(images) if encode and compiled
+                              else encoder(images, training=False) if encode and hasattr(encoder, "predict_on_batch")
                               else encoder(images) if encode else images, np.float64)
         labels = np.asarray(labels).reshape(-1).astype(np.int64)
         if features.ndim != 2 or len(features) != len(labels):

@@ -1,6 +1,51 @@
-"""Helpers the recipes share: comma-separated flags and mean ± spread over seeds."""
+"""Helpers the recipes share: the precision and strategy flags, comma-separated flags, mean ± spread over seeds,
+metrics.json."""
+
+import contextlib
 
 import numpy as np
+
+
+def add_runtime_flags(parser):
+    """Adds `--precision` and `--strategy`, which every recipe takes (see `runtime`)."""
+    parser.add_argument("--precision", choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"), default="auto",
+                        help="auto: mixed_float16 when a GPU is visible, else float32 (losses stay float32)")
+    parser.add_argument("--strategy", choices=("auto", "mirrored", "multiworker", "none"), default="auto",
+                        help="auto: MirroredStrategy over 2+ GPUs, else one device; mirrored: all visible GPUs, or two "
+                             "logical CPU devices without a GPU; multiworker: MultiWorkerMirroredStrategy from "
+                             "TF_CONFIG (docs/scaling_out.md)")
+
+
+@contextlib.contextmanager
+def runtime(args):
+    """Sets the dtype policy of `args.precision`, builds the strategy of `args.strategy` and yields the precision's
+    name inside the strategy's scope, so that every model the recipe builds there trains under it.
+
+    `--strategy mirrored` without a GPU splits the CPU into two logical devices (the multi-replica path on any
+    machine). Under `multiworker` only the chief writes `args.output`: the other workers write to a temporary folder,
+    removed at the end.
+    """
+    import shutil
+    import tempfile
+
+    from keras_hier.distribute import get_strategy, is_chief, split_cpu
+    from keras_hier.precision import gpu_available, set_precision
+
+    if args.strategy == "mirrored" and not gpu_available():
+        split_cpu(2)
+    strategy = get_strategy(args.strategy)
+    precision = set_precision(args.precision)
+    scratch = None
+    if not is_chief(strategy):
+        scratch = args.output = tempfile.mkdtemp(prefix="keras_hier_worker_")
+    print(f"strategy {args.strategy}: {type(strategy).__name__}, {strategy.num_replicas_in_sync} replica(s); "
+          f"precision {precision}")
+    try:
+        with strategy.scope():
+            yield precision
+    finally:
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def comma_list(text, allowed=None, flag="--list"):

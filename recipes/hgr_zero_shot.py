@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from recipes._common import comma_list, mean_and_spread, write_metrics
+from recipes._common import add_runtime_flags, comma_list, mean_and_spread, runtime, write_metrics
 
 METHODS = ("flat", "hgr")
 TOWERS = ("cnn-minilm", "cnn-minilm-trainable", "clip-config", "clip-preset")
@@ -65,7 +65,7 @@ def parse_args(argv=None):
                    help="draw unseen class texts as negatives too, as the official code does (default: never)")
     p.add_argument("--weights-lr", type=float, default=1e-4, help="SGD learning rate of the adaptive layer weights")
     p.add_argument("--template", default="a photo of a {}.")
-    p.add_argument("--precision", choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"), default="auto")
+    add_runtime_flags(p)
     p.add_argument("--output", default="runs/hgr_zero_shot", help="folder for metrics.json, plots and the SavedModel")
     p.add_argument("--no-export", action="store_true", help="skip the SavedModel export")
     return p.parse_args(argv)
@@ -76,12 +76,14 @@ def image_tower(input_shape, width=32):
     must settle within short runs (Keras' 0.99 lags for hundreds of steps)."""
     import keras
 
+    from keras_hier.distribute import batch_normalization
+
     inputs = keras.Input(input_shape, name="image")
     x = inputs
     for i, filters in enumerate((width, 2 * width, 4 * width)):
         for j in range(2):
             x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{i}_{j}")(x)
-            x = keras.layers.BatchNormalization(momentum=0.9, name=f"bn{i}_{j}")(x)
+            x = batch_normalization(momentum=0.9, name=f"bn{i}_{j}")(x)
             x = keras.layers.ReLU(name=f"relu{i}_{j}")(x)
         if i < 2:
             x = keras.layers.MaxPooling2D(name=f"pool{i}")(x)
@@ -158,19 +160,24 @@ def train_and_evaluate(method, seed, args, hierarchy, prompts, text_features, tr
 
 
 def main(argv=None):
+    """Runs the recipe with command-line `argv` (default: sys.argv) and returns its metrics."""
     args = parse_args(argv)
+    with runtime(args) as precision:
+        return run(args, precision)
+
+
+def run(args, precision):
+    """The recipe under the precision and strategy `main` set up."""
     from keras_hier import plotting
     from keras_hier.datasets import fashion_mnist
     from keras_hier.datasets.splits import stratified_split
     from keras_hier.datasets.zero_shot import split_classes
     from keras_hier.knowledge.embeddings import sentence_embeddings
     from keras_hier.knowledge.prompts import class_prompts
-    from keras_hier.precision import set_precision
 
     start = time.time()
     methods = comma_list(args.methods, METHODS, "--methods")
     seeds = [int(s) for s in comma_list(args.seeds)]
-    precision = set_precision(args.precision)
     os.makedirs(args.output, exist_ok=True)
 
     hierarchy = fashion_mnist.hierarchy()

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from recipes._common import write_metrics
+from recipes._common import add_runtime_flags, runtime, write_metrics
 
 # Paper defaults per n (Tables 1-2, ReLU ResNet): split point and extra classifier blocks, in residual blocks.
 PAPER_SPLIT = {3: 5, 5: 9, 7: 12, 9: 16, 18: 38}
@@ -50,8 +50,7 @@ def parse_args(argv=None):
     p.add_argument("--g-max", type=int, default=None, help="maximum group size (default: half the classes, as 50 of 100)")
     p.add_argument("--levels", type=int, default=1, help="levels of groups (1: root -> groups -> classes)")
     p.add_argument("--no-transfer", action="store_true", help="start the HierNet from random weights")
-    p.add_argument("--precision", choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"), default="auto",
-                   help="auto: mixed_float16 on a GPU, else float32")
+    add_runtime_flags(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output", default="runs/hiernet", help="folder for metrics.json, plots and the SavedModel")
     p.add_argument("--no-export", action="store_true", help="skip the SavedModel export")
@@ -106,7 +105,14 @@ def compile_model(model, args, steps, peak=None):
 
 
 def main(argv=None):
+    """Runs the recipe with command-line `argv` (default: sys.argv) and returns its metrics."""
     args = parse_args(argv)
+    with runtime(args) as precision:
+        return run(args, precision)
+
+
+def run(args, precision):
+    """The recipe under the precision and strategy `main` set up."""
     import keras
 
     from keras_hier import HierNet, plotting
@@ -114,10 +120,8 @@ def main(argv=None):
     from keras_hier.datasets.pipeline import make_batches
     from keras_hier.grouping import confusion_probability_matrix, hierarchy_from_confusion
     from keras_hier.metrics import tree_accuracies
-    from keras_hier.precision import set_precision
 
     start = time.time()
-    precision = set_precision(args.precision)
     keras.utils.set_random_seed(args.seed)
     os.makedirs(args.output, exist_ok=True)
 

@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from recipes._common import applications_encoder, comma_list, mean_and_spread, write_metrics
+from recipes._common import add_runtime_flags, applications_encoder, comma_list, mean_and_spread, runtime, write_metrics
 
 PAPER = {"prototypes": "30000,10000,1000", "negative_paths": 1000, "warmup_epochs": 20, "epochs": 200,
          "backbone": "resnet50", "batch_size": 256, "momentum": 0.999, "lr": 0.03, "projection_dim": 128,
@@ -49,7 +49,7 @@ def parse_args(argv=None):
     p.add_argument("--queue-size", type=int, default=4096, help="MoCo v2 negatives")
     p.add_argument("--momentum", type=float, default=0.99, help="MoCo v2 key-encoder momentum")
     p.add_argument("--paper", action="store_true", help="the paper's ImageNet settings: " + json.dumps(PAPER))
-    p.add_argument("--precision", choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"), default="auto")
+    add_runtime_flags(p)
     p.add_argument("--output", default="runs/hirl", help="folder for metrics.json, plots and models")
     p.add_argument("--no-export", action="store_true", help="skip the SavedModel export")
     args = p.parse_args(argv)
@@ -171,15 +171,20 @@ def evaluate(encoder, data, args, seed):
 
 
 def main(argv=None):
+    """Runs the recipe with command-line `argv` (default: sys.argv) and returns its metrics."""
     args = parse_args(argv)
+    with runtime(args) as precision:
+        return run(args, precision)
+
+
+def run(args, precision):
+    """The recipe under the precision and strategy `main` set up."""
     from keras_hier import plotting
     from keras_hier.models import HIRL
-    from keras_hier.precision import set_precision
 
     start = time.time()
     seeds = [int(s) for s in comma_list(args.seeds)]
     prototypes = [int(k) for k in comma_list(args.prototypes)]
-    precision = set_precision(args.precision)
     os.makedirs(args.output, exist_ok=True)
     data = fashion_data(args) if args.dataset == "fashion_mnist" else folder_data(args)
     base_name = {"moco_v2": "MoCo v2", "simclr": "SimCLR", "simsiam": "SimSiam"}[args.method]

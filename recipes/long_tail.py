@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from recipes._common import applications_encoder, comma_list, mean_and_spread, write_metrics
+from recipes._common import add_runtime_flags, applications_encoder, comma_list, mean_and_spread, runtime, write_metrics
 
 TEMPERATURES = "0.05,0.1,0.2,0.5"
 MIXES = "0.5,1,2,4,8,16"
@@ -49,7 +49,7 @@ def parse_args(argv=None):
     p.add_argument("--mixes", default=MIXES, help="mixing weights lambda tried on the validation half")
     p.add_argument("--max-per-class", type=int, default=6000)
     p.add_argument("--min-per-class", type=int, default=5)
-    p.add_argument("--precision", choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"), default="auto")
+    add_runtime_flags(p)
     p.add_argument("--output", default="runs/long_tail", help="folder for metrics.json, plots and the SavedModel")
     p.add_argument("--no-export", action="store_true", help="skip the SavedModel export")
     return p.parse_args(argv)
@@ -96,11 +96,29 @@ def predict(members, features, scale):
     return probs / len(members)
 
 
-def run_seed(seed, loss_name, args, data):
+def build_classifier(args, input_shape, counts, loss_name, steps):
+    """The encoder with a cosine classifier over `len(counts)` classes, compiled with the recipe's loss
+    (cross-entropy or balanced softmax over `counts`) and SGD with cosine decay over `steps`; returns
+    `(model, encoder)`. Build it inside the strategy's scope."""
     import keras
 
     from keras_hier.layers import CosineClassifier
     from keras_hier.losses import BalancedSoftmax
+
+    encoder = build_encoder(args, input_shape)
+    head = CosineClassifier(len(counts), scale=args.scale, name="cosine_classifier")
+    model = keras.Model(encoder.inputs, head(encoder.outputs[0]))
+    schedule = keras.optimizers.schedules.CosineDecay(args.lr, steps)
+    loss = BalancedSoftmax(np.maximum(counts, 1)) if loss_name == "balanced_softmax" else \
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model.compile(optimizer=keras.optimizers.SGD(schedule, momentum=0.9, weight_decay=args.weight_decay), loss=loss,
+                  metrics=["accuracy"])
+    return model, encoder
+
+
+def run_seed(seed, loss_name, args, data):
+    import keras
+
     from keras_hier.metrics import shot_accuracies
     from keras_hier.prototypes import class_prototypes
 
@@ -109,15 +127,8 @@ def run_seed(seed, loss_name, args, data):
     counts = np.bincount(train_y, minlength=num_classes)
     print(f"\nseed {seed}, {loss_name}: {args.dataset} {counts.tolist()[:20]} ({len(train_y)} images)")
     keras.utils.set_random_seed(seed)
-    encoder = build_encoder(args, data["input_shape"])
-    head = CosineClassifier(num_classes, scale=args.scale, name="cosine_classifier")
-    model = keras.Model(encoder.inputs, head(encoder.outputs[0]))
     steps = max(1, int(args.epochs * len(train_y) / args.batch_size))
-    schedule = keras.optimizers.schedules.CosineDecay(args.lr, steps)
-    loss = BalancedSoftmax(np.maximum(counts, 1)) if loss_name == "balanced_softmax" else \
-        keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    model.compile(optimizer=keras.optimizers.SGD(schedule, momentum=0.9, weight_decay=args.weight_decay), loss=loss,
-                  metrics=["accuracy"])
+    model, encoder = build_classifier(args, data["input_shape"], counts, loss_name, steps)
     model.fit(data["batches"](train_x, train_y, training=True, seed=seed), steps_per_epoch=steps, epochs=1, verbose=2)
 
     def features(split):
@@ -126,6 +137,7 @@ def run_seed(seed, loss_name, args, data):
         return f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
 
     prototypes, _ = class_prototypes(encoder, data["batches"](train_x, train_y), num_classes=num_classes)
+    head = model.get_layer("cosine_classifier")
     weights = head.normalized_weights()
     (_, yv), (_, yt) = data["val"], data["test"]
     fv, ft = features(data["val"]), features(data["test"])
@@ -205,17 +217,22 @@ def paper_data(args):
 
 
 def main(argv=None):
+    """Runs the recipe with command-line `argv` (default: sys.argv) and returns its metrics."""
     args = parse_args(argv)
+    with runtime(args) as precision:
+        return run(args, precision)
+
+
+def run(args, precision):
+    """The recipe under the precision and strategy `main` set up."""
     from keras_hier import plotting
     from keras_hier.export import export_serving
     from keras_hier.models import CompositionalTransferHead
     from keras_hier.models.compositional_transfer import attention_weights
-    from keras_hier.precision import set_precision
 
     start = time.time()
     seeds = [int(s) for s in comma_list(args.seeds)]
     losses = comma_list(args.losses, ("ce", "balanced_softmax"), "--losses")
-    precision = set_precision(args.precision)
     os.makedirs(args.output, exist_ok=True)
     data = fashion_data(args) if args.dataset == "fashion_lt" else paper_data(args)
     print(f"{args.dataset}: validation {len(data['val'][1])} / test {len(data['test'][1])} images; precision {precision}")

@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from recipes._common import comma_list, mean_and_spread, write_metrics
+from recipes._common import add_runtime_flags, comma_list, mean_and_spread, runtime, write_metrics
 
 VARIANTS = ("visual_semantic", "fast0tag", "rgcn", "rgcn_xl", "rgcn_posvae")
 DATASETS = ("fashion_mosaics", "coco", "nus_wide")
@@ -51,7 +51,7 @@ def parse_args(argv=None):
     p.add_argument("--image-size", type=int, default=224, help="coco / nus_wide input size")
     p.add_argument("--backbone-weights", default="imagenet",
                    help="coco / nus_wide: ResNet-101 weights, 'imagenet' (downloaded once) or 'none' (random: tests)")
-    p.add_argument("--precision", choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"), default="auto")
+    add_runtime_flags(p)
     p.add_argument("--output", default="runs/multilabel_zsl", help="folder for metrics.json, plots and the SavedModel")
     p.add_argument("--no-export", action="store_true", help="skip the SavedModel export")
     return p.parse_args(argv)
@@ -61,11 +61,13 @@ def mosaic_backbone(input_shape, num_external):
     """A small CNN: images -> [features (GAP of the last two blocks), softmax over the external classes]."""
     import keras
 
+    from keras_hier.distribute import batch_normalization
+
     images = keras.Input(input_shape, name="images")
     x, pooled = images, []
     for i, filters in enumerate((32, 64, 128)):
         x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{i}")(x)
-        x = keras.layers.BatchNormalization(momentum=0.9, name=f"bn{i}")(x)
+        x = batch_normalization(momentum=0.9, name=f"bn{i}")(x)
         x = keras.layers.ReLU(name=f"relu{i}")(x)
         if i:
             pooled.append(keras.layers.GlobalAveragePooling2D(name=f"gap{i}")(x))
@@ -214,14 +216,19 @@ def train_and_evaluate(variant, seed, args, data):
 
 
 def main(argv=None):
+    """Runs the recipe with command-line `argv` (default: sys.argv) and returns its metrics."""
     args = parse_args(argv)
+    with runtime(args) as precision:
+        return run(args, precision)
+
+
+def run(args, precision):
+    """The recipe under the precision and strategy `main` set up."""
     from keras_hier import plotting
-    from keras_hier.precision import set_precision
 
     start = time.time()
     variants = comma_list(args.variants, VARIANTS, "--variants")
     seeds = [int(s) for s in comma_list(args.seeds)]
-    precision = set_precision(args.precision)
     os.makedirs(args.output, exist_ok=True)
     data = fashion_data(args) if args.dataset == "fashion_mosaics" else paper_data(args)
     graph = data["graph"]

@@ -2,6 +2,8 @@
 
 import keras
 
+from keras_hier.distribute import batch_normalization
+
 
 def convnet(input_shape=(28, 28, 1), widths=(32, 64, 128), name="convnet"):
     """Per width: a 3x3 convolution (stride 1), batch norm, ReLU, then a stride-2 3x3 convolution, batch norm,
@@ -29,6 +31,6 @@ def convnet(input_shape=(28, 28, 1), widths=(32, 64, 128), name="convnet"):
         for stride in (1, 2):
             x = keras.layers.Conv2D(int(filters), 3, strides=stride, padding="same", use_bias=False,
                                     name=f"stage{stage}_conv{stride}")(x)
-            x = keras.layers.BatchNormalization(name=f"stage{stage}_bn{stride}")(x)
+            x = batch_normalization(name=f"stage{stage}_bn{stride}")(x)
             x = keras.layers.ReLU(name=f"stage{stage}_relu{stride}")(x)
     return keras.Model(inputs, keras.layers.GlobalAveragePooling2D(name="features")(x), name=name)

@@ -2,6 +2,8 @@
 
 import keras
 
+from keras_hier.distribute import batch_normalization
+
 _ACTIVATIONS = ("relu", "elu")
 
 
@@ -23,7 +25,8 @@ def _conv(filters, strides, name):
 def _bn(name):
     # Momentum 0.9 (PyTorch's 0.1), as in He et al.'s Torch ResNets: Keras' default 0.99 makes the moving
     # statistics lag for hundreds of steps, which ruins inference after short runs.
-    return keras.layers.BatchNormalization(momentum=0.9, name=name)
+    # Synchronized over the replicas when built under a multi-replica strategy (keras_hier.distribute).
+    return batch_normalization(momentum=0.9, name=name)
 
 
 def _residual_block(x, filters, strides, activation, k):

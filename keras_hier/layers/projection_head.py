@@ -4,6 +4,8 @@ self-supervised base methods (SimCLR, MoCo v2, SimSiam)."""
 import keras
 from keras import ops
 
+from keras_hier.distribute import batch_normalization
+
 
 @keras.saving.register_keras_serializable(package="keras_hier")
 class ProjectionHead(keras.layers.Layer):
@@ -45,11 +47,11 @@ class ProjectionHead(keras.layers.Layer):
         self.hidden = []
         for i in range(self.num_layers - 1):
             dense = keras.layers.Dense(self.hidden_units, use_bias=not self.batch_norm, name=f"dense_{i}")
-            bn = keras.layers.BatchNormalization(name=f"bn_{i}") if self.batch_norm else None
+            bn = batch_normalization(name=f"bn_{i}") if self.batch_norm else None
             self.hidden.append((dense, bn))
         self.out = keras.layers.Dense(self.units, use_bias=not self.output_batch_norm,
                                       name=f"dense_{self.num_layers - 1}")
-        self.out_bn = (keras.layers.BatchNormalization(center=False, scale=False, name="bn_out")
+        self.out_bn = (batch_normalization(center=False, scale=False, name="bn_out")
                        if self.output_batch_norm else None)
 
     def build(self, input_shape):
