@@ -11,7 +11,7 @@ import importlib
 import time
 
 BENCHMARKS = ("import_time", "wordnet_similarity", "hiernet_inference", "hierarchical_infonce", "rgcn",
-              "hierarchical_kmeans")
+              "hierarchical_kmeans", "mixed_precision")
 
 
 def main(argv=None):

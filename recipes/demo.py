@@ -2,14 +2,41 @@
 
 It shows the foundation every method stands on (the Fashion-MNIST class hierarchy built from WordNet, the
 data, the knowledge sources: WordNet similarity, GloVe and MiniLM class embeddings, and the long-tailed
-subset), then runs each method's recipe with small settings: HierNet, HGR-Net, multi-label zero-shot and long-tail
-transfer so far (about 4 minutes on 2 CPU cores).
+subset), then runs each method's recipe with small settings (HierNet, HGR-Net, multi-label zero-shot, long-tail
+transfer, HIRL; about 7 minutes on 2 CPU cores) and writes one report folder, `runs/demo`: `report.md` with a
+table per method (baseline and method side by side), the plots, and one SavedModel per method.
 """
 
 import argparse
 import time
 
 import numpy as np
+
+
+# (report folder, recipe module, section title, the recipe's small settings)
+RECIPE_STEPS = [
+    ("hiernet", "hiernet", "HierNet: CPM grouping and a tree CNN from ResNet-20",
+     ["--train-size", "10000", "--eval-size", "2000", "--backbone-epochs", "2", "--epochs", "1"]),
+    ("hgr", "hgr_zero_shot", "HGR-Net: zero-shot Sandal, Shirt, Pullover with flat vs hierarchical InfoNCE",
+     ["--seeds", "0", "--train-size", "7000", "--epochs", "1"]),
+    ("multilabel_zsl", "multilabel_zsl",
+     "Multi-label zero-shot: Fashion-MNIST mosaics, class graph, RGCN with and without PosVAE",
+     ["--seeds", "0", "--variants", "visual_semantic,rgcn,rgcn_posvae", "--train-mosaics", "3000",
+      "--test-mosaics", "1000", "--backbone-epochs", "0.5", "--epochs", "3"]),
+    ("long_tail", "long_tail", "Long tail: cosine classifier vs compositional transfer on Fashion-MNIST-LT",
+     ["--seeds", "0", "--epochs", "3"]),
+    ("hirl", "hirl", "HIRL: MoCo v2 vs HIRL-MoCo v2 pre-trained without labels, scored by k-NN, linear probe "
+                     "and clustering",
+     ["--seeds", "0", "--train-images", "10000", "--epochs", "4", "--warmup-epochs", "1", "--prototypes",
+      "200,50,10"]),
+]
+
+REPORT_INTRO = (
+    "`python -m recipes.demo` ran every method of keras_hier on Fashion-MNIST (embedded, offline) with small "
+    "settings, each next to the baseline its paper compares with. One seed and minutes of CPU training per "
+    "model: the tables show what each method does and how to read it, not the papers' gains, which need the "
+    "papers' data and budgets (docs/ has the full runs). `python -m recipes.report` rebuilds this file."
+)
 
 
 def parse_args(argv=None):
@@ -21,7 +48,7 @@ def parse_args(argv=None):
     parser.add_argument("--skip-multilabel", action="store_true", help="skip the multi-label zero-shot recipe step")
     parser.add_argument("--skip-long-tail", action="store_true", help="skip the long-tail transfer recipe step")
     parser.add_argument("--skip-hirl", action="store_true", help="skip the HIRL self-supervised recipe step")
-    parser.add_argument("--output", default="runs/demo", help="folder for the recipes' outputs")
+    parser.add_argument("--output", default="runs/demo", help="the report folder: report.md and each recipe's outputs")
     return parser.parse_args(argv)
 
 
@@ -99,62 +126,23 @@ def main(argv=None):
         print(f"  {names[i]:<12} {counts[i]:>5}  {group}-shot  " + "#" * max(1, int(np.log2(counts[i]) * 3)))
     print(f"total {counts.sum()} training images; test set stays balanced ({len(y_test)} images)")
 
-    if not args.skip_hiernet:
-        import os
+    import importlib
+    import os
 
-        from recipes import hiernet
+    from recipes.report import write_report
 
-        section("HierNet: CPM grouping and a tree CNN from ResNet-20 (small settings; python -m recipes.hiernet)")
-        hiernet.main(
-            [
-                "--train-size", "10000", "--eval-size", "2000", "--backbone-epochs", "2", "--epochs", "1",
-                "--output", os.path.join(args.output, "hiernet"),
-            ]
-        )
-
-    if not args.skip_hgr:
-        import os
-
-        from recipes import hgr_zero_shot
-
-        section("HGR-Net: zero-shot Sandal, Shirt, Pullover with flat vs hierarchical InfoNCE (small settings; "
-                "python -m recipes.hgr_zero_shot)")
-        hgr_zero_shot.main(
-            ["--seeds", "0", "--train-size", "7000", "--epochs", "1", "--output", os.path.join(args.output, "hgr")]
-        )
-
-    if not args.skip_multilabel:
-        import os
-
-        from recipes import multilabel_zsl
-
-        section("Multi-label zero-shot: Fashion-MNIST mosaics, class graph, RGCN with and without PosVAE (small "
-                "settings; python -m recipes.multilabel_zsl)")
-        multilabel_zsl.main(
-            ["--seeds", "0", "--variants", "visual_semantic,rgcn,rgcn_posvae", "--train-mosaics", "3000",
-             "--test-mosaics", "1000", "--backbone-epochs", "0.5", "--epochs", "3",
-             "--output", os.path.join(args.output, "multilabel_zsl")]
-        )
-
-    if not args.skip_long_tail:
-        import os
-
-        from recipes import long_tail as long_tail_recipe
-
-        section("Long tail: cosine classifier vs compositional transfer on Fashion-MNIST-LT (small settings; "
-                "python -m recipes.long_tail)")
-        long_tail_recipe.main(["--seeds", "0", "--epochs", "3", "--output", os.path.join(args.output, "long_tail")])
-
-    if not args.skip_hirl:
-        import os
-
-        from recipes import hirl as hirl_recipe
-
-        section("HIRL: MoCo v2 vs HIRL-MoCo v2 pre-trained on Fashion-MNIST without labels, scored by k-NN, linear "
-                "probe and clustering (small settings; python -m recipes.hirl)")
-        hirl_recipe.main(["--seeds", "0", "--train-images", "10000", "--epochs", "4", "--warmup-epochs", "1",
-                          "--prototypes", "200,50,10", "--output", os.path.join(args.output, "hirl")])
-
+    skip_flag = {"multilabel_zsl": "skip_multilabel"}
+    steps = [step for step in RECIPE_STEPS if not getattr(args, skip_flag.get(step[0], "skip_" + step[0]))]
+    metrics = {}
+    for k, (key, module, title, flags) in enumerate(steps, 1):
+        section(f"[{k}/{len(steps)}] {title} (small settings; python -m recipes.{module}; "
+                f"{time.time() - start:.0f} s so far)")
+        recipe = importlib.import_module(f"recipes.{module}")
+        metrics[key] = recipe.main(flags + ["--output", os.path.join(args.output, key)])
+    if steps:
+        path = write_report(args.output, metrics, seconds=time.time() - start, intro=REPORT_INTRO)
+        section("Report")
+        print(f"{path}: a table per method, the plots and one SavedModel per method under {args.output}/")
     print(f"\nkeras_hier {keras_hier.__version__}: demo finished in {time.time() - start:.1f} s")
 
 

@@ -1,0 +1,182 @@
+"""Mixed precision vs float32 for each recipe's training step: `python -m benchmarks.mixed_precision`.
+
+Builds each recipe's own model, loss and optimizer (the recipes' builders, one batch of random images) under the
+float32 policy and under `--policy` (default mixed_float16), and times `train_on_batch` in one process: the ratio
+is float32 seconds per step over mixed seconds per step (above 1: mixed precision is faster). Losses and output
+probabilities stay float32 under both. On a CPU expect ratios below 1 (no fast float16 arithmetic); the speed-ups are
+for GPUs (tensor cores). Steps that need TensorFlow (the TF-GNN graph of the multi-label recipe, the self-supervised
+models' training steps) are left out under other Keras backends.
+"""
+
+import argparse
+
+import numpy as np
+
+from benchmarks._timing import median_seconds
+
+STEPS = ("hiernet_backbone", "hiernet", "hgr", "multilabel", "long_tail", "hirl")
+NAMES = [f"c{i}" for i in range(10)]
+
+
+def _tree():
+    from keras_hier import Hierarchy
+
+    return Hierarchy.from_parents({n: f"g{i % 3}" for i, n in enumerate(NAMES)}, leaves=NAMES, root="root")
+
+
+def _labels(batch):
+    return np.arange(batch) % len(NAMES)
+
+
+def hiernet_backbone(shape, batch):
+    """The HierNet recipe's ResNet-20 backbone with its SGD schedule."""
+    from keras_hier.backbones import resnet_cifar
+    from recipes import hiernet
+
+    model = resnet_cifar(3, len(NAMES), input_shape=shape)
+    hiernet.compile_model(model, hiernet.parse_args([]), 1000)
+    return model, _labels(batch)
+
+
+def hiernet_step(shape, batch):
+    """The HierNet recipe's tree CNN (3 groups, paper split point, 4 extra classifier blocks)."""
+    from keras_hier import HierNet
+    from keras_hier.backbones import resnet_cifar
+    from recipes import hiernet
+
+    backbone = resnet_cifar(3, len(NAMES), input_shape=shape)
+    model = HierNet.from_backbone(backbone, _tree(), split_points=[hiernet.PAPER_SPLIT[3]], classifier_layers=4)
+    hiernet.compile_model(model, hiernet.parse_args([]), 1000)
+    return model, _labels(batch)
+
+
+def hgr_step(shape, batch):
+    """The HGR-Net recipe's dual encoder (CNN image tower, 384-d class-name features) with its hierarchical InfoNCE
+    loss (adaptive layer weights; inverse-count weights under backends other than TensorFlow) and AdamW."""
+    import keras
+
+    from keras_hier.losses import HierarchicalInfoNCE
+    from recipes import hgr_zero_shot
+
+    args = hgr_zero_shot.parse_args(["--towers", "cnn-minilm"])
+    text = np.random.default_rng(1).normal(size=(len(NAMES), 384)).astype("float32")
+    model = hgr_zero_shot.build_model(args, shape, None, text)
+    # The adaptive layer weights have their own optimizer, which only Keras' TensorFlow train step runs.
+    weighting = args.weighting if keras.backend.backend() == "tensorflow" else "inverse_count"
+    model.compile(optimizer=keras.optimizers.AdamW(1e-3, weight_decay=args.weight_decay, global_clipnorm=1.0),
+                  loss=HierarchicalInfoNCE(_tree(), negatives=args.negatives, weighting=weighting, seed=0),
+                  weights_optimizer=keras.optimizers.SGD(args.weights_lr))
+    return model, _labels(batch)
+
+
+def multilabel_step(shape, batch):
+    """The multi-label recipe's RGCN + PosVAE over the Fashion-MNIST mosaic class graph (GloVe node features), its
+    masked binary cross-entropy and Adam; the CNN backbone frozen, as in the recipe."""
+    import keras
+
+    from keras_hier.datasets import fashion_mnist, multilabel
+    from keras_hier.knowledge import ClassGraph
+    from keras_hier.losses import MaskedBinaryCrossentropy
+    from keras_hier.models import MultiLabelZeroShot
+    from recipes import multilabel_zsl
+
+    args = multilabel_zsl.parse_args([])
+    names = fashion_mnist.CLASS_NAMES
+    graph = ClassGraph.build(
+        multilabel.MOSAIC_TARGETS, unseen=multilabel.MOSAIC_UNSEEN,
+        target_synsets=dict(zip(names, fashion_mnist.SYNSETS)), external=list(multilabel.MOSAIC_EXTERNAL),
+        external_synsets=[fashion_mnist.WNIDS[names.index(e)] for e in multilabel.MOSAIC_EXTERNAL],
+        embeddings="glove", threshold=0.8)
+    backbone = multilabel_zsl.mosaic_backbone(shape, len(multilabel.MOSAIC_EXTERNAL))
+    model = MultiLabelZeroShot(backbone, graph, variant="rgcn_posvae", hidden_units=args.hidden_units,
+                               graph_units=[int(u) for u in args.graph_units.split(",")], edge_hidden=args.edge_hidden,
+                               vae_weight=args.vae_weight, seed=0)
+    model.compile(optimizer=keras.optimizers.Adam(args.lr, clipnorm=args.clipnorm),
+                  loss=MaskedBinaryCrossentropy(model.seen))
+    labels = (np.random.default_rng(2).random((batch, graph.num_targets)) < 0.3).astype("float32")
+    return model, labels
+
+
+def long_tail_step(shape, batch):
+    """The long-tail recipe's CIFAR ResNet-20 encoder, cosine classifier, balanced softmax and SGD."""
+    from recipes import long_tail
+
+    counts = np.array([6000, 2000, 700, 250, 90, 30, 12, 5, 5, 5])
+    model, _ = long_tail.build_classifier(long_tail.parse_args(["--depth", "3"]), shape, counts, "balanced_softmax",
+                                          1000)
+    return model, _labels(batch)
+
+
+def hirl_step(shape, batch):
+    """The HIRL recipe's MoCo v2 base (convnet encoder, queue 4096) with HIRL's prototypes (300, 100, 20) and 100
+    negative paths, clustered once on random features, and SGD."""
+    import keras
+
+    from keras_hier.models import HIRL
+    from recipes import hirl
+
+    args = hirl.parse_args([])
+    model = HIRL(hirl.build_base(args, shape, 0), [300, 100, 20], 100, warmup_epochs=0, seed=0)
+    model.compile(optimizer=keras.optimizers.SGD(0.06, momentum=0.9))
+    images = np.random.default_rng(3).random((2048, *shape)).astype("float32")
+    model.update_prototypes(images, verbose=0)
+    return model, np.arange(batch)
+
+
+BUILDERS = {"hiernet_backbone": hiernet_backbone, "hiernet": hiernet_step, "hgr": hgr_step,
+            "multilabel": multilabel_step, "long_tail": long_tail_step, "hirl": hirl_step}
+TENSORFLOW_ONLY = ("multilabel", "hirl")
+
+
+def step_seconds(name, policy, shape, batch, repeats):
+    """Median seconds of one training step of recipe step `name` under dtype policy `policy`."""
+    import keras
+
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        keras.utils.set_random_seed(0)
+        model, y = BUILDERS[name](shape, batch)
+        # The batch stays on the device: the step, not the host-to-device copy, is timed.
+        x = keras.ops.convert_to_tensor(np.random.default_rng(0).random((batch, *shape)).astype("float32"))
+        y = keras.ops.convert_to_tensor(y)
+        return median_seconds(lambda: model.train_on_batch(x, y), repeats, warmup=3)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.mixed_precision", description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default=",".join(STEPS), help=f"comma-separated steps from {STEPS}")
+    parser.add_argument("--policy", default="mixed_float16", choices=("mixed_float16", "mixed_bfloat16"))
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--image-size", type=int, default=32, help="square images (the recipes: 28 or 32)")
+    parser.add_argument("--channels", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=10)
+    args = parser.parse_args(argv)
+    import keras
+
+    chosen = [s.strip() for s in args.only.split(",") if s.strip()]
+    if not chosen or set(chosen) - set(STEPS):
+        raise SystemExit(f"--only must name some of {STEPS}; got {args.only!r}.")
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        skipped = [s for s in chosen if s in TENSORFLOW_ONLY]
+        chosen = [s for s in chosen if s not in TENSORFLOW_ONLY]
+        if skipped:
+            print(f"{', '.join(skipped)}: need the TensorFlow backend; left out under {backend}")
+    from keras_hier.precision import gpu_available
+
+    shape = (args.image_size, args.image_size, args.channels)
+    print(f"Keras {keras.__version__} ({backend}), GPU: {gpu_available()}, batch {args.batch}, images {shape}")
+    print(f"{'training step':<18}{'float32 ms':>12}{args.policy + ' ms':>20}{'speed-up':>10}")
+    ratios = {}
+    for name in chosen:
+        full = step_seconds(name, "float32", shape, args.batch, args.repeats)
+        mixed = step_seconds(name, args.policy, shape, args.batch, args.repeats)
+        ratios[f"{name}: float32 / {args.policy} step time"] = full / mixed
+        print(f"{name:<18}{1000 * full:>12.1f}{1000 * mixed:>20.1f}{full / mixed:>9.2f}x")
+    return ratios
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,229 @@
+"""The demo tour's report: `report.md` with one table per method, baseline and method side by side as the papers
+present them, the plots and the SavedModel of each recipe's output folder, and what changed.
+
+`python -m recipes.report runs/demo` rebuilds it from the `metrics.json` files the recipes wrote there.
+"""
+
+import argparse
+import json
+import os
+
+from keras_hier._io import write_text_atomic
+
+# Folder under the report folder -> (title, what the method does, its paper's table).
+METHODS = {
+    "hiernet": (
+        "HierNet: a tree CNN cut from a backbone",
+        "A ResNet-20 trains for a while; its confusion-probability matrix on held-out images groups classes that "
+        "it confuses; HierNet shares the backbone's early blocks, branches once per group and copies the backbone's "
+        "weights into every branch. *Slow* evaluation multiplies the probabilities along every path; *fast* "
+        "routing follows the most probable branch only. Both train for as many more steps as the backbone does.",
+        "Tempfli & Sándor, Table 2 (CIFAR-100 test accuracy, ResNet-20 backbone vs HierNet)",
+    ),
+    "hgr": (
+        "HGR-Net: hierarchical InfoNCE for zero-shot classification",
+        "A CNN image tower and MiniLM class-name embeddings train as dual encoders on 7 seen classes; the flat "
+        "InfoNCE (CLIP) baseline contrasts each image with the other classes, HGR-Net adds the outer/inner loops "
+        "over the WordNet ancestors of its class. The unseen classes (Pullover, Sandal, Shirt) are ranked by "
+        "their names alone. Hit@k: the right class among the top k unseen; TOR / POR: how much of the prediction's "
+        "WordNet path overlaps the truth's.",
+        "Yi et al., Table 2 (ImageNet-21K zero-shot Hit@k) and Table 4 (TOR, POR)",
+    ),
+    "multilabel_zsl": (
+        "Multi-label zero-shot with a knowledge graph",
+        "Mosaics of 2-4 Fashion-MNIST items carry several labels; 2 of 7 target labels are never seen in "
+        "training. A WordNet class graph joins target labels and the classes of an external classifier; a "
+        "relational GCN propagates node states (GloVe, or PosVAE states from the external classifier's "
+        "posteriors) to score every label, the unseen ones included. mAP: per label; miAP: per image.",
+        "Huang et al., Table 1 (NUS-WIDE / MS-COCO mAP and miAP, seen / unseen / all)",
+    ),
+    "long_tail": (
+        "Long-tail compositional transfer",
+        "Fashion-MNIST-LT has 6,000 down to 5 training images per class. A cosine classifier trains on it; "
+        "class prototypes (mean features) and an attention from each few-shot classifier to the many-shot "
+        "ones (w^h(k): classes with at most k images borrow from richer ones) repair the tail. Accuracy per "
+        "shot group: many (>100 images), medium (20-100), few (<20).",
+        "Parisot et al., Table 1 (ImageNet-LT many / medium / few / total top-1)",
+    ),
+    "hirl": (
+        "HIRL: hierarchical prototypes on a self-supervised learner",
+        "MoCo v2 learns features from unlabelled images; HIRL adds hierarchical K-means prototypes over the "
+        "features and a semantic-path discrimination loss that pulls an image towards its path of prototypes "
+        "and away from other paths. The frozen features are scored by a k-NN classifier, a linear probe and "
+        "K-means clustering against the true classes.",
+        "Xu et al., Table 1 (ImageNet KNN / linear evaluation, base method vs HIRL-base)",
+    ),
+}
+
+PLOTS = {
+    "hiernet": ("cpm.png", "tree.png", "accuracy.png"),
+    "hgr": ("tree.png", "zero_shot.png"),
+    "multilabel_zsl": ("class_graph.png", "unseen_miap.png"),
+    "long_tail": ("shot_groups.png", "attended_classes.png"),
+    "hirl": ("tsne.png", "scores.png"),
+}
+
+
+def _pct(stat):
+    """A fraction (or `{"mean", "std"}` of fractions) as a percentage, with ± when the spread is over seeds."""
+    if isinstance(stat, dict):
+        text = f"{100 * stat['mean']:.2f}"
+        return text + (f" ± {100 * stat['std']:.2f}" if stat.get("std") else "")
+    return f"{100 * stat:.2f}"
+
+
+def _mean(stat):
+    return stat["mean"] if isinstance(stat, dict) else stat
+
+
+def markdown_table(header, rows):
+    """A Markdown table from a header list and rows of cells."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def hiernet_section(m):
+    """HierNet: backbone vs HierNet slow / fast at the same budget."""
+    rows = [["ResNet-20 backbone (same training budget)", _pct(m["backbone_accuracy"])]]
+    if "hiernet_slow_accuracy" in m:
+        rows += [["HierNet, slow (all paths)", _pct(m["hiernet_slow_accuracy"])],
+                 ["HierNet, fast (routing)", _pct(m["hiernet_fast_accuracy"])]]
+    table = markdown_table(["model", "test accuracy (%)"], rows)
+    groups = "; ".join(f"{', '.join(members)}" for members in m.get("groups", {}).values())
+    if "hiernet_slow_accuracy" not in m:
+        return table + "\n\nNo groups formed at this budget: the HierNet would equal the backbone.", None
+    delta = 100 * (m["hiernet_slow_accuracy"] - m["backbone_accuracy"])
+    return table + f"\n\nGroups from the CPM: {groups}.", ("HierNet slow − backbone", delta)
+
+
+def hgr_section(m):
+    """HGR-Net: flat InfoNCE vs hierarchical InfoNCE on the unseen classes."""
+    names = {"flat": "flat InfoNCE (CLIP)", "hgr": "HGR-Net (hierarchical InfoNCE)"}
+    metrics = list(next(iter(m["summary"].values())))
+    rows = [[names.get(k, k)] + [_pct(s[x]) for x in metrics] for k, s in m["summary"].items()]
+    header = ["model"] + [(x.upper() if x in ("tor", "por") else x.replace("hit@", "Hit@")) + " (%)" for x in metrics]
+    table = markdown_table(header, rows)
+    table += f"\n\nSeen: {', '.join(m['seen'])}. Unseen ({m['split']}): {', '.join(m['unseen'])}."
+    if {"flat", "hgr"} <= set(m["summary"]):
+        return table, ("HGR − flat, Hit@1", 100 * (_mean(m["summary"]["hgr"]["hit@1"])
+                                               - _mean(m["summary"]["flat"]["hit@1"])))
+    return table, None
+
+
+def multilabel_section(m):
+    """Multi-label zero-shot: the variants' mAP / miAP on seen, unseen and all labels."""
+    names = {"visual_semantic": "visual-semantic (no graph)", "fast0tag": "Fast0Tag", "gcn": "GCN",
+             "rgcn": "relational GCN", "rgcn_posvae": "relational GCN + PosVAE"}
+    keys = [f"{s}_{x}" for s in ("seen", "unseen", "all") for x in ("map", "miap")]
+    header = ["model"] + [k.replace("_map", " mAP").replace("_miap", " miAP") + " (%)" for k in keys]
+    rows = [[names.get(v, v)] + [_pct(s[k]) for k in keys] for v, s in m["summary"].items()]
+    table = markdown_table(header, rows)
+    table += (f"\n\nUnseen labels: {', '.join(m['unseen'])}; graph of {m['edges']} edges; external classifier "
+              f"accuracy {_pct(m['external_classifier_accuracy'])}%.")
+    base = next((v for v in ("visual_semantic", "fast0tag") if v in m["summary"]), None)
+    best = "rgcn_posvae" if "rgcn_posvae" in m["summary"] else None
+    if base and best:
+        return table, ("RGCN + PosVAE − visual-semantic, unseen miAP",
+                       100 * (_mean(m["summary"][best]["unseen_miap"]) - _mean(m["summary"][base]["unseen_miap"])))
+    return table, None
+
+
+def long_tail_section(m):
+    """Long tail: the paper's rows (prototypes, classifier, w^h(k), ensembles) per shot group."""
+    parts, delta = [], None
+    for loss, rows in m["summary"].items():
+        body = [[name] + [_pct(r[g]) for g in ("many", "medium", "few", "total")] for name, r in rows.items()]
+        title = {"ce": "cross-entropy encoder", "balanced_softmax": "balanced-softmax encoder"}.get(loss, loss)
+        parts.append(f"*{title}*\n\n" + markdown_table(["classifier", "many (%)", "medium (%)", "few (%)",
+                                                        "total (%)"], body))
+        ensemble = next((n for n in rows if n.startswith("ensemble(w^h(0)")), None)
+        if delta is None and ensemble and "Cosine classifier" in rows:
+            delta = (f"ensemble − cosine classifier, few-shot ({title})",
+                     100 * (_mean(rows[ensemble]["few"]) - _mean(rows["Cosine classifier"]["few"])))
+    return "\n\n".join(parts), delta
+
+
+def hirl_section(m):
+    """HIRL: the base method vs HIRL on k-NN, linear probe and clustering."""
+    keys = list(next(iter(m["summary"].values())))
+    names = {"knn_top1": "k-NN top-1", "linear_probe": "linear probe", "cluster_accuracy": "clustering acc.",
+             "cluster_nmi": "NMI", "cluster_ami": "AMI"}
+    rows = [[model] + [_pct(s[k]) for k in keys] for model, s in m["summary"].items()]
+    table = markdown_table(["model"] + [names.get(k, k) + " (%)" for k in keys], rows)
+    models = list(m["summary"])
+    if len(models) == 2:
+        return table, (f"{models[1]} − {models[0]}, k-NN top-1",
+                       100 * (_mean(m["summary"][models[1]]["knn_top1"]) - _mean(m["summary"][models[0]]["knn_top1"])))
+    return table, None
+
+
+SECTIONS = {"hiernet": hiernet_section, "hgr": hgr_section, "multilabel_zsl": multilabel_section,
+            "long_tail": long_tail_section, "hirl": hirl_section}
+
+
+def write_report(folder, metrics=None, seconds=None, intro=""):
+    """Writes `folder/report.md` (atomically) from each method's metrics and returns its path.
+
+    Args:
+        folder: the report folder; method `k`'s outputs are in `folder/k` (keys of `METHODS`).
+        metrics: method key -> the metrics its recipe returned (methods missing there are listed as not run);
+            None reads each method's `folder/k/metrics.json` where there is one.
+        seconds: the demo's total run time, for the header.
+        intro: Markdown placed under the title.
+
+    Example:
+    >>> write_report("runs/demo")  # doctest: +SKIP
+    'runs/demo/report.md'
+    """
+    read = metrics is None
+    metrics = dict(metrics or {})
+    lines = ["# keras_hier demo report", ""]
+    if intro:
+        lines += [intro, ""]
+    if seconds is not None:
+        lines += [f"The whole tour took {seconds / 60:.1f} minutes.", ""]
+    summary = []
+    for key, (title, what, paper) in METHODS.items():
+        path = os.path.join(folder, key, "metrics.json")
+        if read and os.path.exists(path):
+            with open(path) as f:
+                metrics[key] = json.load(f)
+        lines += [f"## {title}", "", what, ""]
+        if key not in metrics:
+            lines += ["Not run in this tour.", ""]
+            continue
+        m = metrics[key]
+        table, delta = SECTIONS[key](m)
+        lines += [f"As in {paper}; small settings, one seed, so differences of a point or two are noise:", "",
+                  table, ""]
+        if delta is not None:
+            lines += [f"**{delta[0]}: {delta[1]:+.2f} points.**", ""]
+            summary.append((title.split(":")[0], delta))
+        plots = [p for p in PLOTS[key] if os.path.exists(os.path.join(folder, key, p))]
+        lines += [f"![{p}]({key}/{p})" for p in plots] + ([""] if plots else [])
+        saved = os.path.join(key, "saved_model")
+        if os.path.isdir(os.path.join(folder, saved)):
+            lines += [f"SavedModel: `{saved}` (`serving_default` takes uint8 images; "
+                      f"`saved_model_cli show --dir {os.path.join(folder, saved)} --all`).", ""]
+        if "seconds" in m:
+            lines += [f"Recipe time: {m['seconds']:.0f} s. All numbers: `{key}/metrics.json`.", ""]
+    if summary:
+        at_a_glance = ["## At a glance", "", markdown_table(["method", "comparison", "difference (points)"],
+                                                           [[t, d[0], f"{d[1]:+.2f}"] for t, d in summary]), ""]
+        lines[2:2] = at_a_glance
+    path = os.path.join(folder, "report.md")
+    write_text_atomic(path, "\n".join(lines))
+    return path
+
+
+def main(argv=None):
+    """`python -m recipes.report FOLDER`: rebuilds FOLDER/report.md from the recipes' metrics.json files."""
+    parser = argparse.ArgumentParser(prog="python -m recipes.report", description=__doc__.splitlines()[0])
+    parser.add_argument("folder", nargs="?", default="runs/demo", help="the demo's output folder")
+    args = parser.parse_args(argv)
+    print(f"wrote {write_report(args.folder)}")
+
+
+if __name__ == "__main__":
+    main()

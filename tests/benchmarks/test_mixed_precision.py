@@ -1,0 +1,21 @@
+"""benchmarks.mixed_precision: every recipe's training step builds and trains under float32 and a mixed policy, and
+the global policy is float32 again afterwards."""
+
+import keras
+import pytest
+
+from benchmarks import mixed_precision
+
+
+def test_recipe_steps_under_both_policies(capsys):
+    ratios = mixed_precision.main(["--only", "long_tail,hirl,multilabel", "--batch", "8", "--repeats", "1",
+                                   "--image-size", "16"])
+    assert list(ratios) == [f"{s}: float32 / mixed_float16 step time" for s in ("long_tail", "hirl", "multilabel")]
+    assert all(r > 0 for r in ratios.values())
+    assert keras.mixed_precision.global_policy().name == "float32"
+    assert "speed-up" in capsys.readouterr().out
+
+
+def test_bad_step_names():
+    with pytest.raises(SystemExit, match="--only"):
+        mixed_precision.main(["--only", "resnet"])
