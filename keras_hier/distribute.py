@@ -6,6 +6,8 @@ import json
 import os
 import warnings
 
+import numpy as np
+
 STRATEGIES = ("auto", "mirrored", "multiworker", "none")
 
 
@@ -86,6 +88,43 @@ def num_replicas():
     import tensorflow as tf
 
     return int(tf.distribute.get_strategy().num_replicas_in_sync)
+
+
+def scale_loss_for_replicas(loss):
+    """A replica's loss divided by the number of replicas, for custom training steps: the strategy sums the
+    replicas' gradients, so the sum is then the gradient of the mean loss over the global batch (what one device
+    computes). Keras' own `Loss.__call__` and `compute_loss` do this already; an unchanged value outside a
+    multi-replica strategy.
+
+    Example:
+    >>> float(scale_loss_for_replicas(3.0))
+    3.0
+    """
+    replicas = num_replicas()
+    return loss if replicas == 1 else loss * (1.0 / replicas)
+
+
+def all_gather(x):
+    """`(x of every replica concatenated along axis 0, where this replica's rows start)` inside a replica step of
+    a multi-replica strategy (differentiable: the gradient flows back to each replica's rows); `(x, 0)` elsewhere.
+
+    For losses whose negatives are the rest of the global batch (SimCLR) and queues of the global batch (MoCo).
+
+    Example:
+    >>> x, offset = all_gather(np.ones((2, 3), "float32"))
+    >>> tuple(x.shape), offset
+    ((2, 3), 0)
+    """
+    if num_replicas() == 1:
+        return x, 0
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:  # cross-replica context: the values are whole already
+        return x, 0
+    sizes = context.all_gather(tf.shape(x)[:1], axis=0)
+    offset = tf.reduce_sum(sizes[: context.replica_id_in_sync_group])
+    return context.all_gather(x, axis=0), offset
 
 
 def is_chief(strategy=None):

@@ -135,8 +135,8 @@ def test_errors():
 
 
 def test_trains_under_mirrored_strategy_on_two_cpu_devices(run_python):
-    # Each replica contrasts within its own half of the batch (SimCLR's negatives, MoCo's keys to the queue come
-    # from the first replica); what must hold is that the step, the re-clustering and L_SPD run across replicas.
+    # The step, the re-clustering and L_SPD run across replicas (that SimCLR's negatives and MoCo's queue span
+    # the global batch is tested in tests/models/ssl/test_simclr.py).
     out = run_python(
         "from keras_hier.distribute import get_strategy, split_cpu\n"
         "split_cpu(2)\n"

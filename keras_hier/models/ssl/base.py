@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_hier.distribute import scale_loss_for_replicas
 from keras_hier.models.ssl.augmentation import view_augmentation
 
 
@@ -116,7 +117,8 @@ class SelfSupervisedModel(keras.Model):
                 extra, extra_variables = extra_loss(embedding)
                 variables += list(extra_variables)
             total = loss if extra is None else loss + extra
-            scaled = optimizer.scale_loss(total)
+            # Gradients are summed over the replicas of a strategy: scale to the global batch's mean.
+            scaled = optimizer.scale_loss(scale_loss_for_replicas(total))
         optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
         self.after_step()
         return loss, extra

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_hier.distribute import all_gather
 from keras_hier.layers.projection_head import ProjectionHead
 from keras_hier.models.ssl.base import SelfSupervisedModel, mean_cross_entropy
 
@@ -112,6 +113,7 @@ class MoCoV2(SelfSupervisedModel):
         return loss, q
 
     def _enqueue(self, keys):
+        keys, _ = all_gather(keys)  # under a multi-replica strategy, the keys of the whole global batch
         b = ops.shape(keys)[0]
         slots = (self.queue_pointer + ops.arange(b, dtype="int32")) % self.queue_size
         self.queue.assign(ops.scatter_update(self.queue, slots[:, None], ops.cast(keys, "float32")))

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_hier.distribute import all_gather
 from keras_hier.layers.projection_head import ProjectionHead
 from keras_hier.models.ssl.base import SelfSupervisedModel, mean_cross_entropy
 
@@ -40,16 +41,22 @@ class SimCLR(SelfSupervisedModel):
         self.build_heads(self.projector)
 
     def view_loss(self, view_1, view_2, training=True):
-        """`(NT-Xent loss, unit-norm embedding of view_1)`."""
+        """`(NT-Xent loss, unit-norm embedding of view_1)`. Under a multi-replica strategy the negatives are the
+        views of the whole global batch (gathered from every replica), as on one device."""
         z1, z2 = self.embed(view_1, training), self.embed(view_2, training)
-        z = ops.concatenate([z1, z2], axis=0)
-        n = ops.shape(z)[0]
-        b = ops.shape(z1)[0]
+        all_1, offset = all_gather(z1)
+        all_2, _ = all_gather(z2)
+        b, total = ops.shape(z1)[0], ops.shape(all_1)[0]
+        rows = ops.arange(b, dtype="int32") + ops.cast(offset, "int32")
+        logits = ops.matmul(ops.concatenate([z1, z2], axis=0),
+                            ops.transpose(ops.concatenate([all_1, all_2], axis=0))) / self.temperature
         # A view is not its own negative: its self-similarity drops out of the softmax.
-        logits = ops.matmul(z, ops.transpose(z)) / self.temperature - 1e9 * ops.eye(n, dtype="float32")
+        own = ops.concatenate([rows, rows + total], axis=0)
+        columns = ops.arange(2 * total, dtype="int32")
+        logits = logits - 1e9 * ops.cast(ops.equal(own[:, None], columns[None, :]), logits.dtype)
         # A column no view ever picks, so that an empty batch still has one class (its loss is then 0, not an error).
         logits = ops.pad(logits, [[0, 0], [0, 1]], constant_values=-1e9)
-        positives = ops.concatenate([ops.arange(b) + b, ops.arange(b)], axis=0)
+        positives = ops.concatenate([rows + total, rows], axis=0)
         return mean_cross_entropy(positives, logits), z1
 
     def get_config(self):

@@ -50,3 +50,39 @@ def test_a_method_without_a_loss_is_refused(encoder):
 
     with pytest.raises(TypeError, match="view_loss"):
         SelfSupervisedModel(encoder)
+
+
+MIRRORED = r"""
+from keras_hier.distribute import get_strategy, split_cpu
+split_cpu(2)
+import keras, numpy as np, tensorflow as tf
+from keras_hier.models.ssl import MoCoV2, SimCLR
+from tests.models.ssl.conftest import tiny_encoder
+
+images = np.random.default_rng(0).uniform(size=(8, 8, 8, 1)).astype("float32")
+data = tf.data.Dataset.from_tensors(images)
+
+def simclr(strategy):
+    with strategy.scope():
+        model = SimCLR(tiny_encoder(batch_norm=False), projection_dim=6, hidden_units=8,
+                       augmentation=keras.layers.Identity())
+        model.compile(optimizer=keras.optimizers.SGD(0.05))
+    return model.fit(data, epochs=3, verbose=0).history["loss"], model.get_weights()
+
+mirrored = get_strategy("mirrored")  # one instance per process: a second would reuse its collective keys
+(one, w1), (two, w2) = simclr(get_strategy("none")), simclr(mirrored)
+with mirrored.scope():
+    moco = MoCoV2(tiny_encoder(batch_norm=False), projection_dim=6, hidden_units=8, queue_size=16, seed=0)
+    moco.compile(optimizer=keras.optimizers.SGD(0.5))
+before = np.array(moco.queue)
+moco.fit(data, epochs=1, verbose=0)
+print(np.allclose(one, two, rtol=1e-5), all(np.allclose(a, b, rtol=1e-3, atol=1e-4) for a, b in zip(w1, w2)), one[0] > one[2],
+      int(moco.queue_pointer.numpy()), int((np.abs(np.array(moco.queue) - before).sum(1) > 0).sum()))
+"""
+
+
+def test_mirrored_negatives_and_queue_span_the_global_batch(run_python):
+    # Two replicas of 4 images each: SimCLR contrasts every view with all 16 views of the global batch, and the
+    # per-replica losses are scaled so that the summed gradients are those of one device (same losses, same
+    # weights after 3 steps); MoCo queues the keys of all 8 images, not only the first replica's 4.
+    assert run_python(MIRRORED).strip().splitlines()[-1] == "True True True 8 8"
