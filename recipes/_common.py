@@ -48,6 +48,12 @@ def runtime(args):
             shutil.rmtree(scratch, ignore_errors=True)
 
 
+def run_under_runtime(args, run):
+    """`run(args, precision)` inside `runtime(args)`: what every recipe's `main` does."""
+    with runtime(args) as precision:
+        return run(args, precision)
+
+
 def comma_list(text, allowed=None, flag="--list"):
     """The non-empty items of a comma-separated flag; with `allowed`, SystemExit names a bad or empty list."""
     items = [item.strip() for item in str(text).split(",") if item.strip()]

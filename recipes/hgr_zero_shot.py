@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from recipes._common import add_runtime_flags, comma_list, mean_and_spread, runtime, write_metrics
+from recipes._common import add_runtime_flags, comma_list, mean_and_spread, run_under_runtime, write_metrics
 
 METHODS = ("flat", "hgr")
 TOWERS = ("cnn-minilm", "cnn-minilm-trainable", "clip-config", "clip-preset")
@@ -161,9 +161,7 @@ def train_and_evaluate(method, seed, args, hierarchy, prompts, text_features, tr
 
 def main(argv=None):
     """Runs the recipe with command-line `argv` (default: sys.argv) and returns its metrics."""
-    args = parse_args(argv)
-    with runtime(args) as precision:
-        return run(args, precision)
+    return run_under_runtime(parse_args(argv), run)
 
 
 def run(args, precision):

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from recipes._common import add_runtime_flags, runtime, write_metrics
+from recipes._common import add_runtime_flags, run_under_runtime, write_metrics
 
 # Paper defaults per n (Tables 1-2, ReLU ResNet): split point and extra classifier blocks, in residual blocks.
 PAPER_SPLIT = {3: 5, 5: 9, 7: 12, 9: 16, 18: 38}
@@ -106,9 +106,7 @@ def compile_model(model, args, steps, peak=None):
 
 def main(argv=None):
     """Runs the recipe with command-line `argv` (default: sys.argv) and returns its metrics."""
-    args = parse_args(argv)
-    with runtime(args) as precision:
-        return run(args, precision)
+    return run_under_runtime(parse_args(argv), run)
 
 
 def run(args, precision):

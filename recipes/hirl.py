@@ -19,7 +19,9 @@ import time
 
 import numpy as np
 
-from recipes._common import add_runtime_flags, applications_encoder, comma_list, mean_and_spread, runtime, write_metrics
+from recipes._common import (
+    add_runtime_flags, applications_encoder, comma_list, mean_and_spread, run_under_runtime, write_metrics,
+)
 
 PAPER = {"prototypes": "30000,10000,1000", "negative_paths": 1000, "warmup_epochs": 20, "epochs": 200,
          "backbone": "resnet50", "batch_size": 256, "momentum": 0.999, "lr": 0.03, "projection_dim": 128,
@@ -172,9 +174,7 @@ def evaluate(encoder, data, args, seed):
 
 def main(argv=None):
     """Runs the recipe with command-line `argv` (default: sys.argv) and returns its metrics."""
-    args = parse_args(argv)
-    with runtime(args) as precision:
-        return run(args, precision)
+    return run_under_runtime(parse_args(argv), run)
 
 
 def run(args, precision):

@@ -16,7 +16,9 @@ import time
 
 import numpy as np
 
-from recipes._common import add_runtime_flags, applications_encoder, comma_list, mean_and_spread, runtime, write_metrics
+from recipes._common import (
+    add_runtime_flags, applications_encoder, comma_list, mean_and_spread, run_under_runtime, write_metrics,
+)
 
 TEMPERATURES = "0.05,0.1,0.2,0.5"
 MIXES = "0.5,1,2,4,8,16"
@@ -218,9 +220,7 @@ def paper_data(args):
 
 def main(argv=None):
     """Runs the recipe with command-line `argv` (default: sys.argv) and returns its metrics."""
-    args = parse_args(argv)
-    with runtime(args) as precision:
-        return run(args, precision)
+    return run_under_runtime(parse_args(argv), run)
 
 
 def run(args, precision):

@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from recipes._common import add_runtime_flags, comma_list, mean_and_spread, runtime, write_metrics
+from recipes._common import add_runtime_flags, comma_list, mean_and_spread, run_under_runtime, write_metrics
 
 VARIANTS = ("visual_semantic", "fast0tag", "rgcn", "rgcn_xl", "rgcn_posvae")
 DATASETS = ("fashion_mosaics", "coco", "nus_wide")
@@ -217,9 +217,7 @@ def train_and_evaluate(variant, seed, args, data):
 
 def main(argv=None):
     """Runs the recipe with command-line `argv` (default: sys.argv) and returns its metrics."""
-    args = parse_args(argv)
-    with runtime(args) as precision:
-        return run(args, precision)
+    return run_under_runtime(parse_args(argv), run)
 
 
 def run(args, precision):

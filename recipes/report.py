@@ -158,6 +158,9 @@ def hirl_section(m):
     return table, None
 
 
+DOCS = {"hiernet": "hiernet.md", "hgr": "hgr.md", "multilabel_zsl": "multilabel.md", "long_tail": "long_tail.md",
+        "hirl": "hirl.md"}
+
 SECTIONS = {"hiernet": hiernet_section, "hgr": hgr_section, "multilabel_zsl": multilabel_section,
             "long_tail": long_tail_section, "hirl": hirl_section}
 
@@ -208,6 +211,7 @@ def write_report(folder, metrics=None, seconds=None, intro=""):
                       f"`saved_model_cli show --dir {os.path.join(folder, saved)} --all`).", ""]
         if "seconds" in m:
             lines += [f"Recipe time: {m['seconds']:.0f} s. All numbers: `{key}/metrics.json`.", ""]
+        lines += [f"Longer runs over several seeds, next to the paper's numbers: docs/{DOCS[key]}.", ""]
     if summary:
         at_a_glance = ["## At a glance", "", markdown_table(["method", "comparison", "difference (points)"],
                                                            [[t, d[0], f"{d[1]:+.2f}"] for t, d in summary]), ""]

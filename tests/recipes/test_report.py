@@ -46,6 +46,7 @@ def test_report_tables_and_differences(tmp_path):
     assert "**HGR − flat, Hit@1: +15.00 points.**" in text
     assert "**RGCN + PosVAE − visual-semantic, unseen miAP: +15.00 points.**" in text
     assert "few-shot (cross-entropy encoder): +12.00 points" in text
+    assert "next to the paper's numbers: docs/hiernet.md." in text
     # HIRL was not run: listed, no table.
     assert text.split("## HIRL")[1].count("Not run in this tour.") == 1
     assert "| Long-tail compositional transfer | ensemble − cosine classifier, few-shot (cross-entropy encoder) " \
