@@ -43,7 +43,7 @@ def get_strategy(name="auto"):
     - `"none"`: the default strategy (one device).
 
     Build and compile models inside `with strategy.scope():`; `model.fit` then splits each global batch across the
-    replicas.
+    replicas. A process gets one `MirroredStrategy` per device set: asking again returns the same one.
 
     Example:
     >>> get_strategy("none").num_replicas_in_sync
@@ -67,11 +67,24 @@ def get_strategy(name="auto"):
         return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices("GPU")
     if name == "mirrored":
-        devices = gpus or tf.config.list_logical_devices("CPU")
-        return tf.distribute.MirroredStrategy([d.name for d in devices])
+        return _mirrored([d.name for d in gpus or tf.config.list_logical_devices("CPU")])
     if name == "auto" and len(gpus) > 1:
-        return tf.distribute.MirroredStrategy([d.name for d in gpus])
+        return _mirrored([d.name for d in gpus])
     return tf.distribute.get_strategy()
+
+
+_MIRRORED = {}
+
+
+def _mirrored(devices):
+    # One MirroredStrategy per device set and process: a second instance numbers its collective ops from the same
+    # keys as the first, and TensorFlow aborts when both have run (e.g. two recipes in one demo on several GPUs).
+    import tensorflow as tf
+
+    key = tuple(devices)
+    if key not in _MIRRORED:
+        _MIRRORED[key] = tf.distribute.MirroredStrategy(list(devices))
+    return _MIRRORED[key]
 
 
 def num_replicas():

@@ -69,9 +69,9 @@ def simclr(strategy):
         model.compile(optimizer=keras.optimizers.SGD(0.05))
     return model.fit(data, epochs=3, verbose=0).history["loss"], model.get_weights()
 
-mirrored = get_strategy("mirrored")  # one instance per process: a second would reuse its collective keys
+mirrored = get_strategy("mirrored")
 (one, w1), (two, w2) = simclr(get_strategy("none")), simclr(mirrored)
-with mirrored.scope():
+with get_strategy("mirrored").scope():  # the same instance (a second one would reuse its collective keys)
     moco = MoCoV2(tiny_encoder(batch_norm=False), projection_dim=6, hidden_units=8, queue_size=16, seed=0)
     moco.compile(optimizer=keras.optimizers.SGD(0.5))
 before = np.array(moco.queue)
