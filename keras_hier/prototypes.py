@@ -33,13 +33,17 @@ def class_prototypes(encoder, dataset, num_classes=None, normalize=True):
         batches, encode = dataset, True
         if encoder is None:
             raise ValueError("Pass an `encoder` for a dataset of images (or give `(features, labels)` arrays).")
-    # Keras' predict_on_batch under a multi-replica strategy runs the whole batch on every replica and returns
-    # the copies stacked (Keras 3.15); a plain call encodes each image once.
-    compiled = hasattr(encoder, "predict_on_batch") and num_replicas() == 1
+    def features_of(images):
+        if not encode:
+            return images
+        if not hasattr(encoder, "predict_on_batch"):  # a plain callable
+            return encoder(images)
+        # Keras' predict_on_batch under a multi-replica strategy runs the whole batch on every replica and returns
+        # the copies stacked (Keras 3.15); a plain call encodes each image once.
+        return encoder.predict_on_batch(images) if num_replicas() == 1 else encoder(images, training=False)
+
     for images, labels in batches:
-        features = np.asarray(encoder.predict_on_batch(images) if encode and compiled
-                              else encoder(images, training=False) if encode and hasattr(encoder, "predict_on_batch")
-                              else encoder(images) if encode else images, np.float64)
+        features = np.asarray(features_of(images), np.float64)
         labels = np.asarray(labels).reshape(-1).astype(np.int64)
         if features.ndim != 2 or len(features) != len(labels):
             raise ValueError(f"Expected features [batch, dim] for {len(labels)} labels; got {features.shape}.")

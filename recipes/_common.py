@@ -28,9 +28,17 @@ def runtime(args):
     import shutil
     import tempfile
 
+    import keras
+
     from keras_hier.distribute import get_strategy, is_chief, split_cpu
     from keras_hier.precision import gpu_available, set_precision
 
+    if keras.backend.backend() != "tensorflow":  # tf.distribute strategies are TensorFlow's
+        if args.strategy not in ("auto", "none"):
+            raise SystemExit(f"--strategy {args.strategy} needs Keras' TensorFlow backend (KERAS_BACKEND="
+                             f"{keras.backend.backend()} here); use --strategy auto.")
+        yield set_precision(args.precision)
+        return
     if args.strategy == "mirrored" and not gpu_available():
         split_cpu(2)
     strategy = get_strategy(args.strategy)
