@@ -118,7 +118,7 @@ def hirl_step(shape, batch):
     args = hirl.parse_args([])
     model = HIRL(hirl.build_base(args, shape, 0), [300, 100, 20], 100, warmup_epochs=0, seed=0)
     model.compile(optimizer=keras.optimizers.SGD(0.06, momentum=0.9))
-    images = np.random.default_rng(3).random((2048, *shape)).astype("float32")
+    images = np.random.default_rng(3).random((max(1024, 4 * batch), *shape)).astype("float32")
     model.update_prototypes(images, verbose=0)
     return model, np.arange(batch)
 
@@ -128,7 +128,7 @@ BUILDERS = {"hiernet_backbone": hiernet_backbone, "hiernet": hiernet_step, "hgr"
 TENSORFLOW_ONLY = ("multilabel", "hirl")
 
 
-def step_seconds(name, policy, shape, batch, repeats):
+def step_seconds(name, policy, shape, batch, repeats, warmup=3):
     """Median seconds of one training step of recipe step `name` under dtype policy `policy`."""
     import keras
 
@@ -139,7 +139,7 @@ def step_seconds(name, policy, shape, batch, repeats):
         # The batch stays on the device: the step, not the host-to-device copy, is timed.
         x = keras.ops.convert_to_tensor(np.random.default_rng(0).random((batch, *shape)).astype("float32"))
         y = keras.ops.convert_to_tensor(y)
-        return median_seconds(lambda: model.train_on_batch(x, y), repeats, warmup=3)
+        return median_seconds(lambda: model.train_on_batch(x, y), repeats, warmup=warmup)
     finally:
         keras.mixed_precision.set_global_policy("float32")
 
@@ -152,6 +152,7 @@ def main(argv=None):
     parser.add_argument("--image-size", type=int, default=32, help="square images (the recipes: 28 or 32)")
     parser.add_argument("--channels", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps first (tracing, compiling)")
     args = parser.parse_args(argv)
     import keras
 
@@ -171,8 +172,8 @@ def main(argv=None):
     print(f"{'training step':<18}{'float32 ms':>12}{args.policy + ' ms':>20}{'speed-up':>10}")
     ratios = {}
     for name in chosen:
-        full = step_seconds(name, "float32", shape, args.batch, args.repeats)
-        mixed = step_seconds(name, args.policy, shape, args.batch, args.repeats)
+        full = step_seconds(name, "float32", shape, args.batch, args.repeats, args.warmup)
+        mixed = step_seconds(name, args.policy, shape, args.batch, args.repeats, args.warmup)
         ratios[f"{name}: float32 / {args.policy} step time"] = full / mixed
         print(f"{name:<18}{1000 * full:>12.1f}{1000 * mixed:>20.1f}{full / mixed:>9.2f}x")
     return ratios

@@ -8,9 +8,10 @@ from benchmarks import mixed_precision
 
 
 def test_recipe_steps_under_both_policies(capsys):
-    ratios = mixed_precision.main(["--only", "long_tail,hirl,multilabel", "--batch", "8", "--repeats", "1",
-                                   "--image-size", "16"])
-    assert list(ratios) == [f"{s}: float32 / mixed_float16 step time" for s in ("long_tail", "hirl", "multilabel")]
+    # The TensorFlow-only steps (the long-tail builder is tested with its recipe).
+    ratios = mixed_precision.main(["--only", "hirl,multilabel", "--batch", "8", "--repeats", "1",
+                                   "--warmup", "1", "--image-size", "16"])
+    assert list(ratios) == [f"{s}: float32 / mixed_float16 step time" for s in ("hirl", "multilabel")]
     assert all(r > 0 for r in ratios.values())
     assert keras.mixed_precision.global_policy().name == "float32"
     assert "speed-up" in capsys.readouterr().out
