@@ -3,8 +3,8 @@
 It shows the foundation every method stands on (the Fashion-MNIST class hierarchy built from WordNet, the
 data, the knowledge sources: WordNet similarity, GloVe and MiniLM class embeddings, and the long-tailed
 subset), then runs each method's recipe with small settings (HierNet, HGR-Net, multi-label zero-shot, long-tail
-transfer, HIRL; about 7 minutes on 2 CPU cores after the install) and writes one report folder, `runs/demo`: `report.md` with a
-table per method (baseline and method side by side), the plots, and one SavedModel per method.
+transfer, HIRL; about 7 minutes on 2 CPU cores after the install) and writes one report folder, `runs/demo`:
+`report.md` with a table per method (baseline and method side by side), the plots, and one SavedModel per method.
 """
 
 import argparse

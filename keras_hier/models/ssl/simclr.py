@@ -44,8 +44,8 @@ class SimCLR(SelfSupervisedModel):
         """`(NT-Xent loss, unit-norm embedding of view_1)`. Under a multi-replica strategy the negatives are the
         views of the whole global batch (gathered from every replica), as on one device."""
         z1, z2 = self.embed(view_1, training), self.embed(view_2, training)
-        all_1, offset = all_gather(z1)
-        all_2, _ = all_gather(z2)
+        both, offset = all_gather(ops.concatenate([z1, z2], axis=1))  # one collective for both views
+        all_1, all_2 = ops.split(both, 2, axis=1)
         b, total = ops.shape(z1)[0], ops.shape(all_1)[0]
         rows = ops.arange(b, dtype="int32") + ops.cast(offset, "int32")
         logits = ops.matmul(ops.concatenate([z1, z2], axis=0),
