@@ -20,7 +20,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = (
     "knowledge", "datasets", "backbones", "grouping", "layers", "losses", "models", "metrics", "plotting", "precision",
-    "node_tables", "prototypes", "clustering", "export", "distribute",
+    "node_tables", "prototypes", "clustering", "export", "distribute", "optimizers",
 )
 
 __all__ = ["Hierarchy", "HierNet", "DualEncoder", "HIRL", "__version__", *_SUBMODULES]

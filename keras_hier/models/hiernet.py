@@ -1,5 +1,7 @@
 """HierNet (Tempfli & Sandor): a tree CNN cut from a backbone, with full ("slow") and routing ("fast") evaluation."""
 
+import warnings
+
 import keras
 import numpy as np
 
@@ -8,60 +10,115 @@ from keras_hier.hierarchy import Hierarchy
 from keras_hier.layers.tree_probability import TreeProbability
 
 _POOLING = ("avg", "flatten")
-_HEAD_LAYERS = (
-    keras.layers.Dense,
-    keras.layers.Dropout,
-    keras.layers.Flatten,
-    keras.layers.GlobalAveragePooling2D,
-    keras.layers.GlobalMaxPooling2D,
-    keras.layers.Activation,
-    keras.layers.Softmax,
-    keras.layers.Reshape,
-)
+_GLOBAL_POOLING = (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D)
+# Layers a head may hold between the pooling and the classifier without changing what the classifier reads.
+_PASS_THROUGH = (keras.layers.Dropout, keras.layers.Identity)
+
+
+def _producer(tensor):
+    """The operation that produced a symbolic `tensor` and that call's input tensors."""
+    operation, node_index, _ = tensor._keras_history
+    return operation, list(operation._inbound_nodes[node_index].input_tensors)
+
+
+def _head(backbone):
+    """The backbone's feature map and its classification head.
+
+    Walks back from the output along single-input layers. The feature map is the input of the last global pooling
+    layer on that walk; without one (a `Flatten` head), the last 4-D (spatial) tensor. Everything after it is the
+    head: an activation applied to the 4-D feature map (a final ReLU, ELU or swish) is part of the features.
+
+    Returns `(feature_tensor, head_layers)`, the head in forward order. Raises ValueError where the walk meets a
+    layer with several inputs before it finds the feature map.
+    """
+    tensor, walk = backbone.outputs[0], []  # (layer, its input, its output), from the output backwards
+    while True:
+        operation, inputs = _producer(tensor)
+        if isinstance(operation, keras.layers.InputLayer) or len(inputs) != 1:
+            break
+        walk.append((operation, inputs[0], tensor))
+        tensor = inputs[0]
+    pooling = [i for i, (op, _, _) in enumerate(walk) if isinstance(op, _GLOBAL_POOLING)]
+    spatial = [i for i, (_, x, y) in enumerate(walk) if len(x.shape) == 4 and len(y.shape) != 4]
+    if not pooling and not spatial:
+        raise ValueError(
+            f"Cannot find the feature map of {backbone.name!r} (no global pooling and no 4-D tensor before its head "
+            "on a single-input path from the output): pass `features=` (a layer name)."
+        )
+    cut = pooling[0] if pooling else spatial[0]
+    return walk[cut][1], [op for op, _, _ in reversed(walk[: cut + 1])]
+
+
+def _flatten_nested(backbone):
+    """`backbone` with a nested feature model opened up: a keras-hub `ImageClassifier` (its `backbone` is a model
+    inside the classifier's graph) becomes one Functional model over the inner model's layers and the same head
+    layers (shared weights), so HierNet can cut inside it. Other backbones are returned as they are."""
+    try:
+        features, head = _head(backbone)
+    except ValueError:
+        return backbone  # no head found: `features=` names the feature layer
+    inner, _ = _producer(features)
+    if not isinstance(inner, keras.Model) or not hasattr(inner, "_inbound_nodes") or len(inner.inputs) != 1:
+        return backbone
+    x = inner.outputs[0]
+    for layer in head:
+        x = layer(x)
+    return _flatten_nested(keras.Model(inner.inputs[0], x, name=backbone.name))
 
 
 def _feature_layer_name(backbone):
-    """The last layer of `backbone` with a 4-D output before its classification head."""
-    layer = backbone.layers[-1]
-    seen = set()
-    while isinstance(layer, _HEAD_LAYERS) or len(layer.output.shape) != 4:
-        if id(layer) in seen or not layer._inbound_nodes:
-            raise ValueError(f"Cannot find the feature map of {backbone.name!r}: pass `features=` (a layer name).")
-        seen.add(id(layer))
-        parents = layer._inbound_nodes[0].parent_nodes
-        if len(parents) != 1:
-            raise ValueError(f"Cannot find the feature map of {backbone.name!r}: pass `features=` (a layer name).")
-        layer = parents[0].operation
-    return layer.name
+    """The name of the layer whose output is the backbone's feature map (see `_head`)."""
+    features, _ = _head(backbone)
+    return _producer(features)[0].name
 
 
-def _head_dense(backbone, features):
-    """The backbone's classification Dense layer if it reads the global average pooling of `features`, else None."""
-    layer = backbone.layers[-1]
-    while not isinstance(layer, keras.layers.Dense):
-        if not layer._inbound_nodes or len(layer._inbound_nodes[0].parent_nodes) != 1:
-            return None
-        layer = layer._inbound_nodes[0].parent_nodes[0].operation
-    parents = layer._inbound_nodes[0].parent_nodes
-    if len(parents) != 1 or not isinstance(parents[0].operation, keras.layers.GlobalAveragePooling2D):
-        return None
-    pool_parents = parents[0].operation._inbound_nodes[0].parent_nodes
-    if len(pool_parents) != 1 or pool_parents[0].operation.name != features:
-        return None
-    return layer
+def _head_dense(backbone, features, pooling):
+    """The backbone's classification Dense layer when its head is `features` -> the pooling HierNet uses ->
+    [Dropout] -> Dense -> [activations]; else `(None, why)`."""
+    try:
+        feature_tensor, head = _head(backbone)
+    except ValueError as e:
+        return None, str(e)
+    if _producer(feature_tensor)[0].name != features:
+        return None, f"its head does not read the feature layer {features!r}"
+    expected = keras.layers.GlobalAveragePooling2D if pooling == "avg" else keras.layers.Flatten
+    layers = [layer for layer in head if not isinstance(layer, _PASS_THROUGH)]
+    denses = [layer for layer in layers if isinstance(layer, keras.layers.Dense)]
+    after = layers[2:]
+    if (
+        len(layers) < 2
+        or not isinstance(layers[0], expected)
+        or len(denses) != 1
+        or layers[1] is not denses[0]
+        or not all(isinstance(layer, (keras.layers.Activation, keras.layers.Softmax)) for layer in after)
+    ):
+        kinds = " -> ".join(type(layer).__name__ for layer in head)
+        return None, f"its head ({kinds}) is not {expected.__name__} -> Dense (pooling={pooling!r})"
+    if not denses[0].use_bias:
+        return None, "its classifier has no bias"
+    return denses[0], None
 
 
-def _transfer_classifiers(backbone, features, hierarchy, internal, extras, denses):
-    """Copies the backbone's classifier rows into nodes whose children are all classes (see `transfer_weights`)."""
-    dense = _head_dense(backbone, features)
-    if dense is None or not dense.use_bias:
+def _transfer_classifiers(backbone, features, pooling, hierarchy, internal, extras, denses):
+    """Copies the backbone's classifier rows into nodes whose children are all classes (see `transfer_weights`);
+    warns when the backbone's head cannot give them."""
+    targets = [
+        i for i, node in enumerate(internal)
+        if node not in extras and all(hierarchy.is_leaf(c) for c in hierarchy.children(node))
+    ]
+    if not targets:
+        return
+    dense, why = _head_dense(backbone, features, pooling)
+    if dense is None:
+        warnings.warn(
+            f"HierNet: the classifiers of nodes over classes start random, not from the backbone's classifier rows: "
+            f"{why}.",
+            stacklevel=4,
+        )
         return
     kernel, bias = (np.asarray(w) for w in dense.get_weights())
-    for i, node in enumerate(internal):
-        children = hierarchy.children(node)
-        if node in extras or not all(hierarchy.is_leaf(c) for c in children):
-            continue
-        labels = [hierarchy.label(c) for c in children]
+    for i in targets:
+        labels = [hierarchy.label(c) for c in hierarchy.children(internal[i])]
         denses[i].kernel.assign(kernel[:, labels])
         denses[i].bias.assign(bias[labels])
 
@@ -168,6 +225,7 @@ class HierNet(keras.Model):
             )
         if pooling not in _POOLING:
             raise ValueError(f"Unknown `pooling` {pooling!r}: use one of {_POOLING}.")
+        source, backbone = backbone, _flatten_nested(backbone)
         num_classes = int(backbone.outputs[0].shape[-1])
         if hierarchy.num_classes != num_classes:
             raise ValueError(
@@ -228,8 +286,8 @@ class HierNet(keras.Model):
             denses[i] = dense
             x = dense(x)
             node_probs.append(keras.layers.Activation("softmax", dtype="float32", name=f"node{i}_softmax")(x))
-        if transfer_weights and pooling == "avg":
-            _transfer_classifiers(backbone, features, hierarchy, internal, extras, denses)
+        if transfer_weights:
+            _transfer_classifiers(backbone, features, pooling, hierarchy, internal, extras, denses)
         paths = []
         for leaf in hierarchy.leaves:
             route = hierarchy.path(leaf)
@@ -239,7 +297,7 @@ class HierNet(keras.Model):
         super().__init__(inputs, outputs, **kwargs)
 
         # === Config ===
-        self.backbone_config = keras.saving.serialize_keras_object(backbone)
+        self.backbone_config = keras.saving.serialize_keras_object(source)
         self.hierarchy = hierarchy
         self.split_points = [p if isinstance(p, str) else int(p) for p in split_points]
         is_count = isinstance(classifier_layers, (int, np.integer))

@@ -1,6 +1,7 @@
 """HierNet: tree construction, label order, routing, weight transfer, saving, export and errors."""
 
 import os
+import warnings
 
 import keras
 import numpy as np
@@ -138,17 +139,71 @@ def test_fit_save_load_and_export(backbone, images, tmp_path, run_python):
     np.testing.assert_array_equal(np.load(tmp_path / "c.npy"), model.routing_model().predict(images, verbose=0).argmax(1))
 
 
-def test_keras_applications_backbone():
-    backbone = keras.applications.MobileNetV2(input_shape=(32, 32, 3), alpha=0.35, weights=None, classes=4)
-    tree = Hierarchy.from_nested({"root": {"g1": ["a", "b"], "g2": ["c", "d"]}})
-    model = HierNet.from_backbone(backbone, tree, split_points=["block_5_add"], classifier_layers=["block_9_add"])
-    x = np.random.default_rng(0).random((2, 32, 32, 3)).astype("float32")
-    probs = model.predict(x, verbose=0)
-    np.testing.assert_allclose(probs.sum(axis=1), 1, atol=1e-5)
-    assert model.features == "out_relu"
-    features = keras.Model(backbone.inputs[0], backbone.get_layer("out_relu").output)
+def _keras_hub_classifier():
+    import keras_hub
+
+    backbone = keras_hub.models.ResNetBackbone(
+        input_conv_filters=[64], input_conv_kernel_sizes=[3], stackwise_num_filters=[64, 32],
+        stackwise_num_blocks=[2, 2], stackwise_num_strides=[1, 2], block_type="basic_block",
+        use_pre_activation=False, image_shape=(32, 32, 3),
+    )
+    return keras_hub.models.ResNetImageClassifier(backbone, num_classes=4, dropout=0.1)
+
+
+# name -> (backbone factory, split point, the feature layer: the last 4-D map, final activation included)
+BACKBONES = {
+    "resnet_cifar_relu": (lambda: resnet_cifar(1, 4, input_shape=(32, 32, 3), name="relu"), 2, "features"),
+    "resnet_cifar_elu": (lambda: resnet_cifar(1, 4, activation="elu", input_shape=(32, 32, 3)), 2, "features"),
+    "ResNet50": (lambda: keras.applications.ResNet50(weights=None, input_shape=(32, 32, 3), classes=4),
+                 "conv4_block6_out", "conv5_block3_out"),
+    "EfficientNetB0": (lambda: keras.applications.EfficientNetB0(weights=None, input_shape=(32, 32, 3), classes=4),
+                       "block5c_add", "top_activation"),
+    "MobileNetV2": (lambda: keras.applications.MobileNetV2((32, 32, 3), alpha=0.35, weights=None, classes=4),
+                    "block_5_add", "out_relu"),
+    "keras_hub_ImageClassifier": (_keras_hub_classifier, "stack0_block1_out", "stack1_block1_out"),
+}
+
+
+@pytest.mark.parametrize("name", list(BACKBONES))
+def test_routes_reproduce_the_backbone_features_and_classifier(name):
+    make, split, feature_layer = BACKBONES[name]
+    keras.utils.set_random_seed(0)
+    backbone = make()
+    tree = Hierarchy.from_nested({"root": {"g1": ["a", "c"], "g2": ["b", "d"]}}, leaves=list("abcd"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the classifier rows must transfer without a warning
+        model = HierNet.from_backbone(backbone, tree, split_points=[split])
+    assert model.features == feature_layer
+    inner = getattr(backbone, "backbone", backbone)  # keras-hub: the classifier's nested backbone
+    features = keras.Model(inner.inputs[0], inner.get_layer(feature_layer).output)
+    x = np.random.default_rng(0).random((3, 32, 32, 3)).astype("float32")
     trunk = model.node_layer("root", "edge")(x)
-    np.testing.assert_allclose(model.node_layer("g1", "edge")(trunk), features(x), atol=1e-4)
+    kernel, bias = backbone.get_layer("logits" if name.startswith("resnet_cifar") else "predictions").get_weights()
+    for node, labels in (("g1", [0, 2]), ("g2", [1, 3])):
+        np.testing.assert_array_equal(model.node_layer(node, "edge")(trunk), features(x))
+        dense = model.node_layer(node, "dense")
+        np.testing.assert_array_equal(dense.kernel.numpy(), kernel[:, labels])
+        np.testing.assert_array_equal(dense.bias.numpy(), bias[labels])
+
+
+def test_keras_hub_classifier_saves_and_loads(tmp_path):
+    keras.utils.set_random_seed(0)
+    tree = Hierarchy.from_nested({"root": {"g1": ["a", "c"], "g2": ["b", "d"]}}, leaves=list("abcd"))
+    model = HierNet.from_backbone(_keras_hub_classifier(), tree, split_points=["stack0_block1_out"])
+    x = np.random.default_rng(0).random((2, 32, 32, 3)).astype("float32")
+    model.save(tmp_path / "hub.keras")
+    again = keras.saving.load_model(tmp_path / "hub.keras")
+    np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+
+
+def test_warns_when_the_classifier_rows_cannot_transfer(backbone):
+    with pytest.warns(UserWarning, match="is not Flatten -> Dense"):
+        HierNet.from_backbone(backbone, TREE2, split_points=[2], pooling="flatten")
+    keras.utils.set_random_seed(0)
+    vgg = keras.applications.VGG16(weights=None, input_shape=(32, 32, 1), classes=5)  # Flatten -> fc1 -> fc2 -> Dense
+    with pytest.warns(UserWarning, match="start random"):
+        model = HierNet.from_backbone(vgg, TREE2, split_points=["block4_pool"], pooling="flatten")
+    assert model.features == "block5_pool"
 
 
 def test_mixed_precision_keeps_float32_probabilities(images):
