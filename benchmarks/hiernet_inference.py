@@ -34,15 +34,15 @@ def main(argv=None):
 
     from keras_hier import HierNet, Hierarchy
     from keras_hier.backbones import resnet_cifar
-    from recipes.hiernet import PAPER_CLASSIFIER_BLOCKS, PAPER_SPLIT
+    from recipes.hiernet import PAPER
 
     keras.utils.set_random_seed(0)
     shape = tuple(int(v) for v in args.input_shape.split(","))
     names = [f"c{i}" for i in range(args.classes)]
     tree = Hierarchy.from_parents({n: f"g{i % args.groups}" for i, n in enumerate(names)}, leaves=names, root="root")
     backbone = resnet_cifar(args.n, args.classes, input_shape=shape)
-    split = PAPER_SPLIT[args.n] if args.split_point is None else args.split_point
-    extra = PAPER_CLASSIFIER_BLOCKS[args.n] if args.classifier_blocks is None else args.classifier_blocks
+    split = PAPER["relu"]["split"][args.n] if args.split_point is None else args.split_point
+    extra = PAPER["relu"]["classifier_blocks"][args.n] if args.classifier_blocks is None else args.classifier_blocks
     hiernet = HierNet.from_backbone(backbone, tree, split_points=[split], classifier_layers=extra)
     router = hiernet.routing_model()
     x = np.random.default_rng(0).random((args.batch, *shape)).astype("float32")

@@ -45,7 +45,8 @@ def hiernet_step(shape, batch):
     from recipes import hiernet
 
     backbone = resnet_cifar(3, len(NAMES), input_shape=shape)
-    model = HierNet.from_backbone(backbone, _tree(), split_points=[hiernet.PAPER_SPLIT[3]], classifier_layers=4)
+    split = hiernet.PAPER["relu"]["split"][3]
+    model = HierNet.from_backbone(backbone, _tree(), split_points=[split], classifier_layers=4)
     hiernet.compile_model(model, hiernet.parse_args([]), 1000)
     return model, _labels(batch)
 

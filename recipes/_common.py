@@ -1,5 +1,5 @@
-"""Helpers the recipes share: the precision and strategy flags, comma-separated flags, mean ± spread over seeds,
-metrics.json."""
+"""Helpers the recipes share: the precision and strategy flags, the papers' weight decay, training budgets,
+comma-separated flags, mean ± spread over seeds, metrics.json."""
 
 import contextlib
 
@@ -14,6 +14,65 @@ def add_runtime_flags(parser):
                         help="auto: MirroredStrategy over 2+ GPUs, else one device; mirrored: all visible GPUs, or two "
                              "logical CPU devices without a GPU; multiworker: MultiWorkerMirroredStrategy from "
                              "TF_CONFIG (docs/scaling_out.md)")
+
+
+def add_weight_decay_flag(parser, default, paper):
+    """Adds `--weight-decay`, in the papers' convention (coupled L2, see `coupled_sgd`); `paper` says their value."""
+    parser.add_argument("--weight-decay", type=float, default=default,
+                        help=f"SGD weight decay as the papers mean it: coupled L2, added to the gradient before "
+                             f"momentum (PyTorch's SGD; keras_hier.optimizers.CoupledSGD), about ten times stronger "
+                             f"than the same value in keras.optimizers.SGD at momentum 0.9 ({paper})")
+
+
+def coupled_sgd(learning_rate, args, momentum=None):
+    """The recipes' SGD: `keras_hier.optimizers.CoupledSGD` with `args.weight_decay` and momentum `momentum` (default
+    `args.momentum`, else 0.9), so that a paper's "SGD, momentum 0.9, weight decay w" regularises as in the paper."""
+    from keras_hier.optimizers import CoupledSGD
+
+    if momentum is None:
+        momentum = getattr(args, "momentum", 0.9)
+    return CoupledSGD(learning_rate, momentum=momentum, weight_decay=args.weight_decay)
+
+
+def budget_log(log):
+    """A Keras callback that appends the training budget of the `fit` it watches to the list `log`: the steps run
+    and the optimizer's configuration (its learning-rate schedule, momentum and weight decay; not its name).
+
+    Recipes keep one such list per compared model (`metrics["budgets"]`), so a reader and the tests can check that a
+    method and its baseline trained equally long on the same schedule.
+    """
+    import keras
+
+    class BudgetLog(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.steps = 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.steps += 1
+
+        def on_train_end(self, logs=None):
+            optimizer = getattr(self.model.optimizer, "inner_optimizer", self.model.optimizer)
+            config = keras.optimizers.serialize(optimizer)
+            config["config"].pop("name", None)
+            log.append({"steps": self.steps, "optimizer": config})
+
+    return BudgetLog()
+
+
+def budget_difference(budgets):
+    """None when every model in `budgets` (name -> list of `budget_log` stages) trained as many steps, in as many
+    stages, with the same optimizer configuration; else a sentence naming the first difference."""
+    items = list(budgets.items())
+    for name, stages in items[1:]:
+        first, reference = items[0]
+        if len(stages) != len(reference):
+            return f"{name} trained in {len(stages)} stage(s), {first} in {len(reference)}"
+        for k, (a, b) in enumerate(zip(reference, stages), 1):
+            if a["steps"] != b["steps"]:
+                return f"stage {k}: {name} trained {b['steps']} steps, {first} {a['steps']}"
+            if a["optimizer"] != b["optimizer"]:
+                return f"stage {k}: {name} and {first} trained with different optimizers or schedules"
+    return None
 
 
 @contextlib.contextmanager

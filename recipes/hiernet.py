@@ -15,11 +15,16 @@ import time
 
 import numpy as np
 
-from recipes._common import add_runtime_flags, run_under_runtime, write_metrics
+from recipes._common import add_runtime_flags, add_weight_decay_flag, budget_log, coupled_sgd, run_under_runtime, write_metrics
 
-# Paper defaults per n (Tables 1-2, ReLU ResNet): split point and extra classifier blocks, in residual blocks.
-PAPER_SPLIT = {3: 5, 5: 9, 7: 12, 9: 16, 18: 38}
-PAPER_CLASSIFIER_BLOCKS = {3: 2, 5: 3, 7: 4, 9: 5, 18: 4}
+# The paper's settings per activation and n (section 5.7, Tables 1 and 2): split point and extra classifier blocks
+# in residual blocks, and the minimum group proximity p_min for CIFAR-100's 100 classes.
+PAPER = {
+    "relu": {"split": {3: 5, 5: 9, 7: 12, 9: 16, 18: 38}, "classifier_blocks": {3: 2, 5: 3, 7: 4, 9: 5, 18: 4},
+             "p_min": 0.0075},
+    "elu": {"split": {3: 6, 5: 9, 7: 15, 9: 19, 18: 38}, "classifier_blocks": {3: 2, 5: 3, 7: 2, 9: 5, 18: 4},
+            "p_min": 0.005},
+}
 
 
 def parse_args(argv=None):
@@ -39,14 +44,17 @@ def parse_args(argv=None):
     p.add_argument("--finetune-lr", type=float, default=None,
                    help="peak learning rate of the second stage, for the HierNet and the backbone alike (default --lr)")
     p.add_argument("--momentum", type=float, default=0.9)
-    p.add_argument("--weight-decay", type=float, default=1e-4)
+    add_weight_decay_flag(p, 1e-4, "the paper: 1e-4 with momentum 0.9")
     p.add_argument("--no-augment", action="store_true", help="no random flip / 0.125 translation")
-    p.add_argument("--split-point", type=int, default=None, help="residual blocks in the trunk (paper value for n)")
+    p.add_argument("--split-point", type=int, default=None,
+                   help="residual blocks in the trunk (default: the paper's value for --n and --activation)")
     p.add_argument("--classifier-blocks", type=int, default=None,
-                   help="extra blocks per classifier (cifar100: the paper's value; fashion_mnist: the rest of the "
-                        "backbone after the split, chosen on the validation half, see docs/hiernet.md)")
+                   help="extra blocks per classifier (cifar100: the paper's value for --n and --activation; "
+                        "fashion_mnist: the rest of the backbone after the split, chosen on the validation half, see "
+                        "docs/hiernet.md)")
     p.add_argument("--p-min", type=float, default=None,
-                   help="minimum group proximity (default 0.75 / classes: the paper's 0.0075 for CIFAR-100)")
+                   help="minimum group proximity (default: the paper's CIFAR-100 value times 100 / classes: "
+                        "0.0075 for relu, 0.005 for elu at 100 classes)")
     p.add_argument("--g-max", type=int, default=None, help="maximum group size (default: half the classes, as 50 of 100)")
     p.add_argument("--levels", type=int, default=1, help="levels of groups (1: root -> groups -> classes)")
     p.add_argument("--no-transfer", action="store_true", help="start the HierNet from random weights")
@@ -80,7 +88,10 @@ def load_data(name, train_size, eval_size, seed):
     return (x, y.astype(np.int32)), (xt[val], yt[val].astype(np.int32)), (xt[test], yt[test].astype(np.int32)), names
 
 
-def learning_rate(schedule, steps, peak):
+def learning_rate(schedule, steps, peak, warmup=True):
+    """The step schedule of He et al.: `peak` until 32k steps, a tenth until 48k, a hundredth after (`"paper"`), or
+    the same shape over `steps` (`"scaled"`). With `warmup`, a tenth of `peak` for the first 2k steps (scaled: 1/32
+    of the run): He et al. warm up ResNet-110 (n = 18) only; the paper warms up every HierNet."""
     import keras
 
     if schedule == "paper":
@@ -90,18 +101,29 @@ def learning_rate(schedule, steps, peak):
         bounds = sorted(set(bounds))
         while len(bounds) < 3:
             bounds.append(bounds[-1] + 1)
-    return keras.optimizers.schedules.PiecewiseConstantDecay(bounds, [peak / 10, peak, peak / 10, peak / 100])
+    values = [peak / 10, peak, peak / 10, peak / 100]
+    if not warmup:
+        bounds, values = bounds[1:], values[1:]
+    return keras.optimizers.schedules.PiecewiseConstantDecay(bounds, values)
 
 
-def compile_model(model, args, steps, peak=None):
-    import keras
-
-    optimizer = keras.optimizers.SGD(
-        learning_rate=learning_rate(args.schedule, steps, peak or args.lr),
-        momentum=args.momentum,
-        weight_decay=args.weight_decay,
-    )
+def compile_model(model, args, steps, peak=None, warmup=True):
+    """Compiles `model` with SGD, the paper's coupled weight decay and the `--schedule` over `steps`."""
+    optimizer = coupled_sgd(learning_rate(args.schedule, steps, peak or args.lr, warmup), args)
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+
+
+def tree_settings(args, num_classes):
+    """`(p_min, g_max, split point, extra classifier blocks)`: the flags, else the paper's values for `--activation`
+    and `--n` (p_min scaled to the number of classes; on Fashion-MNIST the extra blocks run to the backbone's end)."""
+    paper = PAPER[args.activation]
+    p_min = paper["p_min"] * 100 / num_classes if args.p_min is None else args.p_min
+    g_max = max(2, num_classes // 2) if args.g_max is None else args.g_max
+    split = args.split_point or paper["split"].get(args.n, 2 * args.n - 1)
+    extra = args.classifier_blocks
+    if extra is None:
+        extra = paper["classifier_blocks"].get(args.n, 2) if args.dataset == "cifar100" else 3 * args.n - split
+    return p_min, g_max, split, extra
 
 
 def main(argv=None):
@@ -125,8 +147,7 @@ def run(args, precision):
 
     train, val, test, names = load_data(args.dataset, args.train_size, args.eval_size, args.seed)
     num_classes = len(names)
-    p_min = 0.75 / num_classes if args.p_min is None else args.p_min
-    g_max = max(2, num_classes // 2) if args.g_max is None else args.g_max
+    p_min, g_max, split, extra = tree_settings(args, num_classes)
     print(f"{args.dataset}: train {len(train[0])}, validation {len(val[0])}, test {len(test[0])}; precision {precision}")
     augment = None if args.no_augment else "hiernet"
     train_ds = make_batches(*train, batch_size=args.batch_size, num_classes=num_classes, augment=augment,
@@ -137,11 +158,17 @@ def run(args, precision):
     pre_steps = int(round(args.backbone_epochs * steps_per_epoch))
     post_steps = int(round(args.epochs * steps_per_epoch))
 
+    # Training budgets: the HierNet inherits the backbone's first stage; the second stages have equal steps and the
+    # same schedule, so that backbone and HierNet train equally long, equally well (tests/recipes pins this).
+    budgets = {"backbone": [], "hiernet": []}
+
     # 1. The backbone; the HierNet starts from it, and it trains on for as long as the HierNet does.
     backbone = resnet_cifar(args.n, num_classes, activation=args.activation, input_shape=train[0].shape[1:])
-    compile_model(backbone, args, pre_steps)
+    compile_model(backbone, args, pre_steps, warmup=args.n >= 18)  # He et al. warm up ResNet-110 only
     print(f"\n[1/4] backbone {backbone.name}: {pre_steps} steps before grouping")
-    backbone.fit(train_ds, steps_per_epoch=pre_steps, epochs=1, verbose=2, shuffle=False)
+    backbone.fit(train_ds, steps_per_epoch=pre_steps, epochs=1, verbose=2, shuffle=False,
+                 callbacks=[budget_log(budgets["backbone"])])
+    budgets["hiernet"].extend(budgets["backbone"])
 
     # 2. The confusion-probability matrix on the validation half, and the class hierarchy.
     cpm = confusion_probability_matrix(backbone, val_ds, num_classes)
@@ -162,10 +189,6 @@ def run(args, precision):
               "backbone. Adjust --p-min (or train the backbone longer).")
         hiernet = None
     else:
-        split = args.split_point or PAPER_SPLIT.get(args.n, 2 * args.n - 1)
-        extra = args.classifier_blocks
-        if extra is None:
-            extra = PAPER_CLASSIFIER_BLOCKS.get(args.n, 2) if args.dataset == "cifar100" else 3 * args.n - split
         splits = [split] + [min(split + k, 3 * args.n - 1) for k in range(1, hierarchy.max_depth - 1)]
         # HierNet copies the backbone's weights now, before the backbone trains on.
         hiernet = HierNet.from_backbone(backbone, hierarchy, split_points=splits, classifier_layers=extra,
@@ -174,10 +197,13 @@ def run(args, precision):
         compile_model(hiernet, args, post_steps, args.finetune_lr)
         print(f"\n[3/4] HierNet: split after block {splits}, {extra} extra classifier blocks, "
               f"{hiernet.count_params():,} parameters ({backbone.count_params():,} in the backbone); {post_steps} steps")
-        hiernet.fit(train_ds, steps_per_epoch=post_steps, epochs=1, verbose=2, shuffle=False)
-    print(f"\n[3/4] backbone: {post_steps} more steps")
+        hiernet.fit(train_ds, steps_per_epoch=post_steps, epochs=1, verbose=2, shuffle=False,
+                    callbacks=[budget_log(budgets["hiernet"])])
+    print(f"\n[3/4] backbone: {post_steps} more steps, on the HierNet's schedule")
     compile_model(backbone, args, post_steps, args.finetune_lr)
-    backbone.fit(train_ds, steps_per_epoch=post_steps, epochs=1, verbose=2, shuffle=False)
+    backbone.fit(train_ds, steps_per_epoch=post_steps, epochs=1, verbose=2, shuffle=False,
+                 callbacks=[budget_log(budgets["backbone"])])
+    metrics["budgets"] = budgets if hiernet is not None else {"backbone": budgets["backbone"]}
 
     # 4. The test half, once.
     # Validation accuracies, for choosing flags; the test half is read once, below.

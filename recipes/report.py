@@ -9,6 +9,7 @@ import json
 import os
 
 from keras_hier._io import write_text_atomic
+from recipes._common import budget_difference
 
 # Folder under the report folder -> (title, what the method does, its paper's table).
 METHODS = {
@@ -158,6 +159,16 @@ def hirl_section(m):
     return table, None
 
 
+def budget_sentence(budgets):
+    """One line on the compared models' training budgets (`metrics["budgets"]`): equal, or what differs."""
+    difference = budget_difference(budgets)
+    if difference:
+        return f"**Unequal training budgets: {difference}.**"
+    stages = next(iter(budgets.values()))
+    steps = " + ".join(str(stage["steps"]) for stage in stages)
+    return f"Training budget: {', '.join(budgets)} each trained {steps} steps, on the same schedules."
+
+
 DOCS = {"hiernet": "hiernet.md", "hgr": "hgr.md", "multilabel_zsl": "multilabel.md", "long_tail": "long_tail.md",
         "hirl": "hirl.md"}
 
@@ -209,6 +220,8 @@ def write_report(folder, metrics=None, seconds=None, intro=""):
         if os.path.isdir(os.path.join(folder, saved)):
             lines += [f"SavedModel: `{saved}` (`serving_default` takes uint8 images; "
                       f"`saved_model_cli show --dir {os.path.join(folder, saved)} --all`).", ""]
+        if m.get("budgets"):
+            lines += [budget_sentence(m["budgets"]), ""]
         if "seconds" in m:
             lines += [f"Recipe time: {m['seconds']:.0f} s. All numbers: `{key}/metrics.json`.", ""]
         lines += [f"Longer runs over several seeds, next to the paper's numbers: docs/{DOCS[key]}.", ""]
