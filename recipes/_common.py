@@ -24,14 +24,12 @@ def add_weight_decay_flag(parser, default, paper):
                              f"than the same value in keras.optimizers.SGD at momentum 0.9 ({paper})")
 
 
-def coupled_sgd(learning_rate, args, momentum=None):
-    """The recipes' SGD: `keras_hier.optimizers.CoupledSGD` with `args.weight_decay` and momentum `momentum` (default
-    `args.momentum`, else 0.9), so that a paper's "SGD, momentum 0.9, weight decay w" regularises as in the paper."""
+def coupled_sgd(learning_rate, weight_decay, momentum=0.9):
+    """The recipes' SGD: `keras_hier.optimizers.CoupledSGD`, so that a paper's "SGD, momentum 0.9, weight decay w"
+    regularises as in the paper (see `add_weight_decay_flag`)."""
     from keras_hier.optimizers import CoupledSGD
 
-    if momentum is None:
-        momentum = getattr(args, "momentum", 0.9)
-    return CoupledSGD(learning_rate, momentum=momentum, weight_decay=args.weight_decay)
+    return CoupledSGD(learning_rate, momentum=momentum, weight_decay=weight_decay)
 
 
 def budget_log(log):

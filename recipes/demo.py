@@ -31,6 +31,13 @@ RECIPE_STEPS = [
       "200,50,10"]),
 ]
 
+
+
+def tour_flags(key):
+    """The flags the tour passes to the recipe of report folder `key` (e.g. `"hiernet"`)."""
+    return next(list(flags) for folder, _, _, flags in RECIPE_STEPS if folder == key)
+
+
 REPORT_INTRO = (
     "`python -m recipes.demo` ran every method of keras_hier on Fashion-MNIST (embedded, offline) with small "
     "settings, each next to the baseline its paper compares with. One seed and minutes of CPU training per "

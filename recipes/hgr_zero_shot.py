@@ -15,7 +15,9 @@ import time
 
 import numpy as np
 
-from recipes._common import add_runtime_flags, comma_list, mean_and_spread, run_under_runtime, write_metrics
+from recipes._common import (
+    add_runtime_flags, budget_log, comma_list, mean_and_spread, run_under_runtime, write_metrics,
+)
 
 METHODS = ("flat", "hgr")
 TOWERS = ("cnn-minilm", "cnn-minilm-trainable", "clip-config", "clip-preset")
@@ -40,7 +42,8 @@ def parse_args(argv=None):
     p.add_argument("--train-size", type=int, default=0, help="seen training images used (0: all)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--lr", type=float, default=1e-3, help="AdamW peak learning rate (paper, fine-tuning CLIP: 3e-7)")
-    p.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay (paper code: 0)")
+    p.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay: decoupled and multiplied by the learning rate, as in both "
+                        "keras.optimizers.AdamW and the paper's torch.optim.AdamW (the paper's code: 0)")
     p.add_argument("--towers", default="cnn-minilm", choices=TOWERS,
                    help="cnn-minilm: small CNN + frozen MiniLM texts; cnn-minilm-trainable: MiniLM trains too; "
                         "clip-config: a small CLIP (ViT + text transformer) from scratch; clip-preset: a pretrained "
@@ -119,9 +122,11 @@ def build_model(args, input_shape, prompts, text_features):
                                         image_preprocessing=lambda shape: to_clip_input(input_shape, shape[0]))
 
 
-def train_and_evaluate(method, seed, args, hierarchy, prompts, text_features, train, test, unseen, hidden=()):
+def train_and_evaluate(method, seed, args, hierarchy, prompts, text_features, train, test, unseen, hidden=(),
+                       budget=None):
     """Trains one dual encoder and scores it on `test` (images of the `unseen` classes). Unseen classes are
-    never negatives (unless --transductive), `hidden` classes never."""
+    never negatives (unless --transductive), `hidden` classes never. Appends the training budget to the list
+    `budget`."""
     import keras
 
     from keras_hier.datasets.pipeline import make_batches
@@ -147,7 +152,8 @@ def train_and_evaluate(method, seed, args, hierarchy, prompts, text_features, tr
     model.compile(optimizer=optimizer, loss=loss, weights_optimizer=keras.optimizers.SGD(args.weights_lr))
     data = make_batches(*train, batch_size=args.batch_size, shuffle=True, seed=seed, drop_remainder=True, repeat=True)
     print(f"\n{method}, seed {seed}: {steps} steps")
-    model.fit(data, steps_per_epoch=steps, epochs=1, verbose=2, shuffle=False)
+    model.fit(data, steps_per_epoch=steps, epochs=1, verbose=2, shuffle=False,
+              callbacks=[] if budget is None else [budget_log(budget)])
     logits = model.predict(make_batches(*test, batch_size=512), verbose=0)
     k = tuple(kk for kk in (1, 2, 5, 10, 20) if kk <= len(unseen))
     result = {f"hit@{kk}": v for kk, v in hit_at_k(logits, test[1], hierarchy, k=k, candidates=unseen).items()}
@@ -212,11 +218,12 @@ def run(args, precision):
     print(f"{len(prompts)} class texts, e.g. {prompts[0]!r}, {prompts[-1]!r}; towers {args.towers}")
 
     runs = {m: [] for m in methods}
+    budgets = {m: [] for m in methods}  # the same steps and schedule for every method
     model = None
     for seed in seeds:
         for method in methods:
             model, result = train_and_evaluate(method, seed, args, hierarchy, prompts, text_features, (x, y), test,
-                                               unseen, hidden)
+                                               unseen, hidden, budgets[method])
             runs[method].append(result)
 
     summary = {}
@@ -244,7 +251,7 @@ def run(args, precision):
                            class_names=[names[i] for i in unseen], verbose=False)
     metrics = {"args": vars(args), "precision": precision, "split": split, "seen": [names[i] for i in seen],
                "unseen": [names[i] for i in unseen], "hidden": [names[i] for i in hidden], "runs": runs,
-               "summary": summary}
+               "summary": summary, "budgets": budgets}
     return write_metrics(args.output, metrics, start)
 
 

@@ -109,7 +109,7 @@ def learning_rate(schedule, steps, peak, warmup=True):
 
 def compile_model(model, args, steps, peak=None, warmup=True):
     """Compiles `model` with SGD, the paper's coupled weight decay and the `--schedule` over `steps`."""
-    optimizer = coupled_sgd(learning_rate(args.schedule, steps, peak or args.lr, warmup), args)
+    optimizer = coupled_sgd(learning_rate(args.schedule, steps, peak or args.lr, warmup), args.weight_decay, args.momentum)
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
 

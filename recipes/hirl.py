@@ -20,12 +20,13 @@ import time
 import numpy as np
 
 from recipes._common import (
-    add_runtime_flags, applications_encoder, comma_list, mean_and_spread, run_under_runtime, write_metrics,
+    add_runtime_flags, add_weight_decay_flag, applications_encoder, budget_log, comma_list, coupled_sgd,
+    mean_and_spread, run_under_runtime, write_metrics,
 )
 
 PAPER = {"prototypes": "30000,10000,1000", "negative_paths": 1000, "warmup_epochs": 20, "epochs": 200,
-         "backbone": "resnet50", "batch_size": 256, "momentum": 0.999, "lr": 0.03, "projection_dim": 128,
-         "hidden_units": 2048, "queue_size": 65536}
+         "backbone": "resnet50", "batch_size": 256, "momentum": 0.999, "lr": 0.03, "weight_decay": 1e-4,
+         "projection_dim": 128, "hidden_units": 2048, "queue_size": 65536}
 
 
 def parse_args(argv=None):
@@ -45,7 +46,7 @@ def parse_args(argv=None):
     p.add_argument("--negative-paths", type=int, default=100)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--lr", type=float, default=0.06, help="SGD learning rate at batch 256 (scaled), cosine decay")
-    p.add_argument("--weight-decay", type=float, default=5e-4)
+    add_weight_decay_flag(p, 1e-4, "MoCo v2 and SimSiam, which HIRL keeps: 1e-4")
     p.add_argument("--projection-dim", type=int, default=128)
     p.add_argument("--hidden-units", type=int, default=512, help="projection head hidden width")
     p.add_argument("--queue-size", type=int, default=4096, help="MoCo v2 negatives")
@@ -118,20 +119,21 @@ def build_base(args, input_shape, seed):
     return SimSiam(encoder, projection_dim=4 * args.projection_dim, predictor_units=args.projection_dim)
 
 
-def pretrain(model, args, data, seed):
-    """Trains `model` (a base method or HIRL) and returns it."""
+def pretrain(model, args, data, seed, budget=None):
+    """Trains `model` (a base method or HIRL) and returns it; appends its training budget to the list `budget`."""
     import keras
 
     n = len(data["train_labels"])
     steps = args.epochs * (n // args.batch_size)
     schedule = keras.optimizers.schedules.CosineDecay(args.lr * args.batch_size / 256, max(steps, 1))
-    model.compile(optimizer=keras.optimizers.SGD(schedule, momentum=0.9, weight_decay=args.weight_decay))
+    model.compile(optimizer=coupled_sgd(schedule, args.weight_decay))
+    kwargs = {"cluster_data": data["train"]} if hasattr(model, "update_prototypes") else {}
+    callbacks = [] if budget is None else [budget_log(budget)]
     if "shuffled" in data:  # tf.data: (images, index) batches; HIRL clusters the ordered pipeline
-        kwargs = {"cluster_data": data["train"]} if hasattr(model, "update_prototypes") else {}
-        model.fit(data["shuffled"](seed), epochs=args.epochs, verbose=2, **kwargs)
+        model.fit(data["shuffled"](seed), epochs=args.epochs, verbose=2, callbacks=callbacks, **kwargs)
     else:
         model.fit(data["train"], np.arange(n), batch_size=args.batch_size, epochs=args.epochs, verbose=2,
-                  shuffle=True, **({"cluster_data": data["train"]} if hasattr(model, "update_prototypes") else {}))
+                  shuffle=True, callbacks=callbacks, **kwargs)
     return model
 
 
@@ -193,6 +195,7 @@ def run(args, precision):
           f"{names[0]} vs {names[1]}, {args.epochs} epochs ({args.warmup_epochs} warm-up), prototypes {prototypes}, "
           f"precision {precision}")
     runs, test_features, hirl = [], {}, None
+    budgets = {name: [] for name in names}  # same epochs and schedule for the base method and HIRL
     for seed in seeds:
         for name in names:
             t = time.time()
@@ -200,7 +203,7 @@ def run(args, precision):
             model = build_base(args, data["input_shape"], seed)
             if name != names[0]:
                 model = hirl = HIRL(model, prototypes, args.negative_paths, args.warmup_epochs, seed=seed)
-            pretrain(model, args, data, seed)
+            pretrain(model, args, data, seed, budgets[name])
             scores, test_features[name], probe = evaluate(model.encoder, data, args, seed)
             runs.append({"seed": seed, "model": name, "seconds": time.time() - t, **scores})
             print(f"{name} seed {seed}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items() if k != "knn"))
@@ -226,7 +229,7 @@ def run(args, precision):
         classifier, classes = probe_classifier(hirl.encoder, probe)
         export_serving(classifier, os.path.join(args.output, "saved_model"),
                        class_names=[data["class_names"][c] for c in classes], verbose=False)
-    metrics = {"args": vars(args), "precision": precision, "runs": runs, "summary": summary}
+    metrics = {"args": vars(args), "precision": precision, "runs": runs, "summary": summary, "budgets": budgets}
     return write_metrics(args.output, metrics, start)
 
 

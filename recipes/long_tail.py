@@ -17,7 +17,8 @@ import time
 import numpy as np
 
 from recipes._common import (
-    add_runtime_flags, applications_encoder, comma_list, mean_and_spread, run_under_runtime, write_metrics,
+    add_runtime_flags, add_weight_decay_flag, applications_encoder, budget_log, comma_list, coupled_sgd,
+    mean_and_spread, run_under_runtime, write_metrics,
 )
 
 TEMPERATURES = "0.05,0.1,0.2,0.5"
@@ -42,7 +43,7 @@ def parse_args(argv=None):
     p.add_argument("--epochs", type=float, default=6, help="encoder training epochs (the paper: 90 on ImageNet-LT)")
     p.add_argument("--batch-size", type=int, default=128, help="(the paper: 512)")
     p.add_argument("--lr", type=float, default=0.05, help="SGD peak learning rate, cosine decay (the paper: 0.2)")
-    p.add_argument("--weight-decay", type=float, default=5e-4, help="(the paper: 5e-4)")
+    add_weight_decay_flag(p, 5e-4, "the paper: 5e-4")
     p.add_argument("--depth", type=int, default=2, help="CIFAR ResNet n (6n + 2 layers); the paper: ResNeXt-50")
     p.add_argument("--scale", type=float, default=16.0, help="cosine classifier scale s")
     p.add_argument("--sampling", default="instance", choices=("instance", "sqrt", "class_balanced"))
@@ -113,12 +114,11 @@ def build_classifier(args, input_shape, counts, loss_name, steps):
     schedule = keras.optimizers.schedules.CosineDecay(args.lr, steps)
     loss = BalancedSoftmax(np.maximum(counts, 1)) if loss_name == "balanced_softmax" else \
         keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    model.compile(optimizer=keras.optimizers.SGD(schedule, momentum=0.9, weight_decay=args.weight_decay), loss=loss,
-                  metrics=["accuracy"])
+    model.compile(optimizer=coupled_sgd(schedule, args.weight_decay), loss=loss, metrics=["accuracy"])
     return model, encoder
 
 
-def run_seed(seed, loss_name, args, data):
+def run_seed(seed, loss_name, args, data, budget):
     import keras
 
     from keras_hier.metrics import shot_accuracies
@@ -131,7 +131,8 @@ def run_seed(seed, loss_name, args, data):
     keras.utils.set_random_seed(seed)
     steps = max(1, int(args.epochs * len(train_y) / args.batch_size))
     model, encoder = build_classifier(args, data["input_shape"], counts, loss_name, steps)
-    model.fit(data["batches"](train_x, train_y, training=True, seed=seed), steps_per_epoch=steps, epochs=1, verbose=2)
+    model.fit(data["batches"](train_x, train_y, training=True, seed=seed), steps_per_epoch=steps, epochs=1, verbose=2,
+              callbacks=[budget_log(budget)])
 
     def features(split):
         x, _ = split
@@ -236,7 +237,9 @@ def run(args, precision):
     os.makedirs(args.output, exist_ok=True)
     data = fashion_data(args) if args.dataset == "fashion_lt" else paper_data(args)
     print(f"{args.dataset}: validation {len(data['val'][1])} / test {len(data['test'][1])} images; precision {precision}")
-    runs = [run_seed(seed, loss, args, data) for loss in losses for seed in seeds]
+    # Every row of a table reads the same encoder; the encoders of the two losses train equally long.
+    budgets = {loss: [] for loss in losses}
+    runs = [run_seed(seed, loss, args, data, budgets[loss]) for loss in losses for seed in seeds]
 
     groups = ("many", "medium", "few", "total")
     summary = {}
@@ -281,7 +284,7 @@ def run(args, precision):
                            class_names=data["class_names"], verbose=False)  # uint8 images in
     metrics = {"args": vars(args), "precision": precision, "classes": data["class_names"],
                "runs": [{k: r[k] for k in ("seed", "loss", "counts", "temperature", "mix", "table")} for r in runs],
-               "summary": summary, "attended": attended}
+               "summary": summary, "attended": attended, "budgets": budgets}
     return write_metrics(args.output, metrics, start)
 
 

@@ -17,7 +17,9 @@ import time
 
 import numpy as np
 
-from recipes._common import add_runtime_flags, comma_list, mean_and_spread, run_under_runtime, write_metrics
+from recipes._common import (
+    add_runtime_flags, budget_log, comma_list, mean_and_spread, run_under_runtime, write_metrics,
+)
 
 VARIANTS = ("visual_semantic", "fast0tag", "rgcn", "rgcn_xl", "rgcn_posvae")
 DATASETS = ("fashion_mosaics", "coco", "nus_wide")
@@ -190,7 +192,7 @@ def _file_batches(files, labels, size, batch_size, shuffle):
     return ds.map(read, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def train_and_evaluate(variant, seed, args, data):
+def train_and_evaluate(variant, seed, args, data, budget=None):
     import keras
 
     from keras_hier.losses import MaskedBinaryCrossentropy, PairwiseRankingLoss
@@ -208,7 +210,7 @@ def train_and_evaluate(variant, seed, args, data):
     loss = PairwiseRankingLoss(seen, seed=seed) if variant == "fast0tag" else MaskedBinaryCrossentropy(seen)
     model.compile(optimizer=keras.optimizers.Adam(args.lr, clipnorm=args.clipnorm), loss=loss)
     print(f"\n{variant}, seed {seed}")
-    model.fit(data["train"], epochs=args.epochs, verbose=2)
+    model.fit(data["train"], epochs=args.epochs, verbose=2, callbacks=[] if budget is None else [budget_log(budget)])
     scores = model.predict(data["test"], verbose=0)
     report = multilabel_report(data["test_labels"], scores, seen, unseen)
     print("  " + ", ".join(f"{s} mAP {r['map']:.4f} miAP {r['miap']:.4f}" for s, r in report.items()))
@@ -234,10 +236,11 @@ def run(args, precision):
     plotting.plot_class_graph(graph, os.path.join(args.output, "class_graph.png"))
 
     runs = {v: [] for v in variants}
+    budgets = {v: [] for v in variants}  # every variant trains the same steps with the same optimizer
     model = None
     for seed in seeds:
         for variant in variants:
-            trained, report = train_and_evaluate(variant, seed, args, data)
+            trained, report = train_and_evaluate(variant, seed, args, data, budgets[variant])
             runs[variant].append(report)
             if variant == "rgcn_posvae" or model is None:
                 model = trained
@@ -268,7 +271,7 @@ def run(args, precision):
                "seen": [graph.names[i] for i in graph.indices("seen")],
                "unseen": [graph.names[i] for i in graph.indices("unseen")],
                "external": [graph.names[i] for i in graph.indices("external")], "edges": int(graph.num_edges),
-               **data["notes"], "runs": runs, "summary": summary}
+               **data["notes"], "runs": runs, "summary": summary, "budgets": budgets}
     return write_metrics(args.output, metrics, start)
 
 

@@ -5,11 +5,13 @@ import json
 import pytest
 
 from recipes import hgr_zero_shot as recipe
+from recipes._common import budget_difference
+from recipes.demo import tour_flags
 
 
 def test_tiny_run(tmp_path, run_python):
     out = tmp_path / "run"
-    metrics = recipe.main(["--seeds", "0,1", "--train-size", "300", "--batch-size", "50", "--epochs", "1",
+    metrics = recipe.main(tour_flags("hgr") + ["--seeds", "0,1", "--train-size", "300", "--batch-size", "50", "--epochs", "1",
                            "--projection-dim", "16", "--weighting", "adaptive", "--output", str(out)])
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["unseen"] == ["Pullover", "Sandal", "Shirt"] and len(saved["seen"]) == 7
@@ -21,6 +23,7 @@ def test_tiny_run(tmp_path, run_python):
         assert stats["hit@2"]["mean"] >= stats["hit@1"]["mean"]
     assert len(saved["runs"]["hgr"][0]["layer_weights"]) == 5  # adaptive weights, one per level
     assert metrics["summary"] == saved["summary"]
+    assert budget_difference(saved["budgets"]) is None and [b["steps"] for b in saved["budgets"]["hgr"]] == [6, 6]
     for png in ("zero_shot.png", "tree.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
     printed = run_python(

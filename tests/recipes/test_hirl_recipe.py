@@ -7,11 +7,13 @@ import numpy as np
 import pytest
 
 from recipes import hirl as recipe
+from recipes._common import budget_difference
+from recipes.demo import tour_flags
 
 
 def test_tiny_run(tmp_path, run_python):
     out = tmp_path / "run"
-    metrics = recipe.main(["--train-images", "512", "--test-images", "300", "--epochs", "2", "--warmup-epochs", "1", "--prototypes", "20,5",
+    metrics = recipe.main(tour_flags("hirl") + ["--train-images", "512", "--test-images", "300", "--epochs", "2", "--warmup-epochs", "1", "--prototypes", "20,5",
                            "--negative-paths", "8", "--batch-size", "128", "--hidden-units", "32",
                            "--queue-size", "256", "--output", str(out)])
     saved = json.loads((out / "metrics.json").read_text())
@@ -20,6 +22,9 @@ def test_tiny_run(tmp_path, run_python):
         assert set(run["knn"]) == {"10", "20", "100", "200"} and run["knn_top1"] == max(run["knn"].values())
         assert 0.1 < run["knn_top1"] <= 1 and 0 <= run["cluster_nmi"] <= 1 and 0 < run["linear_probe"] <= 1
     assert metrics["summary"] == saved["summary"]
+    budgets = saved["budgets"]  # the base method and HIRL: same epochs, same schedule, coupled weight decay
+    assert budget_difference(budgets) is None and budgets["HIRL-MoCo v2"][0]["steps"] == 8
+    assert budgets["MoCo v2"][0]["optimizer"]["class_name"] == "CoupledSGD"
     for png in ("tsne.png", "scores.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
     import keras

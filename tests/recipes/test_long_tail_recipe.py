@@ -5,11 +5,13 @@ import json
 import pytest
 
 from recipes import long_tail as recipe
+from recipes._common import budget_difference
+from recipes.demo import tour_flags
 
 
 def test_tiny_run(tmp_path, run_python):
     out = tmp_path / "run"
-    metrics = recipe.main(["--seeds", "0", "--epochs", "0.2", "--depth", "1", "--output", str(out)])
+    metrics = recipe.main(tour_flags("long_tail") + ["--seeds", "0", "--epochs", "0.2", "--depth", "1", "--output", str(out)])
     saved = json.loads((out / "metrics.json").read_text())
     assert list(saved["summary"]) == ["ce", "balanced_softmax"]
     rows = list(saved["summary"]["ce"])
@@ -22,6 +24,9 @@ def test_tiny_run(tmp_path, run_python):
     assert sum(run["counts"]) == 8776 and run["temperature"] in (0.05, 0.1, 0.2, 0.5) and run["mix"] in (0.5, 1, 2, 4, 8, 16)
     assert len(saved["attended"]) == 3 and all(len(v) == 9 for v in saved["attended"].values())
     assert metrics["summary"] == saved["summary"]
+    # Every row reads one encoder per loss; the two encoders train alike, with the paper's coupled weight decay.
+    assert budget_difference(saved["budgets"]) is None and saved["budgets"]["ce"][0]["steps"] == 13
+    assert saved["budgets"]["ce"][0]["optimizer"]["config"]["weight_decay"] == 5e-4
     for png in ("shot_groups.png", "attended_classes.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
     printed = run_python(

@@ -5,11 +5,13 @@ import json
 import pytest
 
 from recipes import multilabel_zsl as recipe
+from recipes._common import budget_difference
+from recipes.demo import tour_flags
 
 
 def test_tiny_run(tmp_path, run_python):
     out = tmp_path / "run"
-    metrics = recipe.main(["--seeds", "0", "--variants", "rgcn,rgcn_posvae", "--train-mosaics", "256",
+    metrics = recipe.main(tour_flags("multilabel_zsl") + ["--train-mosaics", "256",
                            "--test-mosaics", "128", "--backbone-epochs", "0.05", "--epochs", "1", "--hidden-units",
                            "16", "--graph-units", "16,16", "--edge-hidden", "8", "--output", str(out)])
     saved = json.loads((out / "metrics.json").read_text())
@@ -20,6 +22,8 @@ def test_tiny_run(tmp_path, run_python):
         assert set(stats) == {f"{s}_{m}" for s in ("seen", "unseen", "all") for m in ("map", "miap")}
         assert all(0.0 <= s["mean"] <= 1.0 for s in stats.values())
     assert metrics["summary"] == saved["summary"]
+    assert list(saved["budgets"]) == ["visual_semantic", "rgcn", "rgcn_posvae"]  # the baseline, as in the tour
+    assert budget_difference(saved["budgets"]) is None and saved["budgets"]["rgcn"][0]["steps"] > 0
     for png in ("class_graph.png", "unseen_miap.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
     printed = run_python(
