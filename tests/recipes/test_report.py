@@ -60,3 +60,18 @@ def test_rebuild_from_metrics_files(tmp_path, capsys):
     text = (tmp_path / "report.md").read_text()
     assert "+2.50 points" in text and "Recipe time: 12 s." in text and text.count("Not run in this tour.") == 4
     assert "report.md" in capsys.readouterr().out
+
+
+def test_training_budgets_are_stated_and_differences_flagged():
+    sgd = {"class_name": "CoupledSGD", "config": {"learning_rate": 0.1, "weight_decay": 1e-4}}
+    equal = {"backbone": [{"steps": 936, "optimizer": sgd}, {"steps": 468, "optimizer": sgd}],
+             "hiernet": [{"steps": 936, "optimizer": sgd}, {"steps": 468, "optimizer": sgd}]}
+    assert report.budget_sentence(equal) == ("Training budget: backbone, hiernet each trained 936 + 468 steps, on the "
+                                             "same schedules.")
+    longer = {**equal, "hiernet": [equal["hiernet"][0], {"steps": 500, "optimizer": sgd}]}
+    assert report.budget_sentence(longer) == ("**Unequal training budgets: stage 2: hiernet trained 500 steps, "
+                                              "backbone 468.**")
+    restarted = {**equal, "hiernet": [equal["hiernet"][0], {"steps": 468, "optimizer": {
+        **sgd, "config": {"learning_rate": 1.0, "weight_decay": 1e-4}}}]}
+    assert "different optimizers or schedules" in report.budget_sentence(restarted)
+    assert "1 stage(s)" in report.budget_sentence({**equal, "hiernet": equal["hiernet"][:1]})
