@@ -3,10 +3,11 @@
 `python -m recipes.hiernet` trains a CIFAR ResNet on Fashion-MNIST (padded to 32x32), computes its
 confusion-probability matrix on a validation half of the test split, groups the classes, builds a HierNet
 from the backbone with weight transfer, trains it, and reports backbone / HierNet-slow / HierNet-fast test
-accuracy at the same total training budget: the backbone first trains `--backbone-epochs` (a full learning-rate
-schedule); the HierNet is built from it and trains `--epochs`, and the backbone trains `--epochs` more, each on
-a fresh schedule. The test half is evaluated
-once, at the end. Flags reproduce the paper's CIFAR-100 settings (`--dataset cifar100 --schedule paper`).
+accuracy at the same total training budget: the backbone first trains `--backbone-epochs` (He et al.'s schedule);
+the HierNet is built from it and trains `--epochs` on the paper's HierNet schedule, and the backbone trains
+`--epochs` more on the same schedule (metrics.json records both budgets). SGD with momentum and the paper's
+coupled weight decay (`keras_hier.optimizers.CoupledSGD`). The test half is evaluated once, at the end. Flags
+reproduce the paper's CIFAR-100 settings (`--dataset cifar100 --schedule paper`, `--activation relu|elu`).
 """
 
 import argparse
@@ -38,8 +39,8 @@ def parse_args(argv=None):
     p.add_argument("--eval-size", type=int, default=0, help="validation and test images each (0: half the test split)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--schedule", choices=("scaled", "paper"), default="scaled",
-                   help="paper: lr 0.01 for 2k steps, 0.1 to 32k, 0.01 to 48k, 0.001 after; "
-                        "scaled: the same shape over the run's own number of steps")
+                   help="paper: lr 0.01 for 2k steps (HierNet, and the backbone for n >= 18 only, as He et al.), "
+                        "0.1 to 32k, 0.01 to 48k, 0.001 after; scaled: the same shape over the run's own steps")
     p.add_argument("--lr", type=float, default=0.1, help="peak learning rate")
     p.add_argument("--finetune-lr", type=float, default=None,
                    help="peak learning rate of the second stage, for the HierNet and the backbone alike (default --lr)")
