@@ -57,9 +57,16 @@ def _flatten_nested(backbone):
         features, head = _head(backbone)
     except ValueError:
         return backbone  # no head found: `features=` names the feature layer
-    inner, _ = _producer(features)
+    inner, inputs = _producer(features)
     if not isinstance(inner, keras.Model) or not hasattr(inner, "_inbound_nodes") or len(inner.inputs) != 1:
         return backbone
+    if inputs[0] is not backbone.inputs[0]:
+        raise ValueError(
+            f"The feature map of {backbone.name!r} is inside the nested model {inner.name!r}, which runs after other "
+            "layers: HierNet cannot cut inside it. Build the backbone as one flat Functional model (for "
+            "keras.applications, pass `input_tensor=` the output of your preprocessing layers), or pass the nested "
+            "model with its own head."
+        )
     x = inner.outputs[0]
     for layer in head:
         x = layer(x)

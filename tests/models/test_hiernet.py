@@ -238,3 +238,13 @@ def test_mixed_precision_keeps_float32_probabilities(images):
 def test_errors(backbone, tree, splits, kwargs, message):
     with pytest.raises(ValueError, match=message):
         HierNet.from_backbone(backbone, tree, split_points=splits, **kwargs)
+
+
+def test_a_nested_backbone_behind_other_layers_is_refused():
+    inputs = keras.Input((32, 32, 3))
+    net = keras.applications.MobileNetV2((32, 32, 3), alpha=0.35, weights=None, include_top=False)
+    outputs = keras.layers.Dense(4, activation="softmax")(keras.layers.GlobalAveragePooling2D()(
+        net(keras.layers.Rescaling(2.0)(inputs))))
+    tree = Hierarchy.from_nested({"root": {"g1": ["a", "b"], "g2": ["c", "d"]}})
+    with pytest.raises(ValueError, match="inside the nested model .* pass `input_tensor=`"):
+        HierNet.from_backbone(keras.Model(inputs, outputs), tree, split_points=["block_5_add"])
