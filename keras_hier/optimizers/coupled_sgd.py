@@ -45,8 +45,6 @@ class CoupledSGD(keras.optimizers.SGD):
     """
 
     def __init__(self, learning_rate=0.01, momentum=0.0, weight_decay=None, nesterov=False, **kwargs):
-        if kwargs.get("use_ema"):
-            raise ValueError("CoupledSGD does not support `use_ema`.")
         super().__init__(learning_rate=learning_rate, momentum=float(momentum), nesterov=nesterov, **kwargs)
         if weight_decay is not None and (not isinstance(weight_decay, (int, float)) or weight_decay < 0):
             raise ValueError(f"`weight_decay` must be a float >= 0 or None; got {weight_decay!r}.")
