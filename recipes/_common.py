@@ -61,8 +61,8 @@ def budget_difference(budgets):
     """None when every model in `budgets` (name -> list of `budget_log` stages) trained as many steps, in as many
     stages, with the same optimizer configuration; else a sentence naming the first difference."""
     items = list(budgets.items())
+    first, reference = items[0] if items else (None, [])
     for name, stages in items[1:]:
-        first, reference = items[0]
         if len(stages) != len(reference):
             return f"{name} trained in {len(stages)} stage(s), {first} in {len(reference)}"
         for k, (a, b) in enumerate(zip(reference, stages), 1):
