@@ -19,7 +19,7 @@ METHODS = {
         "it confuses; HierNet shares the backbone's early blocks, branches once per group and copies the backbone's "
         "weights into every branch. *Slow* evaluation multiplies the probabilities along every path; *fast* "
         "routing follows the most probable branch only. Both train for as many more steps as the backbone does.",
-        "Tempfli & Sándor, Table 2 (CIFAR-100 test accuracy, ResNet-20 backbone vs HierNet)",
+        "Tempfli & Sándor, Table 1 (CIFAR-100 test accuracy, ResNet backbone vs HierNet; Table 2 for ELU ResNets)",
     ),
     "hgr": (
         "HGR-Net: hierarchical InfoNCE for zero-shot classification",
