@@ -42,7 +42,8 @@ def parse_args(argv=None):
     p.add_argument("--train-size", type=int, default=0, help="seen training images used (0: all)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--lr", type=float, default=1e-3, help="AdamW peak learning rate (paper, fine-tuning CLIP: 3e-7)")
-    p.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay: decoupled and multiplied by the learning rate, as in both "
+    p.add_argument("--weight-decay", type=float, default=1e-4,
+                   help="AdamW weight decay: decoupled and multiplied by the learning rate, as in both "
                         "keras.optimizers.AdamW and the paper's torch.optim.AdamW (the paper's code: 0)")
     p.add_argument("--towers", default="cnn-minilm", choices=TOWERS,
                    help="cnn-minilm: small CNN + frozen MiniLM texts; cnn-minilm-trainable: MiniLM trains too; "

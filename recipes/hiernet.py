@@ -16,7 +16,9 @@ import time
 
 import numpy as np
 
-from recipes._common import add_runtime_flags, add_weight_decay_flag, budget_log, coupled_sgd, run_under_runtime, write_metrics
+from recipes._common import (
+    add_runtime_flags, add_weight_decay_flag, budget_log, coupled_sgd, run_under_runtime, write_metrics,
+)
 
 # The paper's settings per activation and n (section 5.7, Tables 1 and 2): split point and extra classifier blocks
 # in residual blocks, and the minimum group proximity p_min for CIFAR-100's 100 classes.
@@ -110,7 +112,8 @@ def learning_rate(schedule, steps, peak, warmup=True):
 
 def compile_model(model, args, steps, peak=None, warmup=True):
     """Compiles `model` with SGD, the paper's coupled weight decay and the `--schedule` over `steps`."""
-    optimizer = coupled_sgd(learning_rate(args.schedule, steps, peak or args.lr, warmup), args.weight_decay, args.momentum)
+    schedule = learning_rate(args.schedule, steps, peak or args.lr, warmup)
+    optimizer = coupled_sgd(schedule, args.weight_decay, args.momentum)
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
 

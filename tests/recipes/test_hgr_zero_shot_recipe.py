@@ -11,8 +11,9 @@ from recipes.demo import tour_flags
 
 def test_tiny_run(tmp_path, run_python):
     out = tmp_path / "run"
-    metrics = recipe.main(tour_flags("hgr") + ["--seeds", "0,1", "--train-size", "300", "--batch-size", "50", "--epochs", "1",
-                           "--projection-dim", "16", "--weighting", "adaptive", "--output", str(out)])
+    metrics = recipe.main(tour_flags("hgr") + ["--seeds", "0,1", "--train-size", "300", "--batch-size", "50",
+                                               "--epochs", "1", "--projection-dim", "16", "--weighting", "adaptive",
+                                               "--output", str(out)])
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["unseen"] == ["Pullover", "Sandal", "Shirt"] and len(saved["seen"]) == 7
     for method in ("flat", "hgr"):

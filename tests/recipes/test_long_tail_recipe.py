@@ -11,7 +11,8 @@ from recipes.demo import tour_flags
 
 def test_tiny_run(tmp_path, run_python):
     out = tmp_path / "run"
-    metrics = recipe.main(tour_flags("long_tail") + ["--seeds", "0", "--epochs", "0.2", "--depth", "1", "--output", str(out)])
+    metrics = recipe.main(tour_flags("long_tail") + ["--seeds", "0", "--epochs", "0.2", "--depth", "1",
+                                                     "--output", str(out)])
     saved = json.loads((out / "metrics.json").read_text())
     assert list(saved["summary"]) == ["ce", "balanced_softmax"]
     rows = list(saved["summary"]["ce"])
