@@ -34,7 +34,8 @@ def coupled_sgd(learning_rate, weight_decay, momentum=0.9):
 
 def budget_log(log):
     """A Keras callback that appends the training budget of the `fit` it watches to the list `log`: the steps run
-    and the optimizer's configuration (its learning-rate schedule, momentum and weight decay; not its name).
+    and the optimizer's configuration as training began (its learning-rate schedule, momentum and weight decay;
+    not its name).
 
     Recipes keep one such list per compared model (`metrics["budgets"]`), so a reader and the tests can check that a
     method and its baseline trained equally long on the same schedule.
@@ -42,17 +43,17 @@ def budget_log(log):
     import keras
 
     class BudgetLog(keras.callbacks.Callback):
-        def on_train_begin(self, logs=None):
+        def on_train_begin(self, logs=None):  # the configuration set, before a plateau rule changes the rate
             self.steps = 0
+            optimizer = getattr(self.model.optimizer, "inner_optimizer", self.model.optimizer)
+            self.config = keras.optimizers.serialize(optimizer)
+            self.config["config"].pop("name", None)
 
         def on_train_batch_end(self, batch, logs=None):
             self.steps += 1
 
         def on_train_end(self, logs=None):
-            optimizer = getattr(self.model.optimizer, "inner_optimizer", self.model.optimizer)
-            config = keras.optimizers.serialize(optimizer)
-            config["config"].pop("name", None)
-            log.append({"steps": self.steps, "optimizer": config})
+            log.append({"steps": self.steps, "optimizer": self.config})
 
     return BudgetLog()
 

@@ -22,7 +22,7 @@ RECIPE_STEPS = [
     ("multilabel_zsl", "multilabel_zsl",
      "Multi-label zero-shot: Fashion-MNIST mosaics, class graph, RGCN with and without PosVAE",
      ["--seeds", "0", "--variants", "visual_semantic,rgcn,rgcn_posvae", "--train-mosaics", "3000",
-      "--test-mosaics", "1000", "--backbone-epochs", "0.5", "--epochs", "3"]),
+      "--val-mosaics", "500", "--test-mosaics", "1000", "--backbone-epochs", "0.5", "--epochs", "3"]),
     ("long_tail", "long_tail", "Long tail: cosine classifier vs compositional transfer on Fashion-MNIST-LT",
      ["--seeds", "0", "--epochs", "3"]),
     ("hirl", "hirl", "HIRL: MoCo v2 vs HIRL-MoCo v2 pre-trained without labels, scored by k-NN, linear probe "

@@ -33,17 +33,24 @@ def parse_args(argv=None):
     p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, from " + ", ".join(VARIANTS))
     p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (the paper: 42)")
     p.add_argument("--train-mosaics", type=int, default=8000)
+    p.add_argument("--val-mosaics", type=int, default=1000,
+                   help="validation mosaics (seen labels only) from held-out training images, for the plateau rule")
     p.add_argument("--test-mosaics", type=int, default=3000)
     p.add_argument("--backbone-epochs", type=float, default=2, help="epochs of the external classifier (mosaics)")
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--batch-size", type=int, default=128, help="(the official code: 128)")
     p.add_argument("--lr", type=float, default=5e-4, help="Adam learning rate (the paper: 5e-4 COCO, 1e-3 NUS-WIDE)")
     p.add_argument("--clipnorm", type=float, default=10.0, help="gradient-norm clip (the paper: 10)")
+    p.add_argument("--lr-patience", type=int, default=3,
+                   help="epochs without a lower validation loss before the learning rate is cut by 10 (the paper: "
+                        "x0.1 on plateau; the reference code: patience 3)")
     p.add_argument("--hidden-units", type=int, default=256, help="node state size (the official code: 512; the paper: RGCN layers of 256)")
     p.add_argument("--graph-units", default="256,256", help="sizes of the graph convolutions")
     p.add_argument("--edge-hidden", type=int, default=128,
                    help="edge MLP hidden size (the official COCO code: 128; the paper text: 256)")
     p.add_argument("--vae-weight", type=float, default=1.0, help="lambda, weight of the PosVAE loss (the paper: 1)")
+    p.add_argument("--posvae-inference", default="mean", choices=("mean", "sample"),
+                   help="PosVAE node states at test time: mu, or a sample as the paper (docs/multilabel.md compares)")
     p.add_argument("--wup-threshold", type=float, default=None,
                    help="WUP similarity an edge needs (default: 0.8 for the mosaics, where every Fashion class is a "
                         "covering and 0.5 joins all of them; the paper's 0.5 otherwise)")
@@ -90,6 +97,8 @@ def fashion_data(args):
     from keras_hier.knowledge import ClassGraph
 
     (x, y), (xt, yt) = fashion_mnist.load_data()
+    held_out = len(x) // 10  # validation mosaics come from training images no training mosaic shows
+    (x, y), (xv, yv) = (x[:-held_out], y[:-held_out]), (x[-held_out:], y[-held_out:])
     names = fashion_mnist.CLASS_NAMES
     canvases, ext_y = multilabel.external_classifier_data(x, y, seed=0)
     test_canvases, test_ext_y = multilabel.external_classifier_data(xt, yt, seed=1)
@@ -105,10 +114,12 @@ def fashion_data(args):
     print(f"  external classifier test accuracy {external_accuracy:.4f}")
 
     train = multilabel.make_mosaics(x, y, args.train_mosaics, require="seen", seed=0)
+    val = multilabel.make_mosaics(xv, yv, args.val_mosaics, require="seen", seed=2)
     test = multilabel.make_mosaics(xt, yt, args.test_mosaics, require="target", seed=1)
     unseen_columns = [multilabel.MOSAIC_TARGETS.index(u) for u in multilabel.MOSAIC_UNSEEN]
-    train_labels = train[1].copy()
+    train_labels, val_labels = train[1].copy(), val[1].copy()
     train_labels[:, unseen_columns] = 0.0  # training never sees an unseen label
+    val_labels[:, unseen_columns] = 0.0
     graph = ClassGraph.build(
         multilabel.MOSAIC_TARGETS,
         unseen=multilabel.MOSAIC_UNSEEN,
@@ -126,11 +137,12 @@ def fashion_data(args):
         "graph": graph,
         "external_columns": None,
         "train": make_batches(train[0], train_labels, **batches),
+        "validation": make_batches(val[0], val_labels, batch_size=512),
         "test": make_batches(test[0], test[1], batch_size=512),
         "test_labels": test[1],
         "input_shape": train[0].shape[1:] + (1,),
         "notes": {"external_classifier_accuracy": external_accuracy, "train_mosaics": len(train[0]),
-                  "test_mosaics": len(test[0]), "unseen_test_mosaics": int(test[1][:, unseen_columns].any(1).sum())},
+                  "validation_mosaics": len(val[0]), "test_mosaics": len(test[0]), "unseen_test_mosaics": int(test[1][:, unseen_columns].any(1).sum())},
     }
 
 
@@ -167,12 +179,19 @@ def paper_data(args):
     x = keras.applications.resnet.preprocess_input(keras.layers.Rescaling(255.0)(images))
     features = keras.Model(resnet.inputs, resnet.get_layer("avg_pool").output)(x)
     backbone = keras.Model(images, [features, resnet(x)], name="resnet101")
+    order = np.random.default_rng(42).permutation(len(train_files))
+    n_val = max(1, len(order) // 20) if len(order) > 1 else 0  # 5 % of the training images validate
+    held_out, kept = order[:n_val], order[n_val:]
+    val_files, val_labels = [train_files[i] for i in held_out], train_labels[held_out]
+    train_files, train_labels = [train_files[i] for i in kept], train_labels[kept]
     return {
         "backbone": backbone, "graph": graph, "external_columns": columns,
         "train": _file_batches(train_files, train_labels, size, args.batch_size, True),
+        "validation": _file_batches(val_files, val_labels, size, args.batch_size, False),
         "test": _file_batches(test_files, test_labels, size, args.batch_size, False),
         "test_labels": test_labels, "input_shape": size + (3,),
-        "notes": {"train_images": len(train_files), "test_images": len(test_files)},
+        "notes": {"train_images": len(train_files), "validation_images": len(val_files),
+                  "test_images": len(test_files)},
     }
 
 
@@ -186,7 +205,7 @@ def _file_batches(files, labels, size, batch_size, shuffle):
         image.set_shape(size + (3,))
         return image, label
 
-    ds = tf.data.Dataset.from_tensor_slices((files, labels.astype(np.float32)))
+    ds = tf.data.Dataset.from_tensor_slices((tf.constant(files, tf.string), labels.astype(np.float32)))
     if shuffle:
         ds = ds.shuffle(len(files), seed=42, reshuffle_each_iteration=True)
     return ds.map(read, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(tf.data.AUTOTUNE)
@@ -204,13 +223,19 @@ def train_and_evaluate(variant, seed, args, data, budget=None):
     model = MultiLabelZeroShot(
         data["backbone"], graph, variant=variant, hidden_units=args.hidden_units,
         graph_units=[int(u) for u in args.graph_units.split(",")], edge_hidden=args.edge_hidden,
-        vae_weight=args.vae_weight, external_columns=data["external_columns"], seed=seed,
+        vae_weight=args.vae_weight, external_columns=data["external_columns"],
+        posvae_inference=args.posvae_inference, seed=seed,
     )
     seen, unseen = model.seen, model.unseen
     loss = PairwiseRankingLoss(seen, seed=seed) if variant == "fast0tag" else MaskedBinaryCrossentropy(seen)
     model.compile(optimizer=keras.optimizers.Adam(args.lr, clipnorm=args.clipnorm), loss=loss)
     print(f"\n{variant}, seed {seed}")
-    model.fit(data["train"], epochs=args.epochs, verbose=2, callbacks=[] if budget is None else [budget_log(budget)])
+    # The paper: the learning rate x0.1 when the loss plateaus; here the seen-label loss on validation mosaics.
+    validation = data["validation"] if data["validation"].cardinality() != 0 else None
+    monitor = "loss" if validation is None else "val_loss"
+    plateau = keras.callbacks.ReduceLROnPlateau(monitor, factor=0.1, patience=args.lr_patience, verbose=1)
+    model.fit(data["train"], validation_data=validation, epochs=args.epochs, verbose=2,
+              callbacks=[plateau] + ([] if budget is None else [budget_log(budget)]))
     scores = model.predict(data["test"], verbose=0)
     report = multilabel_report(data["test_labels"], scores, seen, unseen)
     print("  " + ", ".join(f"{s} mAP {r['map']:.4f} miAP {r['miap']:.4f}" for s, r in report.items()))

@@ -3,6 +3,7 @@
 from keras_hier.layers.clip_embedding import CLIPEmbedding
 from keras_hier.layers.cosine_classifier import CosineClassifier
 from keras_hier.layers.minilm_embedding import MiniLMEmbedding
+from keras_hier.layers.learned_adjacency import LearnedAdjacency
 from keras_hier.layers.pos_vae import PosVAE
 from keras_hier.layers.projection_head import ProjectionHead
 from keras_hier.layers.relational_graph_conv import RelationalGraphConv
@@ -12,6 +13,7 @@ __all__ = [
     "CLIPEmbedding",
     "CosineClassifier",
     "MiniLMEmbedding",
+    "LearnedAdjacency",
     "PosVAE",
     "ProjectionHead",
     "RelationalGraphConv",

@@ -4,17 +4,28 @@ import keras
 import numpy as np
 from keras import ops
 
+RECONSTRUCT = ("probability", "embedding")
+INFERENCE = ("mean", "sample")
+
 
 @keras.saving.register_keras_serializable(package="keras_hier")
 class PosVAE(keras.layers.Layer):
     """A conditional VAE that turns an image's probability of each external class into that class's node state.
 
-    For external class k with probability p_k and semantic vector s_k (e.g. GloVe): the probability embedding
-    x_k = p_k * w + b (w, b learnt vectors of the semantic size); the encoder MLP([x_k; s_k]) (one hidden
-    layer) gives mu_k and log sigma_k^2; the state is h_k = mu_k + sigma_k * eps with eps ~ N(0, I) while
-    training, and mu_k at inference; the decoder MLP([s_k; h_k]) reconstructs x_k. The layer adds
-    `loss_weight * (0.5 ||x - x_hat||^2 + kl_weight * KL(N(mu, sigma^2) || N(0, I)))`, averaged over images and
+    For external class k with probability p_k and semantic vector s_k (e.g. GloVe), as Huang et al. §3.3: the
+    encoder projects p_k into the semantic space, x_k = p_k * w + b (w, b learnt vectors of the semantic size,
+    drawn from U[0, 1) as the reference code), and maps [x_k; s_k] through an MLP (one hidden layer, ReLU) to
+    mu_k and log sigma_k^2; the state is h_k = mu_k + sigma_k * eps with eps ~ N(0, I) while training. The
+    decoder MLP([s_k; h_k]) reconstructs p_k, scored by the Gaussian log-likelihood
+    (p_k - p̂_k)^2 / (2 probability_std^2) (the paper's MSE on the probability). The layer adds
+    `loss_weight * (reconstruction + kl_weight * KL(N(mu, sigma^2) || N(0, I)))`, averaged over images and
     classes, with `add_loss` (float32; 0 for an empty batch).
+
+    `reconstruct="embedding"` reconstructs x_k instead with 0.5 ||x_k - x̂_k||^2 (the reference code). Then
+    the loss can fall by shrinking w, which makes x_k, and so mu_k, forget p_k: trained on its own loss,
+    |w| falls from 0.1 to 0.001. A probability in [0, 1] under a unit-variance Gaussian is worth less than the
+    KL cost of encoding it (mu_k would collapse to 0 as well); `probability_std=0.1` gives the weight the
+    reference code's loss has at initialisation (0.5 ||w||^2 (p - p̂)^2 with w ~ U[0, 1)^300, ||w||^2 = 100).
 
     Args:
         latent_dim: size of the node states h.
@@ -23,6 +34,9 @@ class PosVAE(keras.layers.Layer):
         hidden_units: hidden size of the encoder and decoder (the paper: 256).
         kl_weight: weight of the KL term (the paper: 1).
         loss_weight: lambda, the weight of the whole VAE loss in the model's loss (the paper: 1).
+        reconstruct: `"probability"` (the paper) or `"embedding"` (the reference code's x_k).
+        probability_std: the standard deviation of the Gaussian likelihood on p (`"probability"` only).
+        inference: the states at inference, `"mean"` (mu) or `"sample"` (mu + sigma * eps, as the paper).
         seed: seed of the reparameterisation noise.
         num_classes, semantic_dim: sizes (from `semantic_vectors`; set by `from_config`).
 
@@ -43,6 +57,9 @@ class PosVAE(keras.layers.Layer):
         hidden_units=256,
         kl_weight=1.0,
         loss_weight=1.0,
+        reconstruct="probability",
+        probability_std=0.1,
+        inference="mean",
         seed=None,
         num_classes=None,
         semantic_dim=None,
@@ -53,6 +70,12 @@ class PosVAE(keras.layers.Layer):
             raise ValueError(f"`latent_dim` and `hidden_units` must be positive; got {latent_dim}, {hidden_units}.")
         if kl_weight < 0 or loss_weight < 0:
             raise ValueError(f"`kl_weight` and `loss_weight` must be >= 0; got {kl_weight}, {loss_weight}.")
+        if reconstruct not in RECONSTRUCT:
+            raise ValueError(f"Unknown `reconstruct` {reconstruct!r}: use one of {RECONSTRUCT}.")
+        if inference not in INFERENCE:
+            raise ValueError(f"Unknown `inference` {inference!r}: use one of {INFERENCE}.")
+        if not probability_std > 0:
+            raise ValueError(f"`probability_std` must be > 0; got {probability_std}.")
         if semantic_vectors is not None:
             semantic_vectors = np.asarray(semantic_vectors, np.float32)
             if semantic_vectors.ndim != 2:
@@ -64,6 +87,9 @@ class PosVAE(keras.layers.Layer):
         self.hidden_units = int(hidden_units)
         self.kl_weight = float(kl_weight)
         self.loss_weight = float(loss_weight)
+        self.reconstruct = reconstruct
+        self.probability_std = float(probability_std)
+        self.inference = inference
         self.seed = seed
         self.num_classes, self.semantic_dim = int(num_classes), int(semantic_dim)
         self._semantic_init = semantic_vectors
@@ -72,7 +98,8 @@ class PosVAE(keras.layers.Layer):
         self.encoder_mean = keras.layers.Dense(self.latent_dim, name="encoder_mean")
         self.encoder_log_var = keras.layers.Dense(self.latent_dim, name="encoder_log_var")
         self.decoder_hidden = keras.layers.Dense(self.hidden_units, activation="relu", name="decoder_hidden")
-        self.decoder_out = keras.layers.Dense(self.semantic_dim, name="decoder_out")
+        out = self.semantic_dim if reconstruct == "embedding" else 1
+        self.decoder_out = keras.layers.Dense(out, name="decoder_out")
 
     def build(self, input_shape):
         if input_shape[-1] is not None and int(input_shape[-1]) != self.num_classes:
@@ -85,8 +112,10 @@ class PosVAE(keras.layers.Layer):
             initializer=keras.initializers.Constant(init) if init is not None else "zeros",
         )
         # The paper's prob embedding: W, b in R^{semantic dim}, started from U[0, 1) as the official code.
-        self.prob_kernel = self.add_weight(name="prob_kernel", shape=(self.semantic_dim,), initializer="random_uniform")
-        self.prob_bias = self.add_weight(name="prob_bias", shape=(self.semantic_dim,), initializer="random_uniform")
+        for name in ("prob_kernel", "prob_bias"):
+            weight = self.add_weight(name=name, shape=(self.semantic_dim,),
+                                     initializer=keras.initializers.RandomUniform(0.0, 1.0))
+            setattr(self, name, weight)
         s, h = self.semantic_dim, self.latent_dim
         self.encoder_hidden.build((None, None, 2 * s))
         self.encoder_mean.build((None, None, self.hidden_units))
@@ -112,21 +141,26 @@ class PosVAE(keras.layers.Layer):
         return self.encoder_mean(hidden), self.encoder_log_var(hidden)
 
     def decode(self, states):
-        """The reconstructed probability embedding from node states [batch, classes, latent_dim]."""
+        """The reconstruction from node states [batch, classes, latent_dim]: p̂ [batch, classes, 1], or x̂
+        [batch, classes, semantic_dim] with `reconstruct="embedding"`."""
         semantic = self._semantic_for(states)
         return self.decoder_out(self.decoder_hidden(ops.concatenate([semantic, states], axis=-1)))
 
     def call(self, probabilities, training=None):
         mean, log_var = self.encode(probabilities)
-        if training:
+        if training or self.inference == "sample":
             noise = keras.random.normal(ops.shape(mean), dtype=mean.dtype, seed=self.seed_generator)
             states = mean + ops.exp(0.5 * log_var) * noise
         else:
             states = mean
-        x = ops.cast(self.embed(probabilities), "float32")
-        x_hat = ops.cast(self.decode(states), "float32")
+        if self.reconstruct == "embedding":
+            target, scale = self.embed(probabilities), 1.0
+        else:
+            target, scale = ops.convert_to_tensor(probabilities)[..., None], self.probability_std
+        target = ops.cast(target, "float32")
+        estimate = ops.cast(self.decode(states), "float32")
         mean, log_var = ops.cast(mean, "float32"), ops.cast(log_var, "float32")
-        reconstruction = 0.5 * ops.sum(ops.square(x - x_hat), axis=-1)
+        reconstruction = 0.5 * ops.sum(ops.square(target - estimate), axis=-1) / scale**2
         kl = 0.5 * ops.sum(ops.exp(log_var) + ops.square(mean) - 1.0 - log_var, axis=-1)
         per_node = reconstruction + self.kl_weight * kl
         count = ops.maximum(ops.cast(ops.size(per_node), "float32"), 1.0)
@@ -143,6 +177,9 @@ class PosVAE(keras.layers.Layer):
             hidden_units=self.hidden_units,
             kl_weight=self.kl_weight,
             loss_weight=self.loss_weight,
+            reconstruct=self.reconstruct,
+            probability_std=self.probability_std,
+            inference=self.inference,
             seed=self.seed,
             num_classes=self.num_classes,
             semantic_dim=self.semantic_dim,

@@ -1,9 +1,10 @@
-"""`RelationalGraphConv`: a graph convolution over a `ClassGraph` whose edge weights are learnt from the
-classes' semantic vectors, for a whole batch of images at once."""
+"""`RelationalGraphConv`: a graph convolution H' = act(Â H W + b) over a `ClassGraph`, with Â learnt from the
+classes' semantic vectors (`LearnedAdjacency`), for a whole batch of images at once."""
 
 import keras
-import numpy as np
 from keras import ops
+
+from keras_hier.layers.learned_adjacency import LearnedAdjacency, graph_constant
 
 PROPAGATIONS = ("auto", "sparse", "dense")
 # "auto" takes the dense path (one [N, N] matrix product) when at least this share of node pairs are edges
@@ -17,29 +18,32 @@ DENSE_MAX_ENTRIES = 2**26
 class RelationalGraphConv(keras.layers.Layer):
     """H' = act(Â H W + b) on a class graph, with Â learnt from the classes' semantic vectors.
 
-    For each edge from node v to node u (u receives), w_uv = sigmoid(MLP([s_u; s_v])) where s are the nodes'
-    semantic vectors (the graph's `features`, fixed); self loops weigh 1. Each node's incoming weights are
-    normalised to sum to 1 over its real neighbours (non-edges take no part), so Â is a weighted average.
-    The edge MLP runs once per call, on the edge list, whatever the batch size; node states carry the batch:
-    `[batch, nodes, dim]`.
+    Â is a `LearnedAdjacency` (w_uv = sigmoid(MLP([s_u; s_v])) on the edges, self loops 1, each node's incoming
+    weights normalised to sum to 1). The paper (Huang et al., Eq. 7) learns one Ŵ that every layer uses: build
+    one `LearnedAdjacency`, pass `learn_edges=False` and give its output as the second argument,
+    `layer(states, edge_weights)` — `MultiLabelZeroShot` does so. With `learn_edges=True` (the default for a
+    layer used alone) the layer learns its own Â, with `edge_hidden`, `edge_activation` and
+    `messages_into_external` as in `LearnedAdjacency`. Node states carry the batch: `[batch, nodes, dim]`; the
+    edge weights are computed once per call whatever the batch size.
 
-    Training sees the graph without its unseen nodes: with `training=True` every edge that touches an unseen
-    node is dropped, which gives the other nodes exactly the result of the training graph. With
-    `messages_into_external=False`, external nodes receive nothing but their own state.
-
-    Two propagations give the same result: `"sparse"` gathers the node states onto the edge list and
-    sums them at the receivers with TF-GNN's `broadcast_node_to_edges` / `pool_edges_to_node`; `"dense"`
-    scatters Â into an [N, N] matrix and multiplies. `"auto"` takes the dense path for graphs with at least
-    1 % of the node pairs as edges (WUP >= 0.5 over COCO + ImageNet has 39 %) that fit in 2^26 entries.
+    Training sees the graph without its unseen nodes (`training=True` drops every edge that touches one, in
+    `LearnedAdjacency`). Two propagations give the same result: `"sparse"` gathers the node states onto the edge
+    list and sums them at the receivers with TF-GNN's `broadcast_node_to_edges` / `pool_edges_to_node`;
+    `"dense"` scatters Â into an [N, N] matrix and multiplies. `"auto"` takes the dense path for graphs with at
+    least 1 % of the node pairs as edges (WUP >= 0.5 over COCO + ImageNet has 39 %) that fit in 2^26 entries.
 
     Args:
         units: output size per node.
-        graph: a `keras_hier.knowledge.ClassGraph` (its edges, semantic vectors and node kinds are stored as
-            non-trainable weights, so a saved layer needs no graph). Omit it only when loading.
-        edge_hidden: hidden size of the edge MLP (the official COCO code: 128; the paper text: 256).
+        graph: a `keras_hier.knowledge.ClassGraph` (its edge list is stored as non-trainable weights, so a saved
+            layer needs no graph). Omit it only when loading.
+        learn_edges: True: learn this layer's own Â; False: take Â (float32 [num_edges], e.g. a shared
+            `LearnedAdjacency`'s output) as the call's second argument.
+        edge_hidden: hidden size of the own edge MLP (the official COCO code: 128; the paper text: 256).
+        edge_activation, edge_negative_slope: the own edge MLP's hidden activation (the reference code:
+            LeakyReLU with slope 0.1).
         activation: activation of the output (None: linear, as the last layer).
         propagation: `"auto"`, `"sparse"` or `"dense"`.
-        messages_into_external: whether external nodes receive messages from their neighbours.
+        messages_into_external: whether external nodes receive messages (own edges only).
         use_bias: add b.
         num_nodes, num_edges, semantic_dim: the graph's sizes (taken from `graph`; set by `from_config`).
 
@@ -48,16 +52,23 @@ class RelationalGraphConv(keras.layers.Layer):
     >>> from keras_hier.knowledge import ClassGraph
     >>> graph = ClassGraph(["cat", "dog", "car"], ["cat.n.01", "dog.n.01", "car.n.01"], ["seen", "unseen", "seen"],
     ...                    np.eye(3, dtype="float32"))
-    >>> layer = RelationalGraphConv(4, graph, edge_hidden=8)
-    >>> tuple(layer(np.zeros((2, 3, 5), "float32")).shape)
+    >>> states = np.zeros((2, 3, 5), "float32")
+    >>> tuple(RelationalGraphConv(4, graph, edge_hidden=8)(states).shape)
     (2, 3, 4)
+    >>> shared = LearnedAdjacency(graph, hidden_units=8)(states)  # one Â for two layers
+    >>> hidden = RelationalGraphConv(4, graph, learn_edges=False, activation="relu")(states, shared)
+    >>> tuple(RelationalGraphConv(2, graph, learn_edges=False)(hidden, shared).shape)
+    (2, 3, 2)
     """
 
     def __init__(
         self,
         units,
         graph=None,
+        learn_edges=True,
         edge_hidden=128,
+        edge_activation="leaky_relu",
+        edge_negative_slope=0.1,
         activation=None,
         propagation="auto",
         messages_into_external=True,
@@ -75,7 +86,10 @@ class RelationalGraphConv(keras.layers.Layer):
         if graph is None and None in (num_nodes, num_edges, semantic_dim):
             raise ValueError("Pass the `graph` (a keras_hier.knowledge.ClassGraph).")
         self.units = int(units)
+        self.learn_edges = bool(learn_edges)
         self.edge_hidden = int(edge_hidden)
+        self.edge_activation = keras.activations.serialize(keras.activations.get(edge_activation))
+        self.edge_negative_slope = float(edge_negative_slope)
         self.activation = keras.activations.get(activation)
         self.propagation = propagation
         self.messages_into_external = bool(messages_into_external)
@@ -87,54 +101,32 @@ class RelationalGraphConv(keras.layers.Layer):
         density = self.num_edges / float(self.num_nodes**2)
         dense = density >= DENSE_MIN_DENSITY and self.num_nodes**2 <= DENSE_MAX_ENTRIES
         self.chosen_propagation = propagation if propagation != "auto" else ("dense" if dense else "sparse")
+        self.adjacency = None
+        if self.learn_edges:
+            self.adjacency = LearnedAdjacency(
+                graph, hidden_units=edge_hidden, activation=edge_activation, negative_slope=edge_negative_slope,
+                messages_into_external=messages_into_external, num_nodes=num_nodes, num_edges=num_edges,
+                semantic_dim=semantic_dim, dtype=self.dtype_policy, name="adjacency",
+            )
 
-    def build(self, input_shape):
-        dim = int(input_shape[-1])
+    def build(self, node_states_shape, edge_weights_shape=None):
+        dim = int(node_states_shape[-1])
         g = self._graph
-
-        def fixed(name, shape, value, dtype="float32"):  # graph constants; zeros until loaded without a graph
-            init = keras.initializers.Constant(np.asarray(value, dtype)) if g is not None else "zeros"
-            return self.add_weight(name=name, shape=shape, dtype=dtype, trainable=False, initializer=init)
-
-        n, e, s = self.num_nodes, self.num_edges, self.semantic_dim
-        self.sources = fixed("sources", (e,), g.edges[:, 0] if g else None, "int32")
-        self.targets = fixed("targets", (e,), g.edges[:, 1] if g else None, "int32")
-        self.semantic = fixed("semantic", (n, s), g.features if g else None)
-        self.unseen = fixed("unseen", (n,), g.mask("unseen") if g else None)
-        self.external = fixed("external", (n,), g.mask("external") if g else None)
-        # The edge MLP on [s_u; s_v]: its first layer splits into a receiver part and a sender part, applied
-        # once per node instead of once per edge.
-        h = self.edge_hidden
-        self.edge_receiver = self.add_weight(name="edge_receiver", shape=(s, h), initializer="glorot_uniform")
-        self.edge_sender = self.add_weight(name="edge_sender", shape=(s, h), initializer="glorot_uniform")
-        self.edge_hidden_bias = self.add_weight(name="edge_hidden_bias", shape=(h,), initializer="zeros")
-        self.edge_out = self.add_weight(name="edge_out", shape=(h, 1), initializer="glorot_uniform")
-        self.edge_out_bias = self.add_weight(name="edge_out_bias", shape=(1,), initializer="zeros")
+        e = self.num_edges
+        self.sources = graph_constant(self, "sources", (e,), g.edges[:, 0] if g else None, "int32")
+        self.targets = graph_constant(self, "targets", (e,), g.edges[:, 1] if g else None, "int32")
+        if self.adjacency is not None:
+            self.adjacency.build()
         self.kernel = self.add_weight(name="kernel", shape=(dim, self.units), initializer="glorot_uniform")
         self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros") if self.use_bias else None
         self._graph = None  # the weights hold it now
         self.built = True
 
     def edge_weights(self, training=False):
-        """Â on the edge list: float32 [num_edges], each receiver's incoming weights summing to 1."""
-        f32 = lambda w: ops.cast(w, "float32")  # noqa: E731  (edge weights stay float32 under mixed precision)
-        semantic = f32(self.semantic)
-        receiver = ops.take(ops.matmul(semantic, f32(self.edge_receiver)), self.targets, axis=0)
-        sender = ops.take(ops.matmul(semantic, f32(self.edge_sender)), self.sources, axis=0)
-        hidden = ops.relu(receiver + sender + f32(self.edge_hidden_bias))
-        logits = ops.matmul(hidden, f32(self.edge_out))[:, 0] + f32(self.edge_out_bias)[0]
-        loop = ops.equal(self.sources, self.targets)
-        weights = ops.where(loop, 1.0, ops.sigmoid(logits))
-        keep = ops.ones_like(weights)
-        if training:  # the training graph: no unseen node
-            absent = ops.take(self.unseen, self.sources, axis=0) + ops.take(self.unseen, self.targets, axis=0)
-            keep = keep * ops.cast(ops.equal(absent, 0.0), "float32")
-        if not self.messages_into_external:
-            into_external = ops.take(self.external, self.targets, axis=0) > 0
-            keep = keep * ops.cast(ops.logical_or(loop, ops.logical_not(into_external)), "float32")
-        weights = weights * keep
-        total = ops.segment_sum(weights, self.targets, num_segments=self.num_nodes)
-        return weights / ops.maximum(ops.take(total, self.targets, axis=0), 1e-12)
+        """This layer's own Â on the edge list (`learn_edges=True`): float32 [num_edges]."""
+        if self.adjacency is None:
+            raise ValueError("This layer takes its edge weights as input (`learn_edges=False`).")
+        return self.adjacency(None, training=training)
 
     def propagate(self, states, weights, propagation=None):
         """Â H for states [batch, nodes, dim] and edge weights [num_edges], `"sparse"` or `"dense"` (default:
@@ -157,9 +149,13 @@ class RelationalGraphConv(keras.layers.Layer):
         pooled = tfgnn.pool_edges_to_node(graph, EDGE_SET, tfgnn.TARGET, "sum", feature_value=messages)
         return tf.transpose(pooled, [1, 0, 2])
 
-    def call(self, node_states, training=None):
+    def call(self, node_states, edge_weights=None, training=None):
+        if (edge_weights is None) == (self.adjacency is None):
+            raise ValueError(
+                "Pass the edge weights as the second argument with `learn_edges=False`, and only then."
+            )
         states = ops.convert_to_tensor(node_states, self.compute_dtype)
-        weights = self.edge_weights(training=bool(training))
+        weights = self.adjacency(states, training=training) if edge_weights is None else edge_weights
         kernel = ops.cast(self.kernel, self.compute_dtype)
         if self.units <= int(states.shape[-1]):  # propagate in the smaller width
             out = self.propagate(ops.matmul(states, kernel), weights)
@@ -169,14 +165,17 @@ class RelationalGraphConv(keras.layers.Layer):
             out = out + ops.cast(self.bias, self.compute_dtype)
         return self.activation(out)
 
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape[:-1]) + (self.units,)
+    def compute_output_shape(self, node_states_shape, edge_weights_shape=None):
+        return tuple(node_states_shape[:-1]) + (self.units,)
 
     def get_config(self):
         config = super().get_config()
         config.update(
             units=self.units,
+            learn_edges=self.learn_edges,
             edge_hidden=self.edge_hidden,
+            edge_activation=self.edge_activation,
+            edge_negative_slope=self.edge_negative_slope,
             activation=keras.activations.serialize(self.activation),
             propagation=self.propagation,
             messages_into_external=self.messages_into_external,

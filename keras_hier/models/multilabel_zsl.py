@@ -84,9 +84,11 @@ class MultiLabelZeroShot(keras.Model):
     one logit per target node. Training sees the graph without its unseen nodes (`RelationalGraphConv`); at
     test time every target class is scored, so the logits of unseen classes come from their neighbours.
 
-    The paper's baselines are variants:
-    - `"visual_semantic"`: MLP([feature; s_y]) -> logit, no graph.
-    - `"fast0tag"`: logit_y = <W feature, s_y> (Fast0Tag; train it with `PairwiseRankingLoss`).
+    The graph convolutions share one learnt adjacency Â (`LearnedAdjacency`, the paper's one Ŵ of Eq. 7);
+    `shared_edges=False` gives each convolution its own. The paper's baselines are variants:
+    - `"visual_semantic"`: the image feature projected into the class-embedding space, logit_y =
+      <W feature, s_y>, no graph (Akata et al.'s label embedding with the paper's per-class BCE).
+    - `"fast0tag"`: the same scores, trained with the ranking loss (train it with `PairwiseRankingLoss`).
     - `"rgcn"`: the graph of the target classes only.
     - `"rgcn_xl"`: external nodes get MLP([feature; s_k]) states like targets, and their logits are asked to
       match the external probabilities (mean squared error, weight `vae_weight`).
@@ -103,13 +105,17 @@ class MultiLabelZeroShot(keras.Model):
         variant: one of `VARIANTS`.
         hidden_units: size of the node states (the MLP and PosVAE outputs).
         graph_units: sizes of the graph convolutions.
-        edge_hidden: hidden size of each convolution's edge MLP.
+        edge_hidden: hidden size of the edge MLP.
+        edge_activation, edge_negative_slope: the edge MLP's hidden activation (the reference code:
+            LeakyReLU with slope 0.1; the paper is silent).
+        shared_edges: one Â for every graph convolution (the paper) or one per convolution.
         output_hidden: hidden size of the output MLP (None: one linear layer).
         vae_weight: lambda, the weight of the PosVAE (or RGCN-XL matching) loss.
         messages_into_external: whether external nodes receive messages.
         external_columns: optional indices of the backbone's probability columns that are the graph's external
             classes, in order (e.g. ImageNet-1k columns without the dropped duplicates); the kept columns are
             renormalised to sum to 1.
+        posvae_inference: the PosVAE states at inference, `"mean"` (mu) or `"sample"` (as the paper).
         seed: seed of the PosVAE noise.
 
     Example:
@@ -136,10 +142,14 @@ class MultiLabelZeroShot(keras.Model):
         vae_weight=1.0,
         messages_into_external=True,
         external_columns=None,
+        edge_activation="leaky_relu",
+        edge_negative_slope=0.1,
+        shared_edges=True,
+        posvae_inference="mean",
         seed=None,
         **kwargs,
     ):
-        from keras_hier.layers import PosVAE, RelationalGraphConv
+        from keras_hier.layers import LearnedAdjacency, PosVAE, RelationalGraphConv
 
         if isinstance(backbone, dict):
             backbone = deserialized({"backbone": backbone}, "backbone")["backbone"]
@@ -147,6 +157,8 @@ class MultiLabelZeroShot(keras.Model):
             graph = _graph_from_config(graph)
         if variant not in VARIANTS:
             raise ValueError(f"Unknown variant {variant!r}: use one of {VARIANTS}.")
+        if posvae_inference not in ("mean", "sample"):
+            raise ValueError(f"`posvae_inference` must be 'mean' or 'sample'; got {posvae_inference!r}.")
         if not isinstance(graph, ClassGraph):
             raise ValueError(f"`graph` must be a keras_hier.knowledge.ClassGraph; got {type(graph).__name__}.")
         if not isinstance(backbone, keras.Model) or len(backbone.inputs) != 1:
@@ -176,51 +188,57 @@ class MultiLabelZeroShot(keras.Model):
 
         # === Layers ===
         used = graph if variant in ("rgcn_xl", "rgcn_posvae") else graph.subgraph(targets)
-        semantic = SemanticConstant(used.features, name="semantic")
+        n_targets = len(targets)
+        # Node-state MLP inputs: every node of RGCN-XL; only the targets otherwise (PosVAE states the externals).
+        with_state_mlp = used.num_nodes if variant == "rgcn_xl" else n_targets
+        semantic = SemanticConstant(used.features[:with_state_mlp], name="semantic")
         state_mlp = [keras.layers.Dense(hidden_units, name=f"node_state_{i}") for i in range(2)]
         output_mlp = ([keras.layers.Dense(output_hidden, activation="relu", name="output_hidden")]
                       if output_hidden else []) + [keras.layers.Dense(1, name="output_logit")]
+        edges = dict(edge_hidden=edge_hidden, edge_activation=edge_activation, edge_negative_slope=edge_negative_slope)
 
         # === Functional wiring ===
         images = keras.Input(tuple(backbone.inputs[0].shape[1:]), name="images")
         features, probabilities = _two_outputs(backbone(images, training=False))
-        if variant == "fast0tag":
+        if variant in ("visual_semantic", "fast0tag"):
             mapped = keras.layers.Dense(used.features.shape[1], use_bias=False, name="to_semantic")(features)
             logits = keras.layers.Dot(axes=(2, 1), name="semantic_scores")([semantic(features), mapped])
         else:
             joined = keras.layers.Concatenate(name="feature_and_semantic")(
-                [_repeat(features, used.num_nodes), semantic(features)]
+                [_repeat(features, with_state_mlp), semantic(features)]
             )
             states = state_mlp[1](keras.layers.LeakyReLU(0.1)(state_mlp[0](joined)))
             states = keras.layers.LeakyReLU(0.1, name="node_states")(states)
-            if variant in ("rgcn_xl", "rgcn_posvae"):
+            if variant == "rgcn_posvae":
                 if external_columns is not None:
                     probabilities = _SelectColumns(external_columns, name="external_probabilities")(probabilities)
-                n_targets = len(targets)
-                target_states = _Slice(0, n_targets, name="target_states")(states)
-                if variant == "rgcn_posvae":
-                    external_states = PosVAE(hidden_units, used.features[n_targets:], loss_weight=vae_weight,
-                                             seed=seed, name="pos_vae")(probabilities)
-                else:
-                    external_states = _Slice(n_targets, used.num_nodes, name="external_states")(states)
-                states = keras.layers.Concatenate(axis=1, name="all_states")([target_states, external_states])
-            if variant != "visual_semantic":
-                for i, units in enumerate(graph_units):
-                    last = i == len(graph_units) - 1
-                    states = RelationalGraphConv(
-                        units, used, edge_hidden=edge_hidden, activation=None if last else "relu",
-                        messages_into_external=messages_into_external, name=f"graph_conv_{i}",
-                    )(states)
+                external_states = PosVAE(hidden_units, used.features[n_targets:], loss_weight=vae_weight,
+                                         inference=posvae_inference, seed=seed, name="pos_vae")(probabilities)
+                states = keras.layers.Concatenate(axis=1, name="all_states")([states, external_states])
+            elif variant == "rgcn_xl" and external_columns is not None:
+                probabilities = _SelectColumns(external_columns, name="external_probabilities")(probabilities)
+            shared = None
+            if shared_edges:
+                shared = LearnedAdjacency(used, hidden_units=edge_hidden, activation=edge_activation,
+                                          negative_slope=edge_negative_slope,
+                                          messages_into_external=messages_into_external, name="adjacency")(states)
+            for i, units in enumerate(graph_units):
+                last = i == len(graph_units) - 1
+                layer = RelationalGraphConv(
+                    units, used, learn_edges=not shared_edges, activation=None if last else "relu",
+                    messages_into_external=messages_into_external, name=f"graph_conv_{i}", **edges,
+                )
+                states = layer(states) if shared is None else layer(states, shared)
             node_logits = states
             for layer in output_mlp:
                 node_logits = layer(node_logits)
             node_logits = _Slice(0, None, axis=2, name="squeeze")(node_logits)  # [batch, nodes]
             if variant == "rgcn_xl":
-                logits = ProbabilityMatching(len(targets), vae_weight, name="probability_matching")(
+                logits = ProbabilityMatching(n_targets, vae_weight, name="probability_matching")(
                     node_logits, probabilities
                 )
             else:
-                logits = _Slice(0, len(targets), name="target_logits")(node_logits)
+                logits = _Slice(0, n_targets, name="target_logits")(node_logits)
         logits = keras.layers.Activation("linear", dtype="float32", name="logits")(logits)
         super().__init__(images, logits, **kwargs)
 
@@ -235,6 +253,10 @@ class MultiLabelZeroShot(keras.Model):
         self.vae_weight = float(vae_weight)
         self.messages_into_external = bool(messages_into_external)
         self.external_columns = external_columns
+        self.edge_activation = keras.activations.serialize(keras.activations.get(edge_activation))
+        self.edge_negative_slope = float(edge_negative_slope)
+        self.shared_edges = bool(shared_edges)
+        self.posvae_inference = posvae_inference
         self.seed = seed
 
     @property
@@ -261,6 +283,10 @@ class MultiLabelZeroShot(keras.Model):
             "vae_weight": self.vae_weight,
             "messages_into_external": self.messages_into_external,
             "external_columns": self.external_columns,
+            "edge_activation": self.edge_activation,
+            "edge_negative_slope": self.edge_negative_slope,
+            "shared_edges": self.shared_edges,
+            "posvae_inference": self.posvae_inference,
             "seed": self.seed,
         }
 

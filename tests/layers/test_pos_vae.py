@@ -1,5 +1,6 @@
-"""PosVAE: the loss against numpy (reconstruction + closed-form KL, itself checked by Monte Carlo), Gaussian noise
-while training, mu at inference, empty batches, mixed precision, saving."""
+"""PosVAE: the loss against numpy (reconstruction of p or of x + closed-form KL, itself checked by Monte Carlo),
+mu keeps depending on p after training on the VAE loss alone, Gaussian noise while training, mu (or a sample) at
+inference, empty batches, mixed precision, saving."""
 
 import keras
 import numpy as np
@@ -26,8 +27,8 @@ def numpy_forward(vae, probs):
     s = np.broadcast_to(SEMANTIC, x.shape)
     hidden = dense(vae.encoder_hidden.get_weights(), np.concatenate([x, s], -1), relu=True)
     mean, log_var = dense(vae.encoder_mean.get_weights(), hidden), dense(vae.encoder_log_var.get_weights(), hidden)
-    x_hat = dense(vae.decoder_out.get_weights(), dense(vae.decoder_hidden.get_weights(), np.concatenate([s, mean], -1), True))
-    return x, mean, log_var, x_hat
+    decoded = dense(vae.decoder_out.get_weights(), dense(vae.decoder_hidden.get_weights(), np.concatenate([s, mean], -1), True))
+    return x, mean, log_var, decoded
 
 
 def kl_closed_form(mean, log_var):
@@ -44,12 +45,52 @@ def test_kl_closed_form_matches_monte_carlo():
 
 
 def test_inference_states_and_loss_match_numpy(probs):
-    vae = PosVAE(6, SEMANTIC, hidden_units=7, kl_weight=0.5, loss_weight=2.0)
+    """The paper's loss: the Gaussian log-likelihood of p (MSE scaled by 1 / (2 std^2)) plus the KL term."""
+    vae = PosVAE(6, SEMANTIC, hidden_units=7, kl_weight=0.5, loss_weight=2.0, probability_std=0.2)
     states = np.asarray(vae(probs))
-    x, mean, log_var, x_hat = numpy_forward(vae, probs)
+    _, mean, log_var, p_hat = numpy_forward(vae, probs)
+    assert p_hat.shape == (3, 4, 1)
     np.testing.assert_allclose(states, mean, atol=1e-5)
-    per_node = 0.5 * np.sum((x - x_hat) ** 2, -1) + 0.5 * kl_closed_form(mean, log_var)
+    per_node = (probs - p_hat[..., 0]) ** 2 / (2 * 0.2**2) + 0.5 * kl_closed_form(mean, log_var)
     assert float(vae.losses[0]) == pytest.approx(2.0 * per_node.mean(), rel=1e-5)
+
+
+def test_embedding_target_matches_numpy(probs):
+    """The reference code's variant: reconstruct x = p w + b with 0.5 ||x - x_hat||^2; w, b start in U[0, 1)."""
+    vae = PosVAE(6, SEMANTIC, hidden_units=7, reconstruct="embedding")
+    vae(probs)
+    x, mean, log_var, x_hat = numpy_forward(vae, probs)
+    per_node = 0.5 * np.sum((x - x_hat) ** 2, -1) + kl_closed_form(mean, log_var)
+    assert float(vae.losses[0]) == pytest.approx(per_node.mean(), rel=1e-5)
+    for w in (vae.prob_kernel, vae.prob_bias):
+        w = np.asarray(w)
+        assert w.min() >= 0 and w.max() < 1 and w.max() > 0.05  # not U(-0.05, 0.05), Keras' "random_uniform"
+    assert not np.allclose(np.asarray(vae.prob_kernel), np.asarray(vae.prob_bias))
+
+
+def fit_on_vae_loss(reconstruct, probabilities, epochs=12):
+    keras.utils.set_random_seed(0)
+    semantic = np.random.default_rng(4).normal(size=(4, 8)).astype("float32")
+    vae = PosVAE(16, semantic, hidden_units=32, reconstruct=reconstruct, seed=0)
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, vae(inputs))
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    model.fit(probabilities, epochs=epochs, batch_size=64, verbose=0)
+    return vae, np.asarray(vae.encode(probabilities)[0])
+
+
+def test_mu_keeps_depending_on_p_after_training_on_the_vae_loss_alone():
+    """Reconstructing p, the encoder cannot lower the loss by forgetting p; reconstructing x = p w + b it can
+    (w shrinks), and mu stops moving with p."""
+    probabilities = np.random.default_rng(5).dirichlet(np.full(4, 0.5), size=1024).astype("float32")
+    vae, mean = fit_on_vae_loss("probability", probabilities)
+    spread = mean.std(axis=0).mean()
+    for k in range(4):  # a linear function of p_k explains almost all of mu_k's variation
+        design = np.c_[probabilities[:, k], np.ones(len(probabilities))]
+        residual = mean[:, k] - design @ np.linalg.lstsq(design, mean[:, k], rcond=None)[0]
+        assert residual.var() < 0.1 * mean[:, k].var()
+    _, collapsed = fit_on_vae_loss("embedding", probabilities)
+    assert spread > 0.03 and collapsed.std(axis=0).mean() < 0.1 * spread
 
 
 def test_training_draws_gaussian_noise():
@@ -61,6 +102,13 @@ def test_training_draws_gaussian_noise():
     eps = (states - mean) / np.exp(0.5 * log_var)
     assert abs(eps.mean()) < 0.02 and abs(eps.std() - 1) < 0.02 and eps.min() < -3  # N(0, 1), not U[0, 1)
     assert not np.allclose(np.asarray(vae(probs, training=True)), states)
+
+
+def test_sampled_inference(probs):
+    vae = PosVAE(6, SEMANTIC, hidden_units=7, inference="sample", seed=3)
+    first, second = np.asarray(vae(probs)), np.asarray(vae(probs))
+    assert not np.allclose(first, second)
+    np.testing.assert_allclose(first.mean(), numpy_forward(vae, probs)[1].mean(), atol=0.5)
 
 
 def test_empty_batch_and_mixed_precision(probs):
@@ -96,3 +144,7 @@ def test_bad_arguments():
         PosVAE(6)
     with pytest.raises(ValueError, match="positive"):
         PosVAE(0, SEMANTIC)
+    for kwargs, message in (({"reconstruct": "x"}, "reconstruct"), ({"inference": "mode"}, "inference"),
+                            ({"probability_std": 0}, "probability_std")):
+        with pytest.raises(ValueError, match=message):
+            PosVAE(6, SEMANTIC, **kwargs)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from keras_hier.knowledge import ClassGraph
-from keras_hier.layers import RelationalGraphConv
+from keras_hier.layers import LearnedAdjacency, RelationalGraphConv
 
 NAMES = ["cat", "dog", "car", "wolf", "truck"]
 SYNSETS = ["cat.n.01", "dog.n.01", "car.n.01", "wolf.n.01", "truck.n.01"]
@@ -23,9 +23,8 @@ def states():
     return np.random.default_rng(1).normal(size=(3, 5, 6)).astype("float32")
 
 
-def reference(layer, graph, states, training=False, into_external=True):
-    """act(Â H W + b) written from the definition: the edge MLP on [s_u; s_v] as one Dense on the concatenation."""
-    w = {v.name: np.asarray(v) for v in layer.weights}
+def reference_adjacency(w, graph, training=False, into_external=True, slope=0.1):
+    """Â from the definition: the edge MLP on [s_u; s_v] as one Dense on the concatenation, LeakyReLU(`slope`)."""
     first = np.concatenate([w["edge_receiver"], w["edge_sender"]], axis=0)
     n = graph.num_nodes
     a = np.zeros((n, n))
@@ -34,10 +33,17 @@ def reference(layer, graph, states, training=False, into_external=True):
             continue
         if not into_external and graph.kinds[u] == "external" and u != v:
             continue
-        hidden = np.maximum(np.concatenate([graph.features[u], graph.features[v]]) @ first + w["edge_hidden_bias"], 0)
+        pre = np.concatenate([graph.features[u], graph.features[v]]) @ first + w["edge_hidden_bias"]
+        hidden = np.where(pre > 0, pre, slope * pre)
         logit = hidden @ w["edge_out"][:, 0] + w["edge_out_bias"][0]
         a[u, v] = 1.0 if u == v else 1 / (1 + np.exp(-logit))
-    a = a / np.maximum(a.sum(axis=1, keepdims=True), 1e-12)
+    return a / np.maximum(a.sum(axis=1, keepdims=True), 1e-12)
+
+
+def reference(layer, graph, states, training=False, into_external=True, slope=0.1):
+    """act(Â H W + b) written from the definition."""
+    w = {v.name: np.asarray(v) for v in layer.weights}
+    a = reference_adjacency(w, graph, training, into_external, slope)
     return np.einsum("uv,bvd->bud", a, states) @ w["kernel"] + w["bias"]
 
 
@@ -50,6 +56,34 @@ def test_matches_reference(graph, states, units, propagation):
     # Each receiver's weights sum to 1 (the reference counts a self loop 1 before normalising).
     weights = np.asarray(layer.edge_weights())
     np.testing.assert_allclose(np.bincount(graph.edges[:, 1], weights), 1.0, atol=1e-6)
+
+
+def test_edge_activation_is_an_argument(graph, states):
+    layer = RelationalGraphConv(3, graph, edge_hidden=8, edge_activation="relu")
+    np.testing.assert_allclose(np.asarray(layer(states)), reference(layer, graph, states, slope=0.0), atol=1e-5)
+    again = RelationalGraphConv.from_config(layer.get_config())
+    assert again.adjacency.activation is keras.activations.relu
+
+
+def test_shared_adjacency_feeds_every_layer(graph, states):
+    """The paper's Eq. 7: one Ŵ for the network; each layer given it propagates over exactly that Â."""
+    adjacency = LearnedAdjacency(graph, hidden_units=8)
+    shared = adjacency(states)
+    w = {v.name: np.asarray(v) for v in adjacency.weights}
+    np.testing.assert_allclose(shared, reference_adjacency(w, graph)[graph.edges[:, 1], graph.edges[:, 0]], atol=1e-6)
+    first = RelationalGraphConv(4, graph, learn_edges=False)
+    second = RelationalGraphConv(2, graph, learn_edges=False)
+    hidden = np.asarray(first(states, shared))
+    out = np.asarray(second(hidden, shared))
+    a = reference_adjacency(w, graph)
+    for layer, x, y in ((first, states, hidden), (second, hidden, out)):
+        k = {v.name: np.asarray(v) for v in layer.weights}
+        np.testing.assert_allclose(y, np.einsum("uv,bvd->bud", a, x) @ k["kernel"] + k["bias"], atol=1e-5)
+        assert not any("edge" in v.name for v in layer.weights)  # no edge MLP of its own
+    with pytest.raises(ValueError, match="second argument"):
+        first(states)
+    with pytest.raises(ValueError, match="second argument"):
+        RelationalGraphConv(2, graph)(states, shared)
 
 
 def test_sparse_and_dense_agree_on_a_larger_graph(states):

@@ -62,7 +62,43 @@ def test_every_variant_fits_and_keeps_the_backbone_frozen(graph, data, variant):
 def test_graph_sizes_per_variant(graph):
     assert build(graph, "rgcn").get_layer("graph_conv_0").num_nodes == 4  # targets only
     assert build(graph, "rgcn_posvae").get_layer("graph_conv_0").num_nodes == 7
-    assert build(graph, "rgcn_posvae", messages_into_external=False).get_layer("graph_conv_1").messages_into_external is False
+    assert build(graph, "rgcn_posvae", messages_into_external=False).get_layer("adjacency").messages_into_external is False
+    # The node-state MLP runs on the targets only where PosVAE states the external classes; on all of RGCN-XL's.
+    assert build(graph, "rgcn_posvae").get_layer("repeat_features").n == 4
+    assert build(graph, "rgcn_xl").get_layer("repeat_features").n == 7
+
+
+def edge_mlp_weights(model):
+    return [w for w in model.weights if w.name.startswith("edge_")]
+
+
+@pytest.mark.parametrize("variant", ["rgcn", "rgcn_posvae"])
+def test_graph_layers_share_one_adjacency(graph, data, variant):
+    """The paper's Eq. 7: one learnt Ŵ; both convolutions propagate over the same Â."""
+    x, _ = data
+    model = build(graph, variant)
+    assert len(edge_mlp_weights(model)) == 5  # one edge MLP: receiver, sender, hidden bias, out, out bias
+    adjacency = model.get_layer("adjacency")
+    assert adjacency.activation is keras.activations.leaky_relu and adjacency.negative_slope == 0.1
+    seen = {}
+    for i in range(2):
+        conv = model.get_layer(f"graph_conv_{i}")
+        assert not conv.learn_edges and conv.adjacency is None
+        node = conv._inbound_nodes[0]
+        seen[i] = node.arguments.args[1]  # the edge weights each convolution is called with
+    assert seen[0] is seen[1] is adjacency.output
+    per_layer = build(graph, variant, shared_edges=False)
+    assert len(edge_mlp_weights(per_layer)) == 10
+
+
+def test_visual_semantic_scores_the_projected_feature_by_class_embeddings(graph, data):
+    """Akata et al.'s baseline as the paper's §4.1: logit_y = <W f, s_y>."""
+    x, _ = data
+    model = build(graph, "visual_semantic")
+    features = np.asarray(model.backbone(x)[0])
+    w = np.asarray(model.get_layer("to_semantic").kernel)
+    expected = (features @ w) @ graph.features[:4].T
+    np.testing.assert_allclose(np.asarray(model(x)), expected, rtol=1e-4, atol=1e-5)
 
 
 def test_external_columns_are_renormalised(graph, data):
@@ -106,6 +142,7 @@ def test_errors(graph):
         ({"backbone": make_backbone(5)}, "pass `external_columns`"),
         ({"backbone": make_backbone(5), "external_columns": [0, 1]}, "must pick 3"),
         ({"graph": "graph.json"}, "ClassGraph"),
+        ({"posvae_inference": "mode"}, "posvae_inference"),
     ):
         with pytest.raises(ValueError, match=message):
             MultiLabelZeroShot(**{"backbone": make_backbone(), "graph": graph, **kwargs})

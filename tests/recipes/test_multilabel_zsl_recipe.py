@@ -66,6 +66,7 @@ def test_coco_path_on_a_tiny_folder(tmp_path):
                            "--image-size", "32", "--seeds", "0", "--variants", "rgcn_posvae", "--epochs", "1",
                            "--batch-size", "2", "--hidden-units", "8", "--graph-units", "8", "--edge-hidden", "4",
                            "--no-export", "--output", str(tmp_path / "run")])
-    assert metrics["train_images"] == 3 and metrics["test_images"] == 3  # train: images with a seen label
+    # train: images with a seen label, one held out to validate
+    assert metrics["train_images"] == 2 and metrics["validation_images"] == 1 and metrics["test_images"] == 3
     assert len(metrics["external"]) == 1000 - 24 and metrics["unseen"] == list(label_sets.COCO_UNSEEN)
     assert 0.0 <= metrics["summary"]["rgcn_posvae"]["seen_map"]["mean"] <= 1.0
