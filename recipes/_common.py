@@ -24,12 +24,13 @@ def add_weight_decay_flag(parser, default, paper):
                              f"than the same value in keras.optimizers.SGD at momentum 0.9 ({paper})")
 
 
-def coupled_sgd(learning_rate, weight_decay, momentum=0.9):
+def coupled_sgd(learning_rate, weight_decay, momentum=0.9, learning_rate_multipliers=None):
     """The recipes' SGD: `keras_hier.optimizers.CoupledSGD`, so that a paper's "SGD, momentum 0.9, weight decay w"
-    regularises as in the paper (see `add_weight_decay_flag`)."""
+    regularises as in the paper (see `add_weight_decay_flag`); `learning_rate_multipliers` as CoupledSGD's."""
     from keras_hier.optimizers import CoupledSGD
 
-    return CoupledSGD(learning_rate, momentum=momentum, weight_decay=weight_decay)
+    return CoupledSGD(learning_rate, momentum=momentum, weight_decay=weight_decay,
+                      learning_rate_multipliers=learning_rate_multipliers)
 
 
 def budget_log(log):

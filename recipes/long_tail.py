@@ -21,6 +21,7 @@ from recipes._common import (
     mean_and_spread, run_under_runtime, write_metrics,
 )
 
+ATTENTIONS = ("p->w", "w->p", "w->w", "p->p")  # keras_hier.models.compositional_transfer.ATTENTIONS
 TEMPERATURES = "0.05,0.1,0.2,0.5"
 MIXES = "0.5,1,2,4,8,16"
 
@@ -42,12 +43,20 @@ def parse_args(argv=None):
     p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (each also draws its own LT subset)")
     p.add_argument("--epochs", type=float, default=6, help="encoder training epochs (the paper: 90 on ImageNet-LT)")
     p.add_argument("--batch-size", type=int, default=128, help="(the paper: 512)")
-    p.add_argument("--lr", type=float, default=0.05, help="SGD peak learning rate, cosine decay (the paper: 0.2)")
+    p.add_argument("--lr", type=float, default=0.05,
+                   help="SGD peak learning rate of the classifier (and of the encoder unless --backbone-lr), cosine "
+                        "decay (the paper: 0.2 on ImageNet-LT; 0.1 on Places-LT)")
+    p.add_argument("--backbone-lr", type=float, default=None,
+                   help="the encoder's own peak learning rate (default: --lr; the paper, Places-LT with a "
+                        "pre-trained encoder: 0.001)")
     add_weight_decay_flag(p, 5e-4, "the paper: 5e-4")
     p.add_argument("--depth", type=int, default=2, help="CIFAR ResNet n (6n + 2 layers); the paper: ResNeXt-50")
     p.add_argument("--scale", type=float, default=16.0, help="cosine classifier scale s")
     p.add_argument("--sampling", default="instance", choices=("instance", "sqrt", "class_balanced"))
     p.add_argument("--ks", default="20,100", help="the two shot thresholds of the w^h(k) rows")
+    p.add_argument("--attention", default="p->w", choices=ATTENTIONS,
+                   help="query->key representations of the transfer attention (the paper: p->w; the supplement's "
+                        "Table 1 ablates the others)")
     p.add_argument("--temperatures", default=TEMPERATURES, help="attention temperatures tried on the validation half")
     p.add_argument("--mixes", default=MIXES, help="mixing weights lambda tried on the validation half")
     p.add_argument("--max-per-class", type=int, default=6000)
@@ -70,12 +79,12 @@ def build_encoder(args, input_shape):
     return applications_encoder(args.backbone, input_shape, args.weights)
 
 
-def classifiers(weights, prototypes, counts, ks, temperature, mix):
+def classifiers(weights, prototypes, counts, ks, temperature, mix, attention="p->w"):
     """The table's rows: name -> class weights [C, dim] (one member) or a list of them (an ensemble)."""
     from keras_hier.models.compositional_transfer import transfer_weights
 
     def wh(k, continual=False):
-        return transfer_weights(weights, prototypes, counts, k, temperature, mix, continual)
+        return transfer_weights(weights, prototypes, counts, k, temperature, mix, continual, attention=attention)
 
     unit = weights / np.linalg.norm(weights, axis=1, keepdims=True)
     return {
@@ -111,10 +120,14 @@ def build_classifier(args, input_shape, counts, loss_name, steps):
     encoder = build_encoder(args, input_shape)
     head = CosineClassifier(len(counts), scale=args.scale, name="cosine_classifier")
     model = keras.Model(encoder.inputs, head(encoder.outputs[0]))
-    schedule = keras.optimizers.schedules.CosineDecay(args.lr, steps)
+    # Per-part rates as PyTorch parameter groups: the encoder's rate, the classifier's a multiple of it.
+    base = args.lr if args.backbone_lr is None else args.backbone_lr
+    multipliers = None if base == args.lr else {"cosine_classifier/": args.lr / base}
+    schedule = keras.optimizers.schedules.CosineDecay(base, steps)
     loss = BalancedSoftmax(np.maximum(counts, 1)) if loss_name == "balanced_softmax" else \
         keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    model.compile(optimizer=coupled_sgd(schedule, args.weight_decay), loss=loss, metrics=["accuracy"])
+    model.compile(optimizer=coupled_sgd(schedule, args.weight_decay, learning_rate_multipliers=multipliers), loss=loss,
+                  metrics=["accuracy"])
     return model, encoder
 
 
@@ -149,7 +162,7 @@ def run_seed(seed, loss_name, args, data, budget):
     scores = {}
     for tau in [float(t) for t in comma_list(args.temperatures)]:
         for mix in [float(m) for m in comma_list(args.mixes)]:
-            rows = classifiers(weights, prototypes, counts, ks, tau, mix)
+            rows = classifiers(weights, prototypes, counts, ks, tau, mix, args.attention)
             ensemble = rows[f"ensemble(w^h(0), w^h({ks[0]}), w^h({ks[1]}))"]
             scores[(tau, mix)] = shot_accuracies(yv, predict(ensemble, fv, args.scale), counts)
     tau, mix = max(scores, key=lambda key: scores[key]["total"])
@@ -157,7 +170,7 @@ def run_seed(seed, loss_name, args, data, budget):
         print(f"    validation tau {t} lambda {m}: ensemble many {r['many']:.3f} medium {r['medium']:.3f} "
               f"few {r['few']:.3f} total {r['total']:.3f}")
     print(f"  validation: temperature {tau}, mix {mix} (ensemble total {scores[(tau, mix)]['total']:.4f})")
-    rows = classifiers(weights, prototypes, counts, ks, tau, mix)
+    rows = classifiers(weights, prototypes, counts, ks, tau, mix, args.attention)
     table = {name: shot_accuracies(yt, predict(members, ft, args.scale), counts) for name, members in rows.items()}
     for name, r in table.items():
         print(f"  {name:<44} many {r['many']:.4f} medium {r['medium']:.4f} few {r['few']:.4f} total {r['total']:.4f}")
@@ -276,7 +289,7 @@ def run(args, precision):
         if keras.backend.backend() == "tensorflow":
             head = CompositionalTransferHead.from_classifier(
                 last["head"], last["prototypes"], last["counts"], ks=(0, *last["ks"]), temperature=last["temperature"],
-                mix=last["mix"], scale=args.scale, name="transfer_ensemble",
+                mix=last["mix"], scale=args.scale, attention=args.attention, name="transfer_ensemble",
             )
             encoder = last["encoder"]
             probabilities = keras.layers.Softmax(name="probabilities")(head(encoder.outputs[0]))

@@ -6,6 +6,7 @@ from keras_hier.layers.minilm_embedding import MiniLMEmbedding
 from keras_hier.layers.learned_adjacency import LearnedAdjacency
 from keras_hier.layers.pos_vae import PosVAE
 from keras_hier.layers.projection_head import ProjectionHead
+from keras_hier.layers.random_apply import RandomApply
 from keras_hier.layers.relational_graph_conv import RelationalGraphConv
 from keras_hier.layers.tree_probability import TreeProbability
 
@@ -16,6 +17,7 @@ __all__ = [
     "LearnedAdjacency",
     "PosVAE",
     "ProjectionHead",
+    "RandomApply",
     "RelationalGraphConv",
     "TreeProbability",
 ]

@@ -11,10 +11,24 @@ def _unit(x):
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
+ATTENTIONS = ("p->w", "w->p", "w->w", "p->p")
+
+
 def _roles(counts, k):
-    """Targets (fewer than k images; every class for k = 0) and sources (at least k images)."""
+    """Targets and sources of w^h(k): (targets, sources), int64 index arrays.
+
+    The thresholds follow OLTR's shot groups (few < 20 <= medium <= 100 < many): a class is a source when it
+    has at least k images, except that k = 100 (the many-shot boundary) asks for more than 100, so w^h(20)
+    rebuilds exactly the few-shot classes and w^h(100) exactly the few- and medium-shot ones. k = 0 rebuilds
+    every class from every class.
+    """
+    from keras_hier.datasets.long_tail import MANY_SHOT_MIN
+
     counts = np.asarray(counts).reshape(-1)
-    return (np.arange(len(counts)) if k == 0 else np.flatnonzero(counts < k)), np.flatnonzero(counts >= k)
+    if k == 0:
+        return np.arange(len(counts)), np.arange(len(counts))
+    source = counts >= (MANY_SHOT_MIN if k == MANY_SHOT_MIN - 1 else k)
+    return np.flatnonzero(~source), np.flatnonzero(source)
 
 
 def _attention(queries, keys, temperature):
@@ -24,17 +38,22 @@ def _attention(queries, keys, temperature):
     return attention / attention.sum(axis=1, keepdims=True)
 
 
-def transfer_weights(classifier, prototypes, counts, k, temperature=0.1, mix=1.0, continual=False, num_heads=1):
+def transfer_weights(classifier, prototypes, counts, k, temperature=0.1, mix=1.0, continual=False, num_heads=1,
+                     attention="p->w"):
     """Class weight vectors after compositional knowledge transfer, w^h(k) (or w^hc(k) with `continual`).
 
     The main paper's Eqs. 4-6 could not be read; this follows the reconstruction in the design notes
-    (METHODS.md 4.3): the targets are the classes with fewer than `k` training images (every class when k = 0),
-    the sources the classes with at least `k`. A target's prototype attends over the sources' normalised
-    classifier weights, alpha_cj = softmax_j(<p_c, w_j> / temperature), and its new weight is
-    normalise(own + mix * sum_j alpha_cj w_j), where `own` is its learnt classifier w_c, or its prototype p_c in the
-    continual variant (a class added without training). Other classes keep their classifier. With `num_heads` > 1
-    the feature dimensions split into that many chunks, each with its own attention (sources may differ per
-    chunk).
+    (METHODS.md 4.3): the targets are the classes below the shot threshold `k` and the sources the others, with
+    OLTR's groups (few < 20 <= medium <= 100 < many): w^h(20) rebuilds the few-shot classes from the medium- and
+    many-shot ones, w^h(100) the few- and medium-shot classes from the many-shot ones (a class with exactly 100
+    images is medium-shot, so a target), w^h(0) every class from every class. A target's prototype attends over
+    the sources' normalised classifier weights, alpha_cj = softmax_j(<p_c, w_j> / temperature), and its new
+    weight is normalise(own + mix * sum_j alpha_cj w_j), where `own` is its learnt classifier w_c, or its
+    prototype p_c in the continual variant (a class added without training). Other classes keep their classifier.
+    With `num_heads` > 1 the feature dimensions split into that many chunks, each with its own attention (sources
+    may differ per chunk). `attention` swaps the roles as the supplement's Table 1 ablation: `"p->w"` (the
+    paper: prototypes query classifier weights), `"w->p"` (classifier weights query prototypes, which are also
+    the values), `"w->w"` and `"p->p"` (one kind of class representation only).
 
     Args:
         classifier: the learnt class weights [C, dim] (any norm), e.g. `CosineClassifier.normalized_weights()`.
@@ -45,6 +64,8 @@ def transfer_weights(classifier, prototypes, counts, k, temperature=0.1, mix=1.0
         mix: lambda, the weight of the transferred part.
         continual: build targets from their prototypes instead of their classifier weights.
         num_heads: attention heads over feature chunks (dim must divide).
+        attention: `"query->key"` representations, one of `ATTENTIONS` (p: prototypes, w: classifier weights;
+            the keys are also the values).
 
     Returns:
         float32 [C, dim] unit vectors.
@@ -62,6 +83,9 @@ def transfer_weights(classifier, prototypes, counts, k, temperature=0.1, mix=1.0
     if k < 0 or temperature <= 0 or num_heads < 1 or w.shape[1] % num_heads:
         raise ValueError(f"Need k >= 0, temperature > 0 and num_heads dividing {w.shape[1]}; got k={k}, "
                          f"temperature={temperature}, num_heads={num_heads}.")
+    if attention not in ATTENTIONS:
+        raise ValueError(f"Unknown `attention` {attention!r}: use one of {ATTENTIONS}.")
+    query_from, key_from = ({"p": p, "w": w}[side] for side in attention.split("->"))
     targets, sources = _roles(counts, k)
     out = w.copy()
     if not len(targets):
@@ -72,16 +96,16 @@ def transfer_weights(classifier, prototypes, counts, k, temperature=0.1, mix=1.0
     transferred = np.zeros((len(targets), w.shape[1]))
     for h in range(num_heads):
         part = slice(h * chunk, (h + 1) * chunk)
-        queries = _unit(p[targets, part]) if num_heads > 1 else p[targets]
-        keys = _unit(w[sources, part]) if num_heads > 1 else w[sources]
-        transferred[:, part] = _attention(queries, keys, temperature) @ w[sources, part]
+        queries = _unit(query_from[targets, part]) if num_heads > 1 else query_from[targets]
+        keys = _unit(key_from[sources, part]) if num_heads > 1 else key_from[sources]
+        transferred[:, part] = _attention(queries, keys, temperature) @ key_from[sources, part]
     own = p[targets] if continual else w[targets]
     out[targets] = _unit(own + mix * transferred)
     return out.astype(np.float32)
 
 
 def attention_weights(classifier, prototypes, counts, k, temperature=0.1):
-    """The attention of each target class over the source classes (single head): float64 [C, C], rows of
+    """The attention of each target class over the source classes (single head, p->w): float64 [C, C], rows of
     non-target classes zero. For reading which classes a rare class borrows from."""
     w, p = _unit(classifier), _unit(prototypes)
     targets, sources = _roles(counts, k)
@@ -132,24 +156,27 @@ class CompositionalTransferHead(keras.layers.Layer):
 
     @classmethod
     def from_classifier(cls, classifier, prototypes, counts, ks=(20,), temperature=0.1, mix=1.0, continual=False,
-                        num_heads=1, scale=16.0, **kwargs):
+                        num_heads=1, scale=None, attention="p->w", **kwargs):
         """The head for shot thresholds `ks` (one member each) from a trained classifier and the prototypes.
 
         Args:
             classifier: a `CosineClassifier` (its weights are read) or class weights [C, dim].
             prototypes, counts: from `class_prototypes`.
             ks: shot thresholds, one ensemble member each (an int gives one member).
-            temperature, mix, continual, num_heads: as `transfer_weights`.
-            scale: the cosine scale (default: the classifier's, when a CosineClassifier is given).
+            temperature, mix, continual, num_heads, attention: as `transfer_weights`.
+            scale: the cosine scale (default: the classifier's when a `CosineClassifier` is given, else 16).
         """
         if hasattr(classifier, "normalized_weights"):
-            scale = classifier.current_scale if scale is None else scale
+            scale = float(classifier.current_scale) if scale is None else scale
             classifier = classifier.normalized_weights()
+        scale = 16.0 if scale is None else scale
         ks = (ks,) if np.isscalar(ks) else tuple(ks)
-        members = [transfer_weights(classifier, prototypes, counts, k, temperature, mix, continual, num_heads)
+        members = [transfer_weights(classifier, prototypes, counts, k, temperature, mix, continual, num_heads, attention)
                    for k in ks]
         name = "w^hc" if continual else "w^h"
         description = "ensemble(" + ", ".join(f"{name}({k})" for k in ks) + ")" if len(ks) > 1 else f"{name}({ks[0]})"
+        if attention != "p->w":
+            description += f", {attention} attention"
         return cls(members, scale=scale, description=description, **kwargs)
 
     def build(self, input_shape):

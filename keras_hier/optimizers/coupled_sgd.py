@@ -31,6 +31,11 @@ class CoupledSGD(keras.optimizers.SGD):
         momentum: momentum factor in [0, 1] (PyTorch's `momentum`, no dampening).
         weight_decay: the L2 coefficient added to the gradient (PyTorch's `weight_decay`); 0 or None for none.
         nesterov: Nesterov momentum, as PyTorch's `nesterov=True`.
+        learning_rate_multipliers: optional dict from a variable-path prefix (e.g. `"cosine_classifier/"`) to a
+            factor on the learning rate of the variables whose `path` starts with it (the longest prefix wins;
+            others take 1): PyTorch's parameter groups with their own `lr`, e.g. Parisot et al.'s 0.001 for a
+            pre-trained encoder and 0.1 for the classifier is `learning_rate=0.001,
+            learning_rate_multipliers={"cosine_classifier/": 100}`.
         **kwargs: the other arguments of `keras.optimizers.Optimizer` (`clipnorm`, `global_clipnorm`, `name`...).
             Gradient clipping sees the gradient before the decay is added, as `torch.nn.utils.clip_grad_norm_`
             before `optimizer.step()`.
@@ -44,16 +49,34 @@ class CoupledSGD(keras.optimizers.SGD):
     1.948
     """
 
-    def __init__(self, learning_rate=0.01, momentum=0.0, weight_decay=None, nesterov=False, **kwargs):
+    def __init__(self, learning_rate=0.01, momentum=0.0, weight_decay=None, nesterov=False,
+                 learning_rate_multipliers=None, **kwargs):
         super().__init__(learning_rate=learning_rate, momentum=float(momentum), nesterov=nesterov, **kwargs)
         if weight_decay is not None and (not isinstance(weight_decay, (int, float)) or weight_decay < 0):
             raise ValueError(f"`weight_decay` must be a float >= 0 or None; got {weight_decay!r}.")
+        multipliers = dict(learning_rate_multipliers or {})
+        bad = {k: v for k, v in multipliers.items() if not isinstance(k, str) or not float(v) >= 0}
+        if bad:
+            raise ValueError(f"`learning_rate_multipliers` maps path prefixes to factors >= 0; got {bad}.")
         # Not the base class's `weight_decay`: that one would also apply Keras' decoupled decay.
         self.coupled_weight_decay = float(weight_decay) if weight_decay else 0.0
+        self.learning_rate_multipliers = {k: float(v) for k, v in multipliers.items()}
+
+    def learning_rate_multiplier(self, variable):
+        """The factor on the learning rate of `variable` (from `learning_rate_multipliers`; 1 by default)."""
+        if not self.learning_rate_multipliers:
+            return 1.0
+        if not hasattr(variable, "path"):  # the TensorFlow backend updates the backend variable
+            variable = self._trainable_variables[self._get_variable_index(variable)]
+        matches = [k for k in self.learning_rate_multipliers if variable.path.startswith(k)]
+        return self.learning_rate_multipliers[max(matches, key=len)] if matches else 1.0
 
     def update_step(self, gradient, variable, learning_rate):
         """One PyTorch SGD step on `variable` (see the class docstring)."""
         learning_rate = ops.cast(learning_rate, variable.dtype)
+        factor = self.learning_rate_multiplier(variable)
+        if factor != 1.0:
+            learning_rate = ops.multiply(learning_rate, ops.cast(factor, variable.dtype))
         gradient = ops.cast(gradient, variable.dtype)
         if self.coupled_weight_decay and self._use_weight_decay(variable):
             gradient = ops.add(gradient, ops.multiply(variable, ops.cast(self.coupled_weight_decay, variable.dtype)))
@@ -69,4 +92,5 @@ class CoupledSGD(keras.optimizers.SGD):
     def get_config(self):
         config = super().get_config()
         config["weight_decay"] = self.coupled_weight_decay
+        config["learning_rate_multipliers"] = dict(self.learning_rate_multipliers)
         return config

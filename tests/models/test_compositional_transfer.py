@@ -42,6 +42,53 @@ def test_thresholds():
         transfer_weights(W, P, COUNTS, k=300)
 
 
+def test_thresholds_follow_oltr_shot_groups():
+    """few < 20 <= medium <= 100 < many: w^h(20) rebuilds exactly the few-shot classes, w^h(100) exactly the few-
+    and medium-shot ones (a class with 100 images is medium-shot, so a target, not a source)."""
+    from keras_hier.datasets.long_tail import shot_groups
+    from keras_hier.models.compositional_transfer import _roles
+
+    counts = np.array([500, 101, 100, 20, 19, 5])
+    groups = shot_groups(counts)
+    targets, sources = _roles(counts, 20)
+    assert targets.tolist() == groups["few"].tolist() == [4, 5] and sources.tolist() == [0, 1, 2, 3]
+    targets, sources = _roles(counts, 100)
+    assert targets.tolist() == sorted(groups["few"].tolist() + groups["medium"].tolist()) == [2, 3, 4, 5]
+    assert sources.tolist() == groups["many"].tolist() == [0, 1]
+    rng = np.random.default_rng(3)
+    w, p = rng.normal(size=(6, 4)), rng.normal(size=(6, 4))
+    rebuilt = transfer_weights(w, p, counts, k=100)
+    unit_w = w / np.linalg.norm(w, axis=1, keepdims=True)
+    np.testing.assert_allclose(rebuilt[:2], unit_w[:2], atol=1e-6)  # the many-shot classes keep their classifier
+    assert not np.allclose(rebuilt[2], unit_w[2])  # 100 images: rebuilt
+
+
+@pytest.mark.parametrize("attention", ["w->p", "w->w", "p->p"])
+def test_attention_roles_of_the_supplement(attention):
+    """Supplement Table 1: the query representation attends over the key representation, which is also the value."""
+    query, key = ({"p": P, "w": W}[side] for side in attention.split("->"))
+    scores = np.array([unit(query[2]) @ unit(key[0]), unit(query[2]) @ unit(key[1])])
+    alpha = np.exp(scores) / np.exp(scores).sum()
+    out = transfer_weights(W, P, COUNTS, k=20, temperature=1.0, attention=attention)
+    np.testing.assert_allclose(out[2], unit(W[2] + alpha @ np.stack([unit(key[0]), unit(key[1])])), atol=1e-6)
+    head = CompositionalTransferHead.from_classifier(W, P, COUNTS, ks=20, temperature=1.0, attention=attention)
+    assert attention in head.description
+    with pytest.raises(ValueError, match="attention"):
+        transfer_weights(W, P, COUNTS, k=20, attention="p->q")
+
+
+def test_head_scale_defaults_to_the_classifier_scale():
+    from keras_hier.layers import CosineClassifier
+
+    classifier = CosineClassifier(3, scale=30.0)
+    classifier.build((None, 2))
+    classifier.set_class_weights(W)
+    head = CompositionalTransferHead.from_classifier(classifier, P, COUNTS, ks=20)
+    assert head.scale == pytest.approx(30.0)
+    assert CompositionalTransferHead.from_classifier(classifier, P, COUNTS, ks=20, scale=10.0).scale == 10.0
+    assert CompositionalTransferHead.from_classifier(W, P, COUNTS, ks=20).scale == 16.0  # weights alone: 16
+
+
 def test_heads_attend_per_chunk():
     rng = np.random.default_rng(0)
     w, p = rng.normal(size=(4, 6)), rng.normal(size=(4, 6))

@@ -97,3 +97,22 @@ def test_serialization_and_mixed_precision_fit(tmp_path):
     loaded = keras.saving.load_model(tmp_path / "m.keras")
     inner = getattr(loaded.optimizer, "inner_optimizer", loaded.optimizer)
     assert isinstance(inner, CoupledSGD) and inner.coupled_weight_decay == 1e-4
+
+
+def test_learning_rate_multipliers_are_parameter_groups():
+    """PyTorch parameter groups {encoder: lr 0.001, classifier: lr 0.1} as one base rate and a multiplier."""
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, name="encoder"),
+                              keras.layers.Dense(1, name="cosine_classifier")])
+    grads = [np.full(v.shape, 0.5, "float32") for v in model.trainable_variables]
+    start = [v.numpy().copy() for v in model.trainable_variables]
+    opt = CoupledSGD(0.001, momentum=0.9, weight_decay=5e-4, learning_rate_multipliers={"cosine_classifier/": 100})
+    opt.apply(grads, model.trainable_variables)
+    for v, w0 in zip(model.trainable_variables, start):
+        lr = 0.1 if v.path.startswith("cosine_classifier/") else 0.001
+        np.testing.assert_allclose(v.numpy(), torch_sgd(w0, [np.full(w0.shape, 0.5)], [lr], 0.9, 5e-4), rtol=1e-6)
+    again = keras.optimizers.deserialize(keras.optimizers.serialize(opt))
+    assert again.learning_rate_multipliers == {"cosine_classifier/": 100.0}
+    nested = CoupledSGD(0.1, learning_rate_multipliers={"a/": 2, "a/b/": 3})
+    assert nested.learning_rate_multiplier(keras.Variable(1.0, name="k")) == 1.0
+    with pytest.raises(ValueError, match="learning_rate_multipliers"):
+        CoupledSGD(0.1, learning_rate_multipliers={"a/": -1})

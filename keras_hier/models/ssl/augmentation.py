@@ -1,17 +1,26 @@
 """`view_augmentation`: the random view of an image that the self-supervised methods compare (Keras layers)."""
 
 import keras
+import numpy as np
+
+from keras_hier.layers.random_apply import RandomApply
 
 
-def view_augmentation(channels=3, crop_scale=(0.2, 1.0), flip=True, jitter=0.4, grayscale=0.2,
-                      value_range=(0.0, 1.0), seed=None, name="view_augmentation"):
+def view_augmentation(channels=3, crop_scale=(0.2, 1.0), flip=True, jitter=0.4, jitter_probability=0.8,
+                      grayscale=0.2, blur=0.5, blur_sigma=(0.1, 2.0), value_range=(0.0, 1.0), seed=None,
+                      name="view_augmentation"):
     """A `keras.Sequential` of Keras preprocessing layers that draws one random view of each image of a batch.
 
-    Calling it twice on a batch (with `training=True`) gives the two views of SimCLR, MoCo v2 and SimSiam:
-    a random resized crop (a zoom in to a random part of the image, `RandomZoom` then `RandomTranslation`), a
-    horizontal flip, and colour jitter where the channels allow it (brightness and contrast on grey images;
-    brightness, contrast, saturation and hue, then a random grey conversion, on colour ones). Images keep their
-    size; with `training=False` the layers pass images through.
+    Calling it twice on a batch (with `training=True`) gives the two views of MoCo v2 (and of SimCLR and
+    SimSiam, which use the same recipe): a random resized crop (a zoom in to a random part of the image,
+    `RandomZoom` then `RandomTranslation`), colour jitter on 80 % of the views where the channels allow it
+    (brightness and contrast on grey images; brightness, contrast, saturation and hue on colour ones), a random
+    grey conversion (colour images), a Gaussian blur on half of the views with sigma drawn from (0.1, 2.0)
+    pixels, and a horizontal flip — MoCo v2's `RandomApply([ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8)`,
+    `RandomGrayscale(p=0.2)`, `RandomApply([GaussianBlur([.1, 2.])], p=0.5)`. Images keep their size; with
+    `training=False` the layers pass images through. The blur's sigma is in pixels, as MoCo v2's on 224-pixel
+    crops: on small images the same sigma blurs relatively more (pass `blur_sigma` scaled by side / 224 to match
+    MoCo v2's relative blur, or `blur=0` as SimCLR on CIFAR).
 
     Args:
         channels: image channels (1 for grey, 3 for colour).
@@ -19,7 +28,10 @@ def view_augmentation(channels=3, crop_scale=(0.2, 1.0), flip=True, jitter=0.4, 
         flip: random horizontal flips.
         jitter: strength of the colour jitter (0 turns it off): brightness, contrast and saturation vary by up to
             this fraction, hue by a quarter of it.
+        jitter_probability: the share of views that get the colour jitter (MoCo v2: 0.8).
         grayscale: probability of turning a colour view grey (colour images only).
+        blur: the share of views that get a Gaussian blur (MoCo v2: 0.5; 0 turns it off).
+        blur_sigma: `(min, max)` standard deviation of the blur, in pixels (MoCo v2: (0.1, 2.0)).
         value_range: the range of the pixel values, `(0, 1)` or `(0, 255)`.
         seed: seed of the random layers.
         name: name of the Sequential.
@@ -45,16 +57,26 @@ def view_augmentation(channels=3, crop_scale=(0.2, 1.0), flip=True, jitter=0.4, 
         # Zooming in by a factor f shows the central (1 - f) of each side; shifting it then moves the window.
         layers.append(keras.layers.RandomZoom((-(1 - side), -(1 - high**0.5)), fill_mode="reflect", seed=seed))
         layers.append(keras.layers.RandomTranslation((1 - side) / 2, (1 - side) / 2, fill_mode="reflect", seed=seed))
-    if flip:
-        layers.append(keras.layers.RandomFlip("horizontal", seed=seed))
-    if jitter:
+    if jitter and jitter_probability:
         if channels == 3:
-            layers.append(keras.layers.RandomColorJitter(value_range=value_range, brightness_factor=jitter,
-                                                         contrast_factor=jitter, saturation_factor=jitter,
-                                                         hue_factor=jitter / 4, seed=seed))
+            colour = keras.layers.RandomColorJitter(value_range=value_range, brightness_factor=jitter,
+                                                    contrast_factor=jitter, saturation_factor=jitter,
+                                                    hue_factor=jitter / 4, seed=seed)
         else:
-            layers.append(keras.layers.RandomBrightness(jitter / 2, value_range=value_range, seed=seed))
-            layers.append(keras.layers.RandomContrast(jitter, value_range=value_range, seed=seed))
+            colour = keras.Sequential([keras.layers.RandomBrightness(jitter / 2, value_range=value_range, seed=seed),
+                                       keras.layers.RandomContrast(jitter, value_range=value_range, seed=seed)],
+                                      name="grey_jitter")
+        layers.append(RandomApply(colour, jitter_probability, seed=seed, name="colour_jitter"))
     if grayscale and channels == 3:
         layers.append(keras.layers.RandomGrayscale(grayscale, seed=seed))
+    if blur:
+        smallest, largest = (float(s) for s in blur_sigma)
+        if not 0 < smallest <= largest:
+            raise ValueError(f"`blur_sigma` must be (min, max) with 0 < min <= max; got {blur_sigma}.")
+        kernel = 2 * int(np.ceil(3 * largest)) + 1  # +-3 sigma
+        layers.append(keras.layers.RandomGaussianBlur(factor=(blur, blur), kernel_size=kernel,
+                                                      sigma=(smallest, largest), value_range=value_range, seed=seed,
+                                                      dtype="float32"))  # its kernel fails to build in float16
+    if flip:
+        layers.append(keras.layers.RandomFlip("horizontal", seed=seed))
     return keras.Sequential(layers or [keras.layers.Identity()], name=name)
