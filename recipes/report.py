@@ -114,8 +114,9 @@ def hgr_section(m):
 
 def multilabel_section(m):
     """Multi-label zero-shot: the variants' mAP / miAP on seen, unseen and all labels."""
-    names = {"visual_semantic": "visual-semantic (no graph)", "fast0tag": "Fast0Tag", "gcn": "GCN",
-             "rgcn": "relational GCN", "rgcn_posvae": "relational GCN + PosVAE"}
+    names = {"visual_semantic": "visual-semantic (no graph)", "fast0tag": "Fast0Tag", "skg": "SKG (gated GNN)",
+             "rgcn": "relational GCN", "rgcn_xl": "relational GCN, external nodes as labels",
+             "rgcn_posvae": "relational GCN + PosVAE"}
     keys = [f"{s}_{x}" for s in ("seen", "unseen", "all") for x in ("map", "miap")]
     header = ["model"] + [k.replace("_map", " mAP").replace("_miap", " miAP") + " (%)" for k in keys]
     rows = [[names.get(v, v)] + [_pct(s[k]) for k in keys] for v, s in m["summary"].items()]

@@ -4,6 +4,10 @@ classes joined where WordNet calls them similar, as a TF-GNN `GraphTensor`."""
 import numpy as np
 
 KINDS = ("seen", "unseen", "external")
+# The relation types of Lee et al.'s structured knowledge graph (SKG), as its code builds them: for a receiving
+# node u and a sending node v, "similar" (WUP >= the graph's threshold), "dissimilar" (WUP < 0.11 by default),
+# "from_parent" (u is a hyponym of v) and "from_child" (u is a hypernym of v); the last two take precedence.
+RELATIONS = ("similar", "dissimilar", "from_parent", "from_child")
 NODE_SET, EDGE_SET = "classes", "similar"
 
 
@@ -33,7 +37,7 @@ class ClassGraph:
     [[0, 0], [1, 0], [0, 1], [1, 1], [2, 2]]
     """
 
-    def __init__(self, names, synsets, kinds, features, threshold=0.5, *, _wup=None):
+    def __init__(self, names, synsets, kinds, features, threshold=0.5, *, _wup=None, _relations=None):
         from keras_hier.knowledge import wordnet
 
         names = [str(n) for n in names]
@@ -78,6 +82,8 @@ class ClassGraph:
         self.edges = np.stack([source, target], axis=1).astype(np.int64)
         self.wup = np.where(source == target, 1.0, _wup[target, source]).astype(np.float32)
         self._wup = _wup
+        self._relations = None if _relations is None else np.asarray(_relations, np.int8)
+        self._relations_negative = 0.11
 
     # ------------------------------------------------------------------ construction
 
@@ -208,6 +214,40 @@ class ClassGraph:
         """The share of node pairs (self loops included) that are edges."""
         return self.num_edges / float(self.num_nodes**2)
 
+    def relations(self, negative_threshold=0.11):
+        """The typed edges of Lee et al.'s structured knowledge graph (SKG) over these classes: int64 [R, 3] rows
+        `(source, target, type)` with `type` an index into `RELATIONS`, sorted by target, then source; no self
+        loops, none for a node without a synset. Hypernymy comes from WordNet (computed once and kept, so a
+        saved graph needs no WordNet).
+
+        Args:
+            negative_threshold: the WUP similarity below which two classes are "dissimilar" (SKG: 0.11).
+
+        Example:
+        >>> g = ClassGraph(["dog", "animal", "car"], ["dog.n.01", "animal.n.01", "car.n.01"], ["seen"] * 3,
+        ...                np.eye(3, dtype="float32"), threshold=0.9)
+        >>> [(int(v), int(u), RELATIONS[t]) for v, u, t in g.relations()]
+        [(1, 0, 'from_parent'), (0, 1, 'from_child')]
+        """
+        if self._relations is None or self._relations_negative != negative_threshold:
+            from keras_hier.knowledge import wordnet
+
+            n = self.num_nodes
+            matrix = np.full((n, n), -1, np.int8)  # matrix[u, v]: the relation u receives from v
+            present = [i for i, s in enumerate(self.synsets) if s is not None]
+            for i, j in ((i, j) for i in present for j in present if i != j):
+                wup = self._wup[i, j]
+                matrix[i, j] = 0 if wup >= self.threshold else (1 if wup < negative_threshold else -1)
+            ancestors = {i: wordnet._up_distances(wordnet.synset_from_wnid(self.synsets[i])) for i in present}
+            synsets = {i: wordnet.synset_from_wnid(self.synsets[i]) for i in present}
+            for i in present:
+                for j in present:
+                    if i != j and synsets[j] in ancestors[i]:  # i is a hyponym of j
+                        matrix[i, j], matrix[j, i] = 2, 3
+            self._relations, self._relations_negative = matrix, negative_threshold
+        target, source = np.nonzero(self._relations >= 0)
+        return np.stack([source, target, self._relations[target, source]], axis=1).astype(np.int64)
+
     def subgraph(self, nodes):
         """The graph on `nodes` (indices, kept in the given order; targets must stay before externals)."""
         nodes = [int(i) for i in nodes]
@@ -218,7 +258,9 @@ class ClassGraph:
             self.features[nodes],
             self.threshold,
             _wup=self._wup[np.ix_(nodes, nodes)],
+            _relations=None if self._relations is None else self._relations[np.ix_(nodes, nodes)],
         )
+        out._relations_negative = self._relations_negative
         out.dropped_external = self.dropped_external
         return out
 

@@ -3,6 +3,7 @@
 from keras_hier.layers.clip_embedding import CLIPEmbedding
 from keras_hier.layers.cosine_classifier import CosineClassifier
 from keras_hier.layers.minilm_embedding import MiniLMEmbedding
+from keras_hier.layers.gated_graph_propagation import GatedGraphPropagation
 from keras_hier.layers.learned_adjacency import LearnedAdjacency
 from keras_hier.layers.pos_vae import PosVAE
 from keras_hier.layers.projection_head import ProjectionHead
@@ -14,6 +15,7 @@ __all__ = [
     "CLIPEmbedding",
     "CosineClassifier",
     "MiniLMEmbedding",
+    "GatedGraphPropagation",
     "LearnedAdjacency",
     "PosVAE",
     "ProjectionHead",

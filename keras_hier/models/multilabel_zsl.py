@@ -8,7 +8,7 @@ from keras import ops
 from keras_hier._config import deserialized
 from keras_hier.knowledge.graph import ClassGraph
 
-VARIANTS = ("visual_semantic", "fast0tag", "rgcn", "rgcn_xl", "rgcn_posvae")
+VARIANTS = ("visual_semantic", "fast0tag", "skg", "rgcn", "rgcn_xl", "rgcn_posvae")
 
 
 @keras.saving.register_keras_serializable(package="keras_hier")
@@ -89,6 +89,9 @@ class MultiLabelZeroShot(keras.Model):
     - `"visual_semantic"`: the image feature projected into the class-embedding space, logit_y =
       <W feature, s_y>, no graph (Akata et al.'s label embedding with the paper's per-class BCE).
     - `"fast0tag"`: the same scores, trained with the ranking loss (train it with `PairwiseRankingLoss`).
+    - `"skg"`: Lee et al.'s structured knowledge graph on the target classes: node states MLP([feature; s_y])
+      (512 hidden, ReLU, dropout 0.5, `skg_state_dim`), `skg_steps` of `GatedGraphPropagation` over WordNet's
+      typed relations, a 20-unit MLP per node (the reference configuration trains it with the ranking loss).
     - `"rgcn"`: the graph of the target classes only.
     - `"rgcn_xl"`: external nodes get MLP([feature; s_k]) states like targets, and their logits are asked to
       match the external probabilities (mean squared error, weight `vae_weight`).
@@ -116,6 +119,7 @@ class MultiLabelZeroShot(keras.Model):
             classes, in order (e.g. ImageNet-1k columns without the dropped duplicates); the kept columns are
             renormalised to sum to 1.
         posvae_inference: the PosVAE states at inference, `"mean"` (mu) or `"sample"` (as the paper).
+        skg_state_dim, skg_steps: SKG's node-state size d and propagation steps T (its configuration: 10, 5).
         seed: seed of the PosVAE noise.
 
     Example:
@@ -146,10 +150,13 @@ class MultiLabelZeroShot(keras.Model):
         edge_negative_slope=0.1,
         shared_edges=True,
         posvae_inference="mean",
+        skg_state_dim=10,
+        skg_steps=5,
         seed=None,
+        skg_relations=None,
         **kwargs,
     ):
-        from keras_hier.layers import LearnedAdjacency, PosVAE, RelationalGraphConv
+        from keras_hier.layers import GatedGraphPropagation, LearnedAdjacency, PosVAE, RelationalGraphConv
 
         if isinstance(backbone, dict):
             backbone = deserialized({"backbone": backbone}, "backbone")["backbone"]
@@ -188,6 +195,8 @@ class MultiLabelZeroShot(keras.Model):
 
         # === Layers ===
         used = graph if variant in ("rgcn_xl", "rgcn_posvae") else graph.subgraph(targets)
+        if skg_relations is not None:  # a saved model: SKG's WordNet relations come with it
+            used._relations = np.asarray(skg_relations, np.int8)
         n_targets = len(targets)
         # Node-state MLP inputs: every node of RGCN-XL; only the targets otherwise (PosVAE states the externals).
         with_state_mlp = used.num_nodes if variant == "rgcn_xl" else n_targets
@@ -203,6 +212,16 @@ class MultiLabelZeroShot(keras.Model):
         if variant in ("visual_semantic", "fast0tag"):
             mapped = keras.layers.Dense(used.features.shape[1], use_bias=False, name="to_semantic")(features)
             logits = keras.layers.Dot(axes=(2, 1), name="semantic_scores")([semantic(features), mapped])
+        elif variant == "skg":
+            joined = keras.layers.Concatenate(name="feature_and_semantic")(
+                [_repeat(features, n_targets), semantic(features)]
+            )
+            states = keras.layers.Dense(512, activation="relu", name="skg_input_hidden")(joined)
+            states = keras.layers.Dropout(0.5, name="skg_input_dropout")(states)
+            states = keras.layers.Dense(int(skg_state_dim), name="node_states")(states)
+            states = GatedGraphPropagation(used, steps=skg_steps, name="skg_propagation")(states)
+            states = keras.layers.Dense(20, activation="relu", name="skg_output_hidden")(states)
+            logits = _Slice(0, None, axis=2, name="squeeze")(keras.layers.Dense(1, name="output_logit")(states))
         else:
             joined = keras.layers.Concatenate(name="feature_and_semantic")(
                 [_repeat(features, with_state_mlp), semantic(features)]
@@ -257,6 +276,8 @@ class MultiLabelZeroShot(keras.Model):
         self.edge_negative_slope = float(edge_negative_slope)
         self.shared_edges = bool(shared_edges)
         self.posvae_inference = posvae_inference
+        self.skg_state_dim, self.skg_steps = int(skg_state_dim), int(skg_steps)
+        self._skg_relations = used._relations.tolist() if variant == "skg" else None
         self.seed = seed
 
     @property
@@ -287,7 +308,10 @@ class MultiLabelZeroShot(keras.Model):
             "edge_negative_slope": self.edge_negative_slope,
             "shared_edges": self.shared_edges,
             "posvae_inference": self.posvae_inference,
+            "skg_state_dim": self.skg_state_dim,
+            "skg_steps": self.skg_steps,
             "seed": self.seed,
+            "skg_relations": self._skg_relations,
         }
 
     @classmethod

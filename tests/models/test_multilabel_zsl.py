@@ -37,7 +37,8 @@ def data():
 def build(graph, variant, **kwargs):
     model = MultiLabelZeroShot(make_backbone(), graph, variant=variant, hidden_units=8, graph_units=(8, 8),
                                edge_hidden=4, output_hidden=4, seed=0, **kwargs)
-    loss = PairwiseRankingLoss(columns=model.seen, seed=0) if variant == "fast0tag" else MaskedBinaryCrossentropy(model.seen)
+    ranking = variant in ("fast0tag", "skg")
+    loss = PairwiseRankingLoss(columns=model.seen, seed=0) if ranking else MaskedBinaryCrossentropy(model.seen)
     model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=loss)
     return model
 
@@ -121,7 +122,7 @@ def test_mixed_precision_logits_are_float32(graph, data):
     assert model(x).dtype == "float32"
 
 
-@pytest.mark.parametrize("variant", ["rgcn_posvae", "rgcn_xl"])
+@pytest.mark.parametrize("variant", ["rgcn_posvae", "rgcn_xl", "skg"])
 def test_save_load_and_export(graph, data, variant, tmp_path, serve_fresh):
     x, y = data
     model = build(graph, variant)
@@ -150,3 +151,21 @@ def test_errors(graph):
     single = keras.Model(two.inputs, two.outputs[0])
     with pytest.raises(ValueError, match=r"\[features, probabilities\]"):
         MultiLabelZeroShot(single, graph)
+
+
+def test_skg_loads_without_wordnet(graph, data, tmp_path, monkeypatch):
+    """SKG's typed WordNet relations travel in the saved config: loading needs no WordNet."""
+    from keras_hier.knowledge import wordnet
+
+    x, _ = data
+    model = build(graph, "skg", skg_state_dim=3, skg_steps=2)
+    layer = model.get_layer("skg_propagation")
+    assert layer.num_nodes == 4 and layer.steps == 2 and layer.num_edges == len(graph.subgraph([0, 1, 2, 3]).relations())
+    model.save(tmp_path / "skg.keras")
+
+    def no_wordnet(*args, **kwargs):
+        raise AssertionError("WordNet was read while loading")
+
+    monkeypatch.setattr(wordnet, "synset_from_wnid", no_wordnet)
+    again = keras.saving.load_model(tmp_path / "skg.keras")
+    np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
