@@ -226,7 +226,7 @@ class MultiLabelZeroShot(keras.Model):
             joined = keras.layers.Concatenate(name="feature_and_semantic")(
                 [_repeat(features, with_state_mlp), semantic(features)]
             )
-            states = state_mlp[1](keras.layers.LeakyReLU(0.1)(state_mlp[0](joined)))
+            states = state_mlp[1](keras.layers.LeakyReLU(0.1, name="node_state_hidden")(state_mlp[0](joined)))
             states = keras.layers.LeakyReLU(0.1, name="node_states")(states)
             if variant == "rgcn_posvae":
                 if external_columns is not None:
