@@ -209,33 +209,29 @@ class MultiLabelZeroShot(keras.Model):
         # === Functional wiring ===
         images = keras.Input(tuple(backbone.inputs[0].shape[1:]), name="images")
         features, probabilities = _two_outputs(backbone(images, training=False))
+        if variant in ("rgcn_xl", "rgcn_posvae") and external_columns is not None:
+            probabilities = _SelectColumns(external_columns, name="external_probabilities")(probabilities)
         if variant in ("visual_semantic", "fast0tag"):
             mapped = keras.layers.Dense(used.features.shape[1], use_bias=False, name="to_semantic")(features)
             logits = keras.layers.Dot(axes=(2, 1), name="semantic_scores")([semantic(features), mapped])
-        elif variant == "skg":
+        else:
             joined = keras.layers.Concatenate(name="feature_and_semantic")(
-                [_repeat(features, n_targets), semantic(features)]
+                [_repeat(features, with_state_mlp), semantic(features)]
             )
+        if variant == "skg":
             states = keras.layers.Dense(512, activation="relu", name="skg_input_hidden")(joined)
             states = keras.layers.Dropout(0.5, name="skg_input_dropout")(states)
             states = keras.layers.Dense(int(skg_state_dim), name="node_states")(states)
             states = GatedGraphPropagation(used, steps=skg_steps, name="skg_propagation")(states)
             states = keras.layers.Dense(20, activation="relu", name="skg_output_hidden")(states)
             logits = _Slice(0, None, axis=2, name="squeeze")(keras.layers.Dense(1, name="output_logit")(states))
-        else:
-            joined = keras.layers.Concatenate(name="feature_and_semantic")(
-                [_repeat(features, with_state_mlp), semantic(features)]
-            )
+        elif variant not in ("visual_semantic", "fast0tag"):
             states = state_mlp[1](keras.layers.LeakyReLU(0.1, name="node_state_hidden")(state_mlp[0](joined)))
             states = keras.layers.LeakyReLU(0.1, name="node_states")(states)
             if variant == "rgcn_posvae":
-                if external_columns is not None:
-                    probabilities = _SelectColumns(external_columns, name="external_probabilities")(probabilities)
                 external_states = PosVAE(hidden_units, used.features[n_targets:], loss_weight=vae_weight,
                                          inference=posvae_inference, seed=seed, name="pos_vae")(probabilities)
                 states = keras.layers.Concatenate(axis=1, name="all_states")([states, external_states])
-            elif variant == "rgcn_xl" and external_columns is not None:
-                probabilities = _SelectColumns(external_columns, name="external_probabilities")(probabilities)
             shared = None
             if shared_edges:
                 shared = LearnedAdjacency(used, hidden_units=edge_hidden, activation=edge_activation,
