@@ -238,8 +238,8 @@ class ClassGraph:
             for i, j in ((i, j) for i in present for j in present if i != j):
                 wup = self._wup[i, j]
                 matrix[i, j] = 0 if wup >= self.threshold else (1 if wup < negative_threshold else -1)
-            ancestors = {i: wordnet._up_distances(wordnet.synset_from_wnid(self.synsets[i])) for i in present}
             synsets = {i: wordnet.synset_from_wnid(self.synsets[i]) for i in present}
+            ancestors = {i: wordnet._up_distances(synsets[i]) for i in present}
             for i in present:
                 for j in present:
                     if i != j and synsets[j] in ancestors[i]:  # i is a hyponym of j
