@@ -4,6 +4,7 @@ import keras
 import tensorflow as tf
 
 
+@keras.saving.register_keras_serializable(package="keras_hier")
 class HierNetRouter(keras.Model):
     """Routes each image down its most probable children and computes only that route.
 
@@ -14,7 +15,8 @@ class HierNetRouter(keras.Model):
     order: the softmax of the last node reached over its class children, zero elsewhere (if that node also
     has group children, their mass is dropped). Its argmax is the routing prediction.
 
-    Not compiled with XLA: the partition sizes change from batch to batch.
+    Not compiled with XLA: the partition sizes change from batch to batch. Saving a router (`.keras`) saves the
+    HierNet inside it; the loaded router routes through the loaded HierNet.
 
     Args:
         hiernet: the `keras_hier.HierNet` to evaluate.
@@ -89,3 +91,12 @@ class HierNetRouter(keras.Model):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.hiernet.num_classes)
+
+    def get_config(self):
+        return {**super().get_config(), "hiernet": keras.saving.serialize_keras_object(self.hiernet)}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["hiernet"] = keras.saving.deserialize_keras_object(config["hiernet"])
+        return cls(**config)
