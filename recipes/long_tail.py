@@ -118,7 +118,8 @@ def build_classifier(args, input_shape, counts, loss_name, steps):
     from keras_hier.losses import BalancedSoftmax
 
     encoder = build_encoder(args, input_shape)
-    head = CosineClassifier(len(counts), scale=args.scale, name="cosine_classifier")
+    # float32 logits under mixed precision: the model's last layer keeps a float32 policy, as Keras advises.
+    head = CosineClassifier(len(counts), scale=args.scale, name="cosine_classifier", dtype="float32")
     model = keras.Model(encoder.inputs, head(encoder.outputs[0]))
     # Per-part rates as PyTorch parameter groups: the encoder's rate, the classifier's a multiple of it.
     base = args.lr if args.backbone_lr is None else args.backbone_lr
@@ -290,9 +291,10 @@ def run(args, precision):
             head = CompositionalTransferHead.from_classifier(
                 last["head"], last["prototypes"], last["counts"], ks=(0, *last["ks"]), temperature=last["temperature"],
                 mix=last["mix"], scale=args.scale, attention=args.attention, name="transfer_ensemble",
+                dtype="float32",
             )
             encoder = last["encoder"]
-            probabilities = keras.layers.Softmax(name="probabilities")(head(encoder.outputs[0]))
+            probabilities = keras.layers.Softmax(name="probabilities", dtype="float32")(head(encoder.outputs[0]))
             export_serving(keras.Model(encoder.inputs[0], probabilities), os.path.join(args.output, "saved_model"),
                            class_names=data["class_names"], verbose=False)  # uint8 images in
     metrics = {"args": vars(args), "precision": precision, "classes": data["class_names"],

@@ -13,6 +13,8 @@ os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "2")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+import keras_hier  # noqa: E402,F401  (before any test module imports keras-hub: it sets TF_USE_LEGACY_KERAS for TF-GNN)
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

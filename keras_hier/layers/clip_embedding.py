@@ -37,7 +37,8 @@ class CLIPEmbedding(keras.layers.Layer):
         self.encoder = encoder
         self.projection_dim = int(projection_dim)
         self.modality = modality
-        self.projection = keras.layers.Dense(self.projection_dim, use_bias=False, name="projection")
+        self.projection = keras.layers.Dense(self.projection_dim, use_bias=False, name="projection",
+                                             dtype=self.dtype_policy)
 
     @classmethod
     def from_backbone(cls, backbone, modality="image", **kwargs):
@@ -55,10 +56,12 @@ class CLIPEmbedding(keras.layers.Layer):
 
     def call(self, inputs):
         if self.modality == "image":
-            return self.projection(self.encoder({"images": inputs})[:, 0, :])
-        states = self.encoder({"token_ids": inputs})
-        end = ops.argmax(inputs, axis=-1)[:, None, None]
-        return self.projection(ops.squeeze(ops.take_along_axis(states, end, axis=1), axis=1))
+            pooled = self.encoder({"images": inputs})[:, 0, :]
+        else:
+            states = self.encoder({"token_ids": inputs})
+            end = ops.argmax(inputs, axis=-1)[:, None, None]
+            pooled = ops.squeeze(ops.take_along_axis(states, end, axis=1), axis=1)
+        return ops.cast(self.projection(pooled), self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.projection_dim)

@@ -11,7 +11,9 @@ class CosineClassifier(keras.layers.Layer):
 
     The scale s is fixed, or learnable (stored as its logarithm, so it stays positive). The class weights can be
     read and replaced as unit vectors (`normalized_weights`, `set_class_weights`), which is how prototypes and
-    transferred classifiers become classifiers without training. Logits are float32 under mixed precision.
+    transferred classifiers become classifiers without training. The cosines are computed in float32; the logits come
+    out in the layer's compute dtype, as Keras layers do (under mixed precision, give the layer `dtype="float32"` when
+    it is a model's last layer).
 
     Args:
         num_classes: number of classes C.
@@ -48,7 +50,7 @@ class CosineClassifier(keras.layers.Layer):
     def call(self, features):
         x = ops.normalize(ops.cast(features, "float32"), axis=-1)
         w = ops.normalize(ops.cast(self.kernel, "float32"), axis=0)
-        return ops.exp(ops.cast(self.log_scale, "float32")) * ops.matmul(x, w)
+        return ops.cast(ops.exp(ops.cast(self.log_scale, "float32")) * ops.matmul(x, w), self.compute_dtype)
 
     def normalized_weights(self):
         """The class weights as unit vectors, numpy [C, dim]."""

@@ -52,7 +52,7 @@ class GatedGraphPropagation(keras.layers.Layer):
         self.steps, self.relation_dim = int(steps), int(relation_dim)
         self.negative_threshold = float(negative_threshold)
         self.return_all_steps = bool(return_all_steps)
-        self._edges = None
+        self._edges = self._semantic = self._unseen = None
         if graph is not None:
             self._edges = graph.relations(self.negative_threshold)
             self._semantic, self._unseen = graph.features, graph.mask("unseen")

@@ -47,7 +47,8 @@ class MiniLMEmbedding(keras.layers.Layer):
             {"token_ids": token_ids, "segment_ids": ops.zeros_like(token_ids), "padding_mask": mask}
         )["sequence_output"]
         weights = ops.cast(mask, states.dtype)[..., None]
-        return ops.sum(states * weights, axis=1) / ops.maximum(ops.sum(weights, axis=1), 1e-9)
+        mean = ops.sum(states * weights, axis=1) / ops.maximum(ops.sum(weights, axis=1), 1e-9)
+        return ops.cast(mean, self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.backbone.hidden_dim)

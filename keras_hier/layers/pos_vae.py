@@ -19,7 +19,7 @@ class PosVAE(keras.layers.Layer):
     decoder MLP([s_k; h_k]) reconstructs p_k, scored by the Gaussian log-likelihood
     (p_k - p̂_k)^2 / (2 probability_std^2) (the paper's MSE on the probability). The layer adds
     `loss_weight * (reconstruction + kl_weight * KL(N(mu, sigma^2) || N(0, I)))`, averaged over images and
-    classes, with `add_loss` (float32; 0 for an empty batch).
+    classes, with `add_loss` (float32; 0 for an empty batch). The node states come out in the compute dtype.
 
     `reconstruct="embedding"` reconstructs x_k instead with 0.5 ||x_k - x̂_k||^2 (the reference code). Then
     the loss can fall by shrinking w, which makes x_k, and so mu_k, forget p_k: trained on its own loss,
@@ -165,7 +165,7 @@ class PosVAE(keras.layers.Layer):
         per_node = reconstruction + self.kl_weight * kl
         count = ops.maximum(ops.cast(ops.size(per_node), "float32"), 1.0)
         self.add_loss(self.loss_weight * ops.sum(per_node) / count)
-        return states
+        return ops.cast(states, self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.num_classes, self.latent_dim)

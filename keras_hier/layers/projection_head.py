@@ -16,8 +16,9 @@ class ProjectionHead(keras.layers.Layer):
     Linear(d, d), L2 norm. Other settings give the base methods' heads: MoCo v2's projector is
     `ProjectionHead(128, hidden_units=2048, batch_norm=False)`, SimSiam's projector
     `ProjectionHead(2048, num_layers=3, output_batch_norm=True, normalize=False)` and its predictor
-    `ProjectionHead(2048, hidden_units=512, normalize=False)`. The output is float32 under mixed precision
-    (it feeds a loss).
+    `ProjectionHead(2048, hidden_units=512, normalize=False)`. Its sublayers follow the head's dtype policy; the
+    L2 normalisation is computed in float32 and the output is in the compute dtype (the losses of keras_hier cast
+    their inputs to float32).
 
     Args:
         units: width of the output.
@@ -46,12 +47,13 @@ class ProjectionHead(keras.layers.Layer):
             bool(normalize)
         self.hidden = []
         for i in range(self.num_layers - 1):
-            dense = keras.layers.Dense(self.hidden_units, use_bias=not self.batch_norm, name=f"dense_{i}")
-            bn = batch_normalization(name=f"bn_{i}") if self.batch_norm else None
+            dense = keras.layers.Dense(self.hidden_units, use_bias=not self.batch_norm, name=f"dense_{i}",
+                                       dtype=self.dtype_policy)
+            bn = batch_normalization(name=f"bn_{i}", dtype=self.dtype_policy) if self.batch_norm else None
             self.hidden.append((dense, bn))
         self.out = keras.layers.Dense(self.units, use_bias=not self.output_batch_norm,
-                                      name=f"dense_{self.num_layers - 1}")
-        self.out_bn = (batch_normalization(center=False, scale=False, name="bn_out")
+                                      name=f"dense_{self.num_layers - 1}", dtype=self.dtype_policy)
+        self.out_bn = (batch_normalization(center=False, scale=False, name="bn_out", dtype=self.dtype_policy)
                        if self.output_batch_norm else None)
 
     def build(self, input_shape):
@@ -73,10 +75,9 @@ class ProjectionHead(keras.layers.Layer):
         x = self.out(x)
         if self.out_bn is not None:
             x = self.out_bn(x, training=training)
-        x = ops.cast(x, "float32")
         if self.normalize:
-            x = ops.normalize(x, axis=-1)
-        return x
+            x = ops.normalize(ops.cast(x, "float32"), axis=-1)
+        return ops.cast(x, self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)

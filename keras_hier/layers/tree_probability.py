@@ -12,7 +12,8 @@ class TreeProbability(keras.layers.Layer):
     [batch, num_children(i)]. Each class's probability is the product of the probabilities of the branches
     on its route, `paths[c]` listing the `(node, child)` pairs from the root down; the result is [batch,
     num_classes] in the order of `paths` (the user's label order), and sums to 1 over the classes. Computed
-    in float32 whatever the dtype policy.
+    in float32; the output is in the layer's compute dtype. Its dtype policy is `"float32"` unless given, whatever
+    the global policy: it is the last layer of a HierNet, whose probabilities stay float32 under mixed precision.
 
     Args:
         paths: for each class, the list of `(node_index, child_position)` pairs on its route.
@@ -51,7 +52,7 @@ class TreeProbability(keras.layers.Layer):
         flat = ops.concatenate([ops.cast(x, "float32") for x in inputs], axis=-1)
         flat = ops.concatenate([flat, ops.ones_like(flat[:, :1])], axis=-1)
         gathered = ops.take(flat, ops.convert_to_tensor(self._index, "int32"), axis=1)  # [batch, classes, depth]
-        return ops.prod(gathered, axis=-1)
+        return ops.cast(ops.prod(gathered, axis=-1), self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0][0], len(self.paths))

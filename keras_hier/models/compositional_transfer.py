@@ -124,7 +124,8 @@ class CompositionalTransferHead(keras.layers.Layer):
     w^h(100)) with `ks=(0, 20, 100)`. The weights are fixed (non-trainable): put the head on a frozen encoder and
     the model exports like any other. Output float32 [batch, C].
 
-    Build one with `CompositionalTransferHead.from_classifier(...)`.
+    Build one with `CompositionalTransferHead.from_classifier(...)`. Computed in float32; the logits come out in the
+    layer's compute dtype (give it `dtype="float32"` as a model's last layer under mixed precision).
 
     Args:
         weights: list of arrays [C, dim], one per member (unit vectors). Omit only when loading.
@@ -191,9 +192,9 @@ class CompositionalTransferHead(keras.layers.Layer):
     def call(self, features):
         x = ops.normalize(ops.cast(features, "float32"), axis=-1)
         logits = self.scale * ops.einsum("bd,mcd->mbc", x, ops.cast(self.class_weights, "float32"))
-        if self.num_members == 1:
-            return logits[0]
-        return ops.log(ops.mean(ops.softmax(logits, axis=-1), axis=0) + 1e-12)
+        if self.num_members > 1:  # the ensemble's log mean probability
+            logits = ops.log(ops.mean(ops.softmax(logits, axis=-1), axis=0) + 1e-12)[None]
+        return ops.cast(logits[0], self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.num_classes)

@@ -33,11 +33,14 @@ def test_mixed_precision_save_and_errors(tmp_path):
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
         inputs = keras.Input((4,))
-        model = keras.Model(inputs, CosineClassifier(3, learn_scale=True)(inputs))
+        half = CosineClassifier(3, learn_scale=True)  # the compute dtype out, as Keras layers do
+        model = keras.Model(inputs, CosineClassifier(3, learn_scale=True, dtype="float32")(inputs))  # a last layer
     finally:
         keras.mixed_precision.set_global_policy("float32")
     x = np.random.default_rng(1).normal(size=(5, 4)).astype("float32")
-    assert model(x).dtype == "float32"
+    assert model(x).dtype == "float32" and half(x).dtype == "float16"
+    half.set_class_weights(model.layers[1].normalized_weights())
+    np.testing.assert_allclose(np.asarray(half(x), np.float32), np.asarray(model(x)), atol=0.02)
     model.save(tmp_path / "cos.keras")
     np.testing.assert_allclose(np.asarray(keras.saving.load_model(tmp_path / "cos.keras")(x)), np.asarray(model(x)),
                                atol=1e-6)

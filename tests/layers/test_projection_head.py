@@ -27,11 +27,14 @@ def test_mixed_precision_saving_and_errors(tmp_path):
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
         inputs = keras.Input((5,))
-        model = keras.Model(inputs, ProjectionHead(4, num_layers=3)(inputs))
+        head = ProjectionHead(4, num_layers=3)
+        model = keras.Model(inputs, head(inputs))
     finally:
         keras.mixed_precision.set_global_policy("float32")
     x = np.random.default_rng(1).normal(size=(3, 5)).astype("float32")
-    assert model(x).dtype == "float32"
+    assert model(x).dtype == "float16"  # the compute dtype, as Keras layers
+    assert {w.dtype for w in head.weights} == {"float32"} and head.out.compute_dtype == "float16"
+    np.testing.assert_allclose(np.linalg.norm(np.asarray(model(x), np.float32), axis=1), 1.0, atol=2e-3)
     model.save(tmp_path / "head.keras")
     np.testing.assert_allclose(np.asarray(keras.saving.load_model(tmp_path / "head.keras")(x)), np.asarray(model(x)),
                                atol=1e-3)
