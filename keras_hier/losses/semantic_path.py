@@ -94,6 +94,7 @@ class SemanticPathDiscrimination(keras.losses.Loss):
         if len(y_pred.shape) != 3 or y_pred.shape[1] != len(self._prototypes):
             raise ValueError(f"Expected embeddings [batch, {len(self._prototypes)}, d] (one per level); got "
                              f"{tuple(y_pred.shape)}.")
+        y_pred = ops.cast(y_pred, "float32")  # the loss in float32 under mixed precision
         positive = ops.cast(ops.reshape(y_true, (-1,)), "int32")
         num_bottom = int(self._paths.shape[0])
         pos_paths = ops.take(self._paths, positive, axis=0)  # [batch, L]

@@ -7,6 +7,7 @@ import numpy as np
 from keras import ops
 
 from keras_hier._config import deserialized
+from keras_hier._training_state import SavesTrainingState
 
 
 def _l2_normalize(x):
@@ -14,7 +15,7 @@ def _l2_normalize(x):
 
 
 @keras.saving.register_keras_serializable(package="keras_hier")
-class DualEncoder(keras.Model):
+class DualEncoder(SavesTrainingState, keras.Model):
     """Image tower and text tower with linear projections into one space; logits over a fixed set of
     class texts, as CLIP and HGR-Net score an image against every class.
 
@@ -106,6 +107,23 @@ class DualEncoder(keras.Model):
             name="log_logit_scale",
         )
         self.weights_optimizer = None
+        self._build_projections(class_inputs)
+
+    def _build_projections(self, class_inputs):
+        """Builds the projections on the towers' output widths and marks the model built (what
+        `keras.callbacks.BackupAndRestore` needs before `fit`); left to the first call when a width is unknown."""
+        try:
+            image_dim = self.image_encoder.output_shape[-1]
+            text_dim = class_inputs.shape[-1] if self.text_encoder is None else self.text_encoder.output_shape[-1]
+        except (AttributeError, ValueError, RuntimeError):
+            return
+        if image_dim is None or text_dim is None:
+            return
+        if self.image_projection is not None:
+            self.image_projection.build((None, image_dim))
+        if self.text_projection is not None:
+            self.text_projection.build((None, text_dim))
+        self.built = True
 
     @property
     def num_classes(self):

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 
 from keras_hier._io import write_saved_model
+from keras_hier._training_state import SavesTrainingState
 from keras_hier.hierarchy import Hierarchy
 from keras_hier.layers.tree_probability import TreeProbability
 
@@ -160,7 +161,7 @@ def _segment(backbone, start, end, name):
 
 
 @keras.saving.register_keras_serializable(package="keras_hier")
-class HierNet(keras.Model):
+class HierNet(SavesTrainingState, keras.Model):
     """A tree-shaped CNN built from a backbone and a class hierarchy (Tempfli & Sandor, ICAART 2023).
 
     Each internal node of the hierarchy gets an *edge*, its own copy of a segment of the backbone, and a

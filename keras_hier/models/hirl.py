@@ -4,6 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_hier._training_state import SavesTrainingState
 from keras_hier.layers.projection_head import ProjectionHead
 from keras_hier.losses.semantic_path import SemanticPathDiscrimination
 from keras_hier.models.prototype_update import PrototypeUpdate
@@ -11,7 +12,7 @@ from keras_hier.models.ssl.base import SelfSupervisedModel, batch_images, safe_m
 
 
 @keras.saving.register_keras_serializable(package="keras_hier")
-class HIRL(keras.Model):
+class HIRL(SavesTrainingState, keras.Model):
     """HIRL (Xu et al., 2022): a self-supervised `base` (SimCLR, MoCo v2, SimSiam) plus semantic path
     discrimination over hierarchical K-means prototypes of its embeddings.
 
@@ -103,9 +104,9 @@ class HIRL(keras.Model):
         return self.base.export(filepath, format=format, verbose=verbose, **kwargs)
 
     def level_embeddings(self, images, training=False):
-        """The per-level embeddings z_1..z_L of `images` [batch, L, d] (unit vectors)."""
+        """The per-level embeddings z_1..z_L of `images` [batch, L, d] (unit vectors, float32)."""
         z0 = self.base.embed(images, training=training)
-        return ops.stack([head(z0, training=training) for head in self.heads], axis=1)
+        return ops.cast(ops.stack([head(z0, training=training) for head in self.heads], axis=1), "float32")
 
     # Clustering ---------------------------------------------------------------------------------------------
 
@@ -209,10 +210,18 @@ class HIRL(keras.Model):
     def _head_variables(self):
         return [v for head in self.heads for v in head.trainable_variables]
 
+    def compile(self, *args, **kwargs):
+        super().compile(*args, **kwargs)
+        # The optimizer trains the base's online variables, then the heads' (the order of `fit_step`): built on them at
+        # once, its state has the shape of what it saves, so `load_weights` and `BackupAndRestore` restore it exactly.
+        if self.optimizer is not None and not self.optimizer.built:
+            self.optimizer.build(list(self.base.online_variables) + self._head_variables())
+
     def compile_from_config(self, config):
-        # The optimizer trains the base's online variables, then the heads' (the order of `fit_step`).
         self.compile(**keras.saving.deserialize_keras_object(config))
-        self.optimizer.build(list(self.base.online_variables) + self._head_variables())
+
+    def _state_objects(self):
+        return [*super()._state_objects(), self.spd]  # L_SPD's negative sampling
 
     def train_step(self, data):
         x, index, _ = keras.utils.unpack_x_y_sample_weight(data)

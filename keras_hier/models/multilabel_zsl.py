@@ -6,6 +6,7 @@ import numpy as np
 from keras import ops
 
 from keras_hier._config import deserialized
+from keras_hier._training_state import SavesTrainingState
 from keras_hier.knowledge.graph import ClassGraph
 
 VARIANTS = ("visual_semantic", "fast0tag", "skg", "rgcn", "rgcn_xl", "rgcn_posvae")
@@ -74,7 +75,7 @@ class ProbabilityMatching(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="keras_hier")
-class MultiLabelZeroShot(keras.Model):
+class MultiLabelZeroShot(SavesTrainingState, keras.Model):
     """Multi-label zero-shot classifier that transfers knowledge from external classes over a `ClassGraph`.
 
     A frozen `backbone` maps images to a feature vector and to probabilities over the graph's external classes

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_hier._training_state import SavesTrainingState
 from keras_hier.distribute import scale_loss_for_replicas
 from keras_hier.models.ssl.augmentation import view_augmentation
 
@@ -17,7 +18,7 @@ def batch_images(data):
     return x
 
 
-class SelfSupervisedModel(keras.Model):
+class SelfSupervisedModel(SavesTrainingState, keras.Model):
     """Base class of the self-supervised methods: an `encoder` (images -> features), a random `augmentation`
     drawing the two views, and a `train_step` on the method's `view_loss`.
 
@@ -93,12 +94,15 @@ class SelfSupervisedModel(keras.Model):
         """The variables the optimizer trains (all trainable ones unless overridden)."""
         return self.trainable_variables
 
-    def compile_from_config(self, config):
-        # On loading, build the optimizer on the variables it trains (not the momentum encoder's), so that its saved
-        # state fits.
-        self.compile(**keras.saving.deserialize_keras_object(config))
-        if self.built:
+    def compile(self, *args, **kwargs):
+        super().compile(*args, **kwargs)
+        # Build the optimizer on the variables it trains (not the momentum encoder's) at once: its state then has the
+        # shape of what it saves, and `load_weights`, `BackupAndRestore` and `.keras` loading restore it exactly.
+        if self.built and self.optimizer is not None and not self.optimizer.built:
             self.optimizer.build(self.online_variables)
+
+    def compile_from_config(self, config):
+        self.compile(**keras.saving.deserialize_keras_object(config))
 
     def after_step(self):
         """Runs after each optimizer step (e.g. MoCo's momentum update)."""
