@@ -1,16 +1,125 @@
-"""Writing files and folders so that nothing half-written is ever left behind."""
+"""Writing files and folders so that nothing half-written is ever left behind, and nothing of the user's is lost.
+
+Everything is written under a temporary name beside its destination (`.tmp-<name>-<pid>-<random>`) and moved into
+place when complete, with the permissions a plain `open` / `mkdir` would give (0644 / 0755 under the usual umask),
+so a server running as another user can read it. A folder that is already there is replaced atomically: swapped
+with the new one in a single `renameat2(RENAME_EXCHANGE)` where Linux offers it, else moved aside, the new one moved
+in, and the old one deleted (restored if the move fails). Leftovers of a writer that was killed (its process is
+gone) are cleaned by the next write to the same destination.
+"""
 
 import contextlib
+import ctypes
+import errno
+import json
 import os
+import re
 import shutil
+import sys
 import tempfile
+
+EXPORT_MARKER = "keras_hier_export.json"
+
+
+def _umask():
+    """The process's umask, read without changing it where /proc allows."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _normal_mode(path, directory=False):
+    """Gives `path` the mode `open` / `mkdir` would (0666 / 0777 less the umask), not mkstemp's 0600 / 0700."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
+def _temporary_prefix(path, kind="tmp"):
+    return f".{kind}-{os.path.basename(os.path.abspath(path))}-{os.getpid()}-"
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def _clean_stale(path):
+    """Removes `.tmp-` / `.old-` leftovers of `path` whose writer process is gone; an `.old-` copy is put back first
+    when `path` itself is missing (a writer killed between moving the old folder aside and the new one in)."""
+    parent, name = os.path.split(os.path.abspath(path))
+    pattern = re.compile(rf"^\.(tmp|old)-{re.escape(name)}-(\d+)-")
+    try:
+        entries = os.listdir(parent)
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        match = pattern.match(entry)
+        if not match or _alive(int(match.group(2))):
+            continue
+        stale = os.path.join(parent, entry)
+        if match.group(1) == "old" and not os.path.lexists(path):
+            os.rename(stale, path)
+        elif os.path.isdir(stale) and not os.path.islink(stale):
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.remove(stale)
+
+
+def _exchange(a, b):
+    """Swaps two paths atomically (Linux renameat2 RENAME_EXCHANGE); False where the system cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, f"Could not swap {a} and {b}: {os.strerror(code)}")
+
+
+def _install_directory(tmp, path):
+    """Moves the complete folder `tmp` to `path`; an existing `path` is replaced without ever being missing (or, where
+    an atomic swap is impossible, is missing only between two renames and is restored if the second fails)."""
+    if not os.path.lexists(path):
+        os.rename(tmp, path)
+        return
+    if _exchange(tmp, path):  # `tmp` now holds the old folder
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
+    aside = tempfile.mkdtemp(dir=os.path.dirname(os.path.abspath(path)), prefix=_temporary_prefix(path, "old"))
+    os.rmdir(aside)
+    os.rename(path, aside)
+    try:
+        os.rename(tmp, path)
+    except BaseException:
+        os.rename(aside, path)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 @contextlib.contextmanager
 def atomic_file(path, suffix=""):
     """Yields a temporary file name beside `path`; moves it to `path` when the block succeeds, removes it if not.
 
-    Readers see the old file or the complete new one, never a part.
+    Readers see the old file or the complete new one, never a part. The file gets the usual permissions (0644 under
+    a 022 umask).
 
     Args:
         path: the destination file (its folder is created if needed).
@@ -19,8 +128,10 @@ def atomic_file(path, suffix=""):
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=suffix)
+    _clean_stale(path)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=_temporary_prefix(path), suffix=suffix)
     os.close(fd)
+    _normal_mode(tmp)
     try:
         yield tmp
         os.replace(tmp, path)
@@ -30,24 +141,28 @@ def atomic_file(path, suffix=""):
 
 
 @contextlib.contextmanager
-def atomic_directory(path):
-    """Yields a temporary folder beside `path`; when the block succeeds it replaces `path`, else it is removed.
+def atomic_directory(path, may_replace=None):
+    """Yields a temporary folder beside `path`; when the block succeeds it takes `path`'s place, else it is removed.
 
     Args:
-        path: the destination folder (an existing one is replaced).
+        path: the destination folder.
+        may_replace: called with `path` when it already exists, before anything is written; it raises to refuse
+            (default: any existing folder is replaced).
     """
     path = os.fspath(path)
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(dir=parent, prefix=".tmp-")
+    _clean_stale(path)
+    if os.path.lexists(path) and may_replace is not None:
+        may_replace(path)
+    tmp = tempfile.mkdtemp(dir=parent, prefix=_temporary_prefix(path))
+    _normal_mode(tmp, directory=True)
     try:
         yield tmp
-        if os.path.exists(path):
-            shutil.rmtree(path)
-        os.rename(tmp, path)
+        _install_directory(tmp, path)
     finally:
         if os.path.exists(tmp):
-            shutil.rmtree(tmp)
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_text_atomic(path, text):
@@ -62,21 +177,120 @@ def write_text_atomic(path, text):
             f.write(text)
 
 
-def write_saved_model(path, tracked, serve, input_signature):
-    """Writes a SavedModel whose `serve` and `serving_default` signatures run `serve`, atomically.
+def _is_keras_hier_export(path):
+    return os.path.isfile(os.path.join(path, EXPORT_MARKER))
+
+
+def _refuse_foreign_folder(path):
+    """Lets an export replace only an empty folder or an earlier keras_hier export."""
+    if not os.path.isdir(path) or os.path.islink(path):
+        raise FileExistsError(f"{path} exists and is not a folder: choose another export path.")
+    if _is_keras_hier_export(path) or not os.listdir(path):
+        return
+    versions = sorted((e for e in os.listdir(path) if e.isdigit()), key=int)
+    hint = (f" It looks like a TF Serving base folder (versions {', '.join(versions)}): pass `version=\"next\"` (or a "
+            "number) to write a new version inside it." if versions else "")
+    raise FileExistsError(f"Refusing to replace {path}: it is not a SavedModel written by keras_hier (no "
+                          f"{EXPORT_MARKER}), and replacing it would delete what it holds.{hint} Choose another path, "
+                          "or remove the folder yourself.")
+
+
+def export_path(path, version=None):
+    """The folder an export with `version` goes to: `path` itself (None), `path/<version>` (an int), or the next
+    free TF Serving version under `path` (`"next"`: one more than the largest number there, 1 if none).
 
     Args:
-        path: the SavedModel folder (an existing one is replaced).
+        path: the export folder, or TF Serving's base folder when `version` is given.
+        version: None, a positive int, or "next".
+    """
+    path = os.fspath(path)
+    if version is None:
+        return path
+    if version == "next":
+        numbers = [int(e) for e in os.listdir(path) if e.isdigit()] if os.path.isdir(path) else []
+        return os.path.join(path, str(max(numbers, default=0) + 1))
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValueError(f"`version` must be a positive int or 'next' (TF Serving's numbered folders); got {version!r}.")
+    return os.path.join(path, str(version))
+
+
+@contextlib.contextmanager
+def saved_model_directory(path, version=None):
+    """Yields a temporary folder to write a SavedModel into; installs it at `export_path(path, version)` when the block
+    succeeds, marked as keras_hier's (so a later export may replace it). An existing folder that is not an earlier
+    keras_hier export (a TF Serving base folder, a user's folder) is refused before anything is written.
+
+    Args:
+        path: the SavedModel folder, or TF Serving's base folder with `version`.
+        version: None, a positive int or "next" (see `export_path`).
+    """
+    from keras_hier import __version__
+
+    target = export_path(path, version)
+    with atomic_directory(target, may_replace=_refuse_foreign_folder) as tmp:
+        yield tmp
+        with open(os.path.join(tmp, EXPORT_MARKER), "w") as f:
+            json.dump({"written_by": "keras_hier", "keras_hier_version": __version__}, f)
+        _normal_mode(os.path.join(tmp, EXPORT_MARKER))
+
+
+def _checking_shapes(serve, input_signature):
+    """`serve` behind a check that each input has its signature's known dimensions (a SavedModel signature does not
+    check them itself): an `InvalidArgumentError` naming the expected shape otherwise."""
+    import tensorflow as tf
+
+    def expected(spec):
+        return "[" + ", ".join("batch" if d is None and i == 0 else ("any" if d is None else str(d))
+                               for i, d in enumerate(spec.shape)) + "]"
+
+    def checked(*inputs):
+        checks = []
+        for x, spec in zip(inputs, input_signature):
+            dims = list(spec.shape)
+            known = [i for i, d in enumerate(dims) if d is not None]
+            shape = tf.shape(x)
+            if known:
+                same = tf.logical_and(
+                    tf.equal(tf.size(shape), len(dims)),
+                    tf.reduce_all(tf.equal(tf.gather(tf.concat([shape, tf.zeros([len(dims)], tf.int32)], 0), known),
+                                           [dims[i] for i in known])))
+            else:
+                same = tf.equal(tf.size(shape), len(dims))
+            checks.append(tf.debugging.Assert(same, [
+                f"`{spec.name or 'input'}` must have shape {expected(spec)} ({spec.dtype.name}); got shape", shape,
+                "- resize the images to the model's input size (or export with resize=True)."]))
+        with tf.control_dependencies(checks):
+            return serve(*[tf.identity(x) for x in inputs])
+
+    return checked
+
+
+def write_saved_model(path, tracked, serve, input_signature, version=None):
+    """Writes a SavedModel whose `serve` and `serving_default` signatures run `serve`, atomically.
+
+    Inputs whose shape differs from `input_signature`'s known dimensions are refused with an `InvalidArgumentError`
+    naming the expected shape. The folder is replaced only if it is empty or an earlier keras_hier export
+    (`saved_model_directory`).
+
+    Args:
+        path: the SavedModel folder, or TF Serving's base folder with `version`.
         tracked: the Keras model(s) whose variables `serve` uses (one or a list).
-        serve: a function of the input tensors returning a dict of output tensors.
+        serve: a function of the input tensors returning a dict of output tensors (or a tensor).
         input_signature: list of `tf.TensorSpec` of `serve`'s inputs.
+        version: None, a positive int or "next" (TF Serving's `path/<version>/` layout).
+
+    Returns:
+        The folder written.
     """
     import keras
 
     archive = keras.export.ExportArchive()
     for model in tracked if isinstance(tracked, (list, tuple)) else [tracked]:
         archive.track(model)
-    archive.add_endpoint("serve", serve, input_signature=input_signature)
-    archive.add_endpoint("serving_default", serve, input_signature=input_signature)
-    with atomic_directory(path) as tmp:
+    checked = _checking_shapes(serve, input_signature)
+    archive.add_endpoint("serve", checked, input_signature=input_signature)
+    archive.add_endpoint("serving_default", checked, input_signature=input_signature)
+    target = export_path(path, version)
+    with saved_model_directory(target) as tmp:
         archive.write_out(tmp, verbose=False)
+    return target

@@ -16,14 +16,17 @@ def _preprocess_fn(preprocessing):
 
 
 def export_serving(model, path, preprocessing="unit", class_names=None, top_k=5, activation=None, resize=False,
-                   extra_outputs=None, verbose=True):
+                   extra_outputs=None, verbose=True, version=None):
     """Writes a SavedModel whose `serving_default` (and `serve`) signature takes raw uint8 images
     [batch, height, width, channels] (any batch size) and returns `probabilities` [batch, classes] (float32),
     `top_k_indices` [batch, k] (int32, best first) and `top_k_classes` [batch, k] (their names).
 
     The images are cast to float32 (0..255), optionally resized to the model's input size, and passed through
-    `preprocessing` before the model. The SavedModel is written to a temporary folder beside `path` and moved into
-    place only when complete (an existing folder is replaced); a failure leaves nothing behind.
+    `preprocessing` before the model. Images of another size than the model's are refused with an
+    `InvalidArgumentError` naming the expected shape (unless `resize`). The SavedModel is written to a temporary
+    folder beside `path` and moved into place only when complete; a failure leaves nothing behind. An existing
+    folder is replaced (atomically) only if it is an earlier keras_hier export: a TF Serving base folder or any
+    other folder is refused. `version` writes TF Serving's layout, `path/<version>/`.
 
     Args:
         model: a Keras model from preprocessed images [batch, H, W, C] to class scores [batch, classes].
@@ -38,9 +41,11 @@ def export_serving(model, path, preprocessing="unit", class_names=None, top_k=5,
         extra_outputs: optional function of the preprocessed images returning a dict of more output tensors
             (e.g. HierNet's routed class); the models it uses must be tracked by `model`.
         verbose: say where the SavedModel went.
+        version: None (write `path` itself), a positive int, or `"next"` (one more than the largest version folder
+            under `path`, 1 if none).
 
     Returns:
-        `path`.
+        The folder written (`path`, or `path/<version>`).
 
     Example:
     >>> import keras
@@ -96,7 +101,7 @@ def export_serving(model, path, preprocessing="unit", class_names=None, top_k=5,
         return outputs
 
     tracked = [model] + ([preprocessing] if isinstance(preprocessing, keras.layers.Layer) else [])
-    write_saved_model(path, tracked, serve, spec)
+    path = write_saved_model(path, tracked, serve, spec, version=version)
     if verbose:
         print(f"Saved a serving SavedModel to {path} (serving_default: uint8 images -> probabilities, top_k_indices, "
               "top_k_classes)")

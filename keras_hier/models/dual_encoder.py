@@ -303,16 +303,18 @@ class DualEncoder(SavesTrainingState, keras.Model):
         probs = keras.layers.Softmax(dtype="float32", name="probabilities")(logits)
         return keras.Model(images, probs, name=name)
 
-    def export(self, filepath, format="tf_saved_model", verbose=True, candidates=None, **kwargs):
+    def export(self, filepath, format="tf_saved_model", verbose=True, candidates=None, version=None, **kwargs):
         """Exports the zero-shot classifier as a SavedModel for TF Serving: its `serve` / `serving_default`
         signature takes float32 images (any batch size) and returns `probabilities` over `candidates` and
-        `class`, the label of the most probable candidate. Written to a temporary folder and moved into place.
+        `class`, the label of the most probable candidate. Written to a temporary folder and moved into place; an
+        existing folder is replaced only if it is an earlier keras_hier export. Returns the folder written.
 
         Args:
             filepath: the SavedModel folder.
             format: `"tf_saved_model"` (other formats export the model's own call, logits over all classes).
             verbose: print where it went.
             candidates: class indices to choose among; default all.
+            version: None, or an int or `"next"` for TF Serving's layout `filepath/<version>/`.
         """
         if format != "tf_saved_model":
             return super().export(filepath, format=format, verbose=verbose, **kwargs)
@@ -328,9 +330,10 @@ class DualEncoder(SavesTrainingState, keras.Model):
             probs = classifier(image, training=False)
             return {"probabilities": probs, "class": tf.gather(ids, tf.argmax(probs, axis=-1, output_type=tf.int32))}
 
-        write_saved_model(filepath, classifier, serve, spec)
+        filepath = write_saved_model(filepath, classifier, serve, spec, version=version)
         if verbose:
             print(f"Saved zero-shot SavedModel to {filepath} (serving_default: probabilities, class)")
+        return filepath
 
     def compile(self, optimizer="adamw", loss=None, weights_optimizer=None, **kwargs):
         super().compile(optimizer=optimizer, loss=loss, **kwargs)

@@ -395,10 +395,14 @@ class HierNet(SavesTrainingState, keras.Model):
 
         return HierNetRouter(self)
 
-    def export(self, filepath, format="tf_saved_model", verbose=True, input_signature=None, **kwargs):
+    def export(self, filepath, format="tf_saved_model", verbose=True, input_signature=None, version=None, **kwargs):
         """Exports a SavedModel for TF Serving whose `serve` / `serving_default` signature takes float32 images
-        (any batch size) and returns `probabilities` (slow evaluation), `routed_class` and
-        `routed_probabilities` (fast evaluation). Written to a temporary folder and moved into place."""
+        (any batch size, the model's image size) and returns `probabilities` (slow evaluation), `routed_class` and
+        `routed_probabilities` (fast evaluation).
+
+        Written to a temporary folder and moved into place; an existing folder is replaced only if it is an earlier
+        keras_hier export. `version` (an int or `"next"`) writes TF Serving's layout, `filepath/<version>/`.
+        Returns the folder written."""
         if format != "tf_saved_model":
             return super().export(filepath, format=format, verbose=verbose, input_signature=input_signature, **kwargs)
         import tensorflow as tf
@@ -414,6 +418,7 @@ class HierNet(SavesTrainingState, keras.Model):
                 "routed_probabilities": routed,
             }
 
-        write_saved_model(filepath, self, serve, spec)
+        filepath = write_saved_model(filepath, self, serve, spec, version=version)
         if verbose:
             print(f"Saved HierNet SavedModel to {filepath} (serving_default: probabilities, routed_class)")
+        return filepath

@@ -99,9 +99,9 @@ class HIRL(SavesTrainingState, keras.Model):
     def call(self, images, training=False):
         return self.base(images, training=training)
 
-    def export(self, filepath, format="tf_saved_model", verbose=True, **kwargs):
+    def export(self, filepath, format="tf_saved_model", verbose=True, version=None, **kwargs):
         """Exports the encoder (images -> features, the `serve` endpoint); the heads are dropped, as HIRL does."""
-        return self.base.export(filepath, format=format, verbose=verbose, **kwargs)
+        return self.base.export(filepath, format=format, verbose=verbose, version=version, **kwargs)
 
     def level_embeddings(self, images, training=False):
         """The per-level embeddings z_1..z_L of `images` [batch, L, d] (unit vectors, float32)."""

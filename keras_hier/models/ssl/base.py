@@ -72,10 +72,23 @@ class SelfSupervisedModel(SavesTrainingState, keras.Model):
     def call(self, images, training=False):
         return self.encoder(images, training=training)
 
-    def export(self, filepath, format="tf_saved_model", verbose=True, **kwargs):
-        """Exports the encoder (images -> features, the `serve` endpoint), what downstream use needs; the heads and
-        the augmentation stay out."""
-        return self.encoder.export(filepath, format=format, verbose=verbose, **kwargs)
+    def export(self, filepath, format="tf_saved_model", verbose=True, version=None, **kwargs):
+        """Exports the encoder (images -> features, the `serve` and `serving_default` endpoints), what downstream
+        use needs; the heads and the augmentation stay out. A SavedModel is written as keras_hier writes every
+        export (atomically, never over a folder that is not an earlier keras_hier export; `version` for TF
+        Serving's `filepath/<version>/` layout); returns the folder written. Other formats are Keras' own."""
+        if format != "tf_saved_model":
+            return self.encoder.export(filepath, format=format, verbose=verbose, **kwargs)
+        import tensorflow as tf
+
+        from keras_hier._io import write_saved_model
+
+        spec = [tf.TensorSpec([None, *self.encoder.inputs[0].shape[1:]], tf.float32, name="images")]
+        filepath = write_saved_model(filepath, self.encoder, lambda x: self.encoder(x, training=False), spec,
+                                     version=version)
+        if verbose:
+            print(f"Saved the encoder's SavedModel to {filepath} (serve: images -> features)")
+        return filepath
 
     def views(self, images):
         """Two random views of each image."""
