@@ -1,6 +1,7 @@
 """Helpers the recipes share: the precision and strategy flags, the papers' weight decay, training budgets,
 comma-separated flags, mean ± spread over seeds, metrics.json."""
 
+import argparse
 import contextlib
 
 import numpy as np
@@ -18,7 +19,7 @@ def add_runtime_flags(parser):
 
 def add_weight_decay_flag(parser, default, paper):
     """Adds `--weight-decay`, in the papers' convention (coupled L2, see `coupled_sgd`); `paper` says their value."""
-    parser.add_argument("--weight-decay", type=float, default=default,
+    parser.add_argument("--weight-decay", type=NON_NEGATIVE_FLOAT, default=default,
                         help=f"SGD weight decay as the papers mean it: coupled L2, added to the gradient before "
                              f"momentum (PyTorch's SGD; keras_hier.optimizers.CoupledSGD), about ten times stronger "
                              f"than the same value in keras.optimizers.SGD at momentum 0.9 ({paper})")
@@ -119,6 +120,51 @@ def run_under_runtime(args, run):
     """`run(args, precision)` inside `runtime(args)`: what every recipe's `main` does."""
     with runtime(args) as precision:
         return run(args, precision)
+
+
+def number(kind=int, low=None, high=None, low_open=False, high_open=False):
+    """An argparse `type`: a number of `kind` within [low, high] (an end excluded with `low_open` / `high_open`),
+    else a usage error that names the range. E.g. `number(int, 1)` for counts, `number(float, 0, 1, high_open=True)`.
+    """
+
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}; got {text!r}")
+        if not np.isfinite(value) or (low is not None and (value <= low if low_open else value < low)) or (
+                high is not None and (value >= high if high_open else value > high)):
+            left = "any" if low is None else ("(" if low_open else "[") + f"{low}"
+            right = "any" if high is None else f"{high}" + (")" if high_open else "]")
+            raise argparse.ArgumentTypeError(f"must be in {left}, {right}; got {text}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+POSITIVE_INT = number(int, 1)
+NON_NEGATIVE_INT = number(int, 0)
+POSITIVE_FLOAT = number(float, 0, low_open=True)
+NON_NEGATIVE_FLOAT = number(float, 0)
+FRACTION = number(float, 0, 1, low_open=True)
+
+
+def number_list(kind=int, low=None, high=None, low_open=False, high_open=False):
+    """An argparse `type`: a non-empty comma-separated list of numbers, each checked as by `number`."""
+    one = number(kind, low, high, low_open, high_open)
+
+    def parse(text):
+        items = [item.strip() for item in str(text).split(",") if item.strip()]
+        if not items:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list of numbers; got {text!r}")
+        return [one(item) for item in items]
+
+    parse.__name__ = f"{kind.__name__} list"
+    return parse
+
+
+SEEDS = number_list(int, 0)
 
 
 def comma_list(text, allowed=None, flag="--list"):

@@ -16,7 +16,8 @@ import time
 import numpy as np
 
 from recipes._common import (
-    add_runtime_flags, budget_log, comma_list, mean_and_spread, run_under_runtime, write_metrics,
+    FRACTION, NON_NEGATIVE_FLOAT, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, SEEDS, add_runtime_flags,
+    budget_log, comma_list, mean_and_spread, run_under_runtime, write_metrics,
 )
 
 METHODS = ("flat", "hgr")
@@ -36,13 +37,13 @@ def parse_args(argv=None):
                         "--validation-unseen seen classes instead and evaluate on their training images")
     p.add_argument("--validation-unseen", default="Sneaker,T-shirt/top,Coat",
                    help="with --validate: seen classes held out as unseen (relatives of the real unseen ones)")
-    p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
+    p.add_argument("--seeds", type=SEEDS, default="0,1,2", help="comma-separated seeds")
     p.add_argument("--methods", default="flat,hgr", help="flat (CLIP InfoNCE) and/or hgr")
-    p.add_argument("--epochs", type=float, default=2, help="epochs over the seen images, per model")
-    p.add_argument("--train-size", type=int, default=0, help="seen training images used (0: all)")
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--lr", type=float, default=1e-3, help="AdamW peak learning rate (paper, fine-tuning CLIP: 3e-7)")
-    p.add_argument("--weight-decay", type=float, default=1e-4,
+    p.add_argument("--epochs", type=POSITIVE_FLOAT, default=2, help="epochs over the seen images, per model")
+    p.add_argument("--train-size", type=NON_NEGATIVE_INT, default=0, help="seen training images used (0: all)")
+    p.add_argument("--batch-size", type=POSITIVE_INT, default=256)
+    p.add_argument("--lr", type=POSITIVE_FLOAT, default=1e-3, help="AdamW peak learning rate (paper, fine-tuning CLIP: 3e-7)")
+    p.add_argument("--weight-decay", type=NON_NEGATIVE_FLOAT, default=1e-4,
                    help="AdamW weight decay: decoupled and multiplied by the learning rate, as in both "
                         "keras.optimizers.AdamW and the paper's torch.optim.AdamW (the paper's code: 0)")
     p.add_argument("--towers", default="cnn-minilm", choices=TOWERS,
@@ -50,24 +51,24 @@ def parse_args(argv=None):
                         "clip-config: a small CLIP (ViT + text transformer) from scratch; clip-preset: a pretrained "
                         "keras-hub CLIP (--clip-preset, needs internet; the paper fine-tunes CLIP RN50 at lr 3e-7)")
     p.add_argument("--clip-preset", default="clip_vit_base_patch16", help="keras-hub CLIP preset name or preset folder, for --towers clip-preset")
-    p.add_argument("--projection-dim", type=int, default=128, help="joint space size (cnn towers with --project-text, clip-config)")
+    p.add_argument("--projection-dim", type=POSITIVE_INT, default=128, help="joint space size (cnn towers with --project-text, clip-config)")
     p.add_argument("--project-text", action="store_true",
                    help="also project the (frozen) text features; default: images are projected into MiniLM's space")
     # Defaults chosen with --validate (seen classes standing in for the unseen ones; docs/hgr.md): whole chains,
     # negatives from the inner node's own level, equal weights. The paper's: K 0.25, M 0.5, topk, adaptive.
-    p.add_argument("--outer-ratio", type=float, default=1.0,
+    p.add_argument("--outer-ratio", type=FRACTION, default=1.0,
                    help="K, share of the label's chain used as anchors (paper: 0.25)")
-    p.add_argument("--inner-ratio", type=float, default=1.0,
+    p.add_argument("--inner-ratio", type=FRACTION, default=1.0,
                    help="M, share of the anchor's chain used as inner nodes (paper: 0.5)")
     p.add_argument("--weighting", default="equal", help="layer weights (paper: adaptive)",
                    choices=("equal", "increasing", "decreasing", "nl_increasing", "nl_decreasing", "inverse_count",
                             "adaptive"))
     p.add_argument("--negatives", default="level", choices=("topk", "level", "siblings", "random"),
                    help="where each inner node's negatives come from (paper: topk, the level above)")
-    p.add_argument("--max-classes", type=int, default=256, help="largest compare set")
+    p.add_argument("--max-classes", type=POSITIVE_INT, default=256, help="largest compare set")
     p.add_argument("--transductive", action="store_true",
                    help="draw unseen class texts as negatives too, as the official code does (default: never)")
-    p.add_argument("--weights-lr", type=float, default=1e-4, help="SGD learning rate of the adaptive layer weights")
+    p.add_argument("--weights-lr", type=POSITIVE_FLOAT, default=1e-4, help="SGD learning rate of the adaptive layer weights")
     p.add_argument("--template", default="a photo of a {}.")
     add_runtime_flags(p)
     p.add_argument("--output", default="runs/hgr_zero_shot", help="folder for metrics.json, plots and the SavedModel")
@@ -182,7 +183,7 @@ def run(args, precision):
 
     start = time.time()
     methods = comma_list(args.methods, METHODS, "--methods")
-    seeds = [int(s) for s in comma_list(args.seeds)]
+    seeds = list(args.seeds)
     os.makedirs(args.output, exist_ok=True)
 
     hierarchy = fashion_mnist.hierarchy()

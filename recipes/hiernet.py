@@ -17,7 +17,8 @@ import time
 import numpy as np
 
 from recipes._common import (
-    add_runtime_flags, add_weight_decay_flag, budget_log, coupled_sgd, run_under_runtime, write_metrics,
+    FRACTION, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, add_runtime_flags, add_weight_decay_flag, budget_log,
+    coupled_sgd, number, run_under_runtime, write_metrics,
 )
 
 # The paper's settings per activation and n (section 5.7, Tables 1 and 2): split point and extra classifier blocks
@@ -33,36 +34,36 @@ PAPER = {
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m recipes.hiernet", description=__doc__.splitlines()[0])
     p.add_argument("--dataset", choices=("fashion_mnist", "cifar100"), default="fashion_mnist")
-    p.add_argument("--n", type=int, default=3, help="residual blocks per stage (3 -> ResNet-20)")
+    p.add_argument("--n", type=POSITIVE_INT, default=3, help="residual blocks per stage (3 -> ResNet-20)")
     p.add_argument("--activation", choices=("relu", "elu"), default="relu")
-    p.add_argument("--backbone-epochs", type=float, default=2, help="backbone epochs before grouping and transfer")
-    p.add_argument("--epochs", type=float, default=1, help="HierNet epochs (the backbone trains as many more)")
-    p.add_argument("--train-size", type=int, default=0, help="training images used (0: all)")
-    p.add_argument("--eval-size", type=int, default=0, help="validation and test images each (0: half the test split)")
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--backbone-epochs", type=POSITIVE_FLOAT, default=2, help="backbone epochs before grouping and transfer")
+    p.add_argument("--epochs", type=POSITIVE_FLOAT, default=1, help="HierNet epochs (the backbone trains as many more)")
+    p.add_argument("--train-size", type=NON_NEGATIVE_INT, default=0, help="training images used (0: all)")
+    p.add_argument("--eval-size", type=NON_NEGATIVE_INT, default=0, help="validation and test images each (0: half the test split)")
+    p.add_argument("--batch-size", type=POSITIVE_INT, default=128)
     p.add_argument("--schedule", choices=("scaled", "paper"), default="scaled",
                    help="paper: lr 0.01 for 2k steps (HierNet, and the backbone for n >= 18 only, as He et al.), "
                         "0.1 to 32k, 0.01 to 48k, 0.001 after; scaled: the same shape over the run's own steps")
-    p.add_argument("--lr", type=float, default=0.1, help="peak learning rate")
-    p.add_argument("--finetune-lr", type=float, default=None,
+    p.add_argument("--lr", type=POSITIVE_FLOAT, default=0.1, help="peak learning rate")
+    p.add_argument("--finetune-lr", type=POSITIVE_FLOAT, default=None,
                    help="peak learning rate of the second stage, for the HierNet and the backbone alike (default --lr)")
-    p.add_argument("--momentum", type=float, default=0.9)
+    p.add_argument("--momentum", type=number(float, 0, 1), default=0.9)
     add_weight_decay_flag(p, 1e-4, "the paper: 1e-4 with momentum 0.9")
     p.add_argument("--no-augment", action="store_true", help="no random flip / 0.125 translation")
-    p.add_argument("--split-point", type=int, default=None,
+    p.add_argument("--split-point", type=POSITIVE_INT, default=None,
                    help="residual blocks in the trunk (default: the paper's value for --n and --activation)")
-    p.add_argument("--classifier-blocks", type=int, default=None,
+    p.add_argument("--classifier-blocks", type=POSITIVE_INT, default=None,
                    help="extra blocks per classifier (cifar100: the paper's value for --n and --activation; "
                         "fashion_mnist: the rest of the backbone after the split, chosen on the validation half, see "
                         "docs/hiernet.md)")
-    p.add_argument("--p-min", type=float, default=None,
+    p.add_argument("--p-min", type=FRACTION, default=None,
                    help="minimum group proximity (default: the paper's CIFAR-100 value times 100 / classes: "
                         "0.0075 for relu, 0.005 for elu at 100 classes)")
-    p.add_argument("--g-max", type=int, default=None, help="maximum group size (default: half the classes, as 50 of 100)")
-    p.add_argument("--levels", type=int, default=1, help="levels of groups (1: root -> groups -> classes)")
+    p.add_argument("--g-max", type=POSITIVE_INT, default=None, help="maximum group size (default: half the classes, as 50 of 100)")
+    p.add_argument("--levels", type=POSITIVE_INT, default=1, help="levels of groups (1: root -> groups -> classes)")
     p.add_argument("--no-transfer", action="store_true", help="start the HierNet from random weights")
     add_runtime_flags(p)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=NON_NEGATIVE_INT, default=0)
     p.add_argument("--output", default="runs/hiernet", help="folder for metrics.json, plots and the SavedModel")
     p.add_argument("--no-export", action="store_true", help="skip the SavedModel export")
     return p.parse_args(argv)

@@ -20,8 +20,9 @@ import time
 import numpy as np
 
 from recipes._common import (
-    add_runtime_flags, add_weight_decay_flag, applications_encoder, budget_log, comma_list, coupled_sgd,
-    mean_and_spread, run_under_runtime, write_metrics,
+    NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, SEEDS, add_runtime_flags, add_weight_decay_flag,
+    applications_encoder, budget_log, comma_list, coupled_sgd, mean_and_spread, number, number_list,
+    run_under_runtime, write_metrics,
 )
 
 PAPER = {"prototypes": "30000,10000,1000", "negative_paths": 1000, "warmup_epochs": 20, "epochs": 200,
@@ -34,23 +35,23 @@ def parse_args(argv=None):
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--dataset", default="fashion_mnist", choices=("fashion_mnist", "image_folder"))
     p.add_argument("--data-dir", help="image_folder: the folder holding train/<class>/* and val/<class>/*")
-    p.add_argument("--image-size", type=int, default=224, help="image_folder input size")
+    p.add_argument("--image-size", type=POSITIVE_INT, default=224, help="image_folder input size")
     p.add_argument("--method", default="moco_v2", choices=("moco_v2", "simclr", "simsiam"))
     p.add_argument("--backbone", default="convnet", choices=("convnet", "resnet50", "resnet101", "resnet152"))
-    p.add_argument("--seeds", default="0", help="comma-separated seeds, e.g. 0,1,2")
-    p.add_argument("--train-images", type=int, default=30000, help="training images used (0: all)")
-    p.add_argument("--test-images", type=int, default=0, help="fashion_mnist test images scored (0: all 10,000)")
-    p.add_argument("--epochs", type=int, default=6)
-    p.add_argument("--warmup-epochs", type=int, default=2, help="epochs of the base method alone (T1)")
-    p.add_argument("--prototypes", default="300,100,20", help="prototypes per level, finest first")
-    p.add_argument("--negative-paths", type=int, default=100)
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--lr", type=float, default=0.06, help="SGD learning rate at batch 256 (scaled), cosine decay")
+    p.add_argument("--seeds", type=SEEDS, default="0", help="comma-separated seeds, e.g. 0,1,2")
+    p.add_argument("--train-images", type=NON_NEGATIVE_INT, default=30000, help="training images used (0: all)")
+    p.add_argument("--test-images", type=NON_NEGATIVE_INT, default=0, help="fashion_mnist test images scored (0: all 10,000)")
+    p.add_argument("--epochs", type=POSITIVE_INT, default=6)
+    p.add_argument("--warmup-epochs", type=NON_NEGATIVE_INT, default=2, help="epochs of the base method alone (T1)")
+    p.add_argument("--prototypes", type=number_list(int, 1), default="300,100,20", help="prototypes per level, finest first")
+    p.add_argument("--negative-paths", type=POSITIVE_INT, default=100)
+    p.add_argument("--batch-size", type=POSITIVE_INT, default=256)
+    p.add_argument("--lr", type=POSITIVE_FLOAT, default=0.06, help="SGD learning rate at batch 256 (scaled), cosine decay")
     add_weight_decay_flag(p, 1e-4, "MoCo v2 and SimSiam, which HIRL keeps: 1e-4")
-    p.add_argument("--projection-dim", type=int, default=128)
-    p.add_argument("--hidden-units", type=int, default=512, help="projection head hidden width")
-    p.add_argument("--queue-size", type=int, default=4096, help="MoCo v2 negatives")
-    p.add_argument("--momentum", type=float, default=0.99, help="MoCo v2 key-encoder momentum")
+    p.add_argument("--projection-dim", type=POSITIVE_INT, default=128)
+    p.add_argument("--hidden-units", type=POSITIVE_INT, default=512, help="projection head hidden width")
+    p.add_argument("--queue-size", type=POSITIVE_INT, default=4096, help="MoCo v2 negatives")
+    p.add_argument("--momentum", type=number(float, 0, 1), default=0.99, help="MoCo v2 key-encoder momentum")
     p.add_argument("--paper", action="store_true", help="the paper's ImageNet settings: " + json.dumps(PAPER))
     add_runtime_flags(p)
     p.add_argument("--output", default="runs/hirl", help="folder for metrics.json, plots and models")
@@ -185,8 +186,8 @@ def run(args, precision):
     from keras_hier.models import HIRL
 
     start = time.time()
-    seeds = [int(s) for s in comma_list(args.seeds)]
-    prototypes = [int(k) for k in comma_list(args.prototypes)]
+    seeds = list(args.seeds)
+    prototypes = list(args.prototypes)
     os.makedirs(args.output, exist_ok=True)
     data = fashion_data(args) if args.dataset == "fashion_mnist" else folder_data(args)
     base_name = {"moco_v2": "MoCo v2", "simclr": "SimCLR", "simsiam": "SimSiam"}[args.method]

@@ -17,8 +17,8 @@ import time
 import numpy as np
 
 from recipes._common import (
-    add_runtime_flags, add_weight_decay_flag, applications_encoder, budget_log, comma_list, coupled_sgd,
-    mean_and_spread, run_under_runtime, write_metrics,
+    POSITIVE_FLOAT, POSITIVE_INT, SEEDS, add_runtime_flags, add_weight_decay_flag, applications_encoder, budget_log,
+    comma_list, coupled_sgd, mean_and_spread, number_list, run_under_runtime, write_metrics,
 )
 
 ATTENTIONS = ("p->w", "w->p", "w->w", "p->p")  # keras_hier.models.compositional_transfer.ATTENTIONS
@@ -37,30 +37,30 @@ def parse_args(argv=None):
                         "ResNeXt-50 on ImageNet-LT, which neither keras.applications nor keras-hub has; ResNet-152 on "
                         "Places-LT with ImageNet weights)")
     p.add_argument("--weights", default="none", help="keras.applications weights: 'imagenet' (online) or 'none'")
-    p.add_argument("--image-size", type=int, default=224, help="imagenet_lt / places_lt input size")
+    p.add_argument("--image-size", type=POSITIVE_INT, default=224, help="imagenet_lt / places_lt input size")
     p.add_argument("--losses", default="ce,balanced_softmax",
                    help="encoders to train, one table each: ce (cross-entropy) and/or balanced_softmax")
-    p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (each also draws its own LT subset)")
-    p.add_argument("--epochs", type=float, default=6, help="encoder training epochs (the paper: 90 on ImageNet-LT)")
-    p.add_argument("--batch-size", type=int, default=128, help="(the paper: 512)")
-    p.add_argument("--lr", type=float, default=0.05,
+    p.add_argument("--seeds", type=SEEDS, default="0,1,2", help="comma-separated seeds (each also draws its own LT subset)")
+    p.add_argument("--epochs", type=POSITIVE_FLOAT, default=6, help="encoder training epochs (the paper: 90 on ImageNet-LT)")
+    p.add_argument("--batch-size", type=POSITIVE_INT, default=128, help="(the paper: 512)")
+    p.add_argument("--lr", type=POSITIVE_FLOAT, default=0.05,
                    help="SGD peak learning rate of the classifier (and of the encoder unless --backbone-lr), cosine "
                         "decay (the paper: 0.2 on ImageNet-LT; 0.1 on Places-LT)")
-    p.add_argument("--backbone-lr", type=float, default=None,
+    p.add_argument("--backbone-lr", type=POSITIVE_FLOAT, default=None,
                    help="the encoder's own peak learning rate (default: --lr; the paper, Places-LT with a "
                         "pre-trained encoder: 0.001)")
     add_weight_decay_flag(p, 5e-4, "the paper: 5e-4")
-    p.add_argument("--depth", type=int, default=2, help="CIFAR ResNet n (6n + 2 layers); the paper: ResNeXt-50")
-    p.add_argument("--scale", type=float, default=16.0, help="cosine classifier scale s")
+    p.add_argument("--depth", type=POSITIVE_INT, default=2, help="CIFAR ResNet n (6n + 2 layers); the paper: ResNeXt-50")
+    p.add_argument("--scale", type=POSITIVE_FLOAT, default=16.0, help="cosine classifier scale s")
     p.add_argument("--sampling", default="instance", choices=("instance", "sqrt", "class_balanced"))
-    p.add_argument("--ks", default="20,100", help="the two shot thresholds of the w^h(k) rows")
+    p.add_argument("--ks", type=number_list(int, 0), default="20,100", help="the two shot thresholds of the w^h(k) rows")
     p.add_argument("--attention", default="p->w", choices=ATTENTIONS,
                    help="query->key representations of the transfer attention (the paper: p->w; the supplement's "
                         "Table 1 ablates the others)")
-    p.add_argument("--temperatures", default=TEMPERATURES, help="attention temperatures tried on the validation half")
-    p.add_argument("--mixes", default=MIXES, help="mixing weights lambda tried on the validation half")
-    p.add_argument("--max-per-class", type=int, default=6000)
-    p.add_argument("--min-per-class", type=int, default=5)
+    p.add_argument("--temperatures", type=number_list(float, 0, low_open=True), default=TEMPERATURES, help="attention temperatures tried on the validation half")
+    p.add_argument("--mixes", type=number_list(float, 0), default=MIXES, help="mixing weights lambda tried on the validation half")
+    p.add_argument("--max-per-class", type=POSITIVE_INT, default=6000)
+    p.add_argument("--min-per-class", type=POSITIVE_INT, default=5)
     add_runtime_flags(p)
     p.add_argument("--output", default="runs/long_tail", help="folder for metrics.json, plots and the SavedModel")
     p.add_argument("--no-export", action="store_true", help="skip the SavedModel export")
@@ -158,11 +158,11 @@ def run_seed(seed, loss_name, args, data, budget):
     weights = head.normalized_weights()
     (_, yv), (_, yt) = data["val"], data["test"]
     fv, ft = features(data["val"]), features(data["test"])
-    ks = [int(k) for k in comma_list(args.ks)]
+    ks = list(args.ks)
     # tau and lambda: the best total accuracy of the three-member ensemble on the validation half.
     scores = {}
-    for tau in [float(t) for t in comma_list(args.temperatures)]:
-        for mix in [float(m) for m in comma_list(args.mixes)]:
+    for tau in args.temperatures:
+        for mix in args.mixes:
             rows = classifiers(weights, prototypes, counts, ks, tau, mix, args.attention)
             ensemble = rows[f"ensemble(w^h(0), w^h({ks[0]}), w^h({ks[1]}))"]
             scores[(tau, mix)] = shot_accuracies(yv, predict(ensemble, fv, args.scale), counts)
@@ -246,7 +246,7 @@ def run(args, precision):
     from keras_hier.models.compositional_transfer import attention_weights
 
     start = time.time()
-    seeds = [int(s) for s in comma_list(args.seeds)]
+    seeds = list(args.seeds)
     losses = comma_list(args.losses, ("ce", "balanced_softmax"), "--losses")
     os.makedirs(args.output, exist_ok=True)
     data = fashion_data(args) if args.dataset == "fashion_lt" else paper_data(args)

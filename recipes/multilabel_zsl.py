@@ -18,7 +18,8 @@ import time
 import numpy as np
 
 from recipes._common import (
-    add_runtime_flags, budget_log, comma_list, mean_and_spread, run_under_runtime, write_metrics,
+    FRACTION, NON_NEGATIVE_FLOAT, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, SEEDS, add_runtime_flags,
+    budget_log, comma_list, mean_and_spread, number_list, run_under_runtime, write_metrics,
 )
 
 VARIANTS = ("visual_semantic", "fast0tag", "skg", "rgcn", "rgcn_xl", "rgcn_posvae")
@@ -31,33 +32,33 @@ def parse_args(argv=None):
     p.add_argument("--data-dir", help="coco: folder with train2014/, val2014/ and annotations/; nus_wide: the "
                                       "NUS-WIDE folder (ImageList/, TrainTestLabels/, images/)")
     p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, from " + ", ".join(VARIANTS))
-    p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (the paper: 42)")
-    p.add_argument("--train-mosaics", type=int, default=8000)
-    p.add_argument("--val-mosaics", type=int, default=1000,
+    p.add_argument("--seeds", type=SEEDS, default="0,1,2", help="comma-separated seeds (the paper: 42)")
+    p.add_argument("--train-mosaics", type=POSITIVE_INT, default=8000)
+    p.add_argument("--val-mosaics", type=NON_NEGATIVE_INT, default=1000,
                    help="validation mosaics (seen labels only) from held-out training images, for the plateau rule")
-    p.add_argument("--test-mosaics", type=int, default=3000)
-    p.add_argument("--backbone-epochs", type=float, default=2, help="epochs of the external classifier (mosaics)")
-    p.add_argument("--epochs", type=int, default=8)
-    p.add_argument("--batch-size", type=int, default=128, help="(the official code: 128)")
-    p.add_argument("--lr", type=float, default=5e-4, help="Adam learning rate (the paper: 5e-4 COCO, 1e-3 NUS-WIDE)")
-    p.add_argument("--clipnorm", type=float, default=10.0, help="gradient-norm clip (the paper: 10)")
-    p.add_argument("--lr-patience", type=int, default=3,
+    p.add_argument("--test-mosaics", type=POSITIVE_INT, default=3000)
+    p.add_argument("--backbone-epochs", type=POSITIVE_FLOAT, default=2, help="epochs of the external classifier (mosaics)")
+    p.add_argument("--epochs", type=POSITIVE_INT, default=8)
+    p.add_argument("--batch-size", type=POSITIVE_INT, default=128, help="(the official code: 128)")
+    p.add_argument("--lr", type=POSITIVE_FLOAT, default=5e-4, help="Adam learning rate (the paper: 5e-4 COCO, 1e-3 NUS-WIDE)")
+    p.add_argument("--clipnorm", type=POSITIVE_FLOAT, default=10.0, help="gradient-norm clip (the paper: 10)")
+    p.add_argument("--lr-patience", type=POSITIVE_INT, default=3,
                    help="epochs without a lower validation loss before the learning rate is cut by 10 (the paper: "
                         "x0.1 on plateau; the reference code: patience 3)")
-    p.add_argument("--hidden-units", type=int, default=256, help="node state size (the official code: 512; the paper: RGCN layers of 256)")
-    p.add_argument("--graph-units", default="256,256", help="sizes of the graph convolutions")
-    p.add_argument("--edge-hidden", type=int, default=128,
+    p.add_argument("--hidden-units", type=POSITIVE_INT, default=256, help="node state size (the official code: 512; the paper: RGCN layers of 256)")
+    p.add_argument("--graph-units", type=number_list(int, 1), default="256,256", help="sizes of the graph convolutions")
+    p.add_argument("--edge-hidden", type=POSITIVE_INT, default=128,
                    help="edge MLP hidden size (the official COCO code: 128; the paper text: 256)")
-    p.add_argument("--vae-weight", type=float, default=1.0, help="lambda, weight of the PosVAE loss (the paper: 1)")
+    p.add_argument("--vae-weight", type=NON_NEGATIVE_FLOAT, default=1.0, help="lambda, weight of the PosVAE loss (the paper: 1)")
     p.add_argument("--posvae-inference", default="mean", choices=("mean", "sample"),
                    help="PosVAE node states at test time: mu, or a sample as the paper (docs/multilabel.md compares)")
-    p.add_argument("--wup-threshold", type=float, default=None,
+    p.add_argument("--wup-threshold", type=FRACTION, default=None,
                    help="WUP similarity an edge needs (default: 0.8 for the mosaics, where every Fashion class is a "
                         "covering and 0.5 joins all of them; the paper's 0.5 otherwise)")
     p.add_argument("--embeddings", default="glove", choices=("glove", "minilm"), help="class-name vectors")
     p.add_argument("--glove-path", help="a GloVe text file (e.g. glove.6B.300d.txt, the paper's 300-d); with --glove-dim")
-    p.add_argument("--glove-dim", type=int, default=50)
-    p.add_argument("--image-size", type=int, default=224, help="coco / nus_wide input size")
+    p.add_argument("--glove-dim", type=POSITIVE_INT, default=50)
+    p.add_argument("--image-size", type=POSITIVE_INT, default=224, help="coco / nus_wide input size")
     p.add_argument("--backbone-weights", default="imagenet",
                    help="coco / nus_wide: ResNet-101 weights, 'imagenet' (downloaded once) or 'none' (random: tests)")
     add_runtime_flags(p)
@@ -220,7 +221,7 @@ def train_and_evaluate(variant, seed, args, data, budget=None):
 
     keras.utils.set_random_seed(seed)
     settings = dict(variant=variant, hidden_units=args.hidden_units,
-                    graph_units=[int(u) for u in args.graph_units.split(",")], edge_hidden=args.edge_hidden,
+                    graph_units=list(args.graph_units), edge_hidden=args.edge_hidden,
                     vae_weight=args.vae_weight, external_columns=data["external_columns"],
                     posvae_inference=args.posvae_inference, seed=seed)
     model = MultiLabelZeroShot(data["backbone"], data["graph"], **settings)
@@ -278,7 +279,7 @@ def run(args, precision):
 
     start = time.time()
     variants = comma_list(args.variants, VARIANTS, "--variants")
-    seeds = [int(s) for s in comma_list(args.seeds)]
+    seeds = list(args.seeds)
     os.makedirs(args.output, exist_ok=True)
     data = fashion_data(args) if args.dataset == "fashion_mosaics" else paper_data(args)
     graph = data["graph"]
