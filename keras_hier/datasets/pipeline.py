@@ -27,6 +27,48 @@ def hiernet_augmentation(seed=None, fill_value=0.5):
     ]
 
 
+def image_scale(images, normalize="unit"):
+    """The factor that brings `images` to [0, 1], by one rule for training and serving: integer images (uint8,
+    uint16, int32, ...) hold 0..255 and are divided by 255 (as the SavedModels of `keras_hier.export` divide their
+    uint8 inputs); float images are taken as already in [0, 1]. Anything else is a ValueError that names the fix:
+    non-numeric arrays, NaN or infinite values, integers outside 0..255, floats outside [0, 1] (unless
+    `normalize="none"`, which keeps any float scale and returns 1).
+
+    Args:
+        images: a numpy array of images.
+        normalize: `"unit"`, `"standardize"` or `"none"` (see `make_dataset`).
+
+    Example:
+    >>> image_scale(np.full((1, 2, 2), 255, np.int32)), image_scale(np.ones((1, 2, 2), np.float64))
+    (0.00392156862745098, 1.0)
+    """
+    images = np.asarray(images)
+    if images.dtype == bool or not (np.issubdtype(images.dtype, np.integer) or np.issubdtype(images.dtype,
+                                                                                                np.floating)):
+        raise ValueError(f"`images` must be a numeric array (integers in 0..255 or floats in [0, 1]); got dtype "
+                         f"{images.dtype}. Decode or convert them first.")
+    if images.size == 0:
+        return 1.0
+    if np.issubdtype(images.dtype, np.integer):
+        low, high = int(images.min()), int(images.max())
+        if normalize != "none" and (low < 0 or high > 255):
+            raise ValueError(f"Integer images must hold 8-bit values 0..255; these span {low}..{high}. Convert "
+                             "them to floats in [0, 1] yourself (e.g. 16-bit: divide by 65535).")
+        return 1.0 if normalize == "none" else 1.0 / 255.0
+    finite = np.isfinite(images)
+    if not finite.all():
+        first = np.unravel_index(int(np.flatnonzero(~finite.reshape(-1))[0]), images.shape)
+        raise ValueError(f"`images` hold {int((~finite).sum())} NaN or infinite values (the first in image "
+                         f"{int(first[0])}); fix or drop those images.")
+    low, high = float(images.min()), float(images.max())
+    if normalize != "none" and (low < -1e-6 or high > 1 + 1e-6):
+        hint = " divide them by 255 (or pass them as uint8)" if high <= 255 + 1e-6 and low >= 0 else \
+            " rescale them to [0, 1]"
+        raise ValueError(f"Float images must be in [0, 1]; these span {low:g}..{high:g}:{hint}, or pass "
+                         "normalize='none' to use them as they are.")
+    return 1.0
+
+
 def _checked_arrays(images, labels, num_classes, normalize, mean, std, augment, seed):
     """Validated `images` [N, H, W, C] and `labels` [N], and the normalisation (scale, mean, std) and
     augmentation layers that `make_dataset` and `ArrayBatches` apply (mean and std None unless standardising);
@@ -66,7 +108,7 @@ def _checked_arrays(images, labels, num_classes, normalize, mean, std, augment, 
     if normalize not in _NORMALIZE:
         raise ValueError(f"Unknown `normalize` {normalize!r}: use one of {_NORMALIZE}.")
 
-    scale = 1.0 / 255.0 if normalize != "none" and images.dtype == np.uint8 else 1.0
+    scale = image_scale(images, normalize)
     if normalize == "standardize":
         if mean is None or std is None:
             sample = images[:: max(1, len(images) // 10000)].astype(np.float64) * scale
@@ -74,6 +116,11 @@ def _checked_arrays(images, labels, num_classes, normalize, mean, std, augment, 
             std = sample.std(axis=(0, 1, 2)) if std is None else std
         mean = np.asarray(mean, np.float32).reshape(-1)
         std = np.maximum(np.asarray(std, np.float32).reshape(-1), 1e-7)
+        channels = images.shape[-1]
+        for name, value in (("mean", mean), ("std", std)):
+            if value.size not in (1, channels) or not np.isfinite(value).all():
+                raise ValueError(f"`{name}` must be one finite value per channel ({channels}) or one for all; got "
+                                 f"{value.size} values.")
     else:
         mean = std = None
     if isinstance(augment, str):
@@ -105,11 +152,12 @@ def make_dataset(
     pipeline is deterministic for a given `seed`: the same shuffling and augmentation on every run.
 
     Args:
-        images: array [N, H, W] or [N, H, W, C] (uint8 in 0..255 or floats).
+        images: array [N, H, W] or [N, H, W, C]: integers in 0..255 (any integer dtype) or floats in [0, 1]
+            (see `image_scale`; checked here, before any batch is drawn).
         labels: int array [N] of class ids, or a 0/1 array [N, C] of multi-labels (batched as float32).
         batch_size: images per batch.
         num_classes: optional number of classes; labels outside 0..num_classes-1 raise ValueError.
-        normalize: `"unit"` (divide uint8 images by 255 to [0, 1]), `"standardize"` (then subtract `mean`
+        normalize: `"unit"` (integer images divided by 255 to [0, 1]), `"standardize"` (then subtract `mean`
             and divide by `std`, per channel; computed from `images` when not given) or `"none"`.
         mean: optional per-channel mean for `"standardize"` (in the [0, 1] scale).
         std: optional per-channel standard deviation for `"standardize"`.

@@ -113,3 +113,27 @@ def test_class_aware_sampling(sampling):
         pipeline.make_dataset(x, y, sampling="square")
     with pytest.raises(ValueError, match="multi-label"):
         pipeline.make_dataset(x, np.eye(3)[y], sampling=sampling)
+
+
+def test_one_scaling_rule_for_every_dtype_as_the_export():
+    """Integer images of any dtype in 0..255 are divided by 255, as export_serving divides its uint8 inputs; floats are
+    taken as [0, 1]; everything ambiguous or broken is refused when the pipeline is built."""
+    from keras_hier.datasets.pipeline import image_scale, make_dataset
+
+    raw = np.random.default_rng(0).integers(0, 256, size=(4, 5, 5, 1))
+    want = raw.astype(np.float32) / 255.0
+    for dtype in (np.uint8, np.uint16, np.int32, np.int64):
+        x, _ = next(iter(make_dataset(raw.astype(dtype), np.arange(4), batch_size=4)))
+        np.testing.assert_allclose(np.asarray(x), want, atol=1e-7)
+    x, _ = next(iter(make_dataset(want.astype(np.float64), np.arange(4), batch_size=4)))
+    np.testing.assert_allclose(np.asarray(x), want, atol=1e-7)
+    assert image_scale(raw.astype(np.float64) * 3, normalize="none") == 1.0
+    bad = {"divide them by 255": raw.astype(np.float64), "16-bit": raw.astype(np.uint16) * 256,
+           "0..255": raw.astype(np.int32) - 1, "NaN or infinite values \\(the first in image 2\\)":
+           np.where(np.arange(4)[:, None, None, None] == 2, np.nan, want), "numeric array": raw.astype(str),
+           "numeric array.*object": np.empty((4, 5, 5, 1), object), "rescale them": want - 0.5}
+    for message, images in bad.items():
+        with pytest.raises(ValueError, match=message):
+            make_dataset(images, np.arange(4), batch_size=4)
+    with pytest.raises(ValueError, match="one finite value per channel"):
+        make_dataset(raw.astype(np.uint8), np.arange(4), normalize="standardize", mean=[0.5, 0.5, 0.5], std=[1.0])
