@@ -1,6 +1,7 @@
 """Image folders named by class or WordNet id (ImageNet / ImageNet-21K layout) as tf.data pipelines."""
 
 import os
+import sys
 
 import numpy as np
 
@@ -67,6 +68,7 @@ def load(
     validation_split=None,
     subset=None,
     channels=3,
+    on_error="raise",
 ):
     """A tf.data pipeline of `(images, labels)` from `path/<class>/<image>` folders.
 
@@ -84,6 +86,7 @@ def load(
         validation_split: optional fraction of each class held out.
         subset: `"training"` or `"validation"` when `validation_split` is set.
         channels: 3 (RGB) or 1 (grey).
+        on_error: what a corrupt or truncated image does (see `files_dataset`): `"raise"` or `"skip"`.
 
     Returns:
         `(dataset, class_names)`.
@@ -104,14 +107,23 @@ def load(
     if validation_split is not None:
         train, val = stratified_split(labels, validation_split, seed)
         idx = val if subset == "validation" else train
+        if not len(idx):
+            raise ValueError(f"`validation_split={validation_split}` leaves no {subset} image ({len(labels)} images "
+                             f"in {len(class_names)} classes): use a split closer to 0.5 or more images.")
         files, labels = [files[i] for i in idx], labels[idx]
-    return files_dataset(files, labels, image_size, batch_size, shuffle, seed, channels), class_names
+    return files_dataset(files, labels, image_size, batch_size, shuffle, seed, channels, on_error=on_error), \
+        class_names
 
 
 def files_dataset(files, labels, image_size=(224, 224), batch_size=32, shuffle=True, seed=0, channels=3,
-                  sampling="instance", repeat=False):
+                  sampling="instance", repeat=False, on_error="raise"):
     """A tf.data pipeline of `(images, labels)` from image files: decoded, resized to `image_size`, float32
     in [0, 1].
+
+    Each file is checked before decoding: a JPEG, PNG, GIF or BMP signature, and for JPEG and PNG their end
+    marker, for BMP its declared size (what a truncated copy lacks). A file that fails the check stops the
+    iteration with an `InvalidArgumentError` that names it (`on_error="raise"`), or is left out with a warning on
+    stderr naming it (`on_error="skip"`, which also drops files the decoder refuses).
 
     Args:
         files: image file paths.
@@ -124,6 +136,7 @@ def files_dataset(files, labels, image_size=(224, 224), batch_size=32, shuffle=T
         sampling: `"instance"`, `"sqrt"` or `"class_balanced"` class-aware drawing (see
             `pipeline.make_dataset`; an epoch is then `len(files)` draws with replacement).
         repeat: repeat forever.
+        on_error: `"raise"` or `"skip"` for a corrupt or truncated file.
 
     Example:
     >>> ds = files_dataset(["a.jpg", "b.png"], [0, 1], image_size=(64, 64))  # doctest: +SKIP
@@ -132,16 +145,37 @@ def files_dataset(files, labels, image_size=(224, 224), batch_size=32, shuffle=T
 
     if channels not in (1, 3):
         raise ValueError(f"`channels` must be 1 or 3; got {channels}.")
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"`on_error` must be 'raise' or 'skip'; got {on_error!r}.")
     files = [os.fspath(f) for f in files]
-    labels = np.asarray(labels, np.int32).reshape(-1)
+    labels = np.asarray(labels).reshape(-1)
     if len(files) != len(labels):
         raise ValueError(f"Got {len(files)} files but {len(labels)} labels.")
     if not files:
         raise ValueError("No image files to read.")
+    if not np.issubdtype(labels.dtype, np.integer) or (labels < 0).any():
+        bad = int(np.flatnonzero(labels < 0)[0]) if np.issubdtype(labels.dtype, np.integer) else 0
+        raise ValueError(f"`labels` must be non-negative integer class ids; got {labels[bad].item()!r} for {files[bad]}.")
+    labels = labels.astype(np.int32)
     height, width = (int(v) for v in image_size)
 
-    def read(file, label):
-        image = tf.io.decode_image(tf.io.read_file(file), channels=channels, expand_animations=False)
+    def load_file(file, label):
+        data = tf.io.read_file(file)
+        return file, data, label, _looks_complete(data)
+
+    def keep(file, data, label, complete):
+        skipped = tf.cond(complete, tf.no_op,
+                          lambda: tf.print("keras_hier: skipping corrupt or truncated image", file,
+                                           output_stream=sys.stderr))
+        with tf.control_dependencies([skipped]):
+            return tf.identity(complete)
+
+    def read(file, data, label, complete):
+        checks = [] if on_error == "skip" else [tf.debugging.Assert(complete, [
+            "Image file", file, "is corrupt or truncated (or not a JPEG, PNG, GIF or BMP): replace or remove it, or "
+            "pass on_error='skip'."])]
+        with tf.control_dependencies(checks):
+            image = tf.io.decode_image(data, channels=channels, expand_animations=False)
         image = tf.image.resize(tf.cast(image, tf.float32), (height, width)) / 255.0
         image.set_shape((height, width, channels))
         return image, label
@@ -159,7 +193,45 @@ def files_dataset(files, labels, image_size=(224, 224), batch_size=32, shuffle=T
             ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
         if repeat:
             ds = ds.repeat()
+    ds = ds.map(load_file, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if on_error == "skip":
+        ds = ds.filter(keep)
     ds = ds.map(read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if on_error == "skip":  # what the checks cannot see (damage inside a complete file): the decoder's refusal
+        ds = ds.ignore_errors(log_warning=True)
     if batch_size:
         ds = ds.batch(batch_size)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _contains(haystack, needle):
+    """Whether the uint8 vector `haystack` contains the byte sequence `needle` (a short bytes)."""
+    import tensorflow as tf
+
+    n = len(needle)
+    size = tf.shape(haystack)[0] - n + 1
+    if_found = tf.ones([tf.maximum(size, 0)], tf.bool)
+    for i, byte in enumerate(needle):
+        if_found = tf.logical_and(if_found, tf.equal(haystack[i : i + tf.maximum(size, 0)], byte))
+    return tf.reduce_any(if_found)
+
+
+def _looks_complete(data):
+    """Whether the encoded image `data` (a scalar tf.string) has a known signature and, where the format has one,
+    its end: JPEG's EOI marker or PNG's IEND chunk in the last KiB (trailing bytes after them are allowed), GIF's
+    trailer byte, BMP's declared file size."""
+    import tensorflow as tf
+
+    length = tf.strings.length(data)
+    head = tf.io.decode_raw(tf.strings.substr(tf.strings.join([data, b"\0" * 8]), 0, 8), tf.uint8)
+    tail = tf.io.decode_raw(tf.strings.substr(data, tf.maximum(length - 1024, 0), 1024), tf.uint8)
+
+    def starts(signature):
+        return tf.reduce_all(tf.equal(head[: len(signature)], list(signature)))
+
+    bmp_size = tf.reduce_sum(tf.cast(head[2:6], tf.int32) * [1, 256, 65536, 16777216])
+    return tf.logical_or(tf.logical_or(
+        tf.logical_and(starts(b"\xff\xd8\xff"), _contains(tail, b"\xff\xd9")),
+        tf.logical_and(starts(b"\x89PNG\r\n\x1a\n"), _contains(tail, b"IEND"))), tf.logical_or(
+        tf.logical_and(starts(b"GIF8"), _contains(tail[-1:], b";")),
+        tf.logical_and(starts(b"BM"), bmp_size <= length)))

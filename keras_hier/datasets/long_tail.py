@@ -33,8 +33,8 @@ def pareto_counts(num_classes, max_per_class, min_per_class=5, alpha=6.0):
         raise ValueError(f"`num_classes` must be >= 1; got {num_classes}.")
     if not 1 <= min_per_class <= max_per_class:
         raise ValueError(f"Need 1 <= min_per_class <= max_per_class; got {min_per_class}, {max_per_class}.")
-    if alpha <= 0:
-        raise ValueError(f"`alpha` must be positive; got {alpha}.")
+    if not np.isfinite(alpha) or alpha <= 0:
+        raise ValueError(f"`alpha` must be a positive number; got {alpha}.")
     if num_classes == 1:
         return np.array([max_per_class], np.int64)
     x_max = (max_per_class / min_per_class) ** (1.0 / (alpha + 1.0))
@@ -118,7 +118,7 @@ def shot_groups(train_counts):
     }
 
 
-def read_split_file(path, root=None, num_classes=None):
+def read_split_file(path, root=None, num_classes=None, check_files=True):
     """Image paths and labels of an ImageNet-LT / Places-LT split file (`<relative path> <label>` per line, e.g.
     `ImageNet_LT_train.txt`), for users who have the images.
 
@@ -126,12 +126,15 @@ def read_split_file(path, root=None, num_classes=None):
         path: the split file.
         root: optional folder the relative paths start from (joined in front of them).
         num_classes: optional number of classes; a label outside 0..num_classes-1 raises.
+        check_files: check that every listed file exists (a stat per file), so that a wrong `root` or a missing
+            image fails here, naming the files, not in the middle of training.
 
     Returns:
         `(files, labels int64 [N])`.
 
     Raises:
-        ValueError: naming the line that is not `<path> <int label>`, or a label out of range.
+        ValueError: naming the line that is not `<path> <int label>`, a label out of range, or the first missing
+            files.
 
     Example:
     >>> files, labels = read_split_file("ImageNet_LT_train.txt", root="/data/imagenet")  # doctest: +SKIP
@@ -156,4 +159,10 @@ def read_split_file(path, root=None, num_classes=None):
     bad = (labels < 0) | (labels >= top)
     if bad.any():
         raise ValueError(f"{path}: label {labels[bad][0]} is outside 0..{top - 1}.")
+    if check_files:
+        missing = [f for f in files if not os.path.isfile(f)]
+        if missing:
+            raise ValueError(f"{path} lists {len(missing)} file(s) that do not exist, e.g. {missing[:3]}"
+                             + ("" if root else " (relative to the working folder: pass `root`, the folder the "
+                                "paths start from)") + ".")
     return files, labels

@@ -25,6 +25,8 @@ def stratified_split(labels, fraction, seed=0):
     labels = np.asarray(labels).reshape(-1)
     if not 0 < fraction < 1:
         raise ValueError(f"`fraction` must be in (0, 1); got {fraction}.")
+    if not len(labels):
+        raise ValueError("No labels to split: `labels` is empty.")
     rng = np.random.default_rng(seed)
     first, second = [], []
     for c in np.unique(labels):

@@ -72,3 +72,40 @@ def test_files_dataset_class_aware_sampling(folder):
     for x, y in drawn[:20]:
         np.testing.assert_allclose(x, 50 * (y + 1) / 255, atol=1e-6)  # each image is its class's grey level
     assert len(list(image_folder.files_dataset(files, labels, batch_size=None, sampling="sqrt"))) == len(files)
+
+
+def test_corrupt_or_truncated_images_are_named_or_skipped(tmp_path, capfd):
+    pixels = np.random.default_rng(0).integers(0, 256, size=(16, 16, 3), dtype=np.uint8)
+    files = {}
+    for name, data in (("good.png", tf.io.encode_png(pixels)), ("good.jpg", tf.io.encode_jpeg(pixels)),
+                       ("gif.gif", b"GIF89a" + b"\0" * 20 + b";")):
+        files[name] = tmp_path / name
+        tf.io.write_file(str(files[name]), data)
+    jpeg = tf.io.encode_jpeg(pixels).numpy()
+    (tmp_path / "padded.jpg").write_bytes(jpeg + b"\0" * 100)  # bytes after the end marker: still a good JPEG
+    (tmp_path / "cut.jpg").write_bytes(jpeg[: len(jpeg) // 2])
+    (tmp_path / "cut.png").write_bytes(tf.io.encode_png(pixels).numpy()[:-30])
+    (tmp_path / "text.jpg").write_text("not an image")
+    (tmp_path / "empty.png").write_bytes(b"")
+    good = [str(tmp_path / n) for n in ("good.png", "good.jpg", "padded.jpg")]
+    assert len(list(image_folder.files_dataset(good, [0, 1, 2], (8, 8), batch_size=None, shuffle=False))) == 3
+    for bad in ("cut.jpg", "cut.png", "text.jpg", "empty.png"):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=rf"Image file.*{bad}.*corrupt or truncated"):
+            list(image_folder.files_dataset([good[0], str(tmp_path / bad)], [0, 1], (8, 8), shuffle=False))
+    every = good + [str(tmp_path / n) for n in ("cut.jpg", "cut.png", "text.jpg", "empty.png")]
+    kept = [int(y) for _, y in image_folder.files_dataset(every, range(7), (8, 8), batch_size=None, shuffle=False,
+                                                             on_error="skip")]
+    assert kept == [0, 1, 2]
+    err = capfd.readouterr().err
+    assert all(f'skipping corrupt or truncated image "{tmp_path / n}"' in err for n in ("cut.jpg", "text.jpg"))
+
+
+def test_bad_labels_and_empty_splits(folder):
+    with pytest.raises(ValueError, match="non-negative integer class ids; got -1"):
+        image_folder.files_dataset([str(folder / "a.png"), str(folder / "b.png")], [0, -1])
+    with pytest.raises(ValueError, match="on_error"):
+        image_folder.files_dataset([str(folder / "a.png")], [0], on_error="ignore")
+    with pytest.raises(ValueError, match="empty"):
+        stratified_split([], 0.5)
+    with pytest.raises(ValueError, match="leaves no validation image"):
+        image_folder.load(folder, ["n02121620"], validation_split=0.2, subset="validation")

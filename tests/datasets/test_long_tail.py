@@ -62,10 +62,18 @@ def test_read_split_file(tmp_path):
 
     split = tmp_path / "ImageNet_LT_train.txt"
     split.write_text("train/n01440764/a b.JPEG 0\n\ntrain/n01443537/c.JPEG 1\n")
-    files, labels = read_split_file(split, root="/data")
+    files, labels = read_split_file(split, root="/data", check_files=False)
     assert files == ["/data/train/n01440764/a b.JPEG", "/data/train/n01443537/c.JPEG"] and labels.tolist() == [0, 1]
     with pytest.raises(ValueError, match="outside 0..0"):
-        read_split_file(split, num_classes=1)
+        read_split_file(split, num_classes=1, check_files=False)
+    with pytest.raises(ValueError, match=r"2 file\(s\) that do not exist, e.g. \['/data/train/n01440764/a b.JPEG'"):
+        read_split_file(split, root="/data")
+    with pytest.raises(ValueError, match="pass `root`"):
+        read_split_file(split)
+    (tmp_path / "train" / "n01440764").mkdir(parents=True)
+    (tmp_path / "train" / "n01440764" / "a b.JPEG").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"1 file\(s\).*n01443537/c.JPEG"):
+        read_split_file(split, root=tmp_path)
     split.write_text("train/x.JPEG zero\n")
     with pytest.raises(ValueError, match="line 1: expected"):
         read_split_file(split)
