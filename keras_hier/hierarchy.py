@@ -175,8 +175,34 @@ class Hierarchy:
         parents = {}
         tops = []
 
-        def add(node, parent, where):
-            node = _check_name(node)
+        def entries(sub, parent):
+            """The `(name, subtree)` pairs directly under `parent` in `sub`, in order."""
+            if sub is None:
+                return
+            if isinstance(sub, dict):
+                yield from sub.items()
+            elif isinstance(sub, (list, tuple)):
+                for item in sub:
+                    if isinstance(item, dict):
+                        yield from item.items()
+                    else:
+                        yield item, None
+            else:
+                raise ValueError(
+                    f"Subtree of {parent!r} must be a dict, a list or None; got {type(sub).__name__} {sub!r}."
+                )
+
+        if not isinstance(nested, dict):
+            raise ValueError(f"`nested` must be a dict with the root as its key; got {type(nested).__name__}.")
+        # Depth first, in the order written, with an explicit stack (no recursion limit on the depth).
+        stack = [(entries(nested, None), None)]
+        while stack:
+            found = next(stack[-1][0], None)
+            if found is None:
+                stack.pop()
+                continue
+            parent = stack[-1][1]
+            node = _check_name(found[0])
             if node in parents or node in tops:
                 first = parents.get(node, None)
                 raise ValueError(
@@ -187,28 +213,7 @@ class Hierarchy:
                 tops.append(node)
             else:
                 parents[node] = parent
-            walk(where, node)
-
-        def walk(sub, parent):
-            if sub is None:
-                return
-            if isinstance(sub, dict):
-                for k, v in sub.items():
-                    add(k, parent, v)
-            elif isinstance(sub, (list, tuple)):
-                for item in sub:
-                    if isinstance(item, dict):
-                        walk(item, parent)
-                    else:
-                        add(item, parent, None)
-            else:
-                raise ValueError(
-                    f"Subtree of {parent!r} must be a dict, a list or None; got {type(sub).__name__} {sub!r}."
-                )
-
-        if not isinstance(nested, dict):
-            raise ValueError(f"`nested` must be a dict with the root as its key; got {type(nested).__name__}.")
-        walk(nested, None)
+            stack.append((entries(found[1], node), node))
         if not tops:
             raise ValueError("Empty hierarchy: no classes were given.")
         if len(tops) > 1 and root is None:
@@ -303,6 +308,13 @@ class Hierarchy:
             raise ValueError(f"Invalid hierarchy JSON: {e}") from e
         if not isinstance(data, dict) or "parents" not in data or "root" not in data:
             raise ValueError('Hierarchy JSON needs the keys "root" and "parents" (as written by to_json).')
+        expected = {"root": (str, "a string"), "parents": (dict, "an object {child: [parents]}"),
+                    "leaves": (list, "a list of class names"), "names": (dict, "an object {node: name}"),
+                    "internal_classes": (bool, "true or false")}
+        for key, (kind, what) in expected.items():
+            if key in data and data[key] is not None and not isinstance(data[key], kind):
+                raise ValueError(f'Hierarchy JSON: "{key}" must be {what}; got {type(data[key]).__name__} '
+                                 f"{json.dumps(data[key])[:80]}.")
         parents = dict(data["parents"])
         parents.setdefault(data["root"], [])
         return cls(
@@ -440,13 +452,20 @@ class Hierarchy:
 
     def path(self, node):
         """The canonical root-to-`node` path as a tuple (shortest; earlier parents first on ties)."""
-        return self._path[self._check(node)]
+        return self._path(self._check(node))
+
+    def _path(self, node):
+        path = []
+        while node is not None:
+            path.append(node)
+            node = self._canonical_parent[node]
+        return tuple(reversed(path))
 
     def ancestors(self, node):
         """All ancestors of `node`, root first, ordered by depth (for a tree: its path without itself)."""
         self._check(node)
         if self.is_tree:
-            return self._path[node][:-1]
+            return self._path(node)[:-1]
         seen, todo = set(), list(self._parents[node])
         while todo:
             p = todo.pop()
@@ -481,9 +500,21 @@ class Hierarchy:
         if node is None:
             return [p for leaf in self._leaves for p in self.paths(leaf)]
         self._check(node)
-        if node == self._root:
-            return [(node,)]
-        return [p + (node,) for parent in self._parents[node] for p in self.paths(parent)]
+        # Depth first over the parents (first parents first), with an explicit stack; each partial path is a linked
+        # list (node, rest) so that a step costs O(1), and a path is built once it reaches the root.
+        out, stack = [], [(node, None)]
+        while stack:
+            n, rest = stack.pop()
+            chain = (n, rest)
+            if n == self._root:
+                path = []
+                while chain is not None:
+                    path.append(chain[0])
+                    chain = chain[1]
+                out.append(tuple(path))
+            else:
+                stack.extend((p, chain) for p in reversed(self._parents[n]))
+        return out
 
     def level(self, depth):
         """The nodes of the cut at `depth`: nodes at that depth on the leaves' canonical paths, plus the
@@ -503,7 +534,7 @@ class Hierarchy:
             raise ValueError(f"`depth` must be a non-negative integer; got {depth!r}.")
         depth = int(depth)
         if depth not in self._cuts:
-            picks = [self._path[leaf][min(depth, len(self._path[leaf]) - 1)] for leaf in self._leaves]
+            picks = [path[min(depth, len(path) - 1)] for path in map(self._path, self._leaves)]
             nodes = tuple(dict.fromkeys(picks))
             index = {n: i for i, n in enumerate(nodes)}
             self._cuts[depth] = (nodes, np.array([index[n] for n in picks], dtype=np.int32))
@@ -516,8 +547,12 @@ class Hierarchy:
             max_children: optional limit of children shown per node (the rest are counted).
         """
         lines = []
-
-        def draw(node, prefix, last, top):
+        stack = [(self._root, "", True, True)]  # depth first with an explicit stack: no recursion limit
+        while stack:
+            node, prefix, last, top = stack.pop()
+            if node is None:  # the "... more" line
+                lines.append(prefix)
+                continue
             label = f"  [{self._leaf_index[node]}]" if node in self._leaf_index else ""
             shown = self.name(node)
             if shown != node:
@@ -530,22 +565,20 @@ class Hierarchy:
             if max_children is not None and len(kids) > max_children:
                 hidden, kids = len(kids) - max_children, kids[:max_children]
             sub = "" if top else prefix + ("    " if last else "│   ")
-            for i, k in enumerate(kids):
-                draw(k, sub, i == len(kids) - 1 and not hidden, False)
+            below = [(k, sub, i == len(kids) - 1 and not hidden, False) for i, k in enumerate(kids)]
             if hidden:
-                lines.append(sub + f"└── ... {hidden} more")
-
-        draw(self._root, "", True, True)
+                below.append((None, sub + f"└── ... {hidden} more", True, False))
+            stack.extend(reversed(below))
         return "\n".join(lines)
 
     # ------------------------------------------------------------------ transforms
 
     def to_tree(self):
         """A tree that keeps each node's canonical (shortest) path and drops its other parents."""
-        parents = {n: [self._path[n][-2]] for n in self._nodes if n != self._root}
+        parents = {n: [self._canonical_parent[n]] for n in self._nodes if n != self._root}
         used = set()
         for leaf in self._leaves:
-            used.update(self._path[leaf])
+            used.update(self._path(leaf))
         parents = {n: ps for n, ps in parents.items() if n in used}
         return Hierarchy(
             {self._root: [], **parents},
@@ -595,7 +628,7 @@ class Hierarchy:
     def _compute_paths(self):
         """Breadth-first from the root: depth, canonical path and node order."""
         self._depth = {self._root: 0}
-        self._path = {self._root: (self._root,)}
+        self._canonical_parent = {self._root: None}  # paths are read off these links: O(nodes) memory
         order = [self._root]
         queue = collections.deque([self._root])
         while queue:
@@ -609,7 +642,7 @@ class Hierarchy:
                         key=lambda p: (self._depth[p], self._parents[c].index(p)),
                     )
                     self._depth[c] = self._depth[best] + 1
-                    self._path[c] = self._path[best] + (c,)
+                    self._canonical_parent[c] = best
                     order.append(c)
                     queue.append(c)
         self._nodes = tuple(order)

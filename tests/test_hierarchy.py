@@ -300,3 +300,37 @@ def test_random_back_edge_is_a_cycle(data, draw):
     parents[node] = list(parents[node]) + [descendant] if node != "n0" else [descendant]
     with pytest.raises(ValueError, match="Cycle"):
         Hierarchy.from_parents(parents)
+
+
+def test_a_chain_5000_deep_builds_renders_and_gives_its_path():
+    import sys
+
+    depth = 5000
+    assert depth > sys.getrecursionlimit()
+    nested = None
+    for i in reversed(range(depth)):
+        nested = {f"n{i}": nested}
+    tree = Hierarchy.from_nested(nested)
+    assert tree.leaves == (f"n{depth - 1}",) and tree.max_depth == depth - 1
+    path = tree.path(f"n{depth - 1}")
+    assert len(path) == depth and path[0] == "n0" and tree.paths() == [path]
+    lines = tree.render().splitlines()
+    assert len(lines) == depth and lines[-1].endswith(f"n{depth - 1}  [0]")
+    assert Hierarchy.from_json(tree.to_json()) == tree
+    assert len(tree._canonical_parent) == depth  # one link per node, not a stored path per node
+
+
+def test_dag_paths_in_order():
+    dag = Hierarchy.from_parents({"a": ["x", "y"], "x": "r", "y": "r", "b": "y"})
+    assert dag.paths("a") == [("r", "x", "a"), ("r", "y", "a")] and dag.paths() == dag.paths("a") + [("r", "y", "b")]
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("names", ["cat"], '"names" must be an object'), ("leaves", "cat", '"leaves" must be a list'),
+    ("internal_classes", "yes", '"internal_classes" must be true or false'), ("root", 3, '"root" must be a string'),
+    ("parents", [["cat", "r"]], '"parents" must be an object'),
+])
+def test_from_json_checks_types(field, value, message):
+    data = {"root": "r", "parents": {"cat": ["r"]}, field: value}
+    with pytest.raises(ValueError, match=message):
+        Hierarchy.from_json(json.dumps(data))
