@@ -130,7 +130,19 @@ class ClassGraph:
         unknown = [u for u in unseen if u not in targets]
         if unknown:
             raise ValueError(f"Unseen class(es) {unknown[:5]} are not among the targets.")
-        table = {**label_sets.NUS_WIDE_SYNSETS, **label_sets.COCO_SYNSETS, **dict(target_synsets or {})}
+        given = dict(target_synsets or {})
+        stray = [name for name in given if name not in targets]
+        if stray:
+            raise ValueError(f"`target_synsets` names {stray[:5]}, which are not target classes (check the spelling; "
+                             f"targets: {targets[:8]}{' ...' if len(targets) > 8 else ''}).")
+        for name, synset in given.items():
+            if synset is not None:
+                try:
+                    wordnet.as_synsets([synset])
+                except ValueError as error:
+                    raise ValueError(f"`target_synsets[{name!r}]` = {synset!r} is not a WordNet synset name "
+                                     f"('dog.n.01') or id ('n02084071'): {error}") from None
+        table = {**label_sets.NUS_WIDE_SYNSETS, **label_sets.COCO_SYNSETS, **given}
         synsets = [table[t] if t in table else _default_synset(t) for t in targets]
         kinds = ["unseen" if t in set(unseen) else "seen" for t in targets]
 
@@ -249,8 +261,17 @@ class ClassGraph:
         return np.stack([source, target, self._relations[target, source]], axis=1).astype(np.int64)
 
     def subgraph(self, nodes):
-        """The graph on `nodes` (indices, kept in the given order; targets must stay before externals)."""
+        """The graph on `nodes` (indices or names, kept in the given order; targets must stay before externals)."""
+        nodes = [self.names.index(n) if isinstance(n, str) and n in self.names else n for n in nodes]
+        bad = [n for n in nodes if isinstance(n, str) or isinstance(n, bool) or not float(n).is_integer()
+               or not 0 <= int(n) < self.num_nodes]
+        if bad:
+            raise ValueError(f"`subgraph` nodes {bad[:5]} are neither node names nor indices in 0..{self.num_nodes - 1}.")
+        if not nodes:
+            raise ValueError("`subgraph` needs at least one node.")
         nodes = [int(i) for i in nodes]
+        if len(set(nodes)) != len(nodes):
+            raise ValueError("`subgraph` nodes must not repeat.")
         out = ClassGraph(
             [self.names[i] for i in nodes],
             [self.synsets[i] for i in nodes],

@@ -8,6 +8,7 @@ import numpy as np
 from keras import ops
 
 from keras_hier.hierarchy import Hierarchy
+from keras_hier.losses._checks import check_labels, check_width
 from keras_hier.node_tables import NodeTables
 
 WEIGHTINGS = ("equal", "increasing", "decreasing", "nl_increasing", "nl_decreasing", "inverse_count", "adaptive")
@@ -224,7 +225,9 @@ class HierarchicalInfoNCE(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         logits = ops.cast(y_pred, "float32")
-        labels = ops.cast(ops.reshape(y_true, (-1,)), "int32")
+        check_width(logits, self.tables.num_nodes, "HierarchicalInfoNCE (one logit per node but the root)")
+        labels = check_labels(ops.cast(ops.reshape(y_true, (-1,)), "int32"), 0, self.tables.num_classes - 1,
+                              "HierarchicalInfoNCE")
         batch = ops.shape(logits)[0]
         anchor = ops.take(ops.convert_to_tensor(self._anchor), labels, axis=0)  # [B, K, M]
         group = ops.take(ops.convert_to_tensor(self._group), labels, axis=0)

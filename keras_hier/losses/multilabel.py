@@ -3,9 +3,19 @@
 import keras
 from keras import ops
 
+from keras_hier.losses._checks import check_labels, check_width
 
-def _columns(y_true, y_pred, columns):
+
+def _columns(y_true, y_pred, columns, what):
+    """The float32 labels and predictions of the chosen `columns`, after checking the widths (equal, and wide enough
+    for `columns`) and that the labels are 0 / 1."""
     y_true, y_pred = ops.cast(y_true, "float32"), ops.cast(y_pred, "float32")
+    width = y_pred.shape[-1]
+    if width is not None:
+        check_width(y_true, width, f"{what} labels (as wide as the predictions)")
+        if columns is not None and max(columns) >= width:
+            raise ValueError(f"{what}: column {max(columns)} is outside the {width} predictions.")
+    y_true = check_labels(y_true, 0.0, 1.0, what)
     if columns is not None:
         y_true, y_pred = ops.take(y_true, columns, axis=1), ops.take(y_pred, columns, axis=1)
     return y_true, y_pred
@@ -32,7 +42,7 @@ class MaskedBinaryCrossentropy(keras.losses.Loss):
         self.from_logits = bool(from_logits)
 
     def call(self, y_true, y_pred):
-        y_true, y_pred = _columns(y_true, y_pred, self.columns)
+        y_true, y_pred = _columns(y_true, y_pred, self.columns, "MaskedBinaryCrossentropy")
         return ops.mean(ops.binary_crossentropy(y_true, y_pred, from_logits=self.from_logits), axis=-1)
 
     def get_config(self):
@@ -66,7 +76,7 @@ class PairwiseRankingLoss(keras.losses.Loss):
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, y_true, y_pred):
-        y_true, y_pred = _columns(y_true, y_pred, self.columns)
+        y_true, y_pred = _columns(y_true, y_pred, self.columns, "PairwiseRankingLoss")
         pos, neg = y_true, 1.0 - y_true
         pairs = ops.softplus(y_pred[:, None, :] - y_pred[:, :, None])  # [b, positive j, negative i]
         mask = pos[:, :, None] * neg[:, None, :]

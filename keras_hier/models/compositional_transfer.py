@@ -86,7 +86,15 @@ def transfer_weights(classifier, prototypes, counts, k, temperature=0.1, mix=1.0
     if attention not in ATTENTIONS:
         raise ValueError(f"Unknown `attention` {attention!r}: use one of {ATTENTIONS}.")
     query_from, key_from = ({"p": p, "w": w}[side] for side in attention.split("->"))
+    if (counts < 0).any():
+        raise ValueError(f"`counts` must be non-negative image counts; got {counts[counts < 0][:5].tolist()}.")
     targets, sources = _roles(counts, k)
+    if continual:
+        empty = [int(c) for c in targets if counts[c] == 0 or not np.any(p[c])]
+        if empty:
+            raise ValueError(f"Class(es) {empty[:10]} have no training image, so no prototype: the continual variant "
+                             "builds each rebuilt class from its prototype. Give them images, or use "
+                             "continual=False (their classifier weights then serve).")
     out = w.copy()
     if not len(targets):
         return out.astype(np.float32)

@@ -219,8 +219,16 @@ class HierNet(SavesTrainingState, keras.Model):
             backbone = keras.saving.deserialize_keras_object(backbone)
         if isinstance(hierarchy, str):
             hierarchy = Hierarchy.from_json(hierarchy)
-        if not isinstance(backbone, keras.Model) or not hasattr(backbone, "_inbound_nodes") or len(backbone.inputs) != 1:
-            raise ValueError("`backbone` must be a Functional Keras model with one image input.")
+        if not isinstance(backbone, keras.Model) or not getattr(backbone, "inputs", None) \
+                or not getattr(backbone, "outputs", None):
+            raise ValueError(
+                f"`backbone` must be a Functional (or Sequential) Keras model: HierNet cuts it into segments along its "
+                f"graph of layers; got {type(backbone).__name__}, which has none (a subclassed model's call() cannot be "
+                "cut, and a Sequential model needs an Input). "
+                "Rebuild it with keras.Input and layer calls (keras_hier.backbones.resnet_cifar, keras.applications "
+                "and keras-hub backbones are Functional).")
+        if len(backbone.inputs) != 1:
+            raise ValueError(f"`backbone` must have one image input; it has {len(backbone.inputs)}.")
         if not isinstance(hierarchy, Hierarchy):
             raise ValueError(f"`hierarchy` must be a keras_hier.Hierarchy; got {type(hierarchy).__name__}.")
         if not hierarchy.is_tree:

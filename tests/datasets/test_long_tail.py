@@ -77,3 +77,9 @@ def test_read_split_file(tmp_path):
     split.write_text("train/x.JPEG zero\n")
     with pytest.raises(ValueError, match="line 1: expected"):
         read_split_file(split)
+
+
+@pytest.mark.parametrize("alpha", [float("nan"), float("inf"), 0.0, -1.0])
+def test_pareto_counts_refuses_a_bad_alpha(alpha):
+    with pytest.raises(ValueError, match="`alpha` must be a positive number"):
+        long_tail.pareto_counts(10, 100, 5, alpha=alpha)

@@ -82,3 +82,16 @@ def test_errors():
         ClassGraph(["a", "b"], [None, None], ["external", "seen"], np.zeros((2, 2)))
     with pytest.raises(ValueError, match=r"\[2, dim\]"):
         ClassGraph(["a", "b"], [None, None], ["seen", "seen"], np.zeros((3, 2)))
+
+
+def test_subgraph_and_target_synsets_are_validated():
+    g = ClassGraph.build(["dog", "cat", "car"], unseen=["cat"], external=None)
+    assert list(g.subgraph(["dog", 2]).names) == ["dog", "car"]
+    for bad, message in ((["wolf"], "neither node names nor indices"), ([3], "neither"), ([1.5], "neither"),
+                         ([], "at least one"), ([0, 0], "must not repeat")):
+        with pytest.raises(ValueError, match=message):
+            g.subgraph(bad)
+    with pytest.raises(ValueError, match=r"names \['dgo'\], which are not target classes"):
+        ClassGraph.build(["dog", "cat"], target_synsets={"dgo": "dog.n.01"}, external=None)
+    with pytest.raises(ValueError, match=r"target_synsets\['dog'\]` = 'dog.n.99' is not a WordNet synset"):
+        ClassGraph.build(["dog", "cat"], target_synsets={"dog": "dog.n.99"}, external=None)

@@ -173,3 +173,15 @@ def test_empty_batch_mixed_precision_gradients_and_config():
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         HierarchicalInfoNCE(TREE, **kwargs)
+
+
+def test_widths_and_labels_are_checked():
+    import tensorflow as tf
+
+    loss = HierarchicalInfoNCE(TREE, seed=0)
+    width = loss.tables.num_nodes
+    with pytest.raises(ValueError, match=rf"expected predictions \[batch, {width}\]"):
+        loss(np.array([0, 1]), np.zeros((2, width + 1), "float32"))
+    for label in (-1, TREE.num_classes):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=rf"labels must lie in 0..{TREE.num_classes - 1}"):
+            loss(np.array([0, label]), np.zeros((2, width), "float32"))

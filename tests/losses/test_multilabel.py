@@ -63,3 +63,16 @@ def test_float32_from_half_inputs(batch):
     for loss in (MaskedBinaryCrossentropy(), PairwiseRankingLoss()):
         value = loss(y, keras.ops.cast(z, "float16"))
         assert value.dtype == "float32" and np.isfinite(float(value))
+
+
+@pytest.mark.parametrize("make", [lambda c: MaskedBinaryCrossentropy(c), lambda c: PairwiseRankingLoss(c, seed=0)])
+def test_widths_columns_and_label_values_are_checked(make):
+    import tensorflow as tf
+
+    y, p = np.array([[1, 0, 1]], "float32"), np.zeros((1, 3), "float32")
+    with pytest.raises(ValueError, match=r"labels \(as wide as the predictions\).*\[batch, 3\]"):
+        make(None)(y[:, :2], p)
+    with pytest.raises(ValueError, match="column 5 is outside the 3 predictions"):
+        make([0, 5])(y, p)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"labels must lie in 0.0..1.0"):
+        make(None)(np.array([[2, 0, 1]], "float32"), p)

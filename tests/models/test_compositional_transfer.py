@@ -130,3 +130,13 @@ def test_keras_head_single_ensemble_save_and_export(tmp_path, serve_fresh):
     np.testing.assert_allclose(serve_fresh(tmp_path / "served", data), np.asarray(model(data)), atol=1e-5)
     with pytest.raises(ValueError, match="2 dimensions; features have 3"):
         CompositionalTransferHead.from_classifier(W, P, COUNTS)(np.zeros((1, 3), "float32"))
+
+
+def test_continual_transfer_refuses_a_class_without_images():
+    w = np.eye(3)
+    prototypes = np.array([[1.0, 0, 0], [0, 1.0, 0], [0, 0, 0]])  # class 2 has no image: no prototype
+    with pytest.raises(ValueError, match=r"Class\(es\) \[2\] have no training image"):
+        transfer_weights(w, prototypes, [500, 200, 0], k=20, continual=True)
+    assert np.isfinite(transfer_weights(w, prototypes, [500, 200, 0], k=20)).all()
+    with pytest.raises(ValueError, match="non-negative"):
+        transfer_weights(w, prototypes, [500, -1, 3], k=20)

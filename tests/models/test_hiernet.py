@@ -248,3 +248,19 @@ def test_a_nested_backbone_behind_other_layers_is_refused():
     tree = Hierarchy.from_nested({"root": {"g1": ["a", "b"], "g2": ["c", "d"]}})
     with pytest.raises(ValueError, match="inside the nested model .* pass `input_tensor=`"):
         HierNet.from_backbone(keras.Model(inputs, outputs), tree, split_points=["block_5_add"])
+
+
+def test_a_subclassed_backbone_is_refused_by_name():
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.pool, self.dense = keras.layers.Conv2D(4, 3), keras.layers.GlobalAveragePooling2D(), \
+                keras.layers.Dense(5)
+
+        def call(self, x):
+            return self.dense(self.pool(self.conv(x)))
+
+    net = Net()
+    net(np.zeros((1, *SHAPE), "float32"))
+    with pytest.raises(ValueError, match="must be a Functional.*got Net"):
+        HierNet.from_backbone(net, TREE2, split_points=[1])
