@@ -85,7 +85,7 @@ def test_interrupt_and_resume_equals_an_uninterrupted_run(build, tmp_path):
         keras.utils.set_random_seed(0)
         model, (x, y) = build()
         try:
-            model.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0, callbacks=callbacks)
+            model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0, callbacks=callbacks)
         except RuntimeError as error:
             assert str(error) == "interrupted"
         return model
