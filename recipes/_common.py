@@ -147,7 +147,7 @@ POSITIVE_INT = number(int, 1)
 NON_NEGATIVE_INT = number(int, 0)
 POSITIVE_FLOAT = number(float, 0, low_open=True)
 NON_NEGATIVE_FLOAT = number(float, 0)
-FRACTION = number(float, 0, 1, low_open=True)
+FRACTION = number(float, 0, 1)
 
 
 def number_list(kind=int, low=None, high=None, low_open=False, high_open=False):

@@ -40,7 +40,7 @@ def test_number_types_name_the_range():
     assert _common.SEEDS(" 0, 2,") == [0, 2] and _common.number_list(float, 0, low_open=True)("0.1,1") == [0.1, 1.0]
     for parse, text, message in ((_common.POSITIVE_INT, "0", r"\[1, any"), (_common.POSITIVE_INT, "1.5", "integer"),
                                  (_common.POSITIVE_FLOAT, "-1", r"\(0, any"), (_common.POSITIVE_FLOAT, "nan", "must"),
-                                 (_common.FRACTION, "1.5", r"\(0, 1\]"), (_common.SEEDS, ",", "comma-separated"),
+                                 (_common.FRACTION, "1.5", r"\[0, 1\]"), (_common.SEEDS, ",", "comma-separated"),
                                  (_common.SEEDS, "0,-1", r"\[0, any")):
         with pytest.raises(argparse.ArgumentTypeError, match=message):
             parse(text)
@@ -51,7 +51,7 @@ def test_number_types_name_the_range():
     ("multilabel_zsl", ["--epochs", "-1"]), ("multilabel_zsl", ["--graph-units", "8,0"]),
     ("long_tail", ["--seeds", ","]), ("long_tail", ["--ks", "20,x"]), ("long_tail", ["--epochs", "0"]),
     ("hirl", ["--prototypes", "300,0"]), ("hirl", ["--train-images", "-5"]), ("hirl", ["--momentum", "1.5"]),
-    ("hgr_zero_shot", ["--seeds", ""]), ("hgr_zero_shot", ["--lr", "0"]), ("hgr_zero_shot", ["--outer-ratio", "0"]),
+    ("hgr_zero_shot", ["--seeds", ""]), ("hgr_zero_shot", ["--lr", "0"]), ("hgr_zero_shot", ["--outer-ratio", "1.5"]),
 ])
 def test_recipes_refuse_bad_counts_before_running(recipe, argv, capsys):
     import importlib
