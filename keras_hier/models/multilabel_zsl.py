@@ -64,6 +64,9 @@ class ProbabilityMatching(keras.layers.Layer):
         self.num_targets = int(num_targets)
         self.weight = float(weight)
 
+    def build(self, node_logits_shape, probabilities_shape=None):
+        self.built = True
+
     def call(self, node_logits, probabilities):
         external = ops.cast(node_logits[:, self.num_targets :], "float32")
         error = ops.square(ops.sigmoid(external) - ops.cast(probabilities, "float32"))

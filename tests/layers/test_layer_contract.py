@@ -69,6 +69,10 @@ CASES = {
     "CompositionalTransferHead": ("keras_hier.models",
                                   lambda: {"weights": RNG.normal(size=(2, 3, 4)).astype("float32"), "scale": 10.0},
                                   {"input_shape": (2, 4), "expected_output_shape": (2, 3)}),
+    "ProbabilityMatching": ("keras_hier.models.multilabel_zsl", lambda: {"num_targets": 3, "weight": 0.5},
+                            {"input_shape": {"node_logits_shape": (2, 5), "probabilities_shape": (2, 2)},
+                             "expected_output_shape": (2, 3), "expected_num_losses": 1,
+                             "run_training_check": False}),  # no weights to train
     "SemanticConstant": ("keras_hier.models.multilabel_zsl",
                          lambda: {"vectors": RNG.normal(size=(3, 5)).astype("float32")},
                          {"input_shape": (2, 1), "expected_output_shape": (2, 3, 5), "run_training_check": False}),
