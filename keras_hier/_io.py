@@ -210,7 +210,8 @@ def export_path(path, version=None):
         numbers = [int(e) for e in os.listdir(path) if e.isdigit()] if os.path.isdir(path) else []
         return os.path.join(path, str(max(numbers, default=0) + 1))
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ValueError(f"`version` must be a positive int or 'next' (TF Serving's numbered folders); got {version!r}.")
+        raise ValueError(f"`version` must be a positive int or 'next' (TF Serving's numbered folders); got "
+                         f"{version!r}.")
     return os.path.join(path, str(version))
 
 

@@ -155,7 +155,8 @@ def files_dataset(files, labels, image_size=(224, 224), batch_size=32, shuffle=T
         raise ValueError("No image files to read.")
     if not np.issubdtype(labels.dtype, np.integer) or (labels < 0).any():
         bad = int(np.flatnonzero(labels < 0)[0]) if np.issubdtype(labels.dtype, np.integer) else 0
-        raise ValueError(f"`labels` must be non-negative integer class ids; got {labels[bad].item()!r} for {files[bad]}.")
+        raise ValueError(f"`labels` must be non-negative integer class ids; got {labels[bad].item()!r} for "
+                         f"{files[bad]}.")
     labels = labels.astype(np.int32)
     height, width = (int(v) for v in image_size)
 

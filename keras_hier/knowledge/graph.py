@@ -262,7 +262,8 @@ class ClassGraph:
         bad = [n for n in nodes if isinstance(n, str) or isinstance(n, bool) or not float(n).is_integer()
                or not 0 <= int(n) < self.num_nodes]
         if bad:
-            raise ValueError(f"`subgraph` nodes {bad[:5]} are neither node names nor indices in 0..{self.num_nodes - 1}.")
+            raise ValueError(f"`subgraph` nodes {bad[:5]} are neither node names nor indices in "
+                             f"0..{self.num_nodes - 1}.")
         if not nodes:
             raise ValueError("`subgraph` needs at least one node.")
         nodes = [int(i) for i in nodes]
