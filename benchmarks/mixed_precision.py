@@ -90,7 +90,7 @@ def multilabel_step(shape, batch):
         embeddings="glove", threshold=0.8)
     backbone = multilabel_zsl.mosaic_backbone(shape, len(multilabel.MOSAIC_EXTERNAL))
     model = MultiLabelZeroShot(backbone, graph, variant="rgcn_posvae", hidden_units=args.hidden_units,
-                               graph_units=[int(u) for u in args.graph_units.split(",")], edge_hidden=args.edge_hidden,
+                               graph_units=list(args.graph_units), edge_hidden=args.edge_hidden,
                                vae_weight=args.vae_weight, seed=0)
     model.compile(optimizer=keras.optimizers.Adam(args.lr, clipnorm=args.clipnorm),
                   loss=MaskedBinaryCrossentropy(model.seen))
