@@ -23,13 +23,11 @@ EXPORT_MARKER = "keras_hier_export.json"
 
 def _umask():
     """The process's umask, read without changing it where /proc allows."""
-    try:
+    with contextlib.suppress(OSError):  # no /proc: set it and put it back
         with open("/proc/self/status") as f:
             for line in f:
                 if line.startswith("Umask:"):
                     return int(line.split()[1], 8)
-    except OSError:
-        pass
     mask = os.umask(0o022)
     os.umask(mask)
     return mask

@@ -13,6 +13,7 @@ The hook is put in place when Keras' deserializer is first imported (or at once 
 nothing until a model is loaded.
 """
 
+import contextlib
 import importlib
 import importlib.abc
 import sys
@@ -24,10 +25,9 @@ _PACKAGE = "keras_hier"
 def _import_owner(module):
     """Imports `module` if it is a keras_hier module (registering what it defines); ignores every other name."""
     if module and (module == _PACKAGE or module.startswith(_PACKAGE + ".")):
-        try:
+        # A module renamed or removed since the file was saved is skipped: Keras then names the missing object.
+        with contextlib.suppress(ModuleNotFoundError):
             importlib.import_module(module)
-        except ModuleNotFoundError:  # renamed or removed since the file was saved: Keras then names the object
-            pass
 
 
 def _patch(serialization_lib):

@@ -94,3 +94,13 @@ def test_learned_adjacency_contract():
     graph = class_graph()
     TestCase().run_layer_test(LearnedAdjacency, {"graph": graph, "hidden_units": 4}, input_shape=(2, 5, 6),
                               expected_output_shape=(graph.num_edges,), run_training_check=False)
+
+
+def test_every_public_layer_is_checked():
+    import keras_hier.layers
+    import keras_hier.models
+
+    public = set(keras_hier.layers.__all__) | {"CompositionalTransferHead"}
+    checked = set(CASES) | {"LearnedAdjacency"}
+    assert public <= checked, f"add {sorted(public - checked)} to CASES"
+    assert issubclass(keras_hier.models.CompositionalTransferHead, keras.layers.Layer)
