@@ -34,7 +34,7 @@ def test_mixed_precision_saving_and_errors(tmp_path):
     x = np.random.default_rng(1).normal(size=(3, 5)).astype("float32")
     assert model(x).dtype == "float16"  # the compute dtype, as Keras layers
     assert {w.dtype for w in head.weights} == {"float32"} and head.out.compute_dtype == "float16"
-    np.testing.assert_allclose(np.linalg.norm(np.asarray(model(x), np.float32), axis=1), 1.0, atol=2e-3)
+    np.testing.assert_allclose(np.linalg.norm(np.asarray(model(x), np.float32), axis=1), 1.0, atol=5e-3)  # float16
     model.save(tmp_path / "head.keras")
     np.testing.assert_allclose(np.asarray(keras.saving.load_model(tmp_path / "head.keras")(x)), np.asarray(model(x)),
                                atol=1e-3)
