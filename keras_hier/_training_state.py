@@ -16,6 +16,24 @@ class SavesTrainingState:
     """Mixin for a `keras.Model`: its weights also hold every seed generator state of its layers and of its
     compiled loss, and the loss's variables (`extra_training_state`)."""
 
+    def compile(self, *args, **kwargs):
+        super().compile(*args, **kwargs)
+        # Build the optimizer at once on the variables it trains. Its state then has the shape of what it saves (so
+        # `load_weights`, `BackupAndRestore` and `.keras` loading restore it exactly), and the first `fit` traces its
+        # train step once: without a distribution strategy Keras would create the optimizer's slots inside that trace,
+        # and TensorFlow traces a function that created variables a second time.
+        variables = self._optimized_variables()
+        if variables is not None and self.optimizer is not None and not self.optimizer.built:
+            self.optimizer.build(variables)
+
+    def compile_from_config(self, config):
+        # Keras' own would build the optimizer a second time after `compile` has (duplicate slot variables).
+        self.compile(**keras.saving.deserialize_keras_object(config))
+
+    def _optimized_variables(self):
+        """The variables the compiled optimizer trains, or None while the model is not built."""
+        return self.trainable_variables if self.built else None
+
     def extra_training_state(self):
         """The variables to save beside the weights, in a fixed order."""
         generators = []

@@ -6,9 +6,11 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-# One thread pool each, so that the suite behaves the same on 2 cores and on 64.
-os.environ.setdefault("TF_NUM_INTEROP_THREADS", "2")
-os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "2")
+# Small thread pools, so that the suite behaves the same on 2 cores and on 64: two threads in a serial run, one in
+# each pytest-xdist worker (pytest.ini runs one worker per core; more threads per worker would oversubscribe).
+_threads = "1" if os.environ.get("PYTEST_XDIST_WORKER") else "2"
+os.environ.setdefault("TF_NUM_INTEROP_THREADS", _threads)
+os.environ.setdefault("TF_NUM_INTRAOP_THREADS", _threads)
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

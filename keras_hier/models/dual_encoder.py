@@ -343,11 +343,6 @@ class DualEncoder(SavesTrainingState, keras.Model):
             self.weights_optimizer = weights_optimizer or keras.optimizers.SGD(learning_rate=1e-4)
             self.weights_optimizer.build(extra)
 
-    def compile_from_config(self, config):
-        self.compile(**keras.saving.deserialize_keras_object(config))
-        if self.built:
-            self.optimizer.build(self.trainable_variables)
-
     def train_step(self, *args):
         # Keras' TensorFlow train step, plus the loss's own variables on their own optimizer. Other backends
         # use Keras' own step, which has no second optimizer.

@@ -210,15 +210,9 @@ class HIRL(SavesTrainingState, keras.Model):
     def _head_variables(self):
         return [v for head in self.heads for v in head.trainable_variables]
 
-    def compile(self, *args, **kwargs):
-        super().compile(*args, **kwargs)
-        # The optimizer trains the base's online variables, then the heads' (the order of `fit_step`): built on them at
-        # once, its state has the shape of what it saves, so `load_weights` and `BackupAndRestore` restore it exactly.
-        if self.optimizer is not None and not self.optimizer.built:
-            self.optimizer.build(list(self.base.online_variables) + self._head_variables())
-
-    def compile_from_config(self, config):
-        self.compile(**keras.saving.deserialize_keras_object(config))
+    def _optimized_variables(self):
+        # `compile` builds the optimizer on the base's online variables, then the heads' (the order of `fit_step`).
+        return list(self.base.online_variables) + self._head_variables()
 
     def _state_objects(self):
         return [*super()._state_objects(), self.spd]  # L_SPD's negative sampling

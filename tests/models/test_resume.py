@@ -100,3 +100,21 @@ def test_interrupt_and_resume_equals_an_uninterrupted_run(build, tmp_path):
     assert len(resumed) == len(uninterrupted)
     for a, b in zip(uninterrupted, resumed):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("build", [hiernet, dual_encoder, multilabel], ids=lambda b: b.__name__)
+def test_compile_builds_the_optimizer_so_fit_traces_its_step_once(build, tmp_path):
+    # Without a distribution strategy Keras creates the optimizer's slots inside the first traced step, and
+    # TensorFlow then traces that step twice; `compile` builds them first. A `.keras` file's compile config builds
+    # them once too (Keras' own `compile_from_config` would add a second set).
+    model, (x, y) = build()
+    slots = len(model.optimizer.variables)
+    assert model.optimizer.built and slots > 2
+    traced = []
+    step = model.train_step
+    model.train_step = lambda data: traced.append(1) or step(data)
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    assert len(traced) == 1
+    del model.train_step
+    model.save(tmp_path / "model.keras")
+    assert len(keras.saving.load_model(tmp_path / "model.keras").optimizer.variables) == slots

@@ -107,15 +107,8 @@ class SelfSupervisedModel(SavesTrainingState, keras.Model):
         """The variables the optimizer trains (all trainable ones unless overridden)."""
         return self.trainable_variables
 
-    def compile(self, *args, **kwargs):
-        super().compile(*args, **kwargs)
-        # Build the optimizer on the variables it trains (not the momentum encoder's) at once: its state then has the
-        # shape of what it saves, and `load_weights`, `BackupAndRestore` and `.keras` loading restore it exactly.
-        if self.built and self.optimizer is not None and not self.optimizer.built:
-            self.optimizer.build(self.online_variables)
-
-    def compile_from_config(self, config):
-        self.compile(**keras.saving.deserialize_keras_object(config))
+    def _optimized_variables(self):  # `compile` builds the optimizer on these: not the momentum encoder's
+        return self.online_variables if self.built else None
 
     def after_step(self):
         """Runs after each optimizer step (e.g. MoCo's momentum update)."""
