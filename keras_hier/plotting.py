@@ -156,31 +156,35 @@ def plot_class_graph(graph, path, title=None, max_nodes=150):
         max_nodes: draw all targets and at most this many nodes in all (externals with the most target edges
             first), so that ImageNet-sized graphs stay readable.
     """
+    from matplotlib.collections import LineCollection
+
     colours = {"seen": "#4c72b0", "unseen": "#dd8452", "external": "#8c8c8c"}
     targets = list(graph.indices("target"))
     externals = list(graph.indices("external"))
+    source, target = graph.edges[:, 0], graph.edges[:, 1]
     if len(targets) + len(externals) > max_nodes:
-        links = np.zeros(graph.num_nodes, int)
-        for s, t in graph.edges:
-            if s != t and t in set(targets):
-                links[s] += 1
+        into_targets = (source != target) & np.isin(target, targets)
+        links = np.bincount(source[into_targets], minlength=graph.num_nodes)
         externals = sorted(externals, key=lambda i: -links[i])[: max(0, max_nodes - len(targets))]
-    shown = targets + externals
-    angle = {n: 2 * np.pi * k / len(shown) for k, n in enumerate(shown)}
-    pos = {n: (np.cos(a), np.sin(a)) for n, a in angle.items()}
+    shown = np.asarray(targets + externals, int)
+    angles = 2 * np.pi * np.arange(len(shown)) / max(len(shown), 1)
+    pos = np.zeros((graph.num_nodes, 2))
+    pos[shown] = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    drawn = (source < target) & np.isin(source, shown) & np.isin(target, shown)
     plt, fig = _figure(8, 8)
     ax = fig.add_subplot(111)
-    for (s, t), w in zip(graph.edges, graph.wup):
-        if s < t and s in pos and t in pos:
-            ax.plot(*zip(pos[s], pos[t]), color="0.7", linewidth=0.3 + 2.5 * (w - graph.threshold), zorder=1)
-    for n in shown:
-        x, y = pos[n]
-        kind = graph.kinds[n]
-        ax.scatter([x], [y], s=120, color=colours[kind], zorder=2, edgecolors="black", linewidths=0.5)
-        ax.text(1.1 * x, 1.1 * y, graph.names[n], fontsize=8, ha="center", va="center",
-                rotation=np.degrees(angle[n]) if len(shown) > 24 else 0)
+    # One collection for all edges and one scatter per kind: ImageNet-sized graphs draw in about a second.
+    ax.add_collection(LineCollection(np.stack([pos[source[drawn]], pos[target[drawn]]], axis=1), colors="0.7",
+                                     linewidths=0.3 + 2.5 * (graph.wup[drawn] - graph.threshold), zorder=1,
+                                     alpha=min(1.0, 2000 / max(int(drawn.sum()), 1))))  # dense graphs: fainter
+    kinds = np.asarray(graph.kinds)[shown]
     for kind, colour in colours.items():
-        ax.scatter([], [], color=colour, label=f"{kind} ({int(graph.mask(kind).sum())})")
+        ax.scatter(*pos[shown[kinds == kind]].T, s=120, color=colour, zorder=2, edgecolors="black", linewidths=0.5,
+                   label=f"{kind} ({int(graph.mask(kind).sum())})")
+    for n, angle in zip(shown, angles):
+        x, y = pos[n]
+        ax.text(1.1 * x, 1.1 * y, graph.names[n], fontsize=8, ha="center", va="center",
+                rotation=np.degrees(angle) if len(shown) > 24 else 0)
     ax.legend(loc="upper right", fontsize=8)
     ax.set_xlim(-1.4, 1.4)
     ax.set_ylim(-1.4, 1.4)
