@@ -43,12 +43,26 @@ def build(graph, variant, **kwargs):
     return model
 
 
+@pytest.fixture(scope="module")
+def fitted(graph, data):
+    """`fitted(variant)`: `(model, loss history, backbone weights before)` after 3 epochs, trained once per module."""
+    cache = {}
+
+    def get(variant):
+        if variant not in cache:
+            x, y = data
+            model = build(graph, variant)
+            frozen = [np.asarray(w).copy() for w in model.backbone.weights]
+            cache[variant] = model, model.fit(x, y, batch_size=8, epochs=3, verbose=0).history["loss"], frozen
+        return cache[variant]
+
+    return get
+
+
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_every_variant_fits_and_keeps_the_backbone_frozen(graph, data, variant):
+def test_every_variant_fits_and_keeps_the_backbone_frozen(graph, data, fitted, variant):
     x, y = data
-    model = build(graph, variant)
-    frozen = [np.asarray(w).copy() for w in model.backbone.weights]
-    history = model.fit(x, y, batch_size=8, epochs=3, verbose=0).history["loss"]
+    model, history, frozen = fitted(variant)
     assert np.isfinite(history).all() and history[-1] < history[0]
     for before, after in zip(frozen, model.backbone.weights):
         np.testing.assert_array_equal(before, np.asarray(after))
@@ -123,10 +137,9 @@ def test_mixed_precision_logits_are_float32(graph, data):
 
 
 @pytest.mark.parametrize("variant", ["rgcn_posvae", "rgcn_xl", "skg"])
-def test_save_load_and_export(graph, data, variant, tmp_path, serve_fresh):
+def test_save_load_and_export(graph, data, fitted, variant, tmp_path, serve_fresh):
     x, y = data
-    model = build(graph, variant)
-    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    model, _, _ = fitted(variant)
     model.save(tmp_path / "m.keras")
     again = keras.saving.load_model(tmp_path / "m.keras")
     np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
