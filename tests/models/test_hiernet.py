@@ -118,9 +118,8 @@ def test_fit_save_load_and_export(backbone, images, tmp_path, run_python):
     again = keras.saving.load_model(path)
     assert isinstance(again, HierNet) and again.hierarchy == TREE3
     np.testing.assert_allclose(again.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-6)
-    np.testing.assert_allclose(
-        again.routing_model().predict(images, verbose=0), model.routing_model().predict(images, verbose=0), atol=1e-6
-    )
+    routed = model.routing_model().predict(images, verbose=0)
+    np.testing.assert_allclose(again.routing_model().predict(images, verbose=0), routed, atol=1e-6)
     export = tmp_path / "served"
     model.export(export, verbose=False)
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".tmp-")]
@@ -136,7 +135,7 @@ def test_fit_save_load_and_export(backbone, images, tmp_path, run_python):
     )
     assert "routed_class" in out and "probabilities" in out
     np.testing.assert_allclose(np.load(tmp_path / "p.npy"), model.predict(images, verbose=0), atol=1e-5)
-    np.testing.assert_array_equal(np.load(tmp_path / "c.npy"), model.routing_model().predict(images, verbose=0).argmax(1))
+    np.testing.assert_array_equal(np.load(tmp_path / "c.npy"), routed.argmax(1))
 
 
 def _keras_hub_classifier():
