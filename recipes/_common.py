@@ -175,6 +175,17 @@ def comma_list(text, allowed=None, flag="--list"):
     return items
 
 
+def split_halves(labels, size=0):
+    """Indices of two fixed (seed 0) class-stratified halves of `labels`, each cut to about `size` images
+    (0: the whole half), stratified too: the recipes' validation and test sets from one test split."""
+    from keras_hier.datasets.splits import stratified_split
+
+    halves = stratified_split(labels, 0.5, seed=0)
+    if size and size < min(len(h) for h in halves):
+        halves = tuple(h[stratified_split(labels[h], size / len(h), seed=0)[1]] for h in halves)
+    return halves
+
+
 def mean_and_spread(values):
     """`{"mean", "std"}` of per-seed values (sample standard deviation; 0 for one seed)."""
     values = [float(v) for v in values]

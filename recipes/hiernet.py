@@ -18,7 +18,7 @@ import numpy as np
 
 from recipes._common import (
     FRACTION, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, add_runtime_flags, add_weight_decay_flag, budget_log,
-    coupled_sgd, number, run_under_runtime, write_metrics,
+    coupled_sgd, number, run_under_runtime, split_halves, write_metrics,
 )
 
 # The paper's settings per activation and n (section 5.7, Tables 1 and 2): split point and extra classifier blocks
@@ -85,10 +85,7 @@ def load_data(name, train_size, eval_size, seed):
     if train_size and train_size < len(x):
         keep, _ = stratified_split(y, 1 - train_size / len(x), seed=seed)
         x, y = x[keep], y[keep]
-    test, val = stratified_split(yt, 0.5, seed=0)  # a fixed split, as the paper's
-    if eval_size and eval_size < len(val):
-        test = test[stratified_split(yt[test], eval_size / len(test), seed=0)[1]]
-        val = val[stratified_split(yt[val], eval_size / len(val), seed=0)[1]]
+    test, val = split_halves(yt, eval_size)  # a fixed split, as the paper's
     return (x, y.astype(np.int32)), (xt[val], yt[val].astype(np.int32)), (xt[test], yt[test].astype(np.int32)), names
 
 

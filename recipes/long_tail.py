@@ -17,8 +17,9 @@ import time
 import numpy as np
 
 from recipes._common import (
-    POSITIVE_FLOAT, POSITIVE_INT, SEEDS, add_runtime_flags, add_weight_decay_flag, applications_encoder, budget_log,
-    comma_list, coupled_sgd, mean_and_spread, number_list, run_under_runtime, write_metrics,
+    NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, SEEDS, add_runtime_flags, add_weight_decay_flag,
+    applications_encoder, budget_log, comma_list, coupled_sgd, mean_and_spread, number_list, run_under_runtime,
+    split_halves, write_metrics,
 )
 
 ATTENTIONS = ("p->w", "w->p", "w->w", "p->p")  # keras_hier.models.compositional_transfer.ATTENTIONS
@@ -59,6 +60,8 @@ def parse_args(argv=None):
                         "Table 1 ablates the others)")
     p.add_argument("--temperatures", type=number_list(float, 0, low_open=True), default=TEMPERATURES, help="attention temperatures tried on the validation half")
     p.add_argument("--mixes", type=number_list(float, 0), default=MIXES, help="mixing weights lambda tried on the validation half")
+    p.add_argument("--eval-size", type=NON_NEGATIVE_INT, default=0,
+                   help="fashion_lt: validation and test images each (0: half the test split each)")
     p.add_argument("--max-per-class", type=POSITIVE_INT, default=6000)
     p.add_argument("--min-per-class", type=POSITIVE_INT, default=5)
     add_runtime_flags(p)
@@ -184,10 +187,9 @@ def fashion_data(args):
     and test (balanced)."""
     from keras_hier.datasets import fashion_mnist, long_tail
     from keras_hier.datasets.pipeline import make_dataset
-    from keras_hier.datasets.splits import stratified_split
 
     (x, y), (xt, yt) = fashion_mnist.load_data()
-    val, test = stratified_split(yt, 0.5, seed=0)
+    val, test = split_halves(yt, args.eval_size)
 
     def train(seed):
         keep = long_tail.pareto_subsample(y, max_per_class=args.max_per_class, min_per_class=args.min_per_class,

@@ -3,6 +3,7 @@
 import argparse
 
 import keras
+import numpy as np
 import pytest
 
 from recipes import _common
@@ -59,3 +60,16 @@ def test_recipes_refuse_bad_counts_before_running(recipe, argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
         importlib.import_module(f"recipes.{recipe}").parse_args(argv)
     assert exit_info.value.code == 2 and f"argument {argv[0]}" in capsys.readouterr().err
+
+
+def test_split_halves_are_fixed_stratified_and_cut_to_size():
+    from recipes._common import split_halves
+
+    labels = np.repeat(np.arange(4), 50)
+    a, b = split_halves(labels)
+    assert len(a) == len(b) == 100 and not set(a) & set(b)
+    assert np.bincount(labels[a]).tolist() == [25] * 4
+    small_a, small_b = split_halves(labels, 40)
+    assert len(small_a) == len(small_b) == 40 and set(small_a) <= set(a) and set(small_b) <= set(b)
+    assert np.bincount(labels[small_b]).tolist() == [10] * 4
+    assert [h.tolist() for h in split_halves(labels, 40)] == [small_a.tolist(), small_b.tolist()]  # fixed
