@@ -35,6 +35,76 @@ def _run_python(code, env=None, timeout=300):
     return proc.stdout
 
 
+_SERVING_LOOP = r"""
+import contextlib, io, json, sys, traceback
+import numpy as np, tensorflow as tf
+replies = sys.stdout
+for line in sys.stdin:
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed):
+            exec(compile(json.loads(line), "<serving snippet>", "exec"), {"__name__": "__serving__"})
+        leaked = sorted(m for m in sys.modules if m.split(".")[0] == "keras_hier")
+        error = f"the snippet imported {leaked[:3]}: a serving check must not" if leaked else ""
+    except BaseException:
+        error = traceback.format_exc()
+    replies.write(json.dumps({"out": printed.getvalue(), "error": error}) + "\n")
+    replies.flush()
+"""
+
+
+class _ServingProcess:
+    """One Python process per test worker that imported TensorFlow and NumPy only: `run(code)` executes `code` there
+    (a new namespace each time) and returns what it printed. SavedModels load there as TF Serving loads them, with
+    no Keras or keras_hier object of the test process; one process for all checks saves a TensorFlow import (about
+    8 s on 2 cores) per check. A snippet that fails, or imports keras_hier, fails its test and the process is
+    replaced."""
+
+    def __init__(self):
+        self.proc = None
+
+    def run(self, code, timeout=300):
+        import json
+        import tempfile
+
+        if self.proc is None or self.proc.poll() is not None:
+            self.log = tempfile.TemporaryFile(mode="w+")
+            self.proc = subprocess.Popen([sys.executable, "-c", _SERVING_LOOP], cwd=REPO, stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, stderr=self.log, text=True)
+        self.proc.stdin.write(json.dumps(code) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            self.log.seek(0)
+            self.proc = None
+            pytest.fail(f"the serving process died:\n{self.log.read()[-4000:]}")
+        reply = json.loads(line)
+        if reply["error"]:
+            self.close()
+            pytest.fail(f"serving snippet failed:\n{reply['error'][-4000:]}")
+        return reply["out"]
+
+    def close(self):
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+
+@pytest.fixture(scope="session")
+def _serving_process():
+    process = _ServingProcess()
+    yield process
+    process.close()
+
+
+@pytest.fixture
+def run_served(_serving_process):
+    """`run_served(code)`: runs `code` (it may import numpy, tensorflow and the standard library, never keras_hier)
+    in this worker's TensorFlow-only process and returns its stdout: for SavedModel checks."""
+    return _serving_process.run
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
@@ -75,14 +145,15 @@ def tiny_clip_preset(tmp_path):
 
 
 @pytest.fixture
-def serve_fresh(tmp_path):
-    """`serve_fresh(saved_model_dir, x)`: loads the SavedModel in a fresh process, calls its `serve` endpoint on the
-    array `x` and returns the output as numpy (how TF Serving sees an export: no Keras objects of this process)."""
+def serve_fresh(tmp_path, run_served):
+    """`serve_fresh(saved_model_dir, x)`: loads the SavedModel in the TensorFlow-only serving process, calls its
+    `serve` endpoint on the array `x` and returns the output as numpy (how TF Serving sees an export: no Keras
+    objects)."""
 
     def serve(path, x):
         inputs, outputs = tmp_path / "_serve_input.npy", tmp_path / "_serve_output.npy"
         np.save(inputs, np.asarray(x))
-        _run_python(
+        run_served(
             "import numpy as np, tensorflow as tf\n"
             f"served = tf.saved_model.load({str(path)!r})\n"
             f"np.save({str(outputs)!r}, np.asarray(served.serve(tf.constant(np.load({str(inputs)!r})))))\n"

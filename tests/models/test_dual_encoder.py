@@ -68,7 +68,7 @@ def test_mixed_precision_logits_are_float32(data):
         keras.mixed_precision.set_global_policy("float32")
 
 
-def test_save_load_zero_shot_model_and_export(data, tmp_path, run_python):
+def test_save_load_zero_shot_model_and_export(data, tmp_path, run_served):
     x, y, features = data
     model = DualEncoder(tower(), features, projection_dim=4)
     model.compile(optimizer="adamw", loss=HierarchicalInfoNCE(TREE))
@@ -84,7 +84,7 @@ def test_save_load_zero_shot_model_and_export(data, tmp_path, run_python):
     np.testing.assert_allclose(np.asarray(model.zero_shot_model(unseen)(x)), want, atol=1e-5)
     model.export(tmp_path / "served", candidates=unseen, verbose=False)
     np.save(tmp_path / "x.npy", x)
-    run_python(
+    run_served(
         "import numpy as np, tensorflow as tf\n"
         f"served = tf.saved_model.load({str(tmp_path / 'served')!r})\n"
         f"out = served.signatures['serving_default'](image=tf.constant(np.load({str(tmp_path / 'x.npy')!r})))\n"
@@ -105,7 +105,7 @@ def test_bad_arguments(kwargs, message):
         DualEncoder(tower(), **kwargs)
 
 
-def test_clip_towers_from_config_train_save_and_export(tmp_path, run_python):
+def test_clip_towers_from_config_train_save_and_export(tmp_path, run_served):
     texts = ["a photo of a x.", "a photo of a y.", "a photo of a z.", "a photo of a u.", "a photo of a v.",
              "a photo of a w.", "a photo of a A.", "a photo of a B.", "a photo of a a1."]
     keras.utils.set_random_seed(0)
@@ -125,7 +125,7 @@ def test_clip_towers_from_config_train_save_and_export(tmp_path, run_python):
     np.testing.assert_allclose(np.asarray(again(x)), np.asarray(model(x)), atol=1e-5)
     model.export(tmp_path / "served", candidates=[0, 1, 2], verbose=False)
     np.save(tmp_path / "x.npy", x)
-    printed = run_python(
+    printed = run_served(
         "import numpy as np, tensorflow as tf\n"
         f"served = tf.saved_model.load({str(tmp_path / 'served')!r})\n"
         f"out = served.signatures['serving_default'](image=tf.constant(np.load({str(tmp_path / 'x.npy')!r})))\n"

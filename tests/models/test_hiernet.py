@@ -108,7 +108,7 @@ def test_transfer_weights_reproduces_the_backbone(backbone, images):
     assert not np.allclose(fresh.node_layer("g1", "edge")(trunk), features(images), atol=1e-3)
 
 
-def test_fit_save_load_and_export(backbone, images, tmp_path, run_python):
+def test_fit_save_load_and_export(backbone, images, tmp_path, run_served):
     model = HierNet.from_backbone(backbone, TREE3, split_points=[1, 2], classifier_layers=1)
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     history = model.fit(images, np.arange(12) % 5, batch_size=6, epochs=1, verbose=0)
@@ -124,7 +124,7 @@ def test_fit_save_load_and_export(backbone, images, tmp_path, run_python):
     model.export(export, verbose=False)
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".tmp-")]
     np.save(tmp_path / "images.npy", images)
-    out = run_python(
+    out = run_served(
         "import numpy as np, tensorflow as tf\n"
         f"served = tf.saved_model.load({str(export)!r})\n"
         f"x = np.load({str(tmp_path / 'images.npy')!r})\n"

@@ -9,7 +9,7 @@ from recipes._common import budget_difference
 from recipes.demo import tour_flags
 
 
-def test_tiny_run(tmp_path, run_python):
+def test_tiny_run(tmp_path, run_served):
     out = tmp_path / "run"
     metrics = recipe.main(tour_flags("hgr") + ["--seeds", "0,1", "--train-size", "300", "--batch-size", "50",
                                                "--epochs", "1", "--projection-dim", "16", "--weighting", "adaptive",
@@ -27,7 +27,7 @@ def test_tiny_run(tmp_path, run_python):
     assert budget_difference(saved["budgets"]) is None and [b["steps"] for b in saved["budgets"]["hgr"]] == [6, 6]
     for png in ("zero_shot.png", "tree.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
-    printed = run_python(
+    printed = run_served(
         "import numpy as np, tensorflow as tf\n"
         f"served = tf.saved_model.load({str(out / 'saved_model')!r})\n"
         "out = served.signatures['serving_default'](images=tf.zeros([4, 28, 28, 1], tf.uint8))\n"

@@ -12,7 +12,7 @@ from recipes.demo import RECIPE_STEPS
 TOUR_FLAGS = next(flags for key, _, _, flags in RECIPE_STEPS if key == "hiernet")
 
 
-def test_tiny_run(tmp_path, run_python):
+def test_tiny_run(tmp_path, run_served):
     out = tmp_path / "run"
     metrics = recipe.main(
         TOUR_FLAGS + [
@@ -40,7 +40,7 @@ def test_tiny_run(tmp_path, run_python):
     assert second["config"]["learning_rate"]["config"]["values"] == pytest.approx([0.01, 0.1, 0.01, 0.001])
     for png in ("cpm.png", "tree.png", "accuracy.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
-    printed = run_python(
+    printed = run_served(
         "import numpy as np, tensorflow as tf\n"
         f"served = tf.saved_model.load({str(out / 'saved_model')!r})\n"
         "out = served.signatures['serving_default'](images=tf.zeros([3, 32, 32, 1], tf.uint8))\n"

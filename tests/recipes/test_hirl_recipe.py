@@ -11,7 +11,7 @@ from recipes._common import budget_difference
 from recipes.demo import tour_flags
 
 
-def test_tiny_run(tmp_path, run_python):
+def test_tiny_run(tmp_path, run_served):
     out = tmp_path / "run"
     metrics = recipe.main(tour_flags("hirl") + ["--train-images", "512", "--test-images", "300", "--epochs", "2",
                                                 "--warmup-epochs", "1", "--prototypes", "20,5",
@@ -36,7 +36,7 @@ def test_tiny_run(tmp_path, run_python):
             f"out = tf.saved_model.load({str(out / 'saved_model')!r}).signatures['serving_default']("
             f"images=tf.constant(np.array({x.tolist()}, np.uint8)))\n"
             "print(json.dumps([out['probabilities'].numpy().tolist(), out['top_k_classes'].numpy().astype(str).tolist()]))")
-    probabilities, names = json.loads(run_python(code).strip().splitlines()[-1])
+    probabilities, names = json.loads(run_served(code).strip().splitlines()[-1])
     probabilities = np.asarray(probabilities)
     assert probabilities.shape == (3, 10)
     np.testing.assert_allclose(probabilities.sum(1), 1.0, atol=1e-5)

@@ -18,7 +18,7 @@ def test_the_tours_data():
     assert len(data["val"][1]) == len(data["test"][1]) == 5000
 
 
-def test_tiny_run(tmp_path, run_python):
+def test_tiny_run(tmp_path, run_served):
     # The tour's flags on a smaller long-tailed subset and 600 + 600 evaluation images (its data: the test above).
     out = tmp_path / "run"
     metrics = recipe.main(tour_flags("long_tail") + ["--seeds", "0", "--epochs", "0.2", "--depth", "1",
@@ -42,7 +42,7 @@ def test_tiny_run(tmp_path, run_python):
     assert saved["budgets"]["ce"][0]["optimizer"]["config"]["weight_decay"] == 5e-4
     for png in ("shot_groups.png", "attended_classes.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
-    printed = run_python(
+    printed = run_served(
         "import tensorflow as tf\n"
         f"served = tf.saved_model.load({str(out / 'saved_model')!r})\n"
         "out = served.signatures['serving_default'](images=tf.zeros([3, 28, 28, 1], tf.uint8))\n"

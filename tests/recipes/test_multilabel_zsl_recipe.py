@@ -9,7 +9,7 @@ from recipes._common import budget_difference
 from recipes.demo import tour_flags
 
 
-def test_tiny_run(tmp_path, run_python):
+def test_tiny_run(tmp_path, run_served):
     out = tmp_path / "run"
     metrics = recipe.main(tour_flags("multilabel_zsl") + ["--train-mosaics", "256",
                            "--test-mosaics", "128", "--backbone-epochs", "0.05", "--epochs", "1", "--hidden-units",
@@ -27,7 +27,7 @@ def test_tiny_run(tmp_path, run_python):
     assert budget_difference(saved["budgets"]) is None and saved["budgets"]["rgcn"][0]["steps"] > 0
     for png in ("class_graph.png", "unseen_miap.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
-    printed = run_python(
+    printed = run_served(
         "import tensorflow as tf\n"
         f"served = tf.saved_model.load({str(out / 'saved_model')!r})\n"
         "p = served.signatures['serving_default'](images=tf.zeros([3, 56, 56, 1], tf.uint8))['probabilities']\n"
