@@ -63,7 +63,7 @@ class _ServingProcess:
     def __init__(self):
         self.proc = None
 
-    def run(self, code, timeout=300):
+    def run(self, code):
         import json
         import tempfile
 

@@ -60,7 +60,8 @@ def test_help_and_bad_methods():
 
 def test_trainable_minilm_towers_run(tmp_path):
     metrics = recipe.main(["--seeds", "0", "--methods", "hgr", "--train-size", "100", "--batch-size", "50",
-                           "--epochs", "1", "--towers", "cnn-minilm-trainable", "--no-export", "--output", str(tmp_path)])
+                           "--epochs", "1", "--towers", "cnn-minilm-trainable", "--no-export",
+                           "--output", str(tmp_path)])
     assert 0.0 <= metrics["summary"]["hgr"]["por"]["mean"] <= 1.0
 
 
