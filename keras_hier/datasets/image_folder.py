@@ -81,7 +81,7 @@ def load(
         class_names: optional class folders in label order; default all sub-folders, sorted.
         image_size: `(height, width)` after resizing.
         batch_size: images per batch (None for unbatched).
-        shuffle: shuffle the files (each epoch, deterministically from `seed`).
+        shuffle: shuffle the files (each pass, deterministically from `seed`; see `pipeline.example_indices`).
         seed: seed of the shuffle and of the validation split.
         validation_split: optional fraction of each class held out.
         subset: `"training"` or `"validation"` when `validation_split` is set.
@@ -130,7 +130,7 @@ def files_dataset(files, labels, image_size=(224, 224), batch_size=32, shuffle=T
         labels: their int labels.
         image_size: `(height, width)` after resizing.
         batch_size: images per batch (None for unbatched).
-        shuffle: shuffle the files (each epoch, deterministically from `seed`).
+        shuffle: shuffle the files (each pass, deterministically from `seed`; see `pipeline.example_indices`).
         seed: seed of the shuffle.
         channels: 3 (RGB) or 1 (grey).
         sampling: `"instance"`, `"sqrt"` or `"class_balanced"` class-aware drawing (see
@@ -181,19 +181,11 @@ def files_dataset(files, labels, image_size=(224, 224), batch_size=32, shuffle=T
         image.set_shape((height, width, channels))
         return image, label
 
-    if sampling != "instance":
-        from keras_hier.datasets.pipeline import class_aware_indices
+    from keras_hier.datasets.pipeline import example_indices
 
-        all_files, all_labels = tf.constant(files), tf.constant(labels)
-        ds = class_aware_indices(labels, sampling, seed).map(lambda i: (all_files[i], all_labels[i]))
-        if not repeat:
-            ds = ds.take(len(files))
-    else:
-        ds = tf.data.Dataset.from_tensor_slices((files, labels))
-        if shuffle:
-            ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
-        if repeat:
-            ds = ds.repeat()
+    all_files, all_labels = tf.constant(files), tf.constant(labels)
+    ds = example_indices(labels, sampling=sampling, shuffle=shuffle, seed=seed, repeat=repeat)
+    ds = ds.map(lambda key, i: (all_files[i], all_labels[i]))
     ds = ds.map(load_file, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if on_error == "skip":
         ds = ds.filter(keep)

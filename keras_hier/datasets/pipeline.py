@@ -145,11 +145,19 @@ def make_dataset(
     drop_remainder=False,
     repeat=False,
     sampling="instance",
+    first_batch=0,
 ):
     """A tf.data pipeline of `(images, labels)` from numpy arrays, ready for `model.fit`.
 
     Images of shape [N, H, W] get a channel axis. Batches are float32 images and int32 labels. The
     pipeline is deterministic for a given `seed`: the same shuffling and augmentation on every run.
+
+    With `repeat=True` the stream is a pure function of `seed` and the position in it: pass k over the data is
+    shuffled (or drawn) with the stateless seed `(seed, k)`, and batch b is augmented with draws seeded by `b`
+    (`augmentation_seeds`), whatever was read before. `first_batch` starts the stream at batch b as if the
+    batches before it had been read, without reading them: an interrupted `fit` resumed at epoch e with
+    `first_batch=e * steps_per_epoch` sees exactly the batches of an uninterrupted run (recipes' `--resume`). A
+    finite pipeline (`repeat=False`) draws a new random key for each pass (each `fit` epoch) instead.
 
     Args:
         images: array [N, H, W] or [N, H, W, C]: integers in 0..255 (any integer dtype) or floats in [0, 1]
@@ -162,16 +170,18 @@ def make_dataset(
         mean: optional per-channel mean for `"standardize"` (in the [0, 1] scale).
         std: optional per-channel standard deviation for `"standardize"`.
         augment: optional Keras preprocessing layers (a list, or `"hiernet"` for `hiernet_augmentation`)
-            applied to each batch after normalisation.
-        shuffle: shuffle the examples, differently each epoch.
-        seed: seed of the shuffle and of the `"hiernet"` augmentation.
+            applied to each batch after normalisation. Their random draws are reseeded for each batch (see
+            `augmentation_seeds`), so they do not depend on how far an earlier reader got.
+        shuffle: shuffle the examples, differently each pass.
+        seed: seed of the shuffle, the class-aware draws and the augmentation.
         drop_remainder: drop the last incomplete batch.
-        repeat: repeat forever (then pass `steps_per_epoch` to `fit`).
+        repeat: repeat forever (then pass `steps_per_epoch` to `fit`); batches run on across passes.
         sampling: how examples are drawn (long-tail training): `"instance"` walks the data (every image once
-            per epoch, shuffled with `shuffle`); `"sqrt"` and `"class_balanced"` draw each example with
+            per pass, shuffled with `shuffle`); `"sqrt"` and `"class_balanced"` draw each example with
             replacement, class c with probability proportional to sqrt(n_c) or uniform over classes, then an
-            image of c uniformly. An epoch is then `len(images)` draws, new ones each epoch, deterministic for
+            image of c uniformly. A pass is then `len(images)` draws, new ones each pass, deterministic for
             `seed`.
+        first_batch: with `repeat=True`, the batch the stream starts at (0: the beginning).
 
     Returns:
         A `tf.data.Dataset`.
@@ -183,49 +193,124 @@ def make_dataset(
     >>> images, labels = next(iter(ds))
     >>> tuple(images.shape), images.dtype.name, labels.dtype.name
     ((4, 28, 28, 1), 'float32', 'int32')
+    >>> stream = make_dataset(x, y, batch_size=4, shuffle=True, repeat=True)
+    >>> later = make_dataset(x, y, batch_size=4, shuffle=True, repeat=True, first_batch=3)
+    >>> [int(v) for v in list(stream.take(4))[3][1]] == [int(v) for v in next(iter(later))[1]]
+    True
     """
     import tensorflow as tf
 
     images, labels, scale, mean, std, augment = _checked_arrays(
         images, labels, num_classes, normalize, mean, std, augment, seed
     )
-
-    def prepare(x, y):
-        x = tf.cast(x, tf.float32) * scale
-        if std is not None:
-            x = (x - mean) / std
-        return x, tf.cast(y, tf.float32 if labels.ndim == 2 else tf.int32)
-
-    def augment_batch(x, y):
-        for layer in augment:
-            x = layer(x, training=True)
-        return x, y
-
     if sampling not in SAMPLING:
         raise ValueError(f"Unknown `sampling` {sampling!r}: use one of {tuple(SAMPLING)}.")
-    if sampling != "instance":
-        if labels.ndim != 1:
-            raise ValueError("Class-aware `sampling` needs int class labels, not multi-label rows.")
-        all_images, all_labels = tf.constant(images), tf.constant(labels)
-        ds = class_aware_indices(labels, sampling, seed).map(
-            lambda i: (tf.gather(all_images, i), tf.gather(all_labels, i)), deterministic=True
-        )
-        if not repeat:
-            ds = ds.take(len(images))
-    else:
-        ds = tf.data.Dataset.from_tensor_slices((images, labels))
-        if shuffle:
-            ds = ds.shuffle(min(len(images), 100_000), seed=seed, reshuffle_each_iteration=True)
-        if repeat:
-            ds = ds.repeat()
+    if sampling != "instance" and labels.ndim != 1:
+        raise ValueError("Class-aware `sampling` needs int class labels, not multi-label rows.")
+    first_batch = int(first_batch)
+    if first_batch < 0 or (first_batch and not repeat):
+        raise ValueError(f"`first_batch` must be 0, or at least 0 with `repeat=True`; got {first_batch}.")
+
+    all_images = tf.constant(images)
+    all_labels = tf.constant(labels.astype(np.float32) if labels.ndim == 2 else labels.astype(np.int32))
+    ds = example_indices(labels, sampling=sampling, shuffle=shuffle, seed=seed, repeat=repeat,
+                         first=first_batch * batch_size)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+
+    def prepare(key, index):
+        x = tf.cast(tf.gather(all_images, index), tf.float32) * scale
+        if std is not None:
+            x = (x - mean) / std
+        return key[0], x, tf.gather(all_labels, index)
+
     ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if augment:
-        # Keras' random layers draw from a seed state that every call advances: calls running in parallel
-        # would take the draws in a random order, so augmentation runs in sequence, which keeps it
-        # reproducible for a given seed (it is cheap next to a training step).
-        ds = ds.map(augment_batch)
+        reseed = augmentation_seeds(augment, seed)
+
+        def augment_batch(position, batch):
+            key, x, y = batch
+            reseed(key, position)
+            for layer in augment:
+                x = layer(x, training=True)
+            return x, y
+
+        # Keras' random layers draw from a seed state that every call advances, so they run in sequence, each batch
+        # after its state was set from the batch's position (cheap next to a training step).
+        ds = ds.enumerate(first_batch).map(augment_batch)
+    else:
+        ds = ds.map(lambda key, x, y: (x, y), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def example_indices(labels, sampling="instance", shuffle=False, seed=0, repeat=False, first=0):
+    """The order in which `make_dataset` reads its examples: a tf.data stream of `(key, index)` pairs, `key` the
+    random key of the pass over the data that `index` (int64) belongs to.
+
+    Pass k (`len(labels)` examples) is a stateless function of `(seed, k)`: every index once, in order or
+    shuffled (`sampling="instance"`), or draws with replacement, a class with the probabilities of `sampling`
+    (`class_probabilities`), then one of its examples uniformly. With `repeat`, passes k = 0, 1, 2, ... follow
+    each other and the stream starts at example `first` (computed, not read: cheap for any `first`), and `key` is
+    0; without, there is one pass per iteration, keyed by a new random draw each time (deterministic for `seed`).
+
+    Args:
+        labels: the class labels [N] (or multi-label rows [N, C], for `"instance"` only).
+        sampling: `"instance"`, `"sqrt"` or `"class_balanced"`.
+        shuffle: shuffle each pass (`"instance"`).
+        seed: seed of the passes.
+        repeat: endless, pass after pass.
+        first: with `repeat`, the position of the first example.
+    """
+    import tensorflow as tf
+
+    labels = np.asarray(labels)
+    n = len(labels)
+    seed = int(seed)
+    if sampling == "instance":
+        def one_pass(key):
+            order = tf.range(n, dtype=tf.int64)
+            if shuffle:
+                order = tf.random.experimental.stateless_shuffle(order, seed=tf.stack([tf.constant(seed, tf.int64),
+                                                                                       key]))
+            return order
+    else:
+        draw = _class_draws(labels, sampling)
+
+        def one_pass(key):
+            return draw(tf.stack([tf.constant(seed, tf.int64), key]), n)
+
+    if repeat:
+        passes = tf.data.Dataset.range(first // n, np.iinfo(np.int64).max)
+        ds = passes.flat_map(lambda k: tf.data.Dataset.from_tensor_slices(one_pass(k)))
+        return ds.skip(first % n).map(lambda i: (tf.constant(0, tf.int64), i))
+    keys = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1)
+    return keys.flat_map(lambda k: tf.data.Dataset.from_tensor_slices(one_pass(k)).map(lambda i: (k, i)))
+
+
+def augmentation_seeds(layers, seed=0):
+    """A function `reseed(key, position)` that sets the seed states of every `keras.random.SeedGenerator` in
+    `layers` to a stateless function of its own seed, `seed`, `key` and `position` (tensors, inside a tf.data
+    map): the draws of a batch then depend on where it is in the stream, not on how many batches were augmented
+    before (a resumed run, or a reader that prefetched further, gets the same images), and two layers given the
+    same seed no longer draw the same numbers.
+    """
+    import tensorflow as tf
+
+    generators = []
+    for layer in layers:
+        for sub in layer._flatten_layers(include_self=True, recursive=True):
+            generators += [g for g in getattr(sub, "_seed_generators", []) if g not in generators]
+    starts = [tf.constant(np.asarray(g.state.numpy(), np.int64)) for g in generators]
+
+    def reseed(key, position):
+        position = tf.cast(position, tf.int64)
+        for i, (generator, start) in enumerate(zip(generators, starts)):
+            state = tf.random.experimental.stateless_fold_in(start, i)
+            state = tf.random.experimental.stateless_fold_in(state, int(seed))
+            state = tf.random.experimental.stateless_fold_in(state, tf.cast(key, tf.int64))
+            state = tf.random.experimental.stateless_fold_in(state, position)
+            generator.state.assign(tf.cast(state, generator.state.dtype))
+
+    return reseed
 
 
 def class_probabilities(labels, sampling):
@@ -237,21 +322,11 @@ def class_probabilities(labels, sampling):
     return weights / weights.sum()
 
 
-def class_aware_indices(labels, sampling, seed=0):
-    """An endless tf.data stream of example indices drawn with replacement: a class with the probabilities of
-    `sampling` (`class_probabilities`), then one of its examples uniformly. New draws each iteration,
-    deterministic for `seed`. `make_dataset` and `image_folder.files_dataset` map it to their examples.
-
-    Args:
-        labels: int class labels [N].
-        sampling: `"instance"`, `"sqrt"` or `"class_balanced"`.
-        seed: seed of the draws.
-    """
+def _class_draws(labels, sampling):
+    """`draw(seed, count)`: `count` example indices drawn with replacement under `sampling` (a class, then one of
+    its examples uniformly), a stateless function of the int64 `seed` pair."""
     import tensorflow as tf
 
-    labels = np.asarray(labels)
-    if labels.ndim != 1:
-        raise ValueError("Class-aware `sampling` needs int class labels, not multi-label rows.")
     counts = np.bincount(labels)
     classes = np.flatnonzero(counts)
     log_p = tf.constant(np.log(class_probabilities(labels, sampling)[classes])[None], tf.float32)
@@ -259,13 +334,15 @@ def class_aware_indices(labels, sampling, seed=0):
     starts = tf.constant(np.concatenate([[0], np.cumsum(counts)])[classes], tf.int64)
     order = tf.constant(np.argsort(labels, kind="stable"), tf.int64)
 
-    def draw(r):  # r: a random int64 from the stream; two stateless draws from it
-        pick = tf.random.stateless_categorical(log_p, 1, seed=tf.stack([r, 0]), dtype=tf.int32)[0, 0]
-        within = tf.random.stateless_uniform([], seed=tf.stack([r, 1]), maxval=sizes[pick], dtype=tf.int64)
-        return order[starts[pick] + within]
+    def draw(seed, count):
+        picks = tf.random.stateless_categorical(log_p, count, seed=seed, dtype=tf.int32)[0]
+        within = tf.random.stateless_uniform([count], seed=tf.random.experimental.stateless_fold_in(seed, 1),
+                                             dtype=tf.float32)
+        within = tf.minimum(tf.cast(within * tf.cast(tf.gather(sizes, picks), tf.float32), tf.int64),
+                            tf.gather(sizes, picks) - 1)
+        return tf.gather(order, tf.gather(starts, picks) + within)
 
-    stream = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-    return stream.map(draw, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return draw
 
 
 def make_batches(images, labels, **kwargs):

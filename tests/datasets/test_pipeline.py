@@ -137,3 +137,39 @@ def test_one_scaling_rule_for_every_dtype_as_the_export():
             make_dataset(images, np.arange(4), batch_size=4)
     with pytest.raises(ValueError, match="one finite value per channel"):
         make_dataset(raw.astype(np.uint8), np.arange(4), normalize="standardize", mean=[0.5, 0.5, 0.5], std=[1.0])
+
+
+@pytest.mark.parametrize("sampling", ["instance", "sqrt"])
+def test_an_endless_stream_is_a_function_of_its_position(sampling):
+    """Batch b of a repeated stream is the same whether the stream started at 0 or at `first_batch=b` (what a
+    resumed run relies on), with shuffling, class-aware draws and augmentation; passes differ."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (10, 8, 8)).astype(np.uint8)
+    y = np.arange(10) % 3
+    kwargs = dict(batch_size=4, augment="hiernet", shuffle=True, seed=5, repeat=True, sampling=sampling)
+    whole = [(a.numpy(), b.numpy()) for a, b in pipeline.make_dataset(x, y, **kwargs).take(8)]
+    for first in (1, 3, 5):  # 5: across a pass boundary (10 images, batches of 4)
+        later = [(a.numpy(), b.numpy()) for a, b in pipeline.make_dataset(x, y, first_batch=first, **kwargs).take(3)]
+        for (a, la), (b, lb) in zip(whole[first:first + 3], later):
+            np.testing.assert_array_equal(la, lb)
+            np.testing.assert_allclose(a, b)
+    if sampling == "instance":  # every image once per pass, another order in the next pass
+        labels = np.concatenate([b for _, b in whole])
+        assert sorted(labels[:10].tolist()) == sorted(y.tolist())
+        assert not np.array_equal(labels[:10], labels[10:20])
+    with pytest.raises(ValueError, match="first_batch"):
+        pipeline.make_dataset(x, y, first_batch=2)
+
+
+def test_augmentation_does_not_depend_on_what_was_read_before():
+    """Reading part of a stream (as a prefetching `fit` does) leaves the next reader's augmentation unchanged."""
+    x = np.zeros((16, 12, 12), np.uint8)  # black: translations show the grey fill
+    y = np.arange(16) % 4
+    ds = pipeline.make_dataset(x, y, batch_size=4, augment="hiernet", shuffle=True, seed=2, repeat=True)
+    first = [a.numpy() for a, _ in ds.take(3)]
+    for _ in ds.take(7):  # an earlier reader that went further
+        pass
+    again = [a.numpy() for a, _ in ds.take(3)]
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(first[0], first[1])
