@@ -12,8 +12,9 @@ class ArrayBatches(keras.utils.PyDataset):
     Takes `make_dataset`'s arguments and gives the same kind of batches (float32 images with a channel
     axis, int32 labels) through `keras.utils.PyDataset`, so `model.fit` runs on the JAX and PyTorch
     backends too. Deterministic for a given `seed`: pass `i` of the data set shuffles with a generator
-    seeded by `(seed, i)`, and the augmentation layers run in order, in one worker. Pass `shuffle=False`
-    to `fit`: the batches are shuffled already.
+    seeded by `(seed, i)`, and the augmentation layers' seed states are set from `(seed, i)` and the chunk's
+    place before each chunk, so a batch does not depend on what was read before. Pass `shuffle=False` to
+    `fit`: the batches are shuffled already.
 
     Args:
         images: array [N, H, W] or [N, H, W, C] (uint8 in 0..255 or floats).
@@ -34,6 +35,7 @@ class ArrayBatches(keras.utils.PyDataset):
             same on every run.
         sampling: `"instance"`, `"sqrt"` or `"class_balanced"`, as `make_dataset` (a pass is then `len(images)`
             draws with replacement).
+        first_batch: with `repeat=True`, the batch that index 0 reads (as `make_dataset`'s, to resume a run).
 
     Example:
     >>> ds = ArrayBatches(np.zeros((10, 28, 28), np.uint8), np.arange(10), batch_size=4, augment="hiernet")
@@ -57,8 +59,12 @@ class ArrayBatches(keras.utils.PyDataset):
         repeat=False,
         augment_chunk=16,
         sampling="instance",
+        first_batch=0,
     ):
         super().__init__(workers=1, use_multiprocessing=False)
+        if first_batch < 0 or (first_batch and not repeat):
+            raise ValueError(f"`first_batch` must be 0, or at least 0 with `repeat=True`; got {first_batch}.")
+        self._first_batch = int(first_batch)
         self._images, self._labels, self._scale, self._mean, self._std, self._augment = _checked_arrays(
             images, labels, num_classes, normalize, mean, std, augment, seed
         )
@@ -80,6 +86,12 @@ class ArrayBatches(keras.utils.PyDataset):
         self._order = (None, None)  # (pass, permutation) of the last pass read
         self._chunk = max(1, int(augment_chunk))
         self._augmented = (None, None)  # ((pass, first batch), augmented images) of the last chunk
+        self._generators = []
+        for layer in self._augment:
+            for sub in layer._flatten_layers(include_self=True, recursive=True):
+                self._generators += [g for g in getattr(sub, "_seed_generators", []) if g not in self._generators]
+        self._generator_starts = [np.asarray(keras.ops.convert_to_numpy(g.state)).astype(np.int64).tolist()
+                                  for g in self._generators]
 
     @property
     def num_batches(self):
@@ -118,7 +130,7 @@ class ArrayBatches(keras.utils.PyDataset):
     def __getitem__(self, index):
         if not self._repeat and not 0 <= index < self._per_pass:
             raise IndexError(f"Batch {index} of {self._per_pass}.")
-        pass_index, position = divmod(index, self._per_pass)
+        pass_index, position = divmod(index + (self._first_batch if self._repeat else 0), self._per_pass)
         pass_index += 0 if self._repeat else self._pass
         rows = self._rows(pass_index, position, position + 1)
         if not self._augment:
@@ -126,6 +138,10 @@ class ArrayBatches(keras.utils.PyDataset):
         first = position - position % self._chunk
         if self._augmented[0] != (pass_index, first):
             x = self._normalized(self._rows(pass_index, first, min(first + self._chunk, self._per_pass)))
+            for i, (generator, start) in enumerate(zip(self._generators, self._generator_starts)):
+                words = np.random.SeedSequence([*(v % 2**32 for v in start), i, self._seed, pass_index, first])
+                state = words.generate_state(2, np.uint32).astype(np.int64)
+                generator.state.assign(keras.ops.convert_to_tensor(state, dtype=generator.state.dtype))
             for layer in self._augment:
                 x = layer(x, training=True)
             self._augmented = ((pass_index, first), keras.ops.convert_to_numpy(x))

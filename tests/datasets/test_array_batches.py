@@ -83,3 +83,19 @@ def test_bad_input_and_make_batches():
         ArrayBatches(np.zeros((3, 5, 5)), np.zeros(3, int), batch_size=8, drop_remainder=True)
     # Under the TensorFlow backend make_batches is make_dataset's tf.data pipeline.
     assert type(pipeline.make_batches(np.zeros((3, 5, 5)), np.zeros(3, int))).__module__.startswith("tensorflow")
+
+
+def test_first_batch_and_augmentation_independent_of_reading_order():
+    x = np.zeros((12, 10, 10), np.uint8)
+    y = np.arange(12) % 3
+    kwargs = dict(batch_size=4, augment="hiernet", shuffle=True, seed=3, repeat=True, augment_chunk=2)
+    whole = ArrayBatches(x, y, **kwargs)
+    later = ArrayBatches(x, y, first_batch=4, **kwargs)
+    for index in (0, 1, 3):
+        a, la = whole[4 + index]
+        b, lb = later[index]
+        np.testing.assert_array_equal(la, lb)
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(whole[0][0], ArrayBatches(x, y, **kwargs)[0][0])  # after reading further
+    with pytest.raises(ValueError, match="first_batch"):
+        ArrayBatches(x, y, first_batch=1)
