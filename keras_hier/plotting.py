@@ -116,32 +116,55 @@ def plot_hierarchy(hierarchy, path, title=None, values=None):
     return _save(plt, fig, path)
 
 
-def plot_bars(values, path, title, ylabel="accuracy", reference=None):
-    """Bars of named values (e.g. accuracy per model or per node), with an optional reference line.
+def plot_bars(values, path, title, ylabel="accuracy", reference=None, errors=None):
+    """Bars of named values from 0, one colour per model with a legend: `{model: value}` (one bar each), or grouped,
+    `{model: {group: value}}` (e.g. each model's many / medium / few-shot accuracy side by side per group).
+
+    The axis starts at 0 so that bar heights compare truthfully (a 0.3-point difference looks like one); each bar
+    is labelled with its value.
 
     Args:
-        values: dict name -> value, drawn in order.
+        values: dict model -> value, or model -> dict group -> value, drawn in order (NaN: an empty bar "n/a").
         path: the PNG file to write.
         title: the figure title.
         ylabel: the y axis label.
         reference: optional (label, value) drawn as a dashed horizontal line.
+        errors: optional spreads (e.g. the sd over seeds) shaped as `values`, drawn as error bars.
+
+    Example:
+    >>> plot_bars({"backbone": 0.93, "HierNet": 0.931}, "/tmp/bars.png", "Test accuracy")  # doctest: +SKIP
+    >>> plot_bars({"CE": {"many": 0.9, "few": 0.2}, "ours": {"many": 0.88, "few": 0.4}}, "/tmp/g.png", "LT")  # doctest: +SKIP
     """
-    names, raw = list(values), [float(v) for v in values.values()]
-    heights = [h if np.isfinite(h) else 0.0 for h in raw]  # a missing value (NaN) is drawn as "n/a"
-    plt, fig = _figure(max(4.0, 0.8 * len(names) + 2), 4)
+    grouped = bool(values) and all(isinstance(v, dict) for v in values.values())
+    series = {m: dict(v) for m, v in values.items()} if grouped else {m: {m: v} for m, v in values.items()}
+    spread = (errors or {}) if grouped else {m: {m: e} for m, e in (errors or {}).items()}
+    groups = list(dict.fromkeys(g for v in series.values() for g in v))
+    width = 0.8 / len(series) if grouped else 0.8
+    plt, fig = _figure(max(4.0, (0.8 * len(series) if grouped else 0.8) * len(groups) + 2), 4)
     ax = fig.add_subplot(111)
-    bars = ax.bar(range(len(names)), heights, color="#4c72b0")
-    for bar, h, r in zip(bars, heights, raw):
-        ax.text(bar.get_x() + bar.get_width() / 2, h, f"{h:.3f}" if np.isfinite(r) else "n/a", ha="center",
-                va="bottom", fontsize=8)
+    colours = plt.get_cmap("tab10" if len(series) <= 10 else "tab20")
+    top = 0.0
+    for i, (model, by_group) in enumerate(series.items()):
+        shift = (i - (len(series) - 1) / 2) * width if grouped else 0.0
+        xs = [groups.index(g) + shift for g in by_group]
+        raw = [float(v) for v in by_group.values()]
+        heights = [h if np.isfinite(h) else 0.0 for h in raw]
+        err = [float(spread.get(model, {}).get(g, 0.0)) for g in by_group]
+        ax.bar(xs, heights, width=width * 0.95, color=colours(i % colours.N), label=model,
+               yerr=err if errors else None, capsize=3 if errors else 0)
+        for x, h, r, e in zip(xs, heights, raw, err):
+            text = (f"{h:.3f}" + (f"\n±{e:.3f}" if errors else "")) if np.isfinite(r) else "n/a"
+            ax.text(x, h + e, text, ha="center", va="bottom", fontsize=7 if grouped else 8)
+            top = max(top, h + e)
     if reference is not None:
-        ax.axhline(reference[1], color="red", linestyle="--", label=reference[0])
-        ax.legend(loc="lower right")
-    ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
-    low = min(heights + ([reference[1]] if reference else []))
-    ax.set_ylim(max(0.0, low - 0.1), min(1.0, max(heights) + 0.05) if max(heights) <= 1 else max(heights) * 1.1)
+        ax.axhline(reference[1], color="black", linestyle="--", linewidth=1, label=f"{reference[0]} (reference)")
+        top = max(top, reference[1])
+    ax.set_xticks(range(len(groups)), groups, rotation=0 if grouped else 30, ha="center" if grouped else "right",
+                  fontsize=8)
+    ax.set_ylim(0.0, 1.15 if 0 < top <= 1 else (top * 1.15 or 1.0))
     ax.set_ylabel(ylabel)
     ax.set_title(title)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     return _save(plt, fig, path)
 
 

@@ -1,10 +1,57 @@
-"""Helpers the recipes share: the precision and strategy flags, the papers' weight decay, training budgets,
-comma-separated flags, mean ± spread over seeds, metrics.json."""
+"""Helpers the recipes share: one command line (`recipe_parser`, `add_run_flags`, `parse_recipe_args`), the
+precision and strategy flags, the papers' weight decay, training budgets, comma-separated flags, mean ± spread over
+seeds, metrics.json. Training stages themselves: `recipes._training`."""
 
 import argparse
 import contextlib
+import os
+import sys
 
 import numpy as np
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows every flag's default (argparse's own formatter leaves out those without help text)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default not in (None, False, argparse.SUPPRESS) and "%(default)" not in text and (
+                action.option_strings or action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE)):
+            text += " (default: %(default)s)"
+        return text
+
+
+def recipe_parser(name, doc):
+    """The argument parser of the recipe `name` (its module under `recipes/`): `doc`'s first line as description, the
+    defaults in `--help`, and the program name as the user called it (`python -m recipes.NAME` or the console
+    script `keras-hier-NAME`)."""
+    called = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    prog = called if called.startswith("keras-hier-") else f"python -m recipes.{name}"
+    return argparse.ArgumentParser(prog=prog, description=doc.strip().splitlines()[0], formatter_class=_HelpFormatter)
+
+
+def add_run_flags(parser, output, seeds="0"):
+    """Adds the flags every training recipe takes: `--seeds`, `--precision` and `--strategy` (`add_runtime_flags`),
+    `--steps-per-epoch`, `--max-steps`, `--resume` and `--tensorboard` (`recipes._training`), `--output` (default
+    `output`) and `--no-export`."""
+    from recipes._training import add_training_flags
+
+    parser.add_argument("--seeds", type=SEEDS, default=seeds, help="comma-separated seeds, e.g. 0,1,2 (mean ± sd)")
+    add_runtime_flags(parser)
+    add_training_flags(parser)
+    parser.add_argument("--output", default=output, help="folder for metrics.json, logs, plots and models")
+    parser.add_argument("--no-export", action="store_true", help="skip the SavedModel export")
+
+
+def parse_recipe_args(parser, argv=None):
+    """`parser.parse_args(argv)` (default: the command line), with `args.command`: the command as typed, for
+    metrics.json."""
+    import shlex
+
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    args = parser.parse_args(argv)
+    args.command = shlex.join([parser.prog, *argv])
+    return args
 
 
 def add_runtime_flags(parser):
@@ -206,8 +253,22 @@ def applications_encoder(backbone, input_shape, weights="none"):
     return keras.Model(images, net(x), name="encoder")
 
 
+def versions():
+    """The versions of keras_hier, Keras, TensorFlow (if installed), NumPy and Python, for metrics.json."""
+    import importlib.metadata
+    import platform
+
+    found = {"keras_hier": __import__("keras_hier").__version__, "python": platform.python_version()}
+    for name, dist in (("keras", "keras"), ("tensorflow", "tensorflow"), ("numpy", "numpy")):
+        try:
+            found[name] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            found[name] = None
+    return found
+
+
 def write_metrics(output, metrics, start):
-    """Adds the run's `seconds` since `start`, writes `output/metrics.json` atomically, says where the outputs are and
+    """Adds the run's `seconds` since `start`, the command line (from `metrics["args"]`) and the `versions`, writes `output/metrics.json` atomically, says where the outputs are and
     returns `metrics`."""
     import json
     import os
@@ -216,6 +277,10 @@ def write_metrics(output, metrics, start):
     from keras_hier._io import write_text_atomic
 
     metrics["seconds"] = time.time() - start
+    command = (metrics.get("args") or {}).get("command")
+    if command:
+        metrics["command"] = command
+    metrics["versions"] = versions()
     write_text_atomic(os.path.join(output, "metrics.json"), json.dumps(metrics, indent=2))
     print(f"outputs in {output} ({metrics['seconds']:.0f} s)")
     return metrics

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from recipes._common import (
+from ._common import (
     FRACTION, NON_NEGATIVE_FLOAT, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, SEEDS, add_runtime_flags,
     budget_log, comma_list, mean_and_spread, run_under_runtime, write_metrics,
 )

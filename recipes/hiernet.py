@@ -10,36 +10,40 @@ coupled weight decay (`keras_hier.optimizers.CoupledSGD`). The test half is eval
 reproduce the paper's CIFAR-100 settings (`--dataset cifar100 --schedule paper`, `--activation relu|elu`).
 """
 
-import argparse
 import os
 import time
 
 import numpy as np
 
-from recipes._common import (
-    FRACTION, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, add_runtime_flags, add_weight_decay_flag, budget_log,
-    coupled_sgd, number, run_under_runtime, split_halves, write_metrics,
+from ._common import (
+    FRACTION, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, add_run_flags, add_weight_decay_flag, coupled_sgd,
+    mean_and_spread, number, parse_recipe_args, recipe_parser, run_under_runtime, split_halves, write_metrics,
 )
+from ._training import Training
 
 # The paper's settings per activation and n (section 5.7, Tables 1 and 2): split point and extra classifier blocks
 # in residual blocks, and the minimum group proximity p_min for CIFAR-100's 100 classes.
 PAPER = {
-    "relu": {"split": {3: 5, 5: 9, 7: 12, 9: 16, 18: 38}, "classifier_blocks": {3: 2, 5: 3, 7: 4, 9: 5, 18: 4},
+    "relu": {"split": {3: 5, 5: 9, 7: 12, 9: 16, 18: 38}, "classifier_layers": {3: 2, 5: 3, 7: 4, 9: 5, 18: 4},
              "p_min": 0.0075},
-    "elu": {"split": {3: 6, 5: 9, 7: 15, 9: 19, 18: 38}, "classifier_blocks": {3: 2, 5: 3, 7: 2, 9: 5, 18: 4},
+    "elu": {"split": {3: 6, 5: 9, 7: 15, 9: 19, 18: 38}, "classifier_layers": {3: 2, 5: 3, 7: 2, 9: 5, 18: 4},
             "p_min": 0.005},
 }
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="python -m recipes.hiernet", description=__doc__.splitlines()[0])
+    p = recipe_parser("hiernet", __doc__)
     p.add_argument("--dataset", choices=("fashion_mnist", "cifar100"), default="fashion_mnist")
+    p.add_argument("--data-dir", default=None,
+                   help="fashion_mnist: a folder holding its four .gz files (default: the Debian package's or "
+                        "Keras' copy); cifar100 is read from the Keras cache")
     p.add_argument("--n", type=POSITIVE_INT, default=3, help="residual blocks per stage (3 -> ResNet-20)")
     p.add_argument("--activation", choices=("relu", "elu"), default="relu")
     p.add_argument("--backbone-epochs", type=POSITIVE_FLOAT, default=2, help="backbone epochs before grouping and transfer")
     p.add_argument("--epochs", type=POSITIVE_FLOAT, default=1, help="HierNet epochs (the backbone trains as many more)")
     p.add_argument("--train-size", type=NON_NEGATIVE_INT, default=0, help="training images used (0: all)")
-    p.add_argument("--eval-size", type=NON_NEGATIVE_INT, default=0, help="validation and test images each (0: half the test split)")
+    p.add_argument("--eval-size", type=NON_NEGATIVE_INT, default=0,
+                   help="validation and test images each (0: half the test split)")
     p.add_argument("--batch-size", type=POSITIVE_INT, default=128)
     p.add_argument("--schedule", choices=("scaled", "paper"), default="scaled",
                    help="paper: lr 0.01 for 2k steps (HierNet, and the backbone for n >= 18 only, as He et al.), "
@@ -52,30 +56,27 @@ def parse_args(argv=None):
     p.add_argument("--no-augment", action="store_true", help="no random flip / 0.125 translation")
     p.add_argument("--split-point", type=POSITIVE_INT, default=None,
                    help="residual blocks in the trunk (default: the paper's value for --n and --activation)")
-    p.add_argument("--classifier-blocks", type=POSITIVE_INT, default=None,
-                   help="extra blocks per classifier (cifar100: the paper's value for --n and --activation; "
-                        "fashion_mnist: the rest of the backbone after the split, chosen on the validation half, see "
-                        "docs/hiernet.md)")
+    p.add_argument("--classifier-layers", type=POSITIVE_INT, default=None,
+                   help="extra residual blocks per classifier, HierNet.from_backbone's classifier_layers "
+                        "(cifar100: the paper's value for --n and --activation; fashion_mnist: the rest of the "
+                        "backbone after the split, chosen on the validation half, see docs/hiernet.md)")
     p.add_argument("--p-min", type=FRACTION, default=None,
                    help="minimum group proximity (default: the paper's CIFAR-100 value times 100 / classes: "
                         "0.0075 for relu, 0.005 for elu at 100 classes)")
     p.add_argument("--g-max", type=POSITIVE_INT, default=None, help="maximum group size (default: half the classes, as 50 of 100)")
     p.add_argument("--levels", type=POSITIVE_INT, default=1, help="levels of groups (1: root -> groups -> classes)")
     p.add_argument("--no-transfer", action="store_true", help="start the HierNet from random weights")
-    add_runtime_flags(p)
-    p.add_argument("--seed", type=NON_NEGATIVE_INT, default=0)
-    p.add_argument("--output", default="runs/hiernet", help="folder for metrics.json, plots and the SavedModel")
-    p.add_argument("--no-export", action="store_true", help="skip the SavedModel export")
-    return p.parse_args(argv)
+    add_run_flags(p, "runs/hiernet")
+    return parse_recipe_args(p, argv)
 
 
-def load_data(name, train_size, eval_size, seed):
+def load_data(name, train_size, eval_size, seed, data_dir=None):
     """(x_train, y_train), (x_val, y_val), (x_test, y_test), class names; the test split halved per class."""
     from keras_hier.datasets import cifar, fashion_mnist
     from keras_hier.datasets.splits import stratified_split
 
     if name == "fashion_mnist":
-        (x, y), (xt, yt) = fashion_mnist.load_data()
+        (x, y), (xt, yt) = fashion_mnist.load_data(data_dir)
         pad = ((0, 0), (2, 2), (2, 2))
         x, xt = np.pad(x, pad)[..., None], np.pad(xt, pad)[..., None]  # 28x28 -> 32x32, one channel
         names = list(fashion_mnist.CLASS_NAMES)
@@ -122,9 +123,9 @@ def tree_settings(args, num_classes):
     p_min = paper["p_min"] * 100 / num_classes if args.p_min is None else args.p_min
     g_max = max(2, num_classes // 2) if args.g_max is None else args.g_max
     split = args.split_point or paper["split"].get(args.n, 2 * args.n - 1)
-    extra = args.classifier_blocks
+    extra = args.classifier_layers
     if extra is None:
-        extra = paper["classifier_blocks"].get(args.n, 2) if args.dataset == "cifar100" else 3 * args.n - split
+        extra = paper["classifier_layers"].get(args.n, 2) if args.dataset == "cifar100" else 3 * args.n - split
     return p_min, g_max, split, extra
 
 
@@ -134,7 +135,41 @@ def main(argv=None):
 
 
 def run(args, precision):
-    """The recipe under the precision and strategy `main` set up."""
+    """The recipe under the precision and strategy `main` set up: each seed, then mean ± sd over seeds."""
+    start = time.time()
+    training = Training(args)
+    seeds = list(args.seeds)
+    runs = {}
+    for seed in seeds:
+        output = args.output if len(seeds) == 1 else os.path.join(args.output, f"seed{seed}")
+        runs[seed] = run_seed(args, seed, output, training, precision)
+    if len(seeds) == 1:
+        metrics = runs[seeds[0]]
+    else:
+        metrics = {"args": vars(args), "precision": precision, "seeds": seeds, "runs": {str(s): m for s, m in runs.items()}}
+        keys = [k for k in ACCURACIES if all(k in m for m in runs.values())]
+        metrics["summary"] = {k: mean_and_spread([m[k] for m in runs.values()]) for k in keys}
+        print(f"\n{'model':<16}{'test accuracy, mean ± sd over seeds ' + ','.join(map(str, seeds)):>44}")
+        for k in keys:
+            print(f"{ACCURACIES[k]:<16}{metrics['summary'][k]['mean']:>36.4f} ± {metrics['summary'][k]['std']:.4f}")
+        from keras_hier import plotting
+
+        plotting.plot_bars({ACCURACIES[k]: metrics["summary"][k]["mean"] for k in keys},
+                           os.path.join(args.output, "accuracy.png"),
+                           f"Test accuracy at the same training budget, mean over seeds {','.join(map(str, seeds))}",
+                           errors={ACCURACIES[k]: metrics["summary"][k]["std"] for k in keys})
+    metrics["history"] = training.history
+    metrics = write_metrics(args.output, metrics, start)
+    training.finish()
+    return metrics
+
+
+ACCURACIES = {"backbone_accuracy": "backbone", "hiernet_slow_accuracy": "HierNet slow",
+              "hiernet_fast_accuracy": "HierNet fast"}
+
+
+def run_seed(args, seed, output, training, precision):
+    """One seed of the recipe; writes its plots and models to `output` and returns its metrics."""
     import keras
 
     from keras_hier import HierNet, plotting
@@ -143,33 +178,37 @@ def run(args, precision):
     from keras_hier.grouping import confusion_probability_matrix, hierarchy_from_confusion
     from keras_hier.metrics import tree_accuracies
 
-    start = time.time()
-    keras.utils.set_random_seed(args.seed)
-    os.makedirs(args.output, exist_ok=True)
+    keras.utils.set_random_seed(seed)
+    os.makedirs(output, exist_ok=True)
 
-    train, val, test, names = load_data(args.dataset, args.train_size, args.eval_size, args.seed)
+    train, val, test, names = load_data(args.dataset, args.train_size, args.eval_size, seed, args.data_dir)
     num_classes = len(names)
     p_min, g_max, split, extra = tree_settings(args, num_classes)
-    print(f"{args.dataset}: train {len(train[0])}, validation {len(val[0])}, test {len(test[0])}; precision {precision}")
+    print(f"{args.dataset}, seed {seed}: train {len(train[0])}, validation {len(val[0])}, test {len(test[0])}; "
+          f"precision {precision}")
     augment = None if args.no_augment else "hiernet"
-    train_ds = make_batches(*train, batch_size=args.batch_size, num_classes=num_classes, augment=augment,
-                            shuffle=True, seed=args.seed, drop_remainder=True, repeat=True)
     val_ds = make_batches(*val, batch_size=256, num_classes=num_classes)
     test_ds = make_batches(*test, batch_size=256, num_classes=num_classes)
-    steps_per_epoch = len(train[0]) // args.batch_size
-    pre_steps = int(round(args.backbone_epochs * steps_per_epoch))
-    post_steps = int(round(args.epochs * steps_per_epoch))
+    per_pass = len(train[0]) // args.batch_size
+    pre_steps = training.stage_steps(args.backbone_epochs, per_pass)
+    post_steps = training.stage_steps(args.epochs, per_pass)
 
-    # Training budgets: the HierNet inherits the backbone's first stage; the second stages have equal steps and the
-    # same schedule, so that backbone and HierNet train equally long, equally well (tests/recipes pins this).
+    def batches(offset):
+        """The training stream from batch `offset` on; the second stages go on from where the first ended."""
+        return lambda first: make_batches(*train, batch_size=args.batch_size, num_classes=num_classes,
+                                          augment=augment, shuffle=True, seed=seed, drop_remainder=True, repeat=True,
+                                          first_batch=offset + first)
+
+    # Training budgets: the HierNet inherits the backbone's first stage; the second stages have equal steps, the
+    # same schedule and the same batches, so that backbone and HierNet train equally long, equally well
+    # (tests/recipes pins this).
     budgets = {"backbone": [], "hiernet": []}
 
     # 1. The backbone; the HierNet starts from it, and it trains on for as long as the HierNet does.
     backbone = resnet_cifar(args.n, num_classes, activation=args.activation, input_shape=train[0].shape[1:])
     compile_model(backbone, args, pre_steps, warmup=args.n >= 18)  # He et al. warm up ResNet-110 only
     print(f"\n[1/4] backbone {backbone.name}: {pre_steps} steps before grouping")
-    backbone.fit(train_ds, steps_per_epoch=pre_steps, epochs=1, verbose=2, shuffle=False,
-                 callbacks=[budget_log(budgets["backbone"])])
+    training.fit(f"seed{seed}/backbone", backbone, batches(0), pre_steps, per_pass, budgets["backbone"])
     budgets["hiernet"].extend(budgets["backbone"])
 
     # 2. The confusion-probability matrix on the validation half, and the class hierarchy.
@@ -180,12 +219,13 @@ def run(args, precision):
     print(f"\n[2/4] groups (p_min {p_min:g}, g_max {g_max}):")
     for node in hierarchy.children(hierarchy.root):
         print(f"  {node}: {', '.join(hierarchy.leaves[i] for i in hierarchy.descendant_leaves(node))}")
-    hierarchy.to_json(os.path.join(args.output, "hierarchy.json"), indent=2)
-    plotting.plot_cpm(cpm, names, os.path.join(args.output, "cpm.png"), groups=groups,
+    hierarchy.to_json(os.path.join(output, "hierarchy.json"), indent=2)
+    plotting.plot_cpm(cpm, names, os.path.join(output, "cpm.png"), groups=groups,
                       title=f"CPM of {backbone.name} on the validation split")
 
     # 3. HierNet with weight transfer, trained for the rest of the budget; the backbone trains as long.
-    metrics = {"args": vars(args), "precision": precision, "p_min": p_min, "g_max": g_max, "groups": {}}
+    metrics = {"args": vars(args), "seed": seed, "precision": precision, "p_min": p_min, "g_max": g_max,
+               "groups": {}}
     if hierarchy.max_depth < 2:
         print("\nNo groups formed (no pair above --p-min, or all classes in one group): HierNet would equal the "
               "backbone. Adjust --p-min (or train the backbone longer).")
@@ -195,16 +235,15 @@ def run(args, precision):
         # HierNet copies the backbone's weights now, before the backbone trains on.
         hiernet = HierNet.from_backbone(backbone, hierarchy, split_points=splits, classifier_layers=extra,
                                         transfer_weights=not args.no_transfer)
-        metrics.update(split_points=splits, classifier_blocks=extra)
+        metrics.update(split_points=splits, classifier_layers=extra)
         compile_model(hiernet, args, post_steps, args.finetune_lr)
         print(f"\n[3/4] HierNet: split after block {splits}, {extra} extra classifier blocks, "
               f"{hiernet.count_params():,} parameters ({backbone.count_params():,} in the backbone); {post_steps} steps")
-        hiernet.fit(train_ds, steps_per_epoch=post_steps, epochs=1, verbose=2, shuffle=False,
-                    callbacks=[budget_log(budgets["hiernet"])])
+        training.fit(f"seed{seed}/hiernet", hiernet, batches(pre_steps), post_steps, per_pass, budgets["hiernet"])
     print(f"\n[3/4] backbone: {post_steps} more steps, on the HierNet's schedule")
     compile_model(backbone, args, post_steps, args.finetune_lr)
-    backbone.fit(train_ds, steps_per_epoch=post_steps, epochs=1, verbose=2, shuffle=False,
-                 callbacks=[budget_log(budgets["backbone"])])
+    training.fit(f"seed{seed}/backbone_second_stage", backbone, batches(pre_steps), post_steps, per_pass,
+                 budgets["backbone"])
     metrics["budgets"] = budgets if hiernet is not None else {"backbone": budgets["backbone"]}
 
     # 4. The test half, once.
@@ -216,40 +255,46 @@ def run(args, precision):
     print("\n[4/4] validation: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics["validation"].items()))
     print("[4/4] test split")
     metrics["backbone_accuracy"] = float(backbone.evaluate(test_ds, verbose=0)[1])
-    bars = {"backbone": metrics["backbone_accuracy"]}
     if hiernet is not None:
         result = tree_accuracies(hiernet, test_ds)
         metrics["hiernet_slow_accuracy"] = result["conditional_accuracy"]
         metrics["hiernet_fast_accuracy"] = result["routing_accuracy"]
         metrics["node_accuracy"] = {hierarchy.name(n): a for n, a in result["node_accuracy"].items()}
-        bars.update({"HierNet slow": result["conditional_accuracy"], "HierNet fast": result["routing_accuracy"]})
-        plotting.plot_hierarchy(hierarchy, os.path.join(args.output, "tree.png"), values=result["node_accuracy"],
+        plotting.plot_hierarchy(hierarchy, os.path.join(output, "tree.png"), values=result["node_accuracy"],
                                 title="HierNet tree (internal nodes: test accuracy of their decision)")
         if not args.no_export:
-            hiernet.save(os.path.join(args.output, "hiernet.keras"))
-            if keras.backend.backend() == "tensorflow":
-                import tensorflow as tf
-
-                from keras_hier.export import export_serving
-
-                router = hiernet.routing_model()  # fast evaluation beside the slow model's probabilities
-
-                def routed(x):
-                    p = router(x, training=False)
-                    return {"routed_class": tf.argmax(p, axis=-1, output_type=tf.int32), "routed_probabilities": p}
-
-                export_serving(hiernet, os.path.join(args.output, "saved_model"), class_names=names,
-                               extra_outputs=routed, verbose=False)  # uint8 images in
-            else:
-                print("SavedModel export skipped: it needs the TensorFlow backend")
+            export(hiernet, output, names)
     for node in hierarchy.children(hierarchy.root):
         metrics["groups"][node] = [hierarchy.leaves[i] for i in hierarchy.descendant_leaves(node)]
-    plotting.plot_bars(bars, os.path.join(args.output, "accuracy.png"), "Test accuracy at the same training budget",
+    bars = {label: metrics[key] for key, label in ACCURACIES.items() if key in metrics}
+    plotting.plot_bars(bars, os.path.join(output, "accuracy.png"), "Test accuracy at the same training budget",
                        reference=("backbone", metrics["backbone_accuracy"]))
     print(f"\n{'model':<16}{'test accuracy':>14}")
     for k, v in bars.items():
         print(f"{k:<16}{v:>14.4f}")
-    return write_metrics(args.output, metrics, start)
+    return metrics
+
+
+def export(hiernet, output, names):
+    """`hiernet.keras`, and a serving SavedModel with the slow model's probabilities and the routed class."""
+    import keras
+
+    hiernet.save(os.path.join(output, "hiernet.keras"))
+    if keras.backend.backend() != "tensorflow":
+        print("SavedModel export skipped: it needs the TensorFlow backend")
+        return
+    import tensorflow as tf
+
+    from keras_hier.export import export_serving
+
+    router = hiernet.routing_model()  # fast evaluation beside the slow model's probabilities
+
+    def routed(x):
+        p = router(x, training=False)
+        return {"routed_class": tf.argmax(p, axis=-1, output_type=tf.int32), "routed_probabilities": p}
+
+    export_serving(hiernet, os.path.join(output, "saved_model"), class_names=names, extra_outputs=routed,
+                   verbose=False)  # uint8 images in
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from recipes._common import (
+from ._common import (
     NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, SEEDS, add_runtime_flags, add_weight_decay_flag,
     applications_encoder, budget_log, coupled_sgd, mean_and_spread, number, number_list,
     run_under_runtime, write_metrics,

@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from recipes._common import (
+from ._common import (
     NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, SEEDS, add_runtime_flags, add_weight_decay_flag,
     applications_encoder, budget_log, comma_list, coupled_sgd, mean_and_spread, number_list, run_under_runtime,
     split_halves, write_metrics,

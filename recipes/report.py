@@ -9,7 +9,7 @@ import json
 import os
 
 from keras_hier._io import write_text_atomic
-from recipes._common import budget_difference
+from ._common import budget_difference
 
 # Folder under the report folder -> (title, what the method does, its paper's table).
 METHODS = {

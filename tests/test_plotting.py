@@ -27,3 +27,26 @@ def test_plots_write_pngs(tmp_path):
             assert f.read(8) == PNG
     assert sorted(p.name for p in tmp_path.iterdir()) == ["att.png", "bars.png", "cpm.png", "graph.png",
                                                            "graph_small.png", "tree.png"]
+
+
+def test_bars_start_at_zero_with_a_colour_and_legend_entry_per_model(tmp_path, monkeypatch):
+    from keras_hier import plotting
+
+    figures = []
+    save = plotting._save
+
+    def keep(plt, fig, path):
+        ax = fig.axes[0]
+        figures.append((ax.get_ylim(), [t.get_text() for t in ax.get_legend().get_texts()],
+                        {tuple(p.get_facecolor()) for p in ax.patches}, len(ax.patches)))
+        return save(plt, fig, path)
+
+    monkeypatch.setattr(plotting, "_save", keep)
+    plotting.plot_bars({"backbone": 0.93, "HierNet slow": 0.931, "HierNet fast": 0.929}, tmp_path / "a.png", "t",
+                       reference=("backbone", 0.93), errors={"backbone": 0.002, "HierNet slow": 0.001})
+    plotting.plot_bars({"CE": {"many": 0.9, "few": 0.2}, "ours": {"many": 0.88, "few": 0.4}}, tmp_path / "b.png", "t")
+    (ylim, legend, colours, bars), (ylim2, legend2, colours2, bars2) = figures
+    assert ylim[0] == 0 and ylim[1] > 0.93 and ylim2[0] == 0
+    assert set(legend) == {"backbone (reference)", "backbone", "HierNet slow", "HierNet fast"}
+    assert bars == 3 and len(colours) == 3
+    assert legend2 == ["CE", "ours"] and bars2 == 4 and len(colours2) == 2  # one colour per model, grouped

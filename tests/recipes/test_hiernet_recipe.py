@@ -12,14 +12,20 @@ from recipes.demo import RECIPE_STEPS
 TOUR_FLAGS = next(flags for key, _, _, flags in RECIPE_STEPS if key == "hiernet")
 
 
-def test_tiny_run(tmp_path, run_served):
-    out = tmp_path / "run"
-    metrics = recipe.main(
-        TOUR_FLAGS + [
-            "--n", "1", "--train-size", "500", "--eval-size", "200", "--batch-size", "50",
-            "--backbone-epochs", "1", "--epochs", "1", "--p-min", "0", "--g-max", "5", "--output", str(out),
-        ]
-    )
+# Two epochs of 5 steps per stage, so that a run can be interrupted after one.
+TINY = TOUR_FLAGS + ["--n", "1", "--train-size", "500", "--eval-size", "200", "--batch-size", "50",
+                     "--backbone-epochs", "2", "--epochs", "2", "--steps-per-epoch", "5", "--p-min", "0",
+                     "--g-max", "5"]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    out = tmp_path_factory.mktemp("hiernet") / "run"
+    return out, recipe.main(TINY + ["--output", str(out)])
+
+
+def test_tiny_run(tiny, run_served):
+    out, metrics = tiny
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["backbone_accuracy"] == metrics["backbone_accuracy"]
     for key in ("backbone_accuracy", "hiernet_slow_accuracy", "hiernet_fast_accuracy"):
@@ -40,6 +46,11 @@ def test_tiny_run(tmp_path, run_served):
     assert second["config"]["learning_rate"]["config"]["values"] == pytest.approx([0.01, 0.1, 0.01, 0.001])
     for png in ("cpm.png", "tree.png", "accuracy.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
+    # Logs: one CSV row per epoch and the per-epoch history in metrics.json; the versions and the command.
+    assert (out / "logs" / "seed0" / "hiernet.csv").read_text().count("\n") == 3
+    assert len(saved["history"]["seed0/hiernet"]["loss"]) == 2
+    assert set(saved["versions"]) >= {"keras_hier", "keras", "tensorflow"} and "--steps-per-epoch 5" in saved["command"]
+    assert not (out / "checkpoints").exists()  # removed once the run succeeded
     printed = run_served(
         "import numpy as np, tensorflow as tf\n"
         f"served = tf.saved_model.load({str(out / 'saved_model')!r})\n"
@@ -47,6 +58,43 @@ def test_tiny_run(tmp_path, run_served):
         "print(out['probabilities'].shape, out['routed_class'].numpy().tolist(), out['top_k_classes'].shape)\n"
     )
     assert printed.startswith("(3, 10)") and printed.strip().endswith("(3, 5)")
+
+
+def test_resume_ends_as_an_uninterrupted_run(tiny, tmp_path, monkeypatch):
+    """Interrupted after the HierNet's first epoch (its second epoch never backed up), then `--resume`: the finished
+    backbone stage is loaded, the HierNet stage restarts at epoch 2, and the results equal an uninterrupted run's."""
+    import keras
+
+    out, uninterrupted = tiny
+    epochs_ended = []
+    on_epoch_end = keras.callbacks.CSVLogger.on_epoch_end
+
+    class Interrupted(Exception):
+        pass
+
+    def interrupt(self, epoch, logs=None):
+        on_epoch_end(self, epoch, logs)
+        epochs_ended.append(epoch)
+        if len(epochs_ended) == 4:  # backbone epochs 1-2, HierNet epoch 1, then HierNet epoch 2 before its backup
+            raise Interrupted()
+
+    flags = TINY + ["--output", str(tmp_path / "run")]
+    monkeypatch.setattr(keras.callbacks.CSVLogger, "on_epoch_end", interrupt)
+    with pytest.raises(Interrupted):
+        recipe.main(flags)
+    monkeypatch.undo()
+    assert (tmp_path / "run" / "checkpoints" / "seed0" / "backbone" / "final.weights.h5").exists()
+    with pytest.raises(SystemExit, match="other flags.*--lr"):
+        recipe.main(flags + ["--resume", "--lr", "0.05"])
+    resumed = recipe.main(flags + ["--resume"])
+    for key in ("backbone_accuracy", "hiernet_slow_accuracy", "hiernet_fast_accuracy", "validation", "groups"):
+        assert resumed[key] == uninterrupted[key], key
+    assert resumed["budgets"] == uninterrupted["budgets"]
+    assert resumed["history"]["seed0/hiernet"]["loss"] == pytest.approx(uninterrupted["history"]["seed0/hiernet"]["loss"])
+    a = keras.saving.load_model(out / "hiernet.keras")
+    b = keras.saving.load_model(tmp_path / "run" / "hiernet.keras")
+    for x, y in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(x, y)
 
 
 def test_help():
