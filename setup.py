@@ -19,7 +19,21 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10",
-    packages=find_packages(include=("keras_hier", "keras_hier.*")),
+    # The recipes (recipes/ in the repository, `python -m recipes.NAME` from its root) install as
+    # keras_hier.recipes, behind the console scripts below.
+    packages=find_packages(include=("keras_hier", "keras_hier.*")) + ["keras_hier.recipes"],
+    package_dir={"keras_hier.recipes": "recipes"},
+    entry_points={
+        "console_scripts": [
+            "keras-hier-demo = keras_hier.recipes.demo:main",
+            "keras-hier-hiernet = keras_hier.recipes.hiernet:main",
+            "keras-hier-hgr = keras_hier.recipes.hgr_zero_shot:main",
+            "keras-hier-multilabel = keras_hier.recipes.multilabel_zsl:main",
+            "keras-hier-long-tail = keras_hier.recipes.long_tail:main",
+            "keras-hier-hirl = keras_hier.recipes.hirl:main",
+            "keras-hier-report = keras_hier.recipes.report:main",
+        ],
+    },
     install_requires=[
         "keras>=3.15",
         "tensorflow>=2.21",

@@ -26,7 +26,8 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--input-shape", default="32,32,1")
     parser.add_argument("--split-point", type=int, default=None, help="residual blocks in the trunk (paper value)")
-    parser.add_argument("--classifier-blocks", type=int, default=None, help="extra classifier blocks (paper value)")
+    parser.add_argument("--classifier-layers", type=int, default=None,
+                        help="extra classifier blocks, HierNet.from_backbone's classifier_layers (paper value)")
     args = parser.parse_args(argv)
 
     import keras
@@ -42,7 +43,7 @@ def main(argv=None):
     tree = Hierarchy.from_parents({n: f"g{i % args.groups}" for i, n in enumerate(names)}, leaves=names, root="root")
     backbone = resnet_cifar(args.n, args.classes, input_shape=shape)
     split = PAPER["relu"]["split"][args.n] if args.split_point is None else args.split_point
-    extra = PAPER["relu"]["classifier_blocks"][args.n] if args.classifier_blocks is None else args.classifier_blocks
+    extra = PAPER["relu"]["classifier_layers"][args.n] if args.classifier_layers is None else args.classifier_layers
     hiernet = HierNet.from_backbone(backbone, tree, split_points=[split], classifier_layers=extra)
     router = hiernet.routing_model()
     x = np.random.default_rng(0).random((args.batch, *shape)).astype("float32")

@@ -10,15 +10,15 @@ import sys
 import numpy as np
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows every flag's default (argparse's own formatter leaves out those without help text)."""
-
-    def _get_help_string(self, action):
-        text = action.help or ""
-        if action.default not in (None, False, argparse.SUPPRESS) and "%(default)" not in text and (
-                action.option_strings or action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE)):
-            text += " (default: %(default)s)"
-        return text
+def _show_defaults(parser):
+    """Writes each flag's default into its help text (argparse's ArgumentDefaultsHelpFormatter leaves out flags
+    without help text, and shows 0 and False alike)."""
+    for action in parser._actions:
+        default = action.default
+        if not action.option_strings or default is None or default is False or default is argparse.SUPPRESS:
+            continue
+        if "%(default)" not in (action.help or "") and "(default" not in (action.help or ""):
+            action.help = ((action.help or "") + " (default: %(default)s)").strip()
 
 
 def recipe_parser(name, doc):
@@ -27,14 +27,14 @@ def recipe_parser(name, doc):
     script `keras-hier-NAME`)."""
     called = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
     prog = called if called.startswith("keras-hier-") else f"python -m recipes.{name}"
-    return argparse.ArgumentParser(prog=prog, description=doc.strip().splitlines()[0], formatter_class=_HelpFormatter)
+    return argparse.ArgumentParser(prog=prog, description=doc.strip().splitlines()[0])
 
 
 def add_run_flags(parser, output, seeds="0"):
     """Adds the flags every training recipe takes: `--seeds`, `--precision` and `--strategy` (`add_runtime_flags`),
     `--steps-per-epoch`, `--max-steps`, `--resume` and `--tensorboard` (`recipes._training`), `--output` (default
     `output`) and `--no-export`."""
-    from recipes._training import add_training_flags
+    from ._training import add_training_flags
 
     parser.add_argument("--seeds", type=SEEDS, default=seeds, help="comma-separated seeds, e.g. 0,1,2 (mean ± sd)")
     add_runtime_flags(parser)
@@ -44,10 +44,11 @@ def add_run_flags(parser, output, seeds="0"):
 
 
 def parse_recipe_args(parser, argv=None):
-    """`parser.parse_args(argv)` (default: the command line), with `args.command`: the command as typed, for
-    metrics.json."""
+    """`parser.parse_args(argv)` (default: the command line), every flag's default shown by `--help`, with
+    `args.command`: the command as typed, for metrics.json."""
     import shlex
 
+    _show_defaults(parser)
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     args = parser.parse_args(argv)
     args.command = shlex.join([parser.prog, *argv])
@@ -81,34 +82,8 @@ def coupled_sgd(learning_rate, weight_decay, momentum=0.9, learning_rate_multipl
                       learning_rate_multipliers=learning_rate_multipliers)
 
 
-def budget_log(log):
-    """A Keras callback that appends the training budget of the `fit` it watches to the list `log`: the steps run
-    and the optimizer's configuration as training began (its learning-rate schedule, momentum and weight decay;
-    not its name).
-
-    Recipes keep one such list per compared model (`metrics["budgets"]`), so a reader and the tests can check that a
-    method and its baseline trained equally long on the same schedule.
-    """
-    import keras
-
-    class BudgetLog(keras.callbacks.Callback):
-        def on_train_begin(self, logs=None):  # the configuration set, before a plateau rule changes the rate
-            self.steps = 0
-            optimizer = getattr(self.model.optimizer, "inner_optimizer", self.model.optimizer)
-            self.config = keras.optimizers.serialize(optimizer)
-            self.config["config"].pop("name", None)
-
-        def on_train_batch_end(self, batch, logs=None):
-            self.steps += 1
-
-        def on_train_end(self, logs=None):
-            log.append({"steps": self.steps, "optimizer": self.config})
-
-    return BudgetLog()
-
-
 def budget_difference(budgets):
-    """None when every model in `budgets` (name -> list of `budget_log` stages) trained as many steps, in as many
+    """None when every model in `budgets` (name -> list of the budgets of its stages, `recipes._training.Training.fit`) trained as many steps, in as many
     stages, with the same optimizer configuration; else a sentence naming the first difference."""
     items = list(budgets.items())
     first, reference = items[0] if items else (None, [])

@@ -7,10 +7,11 @@ transfer, HIRL; about 7 minutes on 2 CPU cores after the install) and writes one
 `report.md` with a table per method (baseline and method side by side), the plots, and one SavedModel per method.
 """
 
-import argparse
 import time
 
 import numpy as np
+
+from ._common import parse_recipe_args, recipe_parser
 
 
 # (report folder, recipe module, section title, the recipe's small settings)
@@ -21,13 +22,13 @@ RECIPE_STEPS = [
      ["--seeds", "0", "--train-size", "7000", "--epochs", "1"]),
     ("multilabel_zsl", "multilabel_zsl",
      "Multi-label zero-shot: Fashion-MNIST mosaics, class graph, RGCN with and without PosVAE",
-     ["--seeds", "0", "--variants", "visual_semantic,rgcn,rgcn_posvae", "--train-mosaics", "3000",
-      "--val-mosaics", "500", "--test-mosaics", "1000", "--backbone-epochs", "0.5", "--epochs", "3"]),
+     ["--seeds", "0", "--variants", "visual_semantic,rgcn,rgcn_posvae", "--train-size", "3000",
+      "--val-size", "500", "--eval-size", "1000", "--backbone-epochs", "0.5", "--epochs", "3"]),
     ("long_tail", "long_tail", "Long tail: cosine classifier vs compositional transfer on Fashion-MNIST-LT",
      ["--seeds", "0", "--epochs", "3"]),
     ("hirl", "hirl", "HIRL: MoCo v2 vs HIRL-MoCo v2 pre-trained without labels, scored by k-NN, linear probe "
                      "and clustering",
-     ["--seeds", "0", "--train-images", "10000", "--epochs", "4", "--warmup-epochs", "1", "--prototypes",
+     ["--seeds", "0", "--train-size", "10000", "--epochs", "4", "--warmup-epochs", "1", "--prototypes",
       "200,50,10"]),
 ]
 
@@ -47,7 +48,7 @@ REPORT_INTRO = (
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m recipes.demo", description=__doc__.splitlines()[0])
+    parser = recipe_parser("demo", __doc__)
     parser.add_argument("--no-embeddings", action="store_true", help="skip the MiniLM sentence embeddings")
     parser.add_argument("--dag", action="store_true", help="show WordNet's DAG instead of the tree")
     parser.add_argument("--skip-hiernet", action="store_true", help="skip the HierNet recipe step")
@@ -56,7 +57,7 @@ def parse_args(argv=None):
     parser.add_argument("--skip-long-tail", action="store_true", help="skip the long-tail transfer recipe step")
     parser.add_argument("--skip-hirl", action="store_true", help="skip the HIRL self-supervised recipe step")
     parser.add_argument("--output", default="runs/demo", help="the report folder: report.md and each recipe's outputs")
-    return parser.parse_args(argv)
+    return parse_recipe_args(parser, argv)
 
 
 def section(title):
@@ -136,7 +137,7 @@ def main(argv=None):
     import importlib
     import os
 
-    from recipes.report import write_report
+    from .report import write_report
 
     skip_flag = {"multilabel_zsl": "skip_multilabel"}
     steps = [step for step in RECIPE_STEPS if not getattr(args, skip_flag.get(step[0], "skip_" + step[0]))]
@@ -144,7 +145,7 @@ def main(argv=None):
     for k, (key, module, title, flags) in enumerate(steps, 1):
         section(f"[{k}/{len(steps)}] {title} (small settings; python -m recipes.{module}; "
                 f"{time.time() - start:.0f} s so far)")
-        recipe = importlib.import_module(f"recipes.{module}")
+        recipe = importlib.import_module(f".{module}", __package__)
         metrics[key] = recipe.main(flags + ["--output", os.path.join(args.output, key)])
     if steps:
         path = write_report(args.output, metrics, seconds=time.time() - start, intro=REPORT_INTRO)

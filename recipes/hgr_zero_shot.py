@@ -9,16 +9,16 @@ node. Writes metrics.json, plots, and the last HGR model as a SavedModel mapping
 probabilities.
 """
 
-import argparse
 import os
 import time
 
 import numpy as np
 
 from ._common import (
-    FRACTION, NON_NEGATIVE_FLOAT, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, SEEDS, add_runtime_flags,
-    budget_log, comma_list, mean_and_spread, run_under_runtime, write_metrics,
+    FRACTION, NON_NEGATIVE_FLOAT, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, add_run_flags, comma_list,
+    mean_and_spread, parse_recipe_args, recipe_parser, run_under_runtime, write_metrics,
 )
+from ._training import Training
 
 METHODS = ("flat", "hgr")
 TOWERS = ("cnn-minilm", "cnn-minilm-trainable", "clip-config", "clip-preset")
@@ -29,7 +29,9 @@ TEXT_NAMES = {"n03238879": "dress shirt"}
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="python -m recipes.hgr_zero_shot", description=__doc__.splitlines()[0])
+    p = recipe_parser("hgr_zero_shot", __doc__)
+    p.add_argument("--data-dir", default=None,
+                   help="a folder holding Fashion-MNIST's four .gz files (default: the Debian package's or Keras' copy)")
     p.add_argument("--unseen", default="Sandal,Shirt,Pullover",
                    help="comma-separated unseen classes (each has a seen WordNet sibling or cousin)")
     p.add_argument("--validate", action="store_true",
@@ -37,7 +39,6 @@ def parse_args(argv=None):
                         "--validation-unseen seen classes instead and evaluate on their training images")
     p.add_argument("--validation-unseen", default="Sneaker,T-shirt/top,Coat",
                    help="with --validate: seen classes held out as unseen (relatives of the real unseen ones)")
-    p.add_argument("--seeds", type=SEEDS, default="0,1,2", help="comma-separated seeds")
     p.add_argument("--methods", default="flat,hgr", help="flat (CLIP InfoNCE) and/or hgr")
     p.add_argument("--epochs", type=POSITIVE_FLOAT, default=2, help="epochs over the seen images, per model")
     p.add_argument("--train-size", type=NON_NEGATIVE_INT, default=0, help="seen training images used (0: all)")
@@ -69,11 +70,9 @@ def parse_args(argv=None):
     p.add_argument("--transductive", action="store_true",
                    help="draw unseen class texts as negatives too, as the official code does (default: never)")
     p.add_argument("--weights-lr", type=POSITIVE_FLOAT, default=1e-4, help="SGD learning rate of the adaptive layer weights")
-    p.add_argument("--template", default="a photo of a {}.")
-    add_runtime_flags(p)
-    p.add_argument("--output", default="runs/hgr_zero_shot", help="folder for metrics.json, plots and the SavedModel")
-    p.add_argument("--no-export", action="store_true", help="skip the SavedModel export")
-    return p.parse_args(argv)
+    p.add_argument("--template", default="a photo of a {}.", help="the class text, {} the class or node name")
+    add_run_flags(p, "runs/hgr_zero_shot", seeds="0,1,2")
+    return parse_recipe_args(p, argv)
 
 
 def image_tower(input_shape, width=32):
@@ -124,11 +123,11 @@ def build_model(args, input_shape, prompts, text_features):
                                         image_preprocessing=lambda shape: to_clip_input(input_shape, shape[0]))
 
 
-def train_and_evaluate(method, seed, args, hierarchy, prompts, text_features, train, test, unseen, hidden=(),
-                       budget=None):
-    """Trains one dual encoder and scores it on `test` (images of the `unseen` classes). Unseen classes are
-    never negatives (unless --transductive), `hidden` classes never. Appends the training budget to the list
-    `budget`."""
+def train_and_evaluate(method, seed, args, training, hierarchy, prompts, text_features, train, test, unseen,
+                       hidden=(), budget=None):
+    """Trains one dual encoder (the stage `seed{seed}/{method}` of `training`) and scores it on `test` (images of
+    the `unseen` classes). Unseen classes are never negatives (unless --transductive), `hidden` classes never.
+    Appends the training budget to the list `budget`."""
     import keras
 
     from keras_hier.datasets.pipeline import make_batches
@@ -137,7 +136,8 @@ def train_and_evaluate(method, seed, args, hierarchy, prompts, text_features, tr
 
     keras.utils.set_random_seed(seed)
     model = build_model(args, train[0].shape[1:] + (1,), prompts, text_features)
-    steps = max(1, int(round(args.epochs * (len(train[0]) // args.batch_size))))
+    per_pass = max(1, len(train[0]) // args.batch_size)
+    steps = training.stage_steps(args.epochs, per_pass)
     schedule = keras.optimizers.schedules.CosineDecay(args.lr, steps)
     optimizer = keras.optimizers.AdamW(schedule, weight_decay=args.weight_decay, global_clipnorm=1.0)
     loss = HierarchicalInfoNCE(
@@ -152,10 +152,11 @@ def train_and_evaluate(method, seed, args, hierarchy, prompts, text_features, tr
         seed=seed,
     )
     model.compile(optimizer=optimizer, loss=loss, weights_optimizer=keras.optimizers.SGD(args.weights_lr))
-    data = make_batches(*train, batch_size=args.batch_size, shuffle=True, seed=seed, drop_remainder=True, repeat=True)
     print(f"\n{method}, seed {seed}: {steps} steps")
-    model.fit(data, steps_per_epoch=steps, epochs=1, verbose=2, shuffle=False,
-              callbacks=[] if budget is None else [budget_log(budget)])
+    training.fit(f"seed{seed}/{method}", model,
+                 lambda first: make_batches(*train, batch_size=args.batch_size, shuffle=True, seed=seed,
+                                            drop_remainder=True, repeat=True, first_batch=first),
+                 steps, per_pass, budget)
     logits = model.predict(make_batches(*test, batch_size=512), verbose=0)
     k = tuple(kk for kk in (1, 2, 5, 10, 20) if kk <= len(unseen))
     result = {f"hit@{kk}": v for kk, v in hit_at_k(logits, test[1], hierarchy, k=k, candidates=unseen).items()}
@@ -182,6 +183,7 @@ def run(args, precision):
     from keras_hier.knowledge.prompts import class_prompts
 
     start = time.time()
+    training = Training(args)
     methods = comma_list(args.methods, METHODS, "--methods")
     seeds = list(args.seeds)
     os.makedirs(args.output, exist_ok=True)
@@ -189,7 +191,7 @@ def run(args, precision):
     hierarchy = fashion_mnist.hierarchy()
     seen, unseen = split_classes(hierarchy, comma_list(args.unseen))
     hidden = np.array([], np.int64)
-    (x, y), (xt, yt) = fashion_mnist.load_data()
+    (x, y), (xt, yt) = fashion_mnist.load_data(args.data_dir)
     if args.validate:
         # The real unseen classes disappear (no images, never negatives); seen classes stand in for them and
         # are scored on their training images, so the test classes are not used to choose settings.
@@ -224,8 +226,8 @@ def run(args, precision):
     model = None
     for seed in seeds:
         for method in methods:
-            model, result = train_and_evaluate(method, seed, args, hierarchy, prompts, text_features, (x, y), test,
-                                               unseen, hidden, budgets[method])
+            model, result = train_and_evaluate(method, seed, args, training, hierarchy, prompts, text_features,
+                                               (x, y), test, unseen, hidden, budgets[method])
             runs[method].append(result)
 
     summary = {}
@@ -236,9 +238,12 @@ def run(args, precision):
     for method, stats in summary.items():
         print(f"{method:<10}" + "".join(f"{s['mean']:>9.4f} ±{s['std']:.3f}" for s in stats.values()))
 
-    bars = {f"{m} {k}": s["mean"] for m, stats in summary.items() for k, s in stats.items() if k in ("hit@1", "tor", "por")}
-    plotting.plot_bars(bars, os.path.join(args.output, "zero_shot.png"),
-                       f"Unseen classes {', '.join(names[i] for i in unseen)}: mean over {len(seeds)} seeds", ylabel="")
+    shown = ("hit@1", "tor", "por")
+    plotting.plot_bars({m: {k: s["mean"] for k, s in stats.items() if k in shown} for m, stats in summary.items()},
+                       os.path.join(args.output, "zero_shot.png"),
+                       f"Unseen classes {', '.join(names[i] for i in unseen)}: mean over {len(seeds)} seeds",
+                       ylabel="score",
+                       errors={m: {k: s["std"] for k, s in stats.items() if k in shown} for m, stats in summary.items()})
     plotting.plot_hierarchy(hierarchy, os.path.join(args.output, "tree.png"),
                             title="Fashion-MNIST in WordNet (unseen: " + ", ".join(names[i] for i in unseen) + ")")
     hierarchy.to_json(os.path.join(args.output, "hierarchy.json"), indent=2)
@@ -253,8 +258,10 @@ def run(args, precision):
                            class_names=[names[i] for i in unseen], verbose=False)
     metrics = {"args": vars(args), "precision": precision, "split": split, "seen": [names[i] for i in seen],
                "unseen": [names[i] for i in unseen], "hidden": [names[i] for i in hidden], "runs": runs,
-               "summary": summary, "budgets": budgets}
-    return write_metrics(args.output, metrics, start)
+               "summary": summary, "budgets": budgets, "history": training.history}
+    metrics = write_metrics(args.output, metrics, start)
+    training.finish()
+    return metrics
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ settings (prototypes 30000,10000,1000, 1000 negative paths, 20 warm-up epochs of
 momentum 0.999).
 """
 
-import argparse
 import json
 import os
 import time
@@ -20,10 +19,11 @@ import time
 import numpy as np
 
 from ._common import (
-    NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, SEEDS, add_runtime_flags, add_weight_decay_flag,
-    applications_encoder, budget_log, coupled_sgd, mean_and_spread, number, number_list,
-    run_under_runtime, write_metrics,
+    NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, add_run_flags, add_weight_decay_flag, applications_encoder,
+    coupled_sgd, mean_and_spread, number, number_list, parse_recipe_args, recipe_parser, run_under_runtime,
+    write_metrics,
 )
+from ._training import Training
 
 PAPER = {"prototypes": "30000,10000,1000", "negative_paths": 1000, "warmup_epochs": 20, "epochs": 200,
          "backbone": "resnet50", "batch_size": 256, "momentum": 0.999, "lr": 0.03, "weight_decay": 1e-4,
@@ -31,32 +31,29 @@ PAPER = {"prototypes": "30000,10000,1000", "negative_paths": 1000, "warmup_epoch
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="python -m recipes.hirl", description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = recipe_parser("hirl", __doc__)
     p.add_argument("--dataset", default="fashion_mnist", choices=("fashion_mnist", "image_folder"))
-    p.add_argument("--data-dir", help="image_folder: the folder holding train/<class>/* and val/<class>/*")
+    p.add_argument("--data-dir", help="image_folder: the folder holding train/<class>/* and val/<class>/*; "
+                                      "fashion_mnist: a folder holding its four .gz files")
     p.add_argument("--image-size", type=POSITIVE_INT, default=224, help="image_folder input size")
     p.add_argument("--method", default="moco_v2", choices=("moco_v2", "simclr", "simsiam"))
     p.add_argument("--backbone", default="convnet", choices=("convnet", "resnet50", "resnet101", "resnet152"))
-    p.add_argument("--seeds", type=SEEDS, default="0", help="comma-separated seeds, e.g. 0,1,2")
-    p.add_argument("--train-images", type=NON_NEGATIVE_INT, default=30000, help="training images used (0: all)")
-    p.add_argument("--test-images", type=NON_NEGATIVE_INT, default=0, help="fashion_mnist test images scored (0: all 10,000)")
-    p.add_argument("--epochs", type=POSITIVE_INT, default=6)
+    p.add_argument("--train-size", type=NON_NEGATIVE_INT, default=30000, help="training images used (0: all)")
+    p.add_argument("--eval-size", type=NON_NEGATIVE_INT, default=0, help="fashion_mnist test images scored (0: all 10,000)")
+    p.add_argument("--epochs", type=POSITIVE_INT, default=6, help="pre-training epochs of each model")
     p.add_argument("--warmup-epochs", type=NON_NEGATIVE_INT, default=2, help="epochs of the base method alone (T1)")
     p.add_argument("--prototypes", type=number_list(int, 1), default="300,100,20", help="prototypes per level, finest first")
-    p.add_argument("--negative-paths", type=POSITIVE_INT, default=100)
+    p.add_argument("--negative-paths", type=POSITIVE_INT, default=100, help="negative paths per image in L_SPD")
     p.add_argument("--batch-size", type=POSITIVE_INT, default=256)
     p.add_argument("--lr", type=POSITIVE_FLOAT, default=0.06, help="SGD learning rate at batch 256 (scaled), cosine decay")
     add_weight_decay_flag(p, 1e-4, "MoCo v2 and SimSiam, which HIRL keeps: 1e-4")
-    p.add_argument("--projection-dim", type=POSITIVE_INT, default=128)
+    p.add_argument("--projection-dim", type=POSITIVE_INT, default=128, help="projection head output size")
     p.add_argument("--hidden-units", type=POSITIVE_INT, default=512, help="projection head hidden width")
     p.add_argument("--queue-size", type=POSITIVE_INT, default=4096, help="MoCo v2 negatives")
     p.add_argument("--momentum", type=number(float, 0, 1), default=0.99, help="MoCo v2 key-encoder momentum")
     p.add_argument("--paper", action="store_true", help="the paper's ImageNet settings: " + json.dumps(PAPER))
-    add_runtime_flags(p)
-    p.add_argument("--output", default="runs/hirl", help="folder for metrics.json, plots and models")
-    p.add_argument("--no-export", action="store_true", help="skip the SavedModel export")
-    args = p.parse_args(argv)
+    add_run_flags(p, "runs/hirl")
+    args = parse_recipe_args(p, argv)
     if args.paper:
         for key, value in PAPER.items():
             setattr(args, key, value)
@@ -68,15 +65,15 @@ def parse_args(argv=None):
 def fashion_data(args):
     from keras_hier.datasets import fashion_mnist
 
-    (x_train, y_train), (x_test, y_test) = fashion_mnist.load_data()
-    n = args.train_images or len(x_train)
+    (x_train, y_train), (x_test, y_test) = fashion_mnist.load_data(args.data_dir)
+    n = args.train_size or len(x_train)
     keep = np.random.default_rng(0).permutation(len(x_train))[:n]
 
     def images(x):
         return x[..., None].astype(np.float32) / 255.0
 
     train = images(x_train[keep])
-    m = args.test_images or len(x_test)
+    m = args.eval_size or len(x_test)
     return {"train": train, "train_labels": y_train[keep].astype(np.int64), "test": images(x_test[:m]),
             "test_labels": y_test[:m].astype(np.int64), "class_names": fashion_mnist.CLASS_NAMES,
             "input_shape": train.shape[1:]}
@@ -90,8 +87,8 @@ def folder_data(args):
         raise SystemExit("--dataset image_folder needs --data-dir (with train/<class>/* and val/<class>/*).")
     files, labels, names = list_images(os.path.join(args.data_dir, "train"))
     test_files, test_labels, _ = list_images(os.path.join(args.data_dir, "val"), names)
-    if args.train_images and args.train_images < len(files):
-        keep = np.sort(np.random.default_rng(0).permutation(len(files))[: args.train_images])
+    if args.train_size and args.train_size < len(files):
+        keep = np.sort(np.random.default_rng(0).permutation(len(files))[: args.train_size])
         files, labels = [files[i] for i in keep], labels[keep]
     size = (args.image_size, args.image_size)
 
@@ -100,8 +97,8 @@ def folder_data(args):
 
     return {"train": ordered(files), "train_labels": np.asarray(labels), "test": ordered(test_files),
             "test_labels": np.asarray(test_labels), "class_names": names, "input_shape": size + (3,),
-            "shuffled": lambda seed: files_dataset(files, np.arange(len(files)), size, args.batch_size, shuffle=True,
-                                                   seed=seed)}
+            "shuffled": lambda seed, first: files_dataset(files, np.arange(len(files)), size, args.batch_size,
+                                                          shuffle=True, seed=seed, repeat=True, first_batch=first)}
 
 
 def build_base(args, input_shape, seed):
@@ -120,21 +117,27 @@ def build_base(args, input_shape, seed):
     return SimSiam(encoder, projection_dim=4 * args.projection_dim, predictor_units=args.projection_dim)
 
 
-def pretrain(model, args, data, seed, budget=None):
-    """Trains `model` (a base method or HIRL) and returns it; appends its training budget to the list `budget`."""
+def pretrain(model, name, args, training, data, seed, budget=None):
+    """Trains `model` (a base method or HIRL; the stage `name` of `training`) and returns it; appends its training
+    budget to the list `budget`."""
     import keras
 
+    from keras_hier.datasets.pipeline import make_batches
+
     n = len(data["train_labels"])
-    steps = args.epochs * (n // args.batch_size)
-    schedule = keras.optimizers.schedules.CosineDecay(args.lr * args.batch_size / 256, max(steps, 1))
+    per_pass = max(1, n // args.batch_size)
+    steps = training.stage_steps(args.epochs, per_pass)
+    schedule = keras.optimizers.schedules.CosineDecay(args.lr * args.batch_size / 256, steps)
     model.compile(optimizer=coupled_sgd(schedule, args.weight_decay))
     kwargs = {"cluster_data": data["train"]} if hasattr(model, "update_prototypes") else {}
-    callbacks = [] if budget is None else [budget_log(budget)]
     if "shuffled" in data:  # tf.data: (images, index) batches; HIRL clusters the ordered pipeline
-        model.fit(data["shuffled"](seed), epochs=args.epochs, verbose=2, callbacks=callbacks, **kwargs)
-    else:
-        model.fit(data["train"], np.arange(n), batch_size=args.batch_size, epochs=args.epochs, verbose=2,
-                  shuffle=True, callbacks=callbacks, **kwargs)
+        def batches(first):
+            return data["shuffled"](seed, first)
+    else:  # (images, index) batches of the arrays
+        def batches(first):
+            return make_batches(data["train"], np.arange(n), batch_size=args.batch_size, shuffle=True, seed=seed,
+                                drop_remainder=True, repeat=True, first_batch=first)
+    training.fit(name, model, batches, steps, per_pass, budget, **kwargs)
     return model
 
 
@@ -186,6 +189,7 @@ def run(args, precision):
     from keras_hier.models import HIRL
 
     start = time.time()
+    training = Training(args)
     seeds = list(args.seeds)
     prototypes = list(args.prototypes)
     os.makedirs(args.output, exist_ok=True)
@@ -204,7 +208,8 @@ def run(args, precision):
             model = build_base(args, data["input_shape"], seed)
             if name != names[0]:
                 model = hirl = HIRL(model, prototypes, args.negative_paths, args.warmup_epochs, seed=seed)
-            pretrain(model, args, data, seed, budgets[name])
+            pretrain(model, f"seed{seed}/{'hirl' if name != names[0] else 'base'}", args, training, data, seed,
+                     budgets[name])
             scores, test_features[name], probe = evaluate(model.encoder, data, args, seed)
             runs.append({"seed": seed, "model": name, "seconds": time.time() - t, **scores})
             print(f"{name} seed {seed}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items() if k != "knn"))
@@ -219,9 +224,10 @@ def run(args, precision):
 
     plotting.plot_tsne(test_features, data["test_labels"], os.path.join(args.output, "tsne.png"),
                        data["class_names"], title=f"t-SNE of the test features (seed {seeds[-1]})")
-    plotting.plot_bars({f"{n} {k}": summary[n][k]["mean"] for k in keys for n in names},
-                       os.path.join(args.output, "scores.png"), f"{names[0]} vs {names[1]} (test, frozen encoders)",
-                       ylabel="score")
+    plotting.plot_bars({n: {k: summary[n][k]["mean"] for k in keys} for n in names},
+                       os.path.join(args.output, "scores.png"),
+                       f"{names[0]} vs {names[1]} (test, frozen encoders, mean over {len(seeds)} seed(s))",
+                       ylabel="score", errors={n: {k: summary[n][k]["std"] for k in keys} for n in names})
     hirl.save(os.path.join(args.output, "hirl.keras"))
     if not args.no_export:
         from keras_hier.export import export_serving
@@ -230,8 +236,11 @@ def run(args, precision):
         classifier, classes = probe_classifier(hirl.encoder, probe)
         export_serving(classifier, os.path.join(args.output, "saved_model"),
                        class_names=[data["class_names"][c] for c in classes], verbose=False)
-    metrics = {"args": vars(args), "precision": precision, "runs": runs, "summary": summary, "budgets": budgets}
-    return write_metrics(args.output, metrics, start)
+    metrics = {"args": vars(args), "precision": precision, "runs": runs, "summary": summary, "budgets": budgets,
+               "history": training.history}
+    metrics = write_metrics(args.output, metrics, start)
+    training.finish()
+    return metrics
 
 
 if __name__ == "__main__":

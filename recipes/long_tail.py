@@ -10,17 +10,17 @@ the attended classes of the few-shot classes with their WordNet Leacock-Chodorow
 the ensemble head as a SavedModel.
 """
 
-import argparse
 import os
 import time
 
 import numpy as np
 
 from ._common import (
-    NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, SEEDS, add_runtime_flags, add_weight_decay_flag,
-    applications_encoder, budget_log, comma_list, coupled_sgd, mean_and_spread, number_list, run_under_runtime,
+    NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, add_run_flags, add_weight_decay_flag, applications_encoder,
+    comma_list, coupled_sgd, mean_and_spread, number_list, parse_recipe_args, recipe_parser, run_under_runtime,
     split_halves, write_metrics,
 )
+from ._training import Training
 
 ATTENTIONS = ("p->w", "w->p", "w->w", "p->p")  # keras_hier.models.compositional_transfer.ATTENTIONS
 TEMPERATURES = "0.05,0.1,0.2,0.5"
@@ -28,9 +28,10 @@ MIXES = "0.5,1,2,4,8,16"
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="python -m recipes.long_tail", description=__doc__.splitlines()[0])
+    p = recipe_parser("long_tail", __doc__)
     p.add_argument("--dataset", default="fashion_lt", choices=("fashion_lt", "imagenet_lt", "places_lt"))
-    p.add_argument("--data-dir", help="imagenet_lt / places_lt: the image root the split files' paths start from")
+    p.add_argument("--data-dir", help="imagenet_lt / places_lt: the image root the split files' paths start from; "
+                                      "fashion_lt: a folder holding Fashion-MNIST's four .gz files")
     p.add_argument("--split-dir", help="folder with ImageNet_LT_{train,val,test}.txt or Places_LT_*.txt "
                                        "(default: --data-dir)")
     p.add_argument("--backbone", default="cifar_resnet", choices=("cifar_resnet", "resnet50", "resnet101", "resnet152"),
@@ -41,7 +42,6 @@ def parse_args(argv=None):
     p.add_argument("--image-size", type=POSITIVE_INT, default=224, help="imagenet_lt / places_lt input size")
     p.add_argument("--losses", default="ce,balanced_softmax",
                    help="encoders to train, one table each: ce (cross-entropy) and/or balanced_softmax")
-    p.add_argument("--seeds", type=SEEDS, default="0,1,2", help="comma-separated seeds (each also draws its own LT subset)")
     p.add_argument("--epochs", type=POSITIVE_FLOAT, default=6, help="encoder training epochs (the paper: 90 on ImageNet-LT)")
     p.add_argument("--batch-size", type=POSITIVE_INT, default=128, help="(the paper: 512)")
     p.add_argument("--lr", type=POSITIVE_FLOAT, default=0.05,
@@ -62,12 +62,10 @@ def parse_args(argv=None):
     p.add_argument("--mixes", type=number_list(float, 0), default=MIXES, help="mixing weights lambda tried on the validation half")
     p.add_argument("--eval-size", type=NON_NEGATIVE_INT, default=0,
                    help="fashion_lt: validation and test images each (0: half the test split each)")
-    p.add_argument("--max-per-class", type=POSITIVE_INT, default=6000)
-    p.add_argument("--min-per-class", type=POSITIVE_INT, default=5)
-    add_runtime_flags(p)
-    p.add_argument("--output", default="runs/long_tail", help="folder for metrics.json, plots and the SavedModel")
-    p.add_argument("--no-export", action="store_true", help="skip the SavedModel export")
-    return p.parse_args(argv)
+    p.add_argument("--max-per-class", type=POSITIVE_INT, default=6000, help="fashion_lt: images of the largest class")
+    p.add_argument("--min-per-class", type=POSITIVE_INT, default=5, help="fashion_lt: images of the smallest class")
+    add_run_flags(p, "runs/long_tail", seeds="0,1,2")  # each seed also draws its own LT subset
+    return parse_recipe_args(p, argv)
 
 
 def build_encoder(args, input_shape):
@@ -135,7 +133,7 @@ def build_classifier(args, input_shape, counts, loss_name, steps):
     return model, encoder
 
 
-def run_seed(seed, loss_name, args, data, budget):
+def run_seed(seed, loss_name, args, training, data, budget):
     import keras
 
     from keras_hier.metrics import shot_accuracies
@@ -146,10 +144,12 @@ def run_seed(seed, loss_name, args, data, budget):
     counts = np.bincount(train_y, minlength=num_classes)
     print(f"\nseed {seed}, {loss_name}: {args.dataset} {counts.tolist()[:20]} ({len(train_y)} images)")
     keras.utils.set_random_seed(seed)
-    steps = max(1, int(args.epochs * len(train_y) / args.batch_size))
+    per_pass = max(1, len(train_y) // args.batch_size)
+    steps = training.stage_steps(args.epochs, per_pass)
     model, encoder = build_classifier(args, data["input_shape"], counts, loss_name, steps)
-    model.fit(data["batches"](train_x, train_y, training=True, seed=seed), steps_per_epoch=steps, epochs=1, verbose=2,
-              callbacks=[budget_log(budget)])
+    training.fit(f"{loss_name}/seed{seed}", model,
+                 lambda first: data["batches"](train_x, train_y, training=True, seed=seed, first_batch=first),
+                 steps, per_pass, budget)
 
     def features(split):
         x, _ = split
@@ -188,7 +188,7 @@ def fashion_data(args):
     from keras_hier.datasets import fashion_mnist, long_tail
     from keras_hier.datasets.pipeline import make_dataset
 
-    (x, y), (xt, yt) = fashion_mnist.load_data()
+    (x, y), (xt, yt) = fashion_mnist.load_data(args.data_dir)
     val, test = split_halves(yt, args.eval_size)
 
     def train(seed):
@@ -196,10 +196,10 @@ def fashion_data(args):
                                           seed=seed)
         return x[keep], y[keep].astype(np.int64)
 
-    def batches(images, labels, training=False, seed=0):
+    def batches(images, labels, training=False, seed=0, first_batch=0):
         if training:
             return make_dataset(images, labels, batch_size=args.batch_size, augment="hiernet", shuffle=True, seed=seed,
-                                sampling=args.sampling, repeat=True)
+                                sampling=args.sampling, repeat=True, first_batch=first_batch)
         return make_dataset(images, labels, batch_size=512)
 
     return {"train": train, "val": (xt[val], yt[val]), "test": (xt[test], yt[test]), "batches": batches,
@@ -221,9 +221,10 @@ def paper_data(args):
     num_classes = int(max(labels.max() for _, labels in splits.values())) + 1
     size = (args.image_size, args.image_size)
 
-    def batches(files, labels, training=False, seed=0):
+    def batches(files, labels, training=False, seed=0, first_batch=0):
         return files_dataset(files, labels, image_size=size, batch_size=args.batch_size, shuffle=training, seed=seed,
-                             sampling=args.sampling if training else "instance", repeat=training)
+                             sampling=args.sampling if training else "instance", repeat=training,
+                             first_batch=first_batch)
 
     wnids = None
     if args.dataset == "imagenet_lt":
@@ -248,6 +249,7 @@ def run(args, precision):
     from keras_hier.models.compositional_transfer import attention_weights
 
     start = time.time()
+    training = Training(args)
     seeds = list(args.seeds)
     losses = comma_list(args.losses, ("ce", "balanced_softmax"), "--losses")
     os.makedirs(args.output, exist_ok=True)
@@ -255,7 +257,7 @@ def run(args, precision):
     print(f"{args.dataset}: validation {len(data['val'][1])} / test {len(data['test'][1])} images; precision {precision}")
     # Every row of a table reads the same encoder; the encoders of the two losses train equally long.
     budgets = {loss: [] for loss in losses}
-    runs = [run_seed(seed, loss, args, data, budgets[loss]) for loss in losses for seed in seeds]
+    runs = [run_seed(seed, loss, args, training, data, budgets[loss]) for loss in losses for seed in seeds]
 
     groups = ("many", "medium", "few", "total")
     summary = {}
@@ -269,9 +271,11 @@ def run(args, precision):
 
     first = summary[losses[0]]
     names = list(first)
-    plotting.plot_bars({f"{n[:22]} {g}": first[n][g]["mean"] for n in (names[1], names[-1]) for g in groups},
+    shown = (names[1], names[-1])  # the cosine classifier and the ensemble of three
+    plotting.plot_bars({n: {g: first[n][g]["mean"] for g in groups} for n in shown},
                        os.path.join(args.output, "shot_groups.png"),
-                       f"Cosine classifier vs transfer ensemble ({losses[0]}, test)")
+                       f"Cosine classifier vs transfer ensemble ({losses[0]}, test, mean over {len(seeds)} seeds)",
+                       errors={n: {g: first[n][g]["std"] for g in groups} for n in shown})
     last = runs[len(seeds) - 1]  # the last seed of the first loss
     attended = {}
     if data["wnids"] is not None:
@@ -301,8 +305,10 @@ def run(args, precision):
                            class_names=data["class_names"], verbose=False)  # uint8 images in
     metrics = {"args": vars(args), "precision": precision, "classes": data["class_names"],
                "runs": [{k: r[k] for k in ("seed", "loss", "counts", "temperature", "mix", "table")} for r in runs],
-               "summary": summary, "attended": attended, "budgets": budgets}
-    return write_metrics(args.output, metrics, start)
+               "summary": summary, "attended": attended, "budgets": budgets, "history": training.history}
+    metrics = write_metrics(args.output, metrics, start)
+    training.finish()
+    return metrics
 
 
 if __name__ == "__main__":

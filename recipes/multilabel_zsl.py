@@ -11,34 +11,35 @@ last full model (rgcn_posvae) as a SavedModel from images to per-label probabili
 from keras.applications: needs internet the first time).
 """
 
-import argparse
 import os
 import time
 
 import numpy as np
 
 from ._common import (
-    FRACTION, NON_NEGATIVE_FLOAT, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, SEEDS, add_runtime_flags,
-    budget_log, comma_list, mean_and_spread, number_list, run_under_runtime, write_metrics,
+    FRACTION, NON_NEGATIVE_FLOAT, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, add_run_flags, comma_list,
+    mean_and_spread, number_list, parse_recipe_args, recipe_parser, run_under_runtime, write_metrics,
 )
+from ._training import Training
 
 VARIANTS = ("visual_semantic", "fast0tag", "skg", "rgcn", "rgcn_xl", "rgcn_posvae")
 DATASETS = ("fashion_mosaics", "coco", "nus_wide")
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="python -m recipes.multilabel_zsl", description=__doc__.splitlines()[0])
+    p = recipe_parser("multilabel_zsl", __doc__)
     p.add_argument("--dataset", default="fashion_mosaics", choices=DATASETS)
     p.add_argument("--data-dir", help="coco: folder with train2014/, val2014/ and annotations/; nus_wide: the "
-                                      "NUS-WIDE folder (ImageList/, TrainTestLabels/, images/)")
+                                      "NUS-WIDE folder (ImageList/, TrainTestLabels/, images/); fashion_mosaics: a "
+                                      "folder holding Fashion-MNIST's four .gz files")
     p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, from " + ", ".join(VARIANTS))
-    p.add_argument("--seeds", type=SEEDS, default="0,1,2", help="comma-separated seeds (the paper: 42)")
-    p.add_argument("--train-mosaics", type=POSITIVE_INT, default=8000)
-    p.add_argument("--val-mosaics", type=NON_NEGATIVE_INT, default=1000,
-                   help="validation mosaics (seen labels only) from held-out training images, for the plateau rule")
-    p.add_argument("--test-mosaics", type=POSITIVE_INT, default=3000)
+    p.add_argument("--train-size", type=POSITIVE_INT, default=8000, help="fashion_mosaics: training mosaics")
+    p.add_argument("--val-size", type=NON_NEGATIVE_INT, default=1000,
+                   help="fashion_mosaics: validation mosaics (seen labels only) from held-out training images, for the "
+                        "plateau rule")
+    p.add_argument("--eval-size", type=POSITIVE_INT, default=3000, help="fashion_mosaics: test mosaics")
     p.add_argument("--backbone-epochs", type=POSITIVE_FLOAT, default=2, help="epochs of the external classifier (mosaics)")
-    p.add_argument("--epochs", type=POSITIVE_INT, default=8)
+    p.add_argument("--epochs", type=POSITIVE_INT, default=8, help="epochs of each variant")
     p.add_argument("--batch-size", type=POSITIVE_INT, default=128, help="(the official code: 128)")
     p.add_argument("--lr", type=POSITIVE_FLOAT, default=5e-4, help="Adam learning rate (the paper: 5e-4 COCO, 1e-3 NUS-WIDE)")
     p.add_argument("--clipnorm", type=POSITIVE_FLOAT, default=10.0, help="gradient-norm clip (the paper: 10)")
@@ -57,14 +58,12 @@ def parse_args(argv=None):
                         "covering and 0.5 joins all of them; the paper's 0.5 otherwise)")
     p.add_argument("--embeddings", default="glove", choices=("glove", "minilm"), help="class-name vectors")
     p.add_argument("--glove-path", help="a GloVe text file (e.g. glove.6B.300d.txt, the paper's 300-d); with --glove-dim")
-    p.add_argument("--glove-dim", type=POSITIVE_INT, default=50)
+    p.add_argument("--glove-dim", type=POSITIVE_INT, default=50, help="GloVe vector size")
     p.add_argument("--image-size", type=POSITIVE_INT, default=224, help="coco / nus_wide input size")
     p.add_argument("--backbone-weights", default="imagenet",
                    help="coco / nus_wide: ResNet-101 weights, 'imagenet' (downloaded once) or 'none' (random: tests)")
-    add_runtime_flags(p)
-    p.add_argument("--output", default="runs/multilabel_zsl", help="folder for metrics.json, plots and the SavedModel")
-    p.add_argument("--no-export", action="store_true", help="skip the SavedModel export")
-    return p.parse_args(argv)
+    add_run_flags(p, "runs/multilabel_zsl", seeds="0,1,2")  # the paper: seed 42
+    return parse_recipe_args(p, argv)
 
 
 def mosaic_backbone(input_shape, num_external):
@@ -89,15 +88,16 @@ def mosaic_backbone(input_shape, num_external):
     return keras.Model(images, [features, probabilities], name="external_classifier")
 
 
-def fashion_data(args):
-    """Mosaic train / test sets, the trained external classifier and the class graph."""
+def fashion_data(args, training):
+    """Mosaic train / test sets, the external classifier (trained as the stage "external_classifier" of
+    `training`) and the class graph."""
     import keras
 
     from keras_hier.datasets import fashion_mnist, multilabel
     from keras_hier.datasets.pipeline import make_batches
     from keras_hier.knowledge import ClassGraph
 
-    (x, y), (xt, yt) = fashion_mnist.load_data()
+    (x, y), (xt, yt) = fashion_mnist.load_data(args.data_dir)
     held_out = len(x) // 10  # validation mosaics come from training images no training mosaic shows
     (x, y), (xv, yv) = (x[:-held_out], y[:-held_out]), (x[-held_out:], y[-held_out:])
     names = fashion_mnist.CLASS_NAMES
@@ -107,16 +107,18 @@ def fashion_data(args):
     backbone = mosaic_backbone(canvases.shape[1:] + (1,), len(multilabel.MOSAIC_EXTERNAL))
     trainer = keras.Model(backbone.inputs, backbone.outputs[1])
     trainer.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    steps = max(1, int(args.backbone_epochs * len(canvases) / 128))
+    per_pass = max(1, len(canvases) // 128)
+    steps = training.stage_steps(args.backbone_epochs, per_pass)
     print(f"External classifier on single {', '.join(multilabel.MOSAIC_EXTERNAL)} images ({steps} steps)")
-    trainer.fit(make_batches(canvases, ext_y, batch_size=128, shuffle=True, seed=0, repeat=True),
-                steps_per_epoch=steps, epochs=1, verbose=2)
+    training.fit("external_classifier", trainer,
+                 lambda first: make_batches(canvases, ext_y, batch_size=128, shuffle=True, seed=0, repeat=True,
+                                            first_batch=first), steps, per_pass)
     external_accuracy = float(trainer.evaluate(make_batches(test_canvases, test_ext_y, batch_size=512), verbose=0)[1])
     print(f"  external classifier test accuracy {external_accuracy:.4f}")
 
-    train = multilabel.make_mosaics(x, y, args.train_mosaics, require="seen", seed=0)
-    val = multilabel.make_mosaics(xv, yv, args.val_mosaics, require="seen", seed=2)
-    test = multilabel.make_mosaics(xt, yt, args.test_mosaics, require="target", seed=1)
+    train = multilabel.make_mosaics(x, y, args.train_size, require="seen", seed=0)
+    val = multilabel.make_mosaics(xv, yv, args.val_size, require="seen", seed=2)
+    test = multilabel.make_mosaics(xt, yt, args.eval_size, require="target", seed=1)
     unseen_columns = [multilabel.MOSAIC_TARGETS.index(u) for u in multilabel.MOSAIC_UNSEEN]
     train_labels, val_labels = train[1].copy(), val[1].copy()
     train_labels[:, unseen_columns] = 0.0  # training never sees an unseen label
@@ -132,12 +134,13 @@ def fashion_data(args):
         glove_dim=args.glove_dim,
         threshold=0.8 if args.wup_threshold is None else args.wup_threshold,
     )
-    batches = dict(batch_size=args.batch_size, shuffle=True, seed=0)
     return {
         "backbone": backbone,
         "graph": graph,
         "external_columns": None,
-        "train": make_batches(train[0], train_labels, **batches),
+        "train": lambda seed, first: make_batches(train[0], train_labels, batch_size=args.batch_size, shuffle=True,
+                                                  seed=seed, repeat=True, first_batch=first),
+        "train_size": len(train[0]),
         "validation": make_batches(val[0], val_labels, batch_size=512),
         "test": make_batches(test[0], test[1], batch_size=512),
         "test_labels": test[1],
@@ -187,18 +190,22 @@ def paper_data(args):
     train_files, train_labels = [train_files[i] for i in kept], train_labels[kept]
     return {
         "backbone": backbone, "graph": graph, "external_columns": columns,
-        "train": _file_batches(train_files, train_labels, size, args.batch_size, True),
-        "validation": _file_batches(val_files, val_labels, size, args.batch_size, False),
-        "test": _file_batches(test_files, test_labels, size, args.batch_size, False),
+        "train": lambda seed, first: _file_batches(train_files, train_labels, size, args.batch_size, seed, first),
+        "train_size": len(train_files),
+        "validation": _file_batches(val_files, val_labels, size, args.batch_size),
+        "test": _file_batches(test_files, test_labels, size, args.batch_size),
         "test_labels": test_labels, "input_shape": size + (3,),
         "notes": {"train_images": len(train_files), "validation_images": len(val_files),
                   "test_images": len(test_files)},
     }
 
 
-def _file_batches(files, labels, size, batch_size, shuffle):
-    """Deterministic test transform: resize only (the official code crops at random even at test time)."""
+def _file_batches(files, labels, size, batch_size, seed=None, first_batch=0):
+    """Images of `files` with their multi-label rows, resized only (the official code crops at random even at
+    test time): in order, or with a `seed` the endless shuffled stream from batch `first_batch` on."""
     import tensorflow as tf
+
+    from keras_hier.datasets.pipeline import example_indices
 
     def read(file, label):
         image = tf.io.decode_image(tf.io.read_file(file), channels=3, expand_animations=False)
@@ -206,13 +213,17 @@ def _file_batches(files, labels, size, batch_size, shuffle):
         image.set_shape(size + (3,))
         return image, label
 
-    ds = tf.data.Dataset.from_tensor_slices((tf.constant(files, tf.string), labels.astype(np.float32)))
-    if shuffle:
-        ds = ds.shuffle(len(files), seed=42, reshuffle_each_iteration=True)
+    all_files, all_labels = tf.constant(files, tf.string), tf.constant(labels.astype(np.float32))
+    if seed is None:
+        ds = tf.data.Dataset.from_tensor_slices((all_files, all_labels))
+    else:
+        ds = example_indices(labels, shuffle=True, seed=seed, repeat=True, first=first_batch * batch_size)
+        ds = ds.map(lambda key, i: (all_files[i], all_labels[i]))
     return ds.map(read, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def train_and_evaluate(variant, seed, args, data, budget=None):
+def train_and_evaluate(variant, seed, args, training, data, budget=None):
+    """Trains one variant (the stage `seed{seed}/{variant}` of `training`) and returns it with its test report."""
     import keras
 
     from keras_hier.losses import MaskedBinaryCrossentropy, PairwiseRankingLoss
@@ -235,8 +246,10 @@ def train_and_evaluate(variant, seed, args, data, budget=None):
     validation = data["validation"] if data["validation"].cardinality() != 0 else None
     monitor = "loss" if validation is None else "val_loss"
     plateau = keras.callbacks.ReduceLROnPlateau(monitor, factor=0.1, patience=args.lr_patience, verbose=1)
-    model.fit(data["train"], validation_data=validation, epochs=args.epochs, verbose=2,
-              callbacks=[plateau] + ([] if budget is None else [budget_log(budget)]))
+    per_pass = -(-data["train_size"] // args.batch_size)
+    training.fit(f"seed{seed}/{variant}", model, lambda first: data["train"](seed, first),
+                 training.stage_steps(args.epochs, per_pass), per_pass, budget, callbacks=[plateau],
+                 keep_state=[(plateau, ("wait", "best", "cooldown_counter"))], validation_data=validation)
     scores = model.predict(data["test"], verbose=0)
     report = multilabel_report(data["test_labels"], scores, seen, unseen)
     print("  " + ", ".join(f"{s} mAP {r['map']:.4f} miAP {r['miap']:.4f}" for s, r in report.items()))
@@ -278,10 +291,11 @@ def run(args, precision):
     from keras_hier import plotting
 
     start = time.time()
+    training = Training(args)
     variants = comma_list(args.variants, VARIANTS, "--variants")
     seeds = list(args.seeds)
     os.makedirs(args.output, exist_ok=True)
-    data = fashion_data(args) if args.dataset == "fashion_mosaics" else paper_data(args)
+    data = fashion_data(args, training) if args.dataset == "fashion_mosaics" else paper_data(args)
     graph = data["graph"]
     print(f"{graph}; precision {precision}")
     plotting.plot_class_graph(graph, os.path.join(args.output, "class_graph.png"))
@@ -291,7 +305,7 @@ def run(args, precision):
     model = None
     for seed in seeds:
         for variant in variants:
-            trained, report = train_and_evaluate(variant, seed, args, data, budgets[variant])
+            trained, report = train_and_evaluate(variant, seed, args, training, data, budgets[variant])
             runs[variant].append(report)
             if variant == "rgcn_posvae" or model is None:
                 model = trained
@@ -317,7 +331,8 @@ def run(args, precision):
                   f"probabilities, {100 * swapped['mean']:.2f} with another image's")
     plotting.plot_bars({v: s["unseen_miap"]["mean"] for v, s in summary.items()},
                        os.path.join(args.output, "unseen_miap.png"),
-                       f"Unseen labels, miAP (mean of {len(seeds)} seeds)", ylabel="miAP")
+                       f"Unseen labels, miAP (mean of {len(seeds)} seeds)", ylabel="miAP",
+                       errors={v: s["unseen_miap"]["std"] for v, s in summary.items()})
     if not args.no_export and model is not None:
         import keras
 
@@ -331,8 +346,10 @@ def run(args, precision):
                "seen": [graph.names[i] for i in graph.indices("seen")],
                "unseen": [graph.names[i] for i in graph.indices("unseen")],
                "external": [graph.names[i] for i in graph.indices("external")], "edges": int(graph.num_edges),
-               **data["notes"], "runs": runs, "summary": summary, "budgets": budgets}
-    return write_metrics(args.output, metrics, start)
+               **data["notes"], "runs": runs, "summary": summary, "budgets": budgets, "history": training.history}
+    metrics = write_metrics(args.output, metrics, start)
+    training.finish()
+    return metrics
 
 
 if __name__ == "__main__":

@@ -4,12 +4,12 @@ present them, the plots and the SavedModel of each recipe's output folder, and w
 `python -m recipes.report runs/demo` rebuilds it from the `metrics.json` files the recipes wrote there.
 """
 
-import argparse
 import json
 import os
 
 from keras_hier._io import write_text_atomic
-from ._common import budget_difference
+
+from ._common import budget_difference, parse_recipe_args, recipe_parser
 
 # Folder under the report folder -> (title, what the method does, its paper's table).
 METHODS = {
@@ -237,9 +237,9 @@ def write_report(folder, metrics=None, seconds=None, intro=""):
 
 def main(argv=None):
     """`python -m recipes.report FOLDER`: rebuilds FOLDER/report.md from the recipes' metrics.json files."""
-    parser = argparse.ArgumentParser(prog="python -m recipes.report", description=__doc__.splitlines()[0])
+    parser = recipe_parser("report", __doc__)
     parser.add_argument("folder", nargs="?", default="runs/demo", help="the demo's output folder")
-    args = parser.parse_args(argv)
+    args = parse_recipe_args(parser, argv)
     print(f"wrote {write_report(args.folder)}")
 
 

@@ -116,7 +116,7 @@ def load(
 
 
 def files_dataset(files, labels, image_size=(224, 224), batch_size=32, shuffle=True, seed=0, channels=3,
-                  sampling="instance", repeat=False, on_error="raise"):
+                  sampling="instance", repeat=False, on_error="raise", first_batch=0):
     """A tf.data pipeline of `(images, labels)` from image files: decoded, resized to `image_size`, float32
     in [0, 1].
 
@@ -137,6 +137,8 @@ def files_dataset(files, labels, image_size=(224, 224), batch_size=32, shuffle=T
             `pipeline.make_dataset`; an epoch is then `len(files)` draws with replacement).
         repeat: repeat forever.
         on_error: `"raise"` or `"skip"` for a corrupt or truncated file.
+        first_batch: with `repeat=True`, the batch the stream starts at, as `pipeline.make_dataset`'s (to resume
+            a run; with `on_error="skip"` the position counts the files before any is skipped).
 
     Example:
     >>> ds = files_dataset(["a.jpg", "b.png"], [0, 1], image_size=(64, 64))  # doctest: +SKIP
@@ -184,7 +186,10 @@ def files_dataset(files, labels, image_size=(224, 224), batch_size=32, shuffle=T
     from keras_hier.datasets.pipeline import example_indices
 
     all_files, all_labels = tf.constant(files), tf.constant(labels)
-    ds = example_indices(labels, sampling=sampling, shuffle=shuffle, seed=seed, repeat=repeat)
+    if first_batch < 0 or (first_batch and not repeat):
+        raise ValueError(f"`first_batch` must be 0, or at least 0 with `repeat=True`; got {first_batch}.")
+    ds = example_indices(labels, sampling=sampling, shuffle=shuffle, seed=seed, repeat=repeat,
+                         first=int(first_batch) * (batch_size or 1))
     ds = ds.map(lambda key, i: (all_files[i], all_labels[i]))
     ds = ds.map(load_file, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if on_error == "skip":

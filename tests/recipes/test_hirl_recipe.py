@@ -13,7 +13,7 @@ from recipes.demo import tour_flags
 
 def test_tiny_run(tmp_path, run_served):
     out = tmp_path / "run"
-    metrics = recipe.main(tour_flags("hirl") + ["--train-images", "512", "--test-images", "300", "--epochs", "2",
+    metrics = recipe.main(tour_flags("hirl") + ["--train-size", "512", "--eval-size", "300", "--epochs", "2",
                                                 "--warmup-epochs", "1", "--prototypes", "20,5",
                                                 "--negative-paths", "8", "--batch-size", "128", "--hidden-units", "32",
                                                 "--queue-size", "256", "--output", str(out)])

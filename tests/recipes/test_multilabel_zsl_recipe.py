@@ -11,8 +11,8 @@ from recipes.demo import tour_flags
 
 def test_tiny_run(tmp_path, run_served):
     out = tmp_path / "run"
-    metrics = recipe.main(tour_flags("multilabel_zsl") + ["--train-mosaics", "256",
-                           "--test-mosaics", "128", "--backbone-epochs", "0.05", "--epochs", "1", "--hidden-units",
+    metrics = recipe.main(tour_flags("multilabel_zsl") + ["--train-size", "256",
+                           "--eval-size", "128", "--backbone-epochs", "0.05", "--epochs", "1", "--hidden-units",
                            "16", "--graph-units", "16,16", "--edge-hidden", "8", "--output", str(out)])
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["unseen"] == ["Sandal", "Shirt"] and saved["external"] == ["Pullover", "Coat", "Ankle boot"]
