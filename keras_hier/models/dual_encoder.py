@@ -44,6 +44,9 @@ class DualEncoder(SavesTrainingState, keras.Model):
             text model's geometry for classes never seen in training, which zero-shot transfer relies on.
         temperature: initial softmax temperature (0.07: logit scale 1 / 0.07).
         max_logit_scale: upper clip of the logit scale (CLIP's 100).
+        class_names: optional name of each of the N classes, so that `zero_shot_model` and `export` take
+            candidates by name. Without them, names are looked up in the hierarchy of a compiled
+            `HierarchicalInfoNCE` loss (node ids and names, as the loss and `hit_at_k` take them).
 
     Example:
     >>> images = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(6)])
@@ -61,6 +64,7 @@ class DualEncoder(SavesTrainingState, keras.Model):
         temperature=0.07,
         max_logit_scale=100.0,
         project_text=True,
+        class_names=None,
         **kwargs,
     ):
         # The model's own arithmetic (normalisation, scale, cosines) stays float32 under mixed precision;
@@ -78,6 +82,12 @@ class DualEncoder(SavesTrainingState, keras.Model):
             raise ValueError(
                 f"Without a `text_encoder`, `class_inputs` are text features [N, d]; got shape {class_inputs.shape}."
             )
+        if class_names is not None:
+            class_names = [str(n) for n in class_names]
+            if len(class_names) != len(class_inputs) or len(set(class_names)) != len(class_names):
+                raise ValueError(f"`class_names` must name each of the {len(class_inputs)} classes once; got "
+                                 f"{len(class_names)} names, {len(set(class_names))} distinct.")
+        self.class_names = class_names
         self.image_encoder = image_encoder
         self.text_encoder = text_encoder
         self.project_text = bool(project_text) and projection_dim is not None
@@ -279,18 +289,74 @@ class DualEncoder(SavesTrainingState, keras.Model):
         text_encoder = keras.Model(tokens, CLIPEmbedding.from_backbone(backbone, "text")(tokens), name="clip_text_tower")
         return cls(image_encoder, token_ids, text_encoder=text_encoder, projection_dim=None, temperature=temperature, **kwargs)
 
+    def class_indices(self, candidates=None):
+        """The indices (int64 array) of `candidates`: class indices, or names (`class_names`, else the node ids
+        and names of a compiled `HierarchicalInfoNCE`'s hierarchy), mixed as you like; all N when None.
+
+        Raises:
+            ValueError: naming an unknown class or an index outside 0..N-1, and how to give names.
+        """
+        if candidates is None:
+            return np.arange(self.num_classes)
+        if isinstance(candidates, (str, int, np.integer)):
+            candidates = [candidates]
+        found = []
+        for c in candidates:
+            if isinstance(c, (int, np.integer)) and not isinstance(c, bool):
+                index = int(c)
+            elif isinstance(c, str):
+                index = self._index_of_name(c)
+            else:
+                raise ValueError(f"A candidate must be a class index or a class name; got {c!r}.")
+            if not 0 <= index < self.num_classes:
+                raise ValueError(f"Class index {index} is outside 0..{self.num_classes - 1}.")
+            found.append(index)
+        if not found:
+            raise ValueError("No candidates: give at least one class.")
+        return np.asarray(found, np.int64)
+
+    def _index_of_name(self, name):
+        if self.class_names is not None:
+            if name not in self.class_names:
+                raise ValueError(f"Unknown class {name!r}; the classes are {self.class_names[:10]}"
+                                 + (" ..." if self.num_classes > 10 else "") + ".")
+            return self.class_names.index(name)
+        tables = getattr(getattr(self, "loss", None), "tables", None) if getattr(self, "compiled", False) else None
+        if tables is None:
+            raise ValueError(f"Class {name!r} given by name, but the model knows no class names: build it with "
+                             "class_names=[...], compile it with a HierarchicalInfoNCE loss, or give indices.")
+        return tables.find(name)
+
+    def _candidate_names(self, indices):
+        """The names of the classes `indices`, or None when the model knows none."""
+        if self.class_names is not None:
+            return [self.class_names[i] for i in indices]
+        tables = getattr(getattr(self, "loss", None), "tables", None) if getattr(self, "compiled", False) else None
+        if tables is None:
+            return None
+        names = tables.names()
+        return [names[i] for i in indices]
+
     def zero_shot_model(self, candidates=None, name="zero_shot_classifier"):
         """A Functional model from images to class probabilities over `candidates`, the class embeddings
         frozen into it: what to serve or export (`.export()`) after training.
 
         Args:
-            candidates: class indices to choose among (e.g. the unseen classes); default all N.
+            candidates: the classes to choose among (e.g. the unseen classes), as indices or names (see
+                `class_indices`); default all N.
             name: the model's name.
 
         Returns:
             A `keras.Model`: images -> float32 probabilities [batch, len(candidates)].
+
+        Example:
+        >>> images = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(6)])
+        >>> model = DualEncoder(images, np.eye(3, 5, dtype="float32"), projection_dim=3,
+        ...                     class_names=["Sandal", "Shirt", "Bag"])
+        >>> model.zero_shot_model(["Sandal", 2]).output_shape
+        (None, 2)
         """
-        candidates = np.arange(self.num_classes) if candidates is None else np.asarray(candidates, np.int64)
+        candidates = self.class_indices(candidates)
         classes = ops.convert_to_numpy(self.encode_classes())[candidates]
         scale = float(ops.convert_to_numpy(self.logit_scale))
         images = keras.Input(self.image_encoder.input_shape[1:], name="images")
@@ -305,15 +371,16 @@ class DualEncoder(SavesTrainingState, keras.Model):
 
     def export(self, filepath, format="tf_saved_model", verbose=True, candidates=None, version=None, **kwargs):
         """Exports the zero-shot classifier as a SavedModel for TF Serving: its `serve` / `serving_default`
-        signature takes float32 images (any batch size) and returns `probabilities` over `candidates` and
-        `class`, the label of the most probable candidate. Written to a temporary folder and moved into place; an
+        signature takes float32 images (any batch size) and returns `probabilities` over `candidates`,
+        `class`, the label of the most probable candidate, and `class_name`, its name, when the model knows the
+        names (see `class_indices`). Written to a temporary folder and moved into place; an
         existing folder is replaced only if it is an earlier keras_hier export. Returns the folder written.
 
         Args:
             filepath: the SavedModel folder.
             format: `"tf_saved_model"` (other formats export the model's own call, logits over all classes).
             verbose: print where it went.
-            candidates: class indices to choose among; default all.
+            candidates: the classes to choose among, indices or names; default all.
             version: None, or an int or `"next"` for TF Serving's layout `filepath/<version>/`.
         """
         if format != "tf_saved_model":
@@ -322,17 +389,25 @@ class DualEncoder(SavesTrainingState, keras.Model):
 
         from keras_hier._io import write_saved_model
 
-        ids = tf.constant(np.arange(self.num_classes) if candidates is None else np.asarray(candidates), tf.int32)
-        classifier = self.zero_shot_model(candidates)
+        indices = self.class_indices(candidates)
+        ids = tf.constant(indices, tf.int32)
+        names = self._candidate_names(indices)
+        names = None if names is None else tf.constant(names)
+        classifier = self.zero_shot_model(indices)
         spec = [tf.TensorSpec([None, *classifier.inputs[0].shape[1:]], tf.float32, name="image")]
 
         def serve(image):
             probs = classifier(image, training=False)
-            return {"probabilities": probs, "class": tf.gather(ids, tf.argmax(probs, axis=-1, output_type=tf.int32))}
+            best = tf.argmax(probs, axis=-1, output_type=tf.int32)
+            outputs = {"probabilities": probs, "class": tf.gather(ids, best)}
+            if names is not None:
+                outputs["class_name"] = tf.gather(names, best)
+            return outputs
 
         filepath = write_saved_model(filepath, classifier, serve, spec, version=version)
         if verbose:
-            print(f"Saved zero-shot SavedModel to {filepath} (serving_default: probabilities, class)")
+            print(f"Saved zero-shot SavedModel to {filepath} (serving_default: probabilities, class"
+                  + (", class_name)" if names is not None else ")"))
         return filepath
 
     def compile(self, optimizer="adamw", loss=None, weights_optimizer=None, **kwargs):
@@ -381,6 +456,7 @@ class DualEncoder(SavesTrainingState, keras.Model):
             temperature=self.temperature,
             max_logit_scale=self.max_logit_scale,
             project_text=self.project_text,
+            class_names=self.class_names,
         )
         return config
 

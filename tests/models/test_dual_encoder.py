@@ -82,7 +82,10 @@ def test_save_load_zero_shot_model_and_export(data, tmp_path, run_served):
     want = np.exp(logits - logits.max(1, keepdims=True))
     want /= want.sum(1, keepdims=True)
     np.testing.assert_allclose(np.asarray(model.zero_shot_model(unseen)(x)), want, atol=1e-5)
-    model.export(tmp_path / "served", candidates=unseen, verbose=False)
+    names = model.loss.tables.names()
+    by_name = [names[1], 3]  # a name from the compiled loss's hierarchy, and an index
+    np.testing.assert_allclose(np.asarray(model.zero_shot_model(by_name)(x)), want, atol=1e-5)
+    model.export(tmp_path / "served", candidates=by_name, verbose=False)
     np.save(tmp_path / "x.npy", x)
     run_served(
         "import numpy as np, tensorflow as tf\n"
@@ -90,9 +93,29 @@ def test_save_load_zero_shot_model_and_export(data, tmp_path, run_served):
         f"out = served.signatures['serving_default'](image=tf.constant(np.load({str(tmp_path / 'x.npy')!r})))\n"
         f"np.save({str(tmp_path / 'p.npy')!r}, out['probabilities'].numpy())\n"
         f"np.save({str(tmp_path / 'c.npy')!r}, out['class'].numpy())\n"
+        f"np.save({str(tmp_path / 'n.npy')!r}, out['class_name'].numpy().astype(str))\n"
     )
     np.testing.assert_allclose(np.load(tmp_path / "p.npy"), want, atol=1e-5)
     np.testing.assert_array_equal(np.load(tmp_path / "c.npy"), np.array(unseen)[want.argmax(1)])
+    np.testing.assert_array_equal(np.load(tmp_path / "n.npy"), np.array(names)[np.array(unseen)[want.argmax(1)]])
+
+
+def test_candidates_by_name_with_class_names(data):
+    x, _, features = data
+    names = [f"c{i}" for i in range(9)]
+    model = DualEncoder(tower(), features, projection_dim=4, class_names=names)
+    np.testing.assert_array_equal(model.class_indices(["c4", 0, "c8"]), [4, 0, 8])
+    np.testing.assert_allclose(np.asarray(model.zero_shot_model(["c4", "c8"])(x)),
+                               np.asarray(model.zero_shot_model([4, 8])(x)), atol=1e-6)
+    assert DualEncoder.from_config(model.get_config()).class_names == names
+    with pytest.raises(ValueError, match="Unknown class 'Sandal'"):
+        model.zero_shot_model(["Sandal"])
+    with pytest.raises(ValueError, match="outside 0..8"):
+        model.class_indices([9])
+    with pytest.raises(ValueError, match="knows no class names"):
+        DualEncoder(tower(), features, projection_dim=4).zero_shot_model(["Sandal"])
+    with pytest.raises(ValueError, match="each of the 9 classes once"):
+        DualEncoder(tower(), features, projection_dim=4, class_names=names[:-1])
 
 
 @pytest.mark.parametrize("kwargs, message", [
