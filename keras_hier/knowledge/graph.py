@@ -99,6 +99,7 @@ class ClassGraph:
         threshold=0.5,
         glove_path=None,
         glove_dim=50,
+        verbose="auto",
     ):
         """The class graph of a multi-label data set and an external label space.
 
@@ -113,6 +114,8 @@ class ClassGraph:
                 (all-MiniLM-L6-v2 sentence embeddings of the names), or an array [targets + externals, dim].
             threshold: the WUP similarity an edge needs (the paper: 0.5).
             glove_path, glove_dim: a GloVe text file and its vector size, e.g. 300-d `glove.6B.300d.txt`.
+            verbose: show a progress bar of the steps (WordNet, synsets, embeddings, similarities); `"auto"`: for
+                graphs of 200 nodes or more (ImageNet-1k as the external space: about half a minute).
 
         External classes that are the same WordNet synset as a target class are left out (they would give the
         target's answer away); `dropped_external` lists them. An external name that repeats (ImageNet has two
@@ -124,8 +127,15 @@ class ClassGraph:
         >>> g.num_nodes, g.kinds
         (3, ('seen', 'unseen', 'seen'))
         """
+        from tqdm.auto import tqdm
+
         from keras_hier.knowledge import label_sets, wordnet
 
+        big = isinstance(external, str) or len(targets) + len(external or []) >= 200
+        show = big if verbose == "auto" else bool(verbose)
+        wordnet.load_wordnet()  # says so when it takes long (the first time in a process)
+        progress = tqdm(total=3, unit="step", disable=not show, bar_format="{desc} ({n}/{total}) [{elapsed}]")
+        progress.set_description_str("ClassGraph.build: synsets")
         targets = [str(t) for t in targets]
         unknown = [u for u in unseen if u not in targets]
         if unknown:
@@ -165,6 +175,8 @@ class ClassGraph:
                     synsets.append(wnid)
                     kinds.append("external")
         names = targets + external_names
+        progress.update()
+        progress.set_description_str(f"ClassGraph.build: embeddings of {len(names)} names")
         if isinstance(embeddings, str):
             if embeddings == "glove":
                 features = _glove_with_fallback(names, synsets, glove_dim, glove_path)
@@ -178,8 +190,13 @@ class ClassGraph:
             features = np.asarray(embeddings, np.float32)
             if len(features) == len(targets) + len(external or []) and dropped:  # rows given before dropping
                 features = features[list(range(len(targets))) + kept]
+        progress.update()
+        progress.set_description_str(f"ClassGraph.build: WUP similarities of {len(names)} nodes")
         graph = cls(names, synsets, kinds, features, threshold)
         graph.dropped_external = tuple(dropped)
+        progress.set_description_str(f"ClassGraph.build: {graph.num_nodes} nodes, {graph.num_edges} edges")
+        progress.update()
+        progress.close()
         return graph
 
     # ------------------------------------------------------------------ views

@@ -8,6 +8,8 @@ import math
 import os
 import re
 import shutil
+import sys
+import time
 import warnings
 
 import numpy as np
@@ -101,7 +103,11 @@ def load_wordnet():
             return None
         return wordnet
 
+    started = time.time()
+    print("keras_hier: loading WordNet 3.0 (the first time in a process takes about 20 s) ...", end="",
+          file=sys.stderr, flush=True)
     reader = try_reader()
+    print(f" {time.time() - started:.0f} s", file=sys.stderr, flush=True)
     if reader is None:
         try:
             if nltk.download("wordnet", quiet=True, raise_on_error=True):

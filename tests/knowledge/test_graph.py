@@ -93,3 +93,15 @@ def test_subgraph_and_target_synsets_are_validated():
             g.subgraph(bad)
     with pytest.raises(ValueError, match=r"target_synsets\['dog'\]` = 'dog.n.99' is not a WordNet synset"):
         ClassGraph.build(["dog", "cat"], target_synsets={"dog": "dog.n.99"}, external=None)
+
+
+def test_build_and_wordnet_say_what_they_are_doing(capsys):
+    """Slow steps are not silent: WordNet's load prints a line, `ClassGraph.build` a progress bar (on stderr)."""
+    from keras_hier.knowledge import wordnet
+
+    wordnet.load_wordnet.__wrapped__()  # as on the first call in a process
+    assert "loading WordNet 3.0" in capsys.readouterr().err
+    ClassGraph.build(["dog", "cat"], unseen=["cat"], external=None, verbose=True)
+    assert "ClassGraph.build: 2 nodes" in capsys.readouterr().err
+    ClassGraph.build(["dog", "cat"], unseen=["cat"], external=None)  # small graphs stay quiet by default
+    assert "ClassGraph.build" not in capsys.readouterr().err
