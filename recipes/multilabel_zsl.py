@@ -155,7 +155,7 @@ def paper_data(args):
     import keras
 
     from keras_hier.datasets import multilabel
-    from keras_hier.knowledge import ClassGraph, imagenet, label_sets
+    from keras_hier.knowledge import ClassGraph, label_sets
 
     if not args.data_dir:
         raise SystemExit(f"--dataset {args.dataset} needs --data-dir.")
@@ -174,8 +174,7 @@ def paper_data(args):
         targets, unseen = label_sets.NUS_WIDE_CLASSES, label_sets.NUS_WIDE_UNSEEN
     graph = ClassGraph.build(targets, unseen=unseen, embeddings=args.embeddings, glove_path=args.glove_path,
                              glove_dim=args.glove_dim, threshold=0.5 if args.wup_threshold is None else args.wup_threshold)
-    wnids = imagenet.imagenet1k_wnids()
-    columns = [wnids.index(graph.synsets[i]) for i in graph.indices("external")]  # ImageNet minus the duplicates
+    columns = graph.external_columns("imagenet1k")  # ImageNet-1k minus the targets' own synsets
     size = (args.image_size, args.image_size)
     weights = None if args.backbone_weights == "none" else args.backbone_weights
     resnet = keras.applications.ResNet101(weights=weights, input_shape=size + (3,))

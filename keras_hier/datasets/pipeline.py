@@ -281,9 +281,11 @@ def example_indices(labels, sampling="instance", shuffle=False, seed=0, repeat=F
     if repeat:
         passes = tf.data.Dataset.range(first // n, np.iinfo(np.int64).max)
         ds = passes.flat_map(lambda k: tf.data.Dataset.from_tensor_slices(one_pass(k)))
+        ds = ds.apply(tf.data.experimental.assert_cardinality(tf.data.INFINITE_CARDINALITY))
         return ds.skip(first % n).map(lambda i: (tf.constant(0, tf.int64), i))
     keys = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1)
-    return keys.flat_map(lambda k: tf.data.Dataset.from_tensor_slices(one_pass(k)).map(lambda i: (k, i)))
+    ds = keys.flat_map(lambda k: tf.data.Dataset.from_tensor_slices(one_pass(k)).map(lambda i: (k, i)))
+    return ds.apply(tf.data.experimental.assert_cardinality(n))  # known length: Keras' progress bars show it
 
 
 def augmentation_seeds(layers, seed=0):

@@ -228,6 +228,41 @@ class ClassGraph:
         """int array of the nodes of `kind`."""
         return np.flatnonzero(self.mask(kind))
 
+    def external_columns(self, class_ids="imagenet1k"):
+        """Where each external node's class is in a backbone's output: the column of its WordNet id in
+        `class_ids`, in external-node order (`indices("external")`). What `MultiLabelZeroShot`'s
+        `external_columns` takes when the backbone predicts a label space in another order or a larger one.
+
+        Args:
+            class_ids: the backbone's classes as WordNet ids, in its output order; `"imagenet1k"` (default): the
+                1000 ImageNet-1k classes in the standard order (`imagenet.imagenet1k_wnids()`), as
+                keras.applications and keras-hub ImageNet classifiers output them.
+
+        Raises:
+            ValueError: naming an external node whose class the backbone does not predict.
+
+        Example:
+        >>> g = ClassGraph.build(["dog", "cat"], unseen=["cat"], external=["grey wolf", "tabby cat"],
+        ...                      external_synsets=["n02114367", "n02123045"])
+        >>> g.external_columns()  # the two classes' places among ImageNet-1k's outputs
+        [269, 281]
+        """
+        if isinstance(class_ids, str):
+            if class_ids != "imagenet1k":
+                raise ValueError(f"Unknown label space {class_ids!r}: use 'imagenet1k' or a list of WordNet ids.")
+            from keras_hier.knowledge.imagenet import imagenet1k_wnids
+
+            class_ids = imagenet1k_wnids()
+        position = {str(c): i for i, c in enumerate(class_ids)}
+        columns = []
+        for node in self.indices("external"):
+            wnid = self.synsets[node]
+            if wnid not in position:
+                raise ValueError(f"External node {self.names[node]!r} ({wnid}) is not among the backbone's "
+                                 f"{len(position)} classes: build the graph with external classes it predicts.")
+            columns.append(position[wnid])
+        return columns
+
     def adjacency(self):
         """Dense boolean [num_nodes, num_nodes]: `a[target, source]` is True where an edge (or self loop) is."""
         a = np.zeros((self.num_nodes, self.num_nodes), bool)

@@ -173,3 +173,14 @@ def test_augmentation_does_not_depend_on_what_was_read_before():
     for a, b in zip(first, again):
         np.testing.assert_array_equal(a, b)
     assert not np.array_equal(first[0], first[1])
+
+
+def test_the_length_is_known():
+    """Keras' progress bar and `fit` see how many batches an epoch has; an endless stream says it is endless."""
+    import tensorflow as tf
+
+    x, y = np.zeros((10, 4, 4), np.uint8), np.arange(10) % 2
+    assert int(pipeline.make_dataset(x, y, batch_size=4, shuffle=True).cardinality()) == 3
+    assert int(pipeline.make_dataset(x, y, batch_size=4, sampling="sqrt").cardinality()) == 3
+    endless = pipeline.make_dataset(x, y, batch_size=4, shuffle=True, repeat=True, first_batch=7)
+    assert int(endless.cardinality()) == int(tf.data.INFINITE_CARDINALITY)

@@ -38,7 +38,7 @@ def test_tiny_run(tmp_path, run_served):
     assert len(saved["attended"]) == 3 and all(len(v) == 9 for v in saved["attended"].values())
     assert metrics["summary"] == saved["summary"]
     # Every row reads one encoder per loss; the two encoders train alike, with the paper's coupled weight decay.
-    steps = int(0.2 * sum(run["counts"]) / 128)
+    steps = max(1, round(0.2 * (sum(run["counts"]) // 128)))  # 0.2 passes of whole batches
     assert budget_difference(saved["budgets"]) is None and saved["budgets"]["ce"][0]["steps"] == steps > 0
     assert saved["budgets"]["ce"][0]["optimizer"]["config"]["weight_decay"] == 5e-4
     for png in ("shot_groups.png", "attended_classes.png"):
