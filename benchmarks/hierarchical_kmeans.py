@@ -84,7 +84,7 @@ def methods(iterations):
 
 def clustering_part(args):
     x = features(args.data, args.num_points, args.dim)
-    sizes = tuple(args.prototypes)
+    sizes = tuple(args.num_prototypes)
     print(f"hierarchical K-means on {x.shape[0]} x {x.shape[1]} features ({args.data}) into {sizes} prototypes, "
           f"{args.iterations} iterations per level; objective = mean cosine to the nearest prototype per level")
     results = {}
@@ -135,10 +135,10 @@ def overhead_part(args):
         return MoCoV2(convnet((28, 28, 1)), projection_dim=128, hidden_units=512, queue_size=4096)
 
     base = epoch_seconds(moco())
-    hirl = epoch_seconds(HIRL(moco(), num_prototypes=sizes, num_negative_paths=args.negative_paths,
+    hirl = epoch_seconds(HIRL(moco(), num_prototypes=sizes, num_negative_paths=args.num_negative_paths,
                               warmup_epochs=1))
     print(f"epoch on {len(x)} images, batch {args.batch_size}: MoCo v2 {base:.1f} s, HIRL-MoCo v2 {hirl:.1f} s "
-          f"(prototypes {sizes}, {args.negative_paths} negative paths, re-clustering included): "
+          f"(prototypes {sizes}, {args.num_negative_paths} negative paths, re-clustering included): "
           f"{hirl / base:.2f}x")
     return {"HIRL-MoCo v2 / MoCo v2 epoch time": hirl / base}
 
@@ -149,12 +149,12 @@ def main(argv=None):
     parser.add_argument("--data", choices=("fashion_mnist", "blobs"), default="fashion_mnist")
     parser.add_argument("--num-points", type=int, default=60000)
     parser.add_argument("--dim", type=int, default=128)
-    parser.add_argument("--prototypes", type=int, nargs="+", default=[1000, 300, 30])
+    parser.add_argument("--num-prototypes", type=int, nargs="+", default=[1000, 300, 30])
     parser.add_argument("--iterations", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--epoch-images", type=int, default=10000, help="images of the epoch-overhead part (0: skip)")
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--negative-paths", type=int, default=1000)
+    parser.add_argument("--num-negative-paths", type=int, default=1000)
     args = parser.parse_args(argv)
     ratios = clustering_part(args)
     if args.epoch_images:

@@ -25,7 +25,7 @@ from ._common import (
 )
 from ._training import Training
 
-PAPER = {"prototypes": "30000,10000,1000", "negative_paths": 1000, "warmup_epochs": 20, "epochs": 200,
+PAPER = {"num_prototypes": [30000, 10000, 1000], "num_negative_paths": 1000, "warmup_epochs": 20, "epochs": 200,
          "backbone": "resnet50", "batch_size": 256, "momentum": 0.999, "lr": 0.03, "weight_decay": 1e-4,
          "projection_dim": 128, "hidden_units": 2048, "queue_size": 65536}
 
@@ -42,8 +42,9 @@ def parse_args(argv=None):
     p.add_argument("--eval-size", type=NON_NEGATIVE_INT, default=0, help="fashion_mnist test images scored (0: all 10,000)")
     p.add_argument("--epochs", type=POSITIVE_INT, default=6, help="pre-training epochs of each model")
     p.add_argument("--warmup-epochs", type=NON_NEGATIVE_INT, default=2, help="epochs of the base method alone (T1)")
-    p.add_argument("--prototypes", type=number_list(int, 1), default="300,100,20", help="prototypes per level, finest first")
-    p.add_argument("--negative-paths", type=POSITIVE_INT, default=100, help="negative paths per image in L_SPD")
+    p.add_argument("--num-prototypes", type=number_list(int, 1), default="300,100,20",
+                   help="prototypes per level, finest first")
+    p.add_argument("--num-negative-paths", type=POSITIVE_INT, default=100, help="negative paths per image in L_SPD")
     p.add_argument("--batch-size", type=POSITIVE_INT, default=256)
     p.add_argument("--lr", type=POSITIVE_FLOAT, default=0.06, help="SGD learning rate at batch 256 (scaled), cosine decay")
     add_weight_decay_flag(p, 1e-4, "MoCo v2 and SimSiam, which HIRL keeps: 1e-4")
@@ -191,7 +192,7 @@ def run(args, precision):
     start = time.time()
     training = Training(args)
     seeds = list(args.seeds)
-    prototypes = list(args.prototypes)
+    prototypes = list(args.num_prototypes)
     os.makedirs(args.output, exist_ok=True)
     data = fashion_data(args) if args.dataset == "fashion_mnist" else folder_data(args)
     base_name = {"moco_v2": "MoCo v2", "simclr": "SimCLR", "simsiam": "SimSiam"}[args.method]
@@ -207,7 +208,7 @@ def run(args, precision):
             print(f"\n== {name}, seed {seed}")
             model = build_base(args, data["input_shape"], seed)
             if name != names[0]:
-                model = hirl = HIRL(model, prototypes, args.negative_paths, args.warmup_epochs, seed=seed)
+                model = hirl = HIRL(model, prototypes, args.num_negative_paths, args.warmup_epochs, seed=seed)
             pretrain(model, f"seed{seed}/{'hirl' if name != names[0] else 'base'}", args, training, data, seed,
                      budgets[name])
             scores, test_features[name], probe = evaluate(model.encoder, data, args, seed)

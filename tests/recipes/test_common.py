@@ -51,7 +51,7 @@ def test_number_types_name_the_range():
     ("hiernet", ["--backbone-epochs", "-1"]), ("hiernet", ["--batch-size", "0"]), ("hiernet", ["--p-min", "2"]),
     ("multilabel_zsl", ["--epochs", "-1"]), ("multilabel_zsl", ["--graph-units", "8,0"]),
     ("long_tail", ["--seeds", ","]), ("long_tail", ["--ks", "20,x"]), ("long_tail", ["--epochs", "0"]),
-    ("hirl", ["--prototypes", "300,0"]), ("hirl", ["--train-size", "-5"]), ("hirl", ["--momentum", "1.5"]),
+    ("hirl", ["--num-prototypes", "300,0"]), ("hirl", ["--train-size", "-5"]), ("hirl", ["--momentum", "1.5"]),
     ("hgr_zero_shot", ["--seeds", ""]), ("hgr_zero_shot", ["--lr", "0"]), ("hgr_zero_shot", ["--outer-ratio", "1.5"]),
 ])
 def test_recipes_refuse_bad_counts_before_running(recipe, argv, capsys):
@@ -73,3 +73,38 @@ def test_split_halves_are_fixed_stratified_and_cut_to_size():
     assert len(small_a) == len(small_b) == 40 and set(small_a) <= set(a) and set(small_b) <= set(b)
     assert np.bincount(labels[small_b]).tolist() == [10] * 4
     assert [h.tolist() for h in split_halves(labels, 40)] == [small_a.tolist(), small_b.tolist()]  # fixed
+
+
+TRAINING_RECIPES = ("hiernet", "hgr_zero_shot", "multilabel_zsl", "long_tail", "hirl")
+
+
+@pytest.mark.parametrize("name", TRAINING_RECIPES)
+def test_one_command_line_for_every_recipe(name, capsys):
+    """The flags every training recipe shares, with their defaults shown by --help."""
+    import importlib
+
+    recipe = importlib.import_module(f"recipes.{name}")
+    with pytest.raises(SystemExit):
+        recipe.parse_args(["--help"])
+    text = capsys.readouterr().out
+    for flag in ("--seeds", "--precision", "--strategy", "--steps-per-epoch", "--max-steps", "--resume",
+                 "--tensorboard", "--output", "--no-export", "--data-dir", "--epochs", "--batch-size"):
+        assert flag in text, (name, flag)
+    assert text.count("(default:") >= 10 and "--seed " not in text and "--classifier-blocks" not in text
+    args = recipe.parse_args(["--seeds", "3", "--max-steps", "2"])
+    assert args.seeds == [3] and args.max_steps == 2 and args.command.endswith("--seeds 3 --max-steps 2")
+
+
+def test_console_scripts_run_from_anywhere(tmp_path):
+    """`keras-hier-*` console scripts (setup.py) work outside the repository, where `recipes` is not importable."""
+    import os
+    import subprocess
+    import sys
+
+    bin_dir = os.path.dirname(sys.executable)
+    for script in ("keras-hier-demo", "keras-hier-hiernet", "keras-hier-hgr", "keras-hier-multilabel",
+                   "keras-hier-long-tail", "keras-hier-hirl", "keras-hier-report"):
+        done = subprocess.run([os.path.join(bin_dir, script), "--help"], cwd=tmp_path, capture_output=True, text=True,
+                              env={**os.environ, "PYTHONPATH": ""}, timeout=120)
+        assert done.returncode == 0, (script, done.stderr[-2000:])
+        assert done.stdout.startswith(f"usage: {script}"), done.stdout[:200]

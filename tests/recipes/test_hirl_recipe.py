@@ -14,8 +14,8 @@ from recipes.demo import tour_flags
 def test_tiny_run(tmp_path, run_served):
     out = tmp_path / "run"
     metrics = recipe.main(tour_flags("hirl") + ["--train-size", "512", "--eval-size", "300", "--epochs", "2",
-                                                "--warmup-epochs", "1", "--prototypes", "20,5",
-                                                "--negative-paths", "8", "--batch-size", "128", "--hidden-units", "32",
+                                                "--warmup-epochs", "1", "--num-prototypes", "20,5",
+                                                "--num-negative-paths", "8", "--batch-size", "128", "--hidden-units", "32",
                                                 "--queue-size", "256", "--output", str(out)])
     saved = json.loads((out / "metrics.json").read_text())
     assert list(saved["summary"]) == ["MoCo v2", "HIRL-MoCo v2"]
@@ -73,8 +73,8 @@ def test_image_folder_and_flags(tmp_path):
                 pixels = rng.integers(0, 255, size=(20, 20, 3), dtype=np.uint8)
                 tf.io.write_file(str(folder / f"{i}.png"), tf.io.encode_png(pixels))
     metrics = recipe.main(["--dataset", "image_folder", "--data-dir", str(tmp_path / "data"), "--image-size", "16",
-                           "--method", "simclr", "--epochs", "2", "--warmup-epochs", "1", "--prototypes", "4,2",
-                           "--negative-paths", "2", "--batch-size", "8", "--hidden-units", "16", "--no-export",
+                           "--method", "simclr", "--epochs", "2", "--warmup-epochs", "1", "--num-prototypes", "4,2",
+                           "--num-negative-paths", "2", "--batch-size", "8", "--hidden-units", "16", "--no-export",
                            "--output", str(tmp_path / "run")])
     assert [r["model"] for r in metrics["runs"]] == ["SimCLR", "HIRL-SimCLR"]
     assert not (tmp_path / "run" / "saved_model").exists()
@@ -82,8 +82,9 @@ def test_image_folder_and_flags(tmp_path):
         recipe.parse_args(["--help"])
     assert e.value.code == 0
     paper = recipe.parse_args(["--paper"])
-    assert (paper.prototypes, paper.negative_paths, paper.warmup_epochs, paper.epochs) == ("30000,10000,1000", 1000,
-                                                                                         20, 200)
+    # The paper's prototypes as a list of sizes, as the flag gives them (a defect once: the raw string).
+    assert (paper.num_prototypes, paper.num_negative_paths, paper.warmup_epochs, paper.epochs) == (
+        [30000, 10000, 1000], 1000, 20, 200)
     with pytest.raises(SystemExit, match="warmup"):
         recipe.parse_args(["--epochs", "2", "--warmup-epochs", "2"])
     with pytest.raises(SystemExit, match="--data-dir"):
