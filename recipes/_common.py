@@ -83,8 +83,9 @@ def coupled_sgd(learning_rate, weight_decay, momentum=0.9, learning_rate_multipl
 
 
 def budget_difference(budgets):
-    """None when every model in `budgets` (name -> list of the budgets of its stages, `recipes._training.Training.fit`) trained as many steps, in as many
-    stages, with the same optimizer configuration; else a sentence naming the first difference."""
+    """None when every model in `budgets` (name -> list of the budgets of its stages, `recipes._training.Training.fit`)
+    trained as many steps, in as many stages, with the same optimizer configuration; else a sentence naming the first
+    difference."""
     items = list(budgets.items())
     first, reference = items[0] if items else (None, [])
     for name, stages in items[1:]:

@@ -130,7 +130,8 @@ class Training:
         stage_callbacks = [record, *callbacks, StopAfter(steps, per_epoch),
                            keras.callbacks.CSVLogger(log, append=first_epoch > 0)]
         if self.args.tensorboard:
-            stage_callbacks.append(keras.callbacks.TensorBoard(os.path.join(self.args.output, "tensorboard", *name.split("/"))))
+            board = os.path.join(self.args.output, "tensorboard", *name.split("/"))
+            stage_callbacks.append(keras.callbacks.TensorBoard(board))
         # Last: it saves the epoch once every other callback has updated its state (a plateau rule, the optimizer).
         stage_callbacks.append(Backup(backup, keep_state))
         fit_kwargs.setdefault("shuffle", False)  # the stream is shuffled already

@@ -146,7 +146,8 @@ def run(args, precision):
     if len(seeds) == 1:
         metrics = runs[seeds[0]]
     else:
-        metrics = {"args": vars(args), "precision": precision, "seeds": seeds, "runs": {str(s): m for s, m in runs.items()}}
+        metrics = {"args": vars(args), "precision": precision, "seeds": seeds,
+                   "runs": {str(s): m for s, m in runs.items()}}
         keys = [k for k in ACCURACIES if all(k in m for m in runs.values())]
         metrics["summary"] = {k: mean_and_spread([m[k] for m in runs.values()]) for k in keys}
         print(f"\n{'model':<16}{'test accuracy, mean ± sd over seeds ' + ','.join(map(str, seeds)):>44}")
@@ -238,7 +239,8 @@ def run_seed(args, seed, output, training, precision):
         metrics.update(split_points=splits, classifier_layers=extra)
         compile_model(hiernet, args, post_steps, args.finetune_lr)
         print(f"\n[3/4] HierNet: split after block {splits}, {extra} extra classifier blocks, "
-              f"{hiernet.count_params():,} parameters ({backbone.count_params():,} in the backbone); {post_steps} steps")
+              f"{hiernet.count_params():,} parameters ({backbone.count_params():,} in the backbone); "
+              f"{post_steps} steps")
         training.fit(f"seed{seed}/hiernet", hiernet, batches(pre_steps), post_steps, per_pass, budgets["hiernet"])
     print(f"\n[3/4] backbone: {post_steps} more steps, on the HierNet's schedule")
     compile_model(backbone, args, post_steps, args.finetune_lr)
@@ -251,7 +253,8 @@ def run_seed(args, seed, output, training, precision):
     metrics["validation"] = {"backbone": float(backbone.evaluate(val_ds, verbose=0)[1])}
     if hiernet is not None:
         result = tree_accuracies(hiernet, val_ds)
-        metrics["validation"].update(hiernet_slow=result["conditional_accuracy"], hiernet_fast=result["routing_accuracy"])
+        metrics["validation"].update(hiernet_slow=result["conditional_accuracy"],
+                                     hiernet_fast=result["routing_accuracy"])
     print("\n[4/4] validation: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics["validation"].items()))
     print("[4/4] test split")
     metrics["backbone_accuracy"] = float(backbone.evaluate(test_ds, verbose=0)[1])
