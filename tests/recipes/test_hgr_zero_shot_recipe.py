@@ -11,20 +11,20 @@ from recipes.demo import tour_flags
 
 def test_tiny_run(tmp_path, run_served):
     out = tmp_path / "run"
-    metrics = recipe.main(tour_flags("hgr") + ["--seeds", "0,1", "--train-size", "300", "--batch-size", "50",
+    metrics = recipe.main(tour_flags("hgr") + ["--seeds", "0", "--train-size", "300", "--batch-size", "50",
                                                "--epochs", "1", "--projection-dim", "16", "--weighting", "adaptive",
                                                "--output", str(out)])
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["unseen"] == ["Pullover", "Sandal", "Shirt"] and len(saved["seen"]) == 7
     for method in ("flat", "hgr"):
-        assert len(saved["runs"][method]) == 2
+        assert len(saved["runs"][method]) == 1  # mean ± sd over seeds: test_hiernet_recipe.py
         stats = saved["summary"][method]
         assert set(stats) == {"hit@1", "hit@2", "tor", "por"}
         assert all(0.0 <= s["mean"] <= 1.0 for s in stats.values())
         assert stats["hit@2"]["mean"] >= stats["hit@1"]["mean"]
     assert len(saved["runs"]["hgr"][0]["layer_weights"]) == 5  # adaptive weights, one per level
     assert metrics["summary"] == saved["summary"]
-    assert budget_difference(saved["budgets"]) is None and [b["steps"] for b in saved["budgets"]["hgr"]] == [6, 6]
+    assert budget_difference(saved["budgets"]) is None and [b["steps"] for b in saved["budgets"]["hgr"]] == [6]
     for png in ("zero_shot.png", "tree.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
     printed = run_served(

@@ -9,6 +9,9 @@ from recipes import hiernet as recipe
 from recipes._common import budget_difference
 from recipes.demo import RECIPE_STEPS
 
+# Its module fixtures are built once: every test of this file on the same pytest-xdist worker.
+pytestmark = pytest.mark.xdist_group(__name__)
+
 TOUR_FLAGS = next(flags for key, _, _, flags in RECIPE_STEPS if key == "hiernet")
 
 
@@ -18,10 +21,31 @@ TINY = TOUR_FLAGS + ["--n", "1", "--train-size", "500", "--eval-size", "200", "-
                      "--g-max", "5"]
 
 
+def stage_weights(out):
+    """Each training stage's final weights, as `Training` kept them in OUTPUT/checkpoints."""
+    import h5py
+
+    found = {}
+    for path in sorted((out / "checkpoints").rglob("final.weights.h5")):
+        with h5py.File(path, "r") as f:
+            f.visititems(lambda name, item: found.__setitem__(f"{path.parent.name}/{name}", item[()])
+                         if isinstance(item, h5py.Dataset) else None)
+    return found
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
+    """The tiny run, its checkpoints kept (a run removes them once it succeeded) to compare a resumed run with."""
+    from recipes._training import Training
+
     out = tmp_path_factory.mktemp("hiernet") / "run"
-    return out, recipe.main(TINY + ["--output", str(out)])
+    finish = Training.finish
+    Training.finish = lambda self: None
+    try:
+        metrics = recipe.main(TINY + ["--output", str(out)])
+    finally:
+        Training.finish = finish
+    return out, metrics
 
 
 def test_tiny_run(tiny, run_served):
@@ -50,7 +74,7 @@ def test_tiny_run(tiny, run_served):
     assert (out / "logs" / "seed0" / "hiernet.csv").read_text().count("\n") == 3
     assert len(saved["history"]["seed0/hiernet"]["loss"]) == 2
     assert set(saved["versions"]) >= {"keras_hier", "keras", "tensorflow"} and "--steps-per-epoch 5" in saved["command"]
-    assert not (out / "checkpoints").exists()  # removed once the run succeeded
+    assert (out / "checkpoints" / "seed0" / "hiernet" / "final.weights.h5").exists()  # kept here (see `tiny`)
     printed = run_served(
         "import numpy as np, tensorflow as tf\n"
         f"served = tf.saved_model.load({str(out / 'saved_model')!r})\n"
@@ -62,7 +86,8 @@ def test_tiny_run(tiny, run_served):
 
 def test_resume_ends_as_an_uninterrupted_run(tiny, tmp_path, monkeypatch):
     """Interrupted after the HierNet's first epoch (its second epoch never backed up), then `--resume`: the finished
-    backbone stage is loaded, the HierNet stage restarts at epoch 2, and the results equal an uninterrupted run's."""
+    backbone stage is loaded, the HierNet stage restarts at epoch 2, and every stage ends with the weights of the
+    uninterrupted run, which the run's results then equal."""
     import keras
 
     out, uninterrupted = tiny
@@ -78,23 +103,48 @@ def test_resume_ends_as_an_uninterrupted_run(tiny, tmp_path, monkeypatch):
         if len(epochs_ended) == 4:  # backbone epochs 1-2, HierNet epoch 1, then HierNet epoch 2 before its backup
             raise Interrupted()
 
-    flags = TINY + ["--output", str(tmp_path / "run")]
+    flags = TINY + ["--output", str(tmp_path / "run"), "--no-export"]
     monkeypatch.setattr(keras.callbacks.CSVLogger, "on_epoch_end", interrupt)
     with pytest.raises(Interrupted):
         recipe.main(flags)
     monkeypatch.undo()
-    assert (tmp_path / "run" / "checkpoints" / "seed0" / "backbone" / "final.weights.h5").exists()
+    checkpoints = tmp_path / "run" / "checkpoints" / "seed0"
+    assert (checkpoints / "backbone" / "final.weights.h5").exists()
+    assert json.loads((checkpoints / "hiernet" / "backup" / "training_metadata.json").read_text())["epoch"] == 1
     with pytest.raises(SystemExit, match="other flags.*--lr"):
         recipe.main(flags + ["--resume", "--lr", "0.05"])
+    from recipes._training import Training
+
+    monkeypatch.setattr(Training, "finish", lambda self: None)  # keep the final weights to compare
     resumed = recipe.main(flags + ["--resume"])
     for key in ("backbone_accuracy", "hiernet_slow_accuracy", "hiernet_fast_accuracy", "validation", "groups"):
         assert resumed[key] == uninterrupted[key], key
     assert resumed["budgets"] == uninterrupted["budgets"]
     assert resumed["history"]["seed0/hiernet"]["loss"] == pytest.approx(uninterrupted["history"]["seed0/hiernet"]["loss"])
-    a = keras.saving.load_model(out / "hiernet.keras")
-    b = keras.saving.load_model(tmp_path / "run" / "hiernet.keras")
-    for x, y in zip(a.get_weights(), b.get_weights()):
-        np.testing.assert_array_equal(x, y)
+    want, got = stage_weights(out), stage_weights(tmp_path / "run")
+    assert sorted(want) == sorted(got) and len(want) > 50
+    for name in want:
+        np.testing.assert_array_equal(want[name], got[name], err_msg=name)
+
+
+def test_several_seeds_give_mean_and_sd(tmp_path, monkeypatch):
+    """`--seeds 0,1,2`: one run per seed in OUTPUT/seedS, their mean ± sample sd in metrics.json, bars with error bars."""
+    outputs = []
+
+    def run_seed(args, seed, output, training, precision):
+        outputs.append(output)
+        return {"backbone_accuracy": 0.90 + 0.01 * seed, "hiernet_slow_accuracy": 0.91,
+                "hiernet_fast_accuracy": 0.92 - 0.02 * seed}
+
+    monkeypatch.setattr(recipe, "run_seed", run_seed)
+    metrics = recipe.main(["--seeds", "0,1,2", "--output", str(tmp_path)])
+    assert outputs == [str(tmp_path / f"seed{s}") for s in (0, 1, 2)]
+    summary = json.loads((tmp_path / "metrics.json").read_text())["summary"]
+    assert summary == metrics["summary"] and set(metrics["runs"]) == {"0", "1", "2"}
+    assert summary["backbone_accuracy"]["mean"] == pytest.approx(0.91)
+    assert summary["backbone_accuracy"]["std"] == pytest.approx(0.01)  # sample sd (ddof 1)
+    assert summary["hiernet_fast_accuracy"]["std"] == pytest.approx(0.02)
+    assert (tmp_path / "accuracy.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_help():
