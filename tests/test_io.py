@@ -13,9 +13,6 @@ import pytest
 from keras_hier import _io
 from keras_hier.export import export_serving
 
-# Its module fixtures are built once: every test of this file on the same pytest-xdist worker.
-pytestmark = pytest.mark.xdist_group(__name__)
-
 
 @pytest.fixture(scope="module")
 def model():

@@ -18,9 +18,6 @@ import pytest
 import keras_hier
 from keras_hier import Hierarchy
 
-# Its module fixtures are built once: every test of this file on the same pytest-xdist worker.
-pytestmark = pytest.mark.xdist_group(__name__)
-
 RNG = np.random.default_rng(0)
 TREE = Hierarchy.from_nested({"root": {"g1": ["a", "b"], "g2": ["c", "d"], "e": None}})
 NODES = 7  # the tree's nodes without its root: the logits' width for HGR-Net's loss and metrics

@@ -17,9 +17,6 @@ from keras_hier.datasets.multilabel import (
     make_mosaics,
 )
 
-# Its module fixtures are built once: every test of this file on the same pytest-xdist worker.
-pytestmark = pytest.mark.xdist_group(__name__)
-
 
 @pytest.fixture(scope="module")
 def singles():

@@ -5,9 +5,6 @@ import pytest
 
 from keras_hier.knowledge import ClassGraph, label_sets, wordnet
 
-# Its module fixtures are built once: every test of this file on the same pytest-xdist worker.
-pytestmark = pytest.mark.xdist_group(__name__)
-
 TARGETS = ["dog", "cat", "car", "sandal"]
 EXTERNAL = ["Chihuahua", "tabby", "sports car", "dog", "sandal"]
 EXTERNAL_IDS = ["n02085620", "n02123045", "n04285008", "n02084071", "n04133789"]

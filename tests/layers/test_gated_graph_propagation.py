@@ -10,9 +10,6 @@ from keras_hier.knowledge import ClassGraph
 from keras_hier.knowledge.graph import RELATIONS
 from keras_hier.layers import GatedGraphPropagation
 
-# Its module fixtures are built once: every test of this file on the same pytest-xdist worker.
-pytestmark = pytest.mark.xdist_group(__name__)
-
 NAMES = ["dog", "animal", "cat", "car", "truck"]
 SYNSETS = ["dog.n.01", "animal.n.01", "cat.n.01", "car.n.01", "truck.n.01"]
 

@@ -8,9 +8,6 @@ import pytest
 from keras_hier.knowledge import ClassGraph
 from keras_hier.layers import LearnedAdjacency, RelationalGraphConv
 
-# Its module fixtures are built once: every test of this file on the same pytest-xdist worker.
-pytestmark = pytest.mark.xdist_group(__name__)
-
 NAMES = ["cat", "dog", "car", "wolf", "truck"]
 SYNSETS = ["cat.n.01", "dog.n.01", "car.n.01", "wolf.n.01", "truck.n.01"]
 

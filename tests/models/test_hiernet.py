@@ -11,9 +11,6 @@ from keras_hier import Hierarchy
 from keras_hier.backbones import resnet_cifar
 from keras_hier.models import HierNet
 
-# Its module fixtures are built once: every test of this file on the same pytest-xdist worker.
-pytestmark = pytest.mark.xdist_group(__name__)
-
 SHAPE = (16, 16, 1)
 
 

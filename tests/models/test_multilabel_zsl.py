@@ -10,9 +10,6 @@ from keras_hier.losses import MaskedBinaryCrossentropy, PairwiseRankingLoss
 from keras_hier.models import MultiLabelZeroShot
 from keras_hier.models.multilabel_zsl import VARIANTS
 
-# Its module fixtures are built once: every test of this file on the same pytest-xdist worker.
-pytestmark = pytest.mark.xdist_group(__name__)
-
 NAMES = ["dog", "cat", "car", "sandal", "wolf", "sneaker", "truck"]
 SYNSETS = ["dog.n.01", "cat.n.01", "car.n.01", "sandal.n.01", "wolf.n.01", "sneaker.n.01", "truck.n.01"]
 KINDS = ["seen", "seen", "seen", "unseen", "external", "external", "external"]

@@ -9,9 +9,6 @@ from recipes import hiernet as recipe
 from recipes._common import budget_difference
 from recipes.demo import RECIPE_STEPS
 
-# Its module fixtures are built once: every test of this file on the same pytest-xdist worker.
-pytestmark = pytest.mark.xdist_group(__name__)
-
 TOUR_FLAGS = next(flags for key, _, _, flags in RECIPE_STEPS if key == "hiernet")
 
 
