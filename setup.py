@@ -25,13 +25,13 @@ setup(
     package_dir={"keras_hier.recipes": "recipes"},
     entry_points={
         "console_scripts": [
-            "keras-hier-demo = keras_hier.recipes.demo:main",
-            "keras-hier-hiernet = keras_hier.recipes.hiernet:main",
-            "keras-hier-hgr = keras_hier.recipes.hgr_zero_shot:main",
-            "keras-hier-multilabel = keras_hier.recipes.multilabel_zsl:main",
-            "keras-hier-long-tail = keras_hier.recipes.long_tail:main",
-            "keras-hier-hirl = keras_hier.recipes.hirl:main",
-            "keras-hier-report = keras_hier.recipes.report:main",
+            "keras-hier-demo = keras_hier.recipes._cli:demo",
+            "keras-hier-hiernet = keras_hier.recipes._cli:hiernet",
+            "keras-hier-hgr = keras_hier.recipes._cli:hgr",
+            "keras-hier-multilabel = keras_hier.recipes._cli:multilabel",
+            "keras-hier-long-tail = keras_hier.recipes._cli:long_tail",
+            "keras-hier-hirl = keras_hier.recipes._cli:hirl",
+            "keras-hier-report = keras_hier.recipes._cli:report",
         ],
     },
     install_requires=[

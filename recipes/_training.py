@@ -178,6 +178,8 @@ def _read_log(path):
     history = {}
     for epoch in sorted(rows):
         for key, value in rows[epoch].items():
+            if all(row.get(key) == "NA" for row in rows.values()):
+                continue  # CSVLogger's val_ columns of a fit without validation
             try:
                 history.setdefault(key, []).append(float(value))
             except (TypeError, ValueError):

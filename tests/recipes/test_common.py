@@ -108,3 +108,11 @@ def test_console_scripts_run_from_anywhere(tmp_path):
                               env={**os.environ, "PYTHONPATH": ""}, timeout=120)
         assert done.returncode == 0, (script, done.stderr[-2000:])
         assert done.stdout.startswith(f"usage: {script}"), done.stdout[:200]
+
+
+def test_console_scripts_exit_zero_after_a_run(monkeypatch):
+    """A recipe's `main` returns its metrics; the console script must still exit 0 (sys.exit(dict) is status 1)."""
+    from recipes import _cli, hiernet
+
+    monkeypatch.setattr(hiernet, "main", lambda: {"backbone_accuracy": 0.9})
+    assert _cli.hiernet() == 0

@@ -61,6 +61,7 @@ def test_stage_lengths(tmp_path):
 def test_interrupted_stage_resumes_exactly(tmp_path):
     whole, history, budget = train(Training(args(tmp_path / "a")))
     assert budget[0]["steps"] == 20 and len(history["loss"]) == 4
+    assert not any(key.startswith("val_") for key in history)  # CSVLogger's empty val_ columns left out
     assert history["learning_rate"] == pytest.approx([0.05, 0.05, 0.025, 0.0125])  # halved after each epoch but the first
     assert not (tmp_path / "a" / "checkpoints" / "stage" / "backup").exists()  # removed once the stage finished
     with pytest.raises(KeyboardInterrupt):
