@@ -4,41 +4,21 @@ exits 0 (a recipe's `main` returns its metrics, which `sys.exit` would print and
 import importlib
 
 
-def _run(module):
-    importlib.import_module(f"{__package__}.{module}").main()
-    return 0
+def _script(module):
+    """The entry point that runs `recipes.<module>` and returns exit status 0."""
+
+    def run():
+        importlib.import_module(f"{__package__}.{module}").main()
+        return 0
+
+    run.__doc__ = f"`python -m recipes.{module}` as a console script."
+    return run
 
 
-def demo():
-    """`keras-hier-demo`: `python -m recipes.demo`."""
-    return _run("demo")
-
-
-def hiernet():
-    """`keras-hier-hiernet`: `python -m recipes.hiernet`."""
-    return _run("hiernet")
-
-
-def hgr():
-    """`keras-hier-hgr`: `python -m recipes.hgr_zero_shot`."""
-    return _run("hgr_zero_shot")
-
-
-def multilabel():
-    """`keras-hier-multilabel`: `python -m recipes.multilabel_zsl`."""
-    return _run("multilabel_zsl")
-
-
-def long_tail():
-    """`keras-hier-long-tail`: `python -m recipes.long_tail`."""
-    return _run("long_tail")
-
-
-def hirl():
-    """`keras-hier-hirl`: `python -m recipes.hirl`."""
-    return _run("hirl")
-
-
-def report():
-    """`keras-hier-report`: `python -m recipes.report`."""
-    return _run("report")
+demo = _script("demo")
+hiernet = _script("hiernet")
+hgr = _script("hgr_zero_shot")
+multilabel = _script("multilabel_zsl")
+long_tail = _script("long_tail")
+hirl = _script("hirl")
+report = _script("report")
