@@ -146,8 +146,18 @@ class Training:
         self.history[name] = history
         return history
 
-    def finish(self):
-        """Removes the run's checkpoints (after its metrics are written)."""
+    def finish(self, metrics, start):
+        """Ends a successful run: adds every stage's `history` to `metrics`, writes metrics.json
+        (`recipes._common.write_metrics`), removes the run's checkpoints and returns `metrics`."""
+        from ._common import write_metrics
+
+        metrics["history"] = self.history
+        metrics = write_metrics(self.args.output, metrics, start)
+        self.remove_checkpoints()
+        return metrics
+
+    def remove_checkpoints(self):
+        """Removes OUTPUT/checkpoints (backups and finished stages' weights), once the run needs them no more."""
         shutil.rmtree(self.root, ignore_errors=True)
 
 

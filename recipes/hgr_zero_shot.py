@@ -16,7 +16,7 @@ import numpy as np
 
 from ._common import (
     FRACTION, NON_NEGATIVE_FLOAT, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, add_run_flags, comma_list,
-    mean_and_spread, parse_recipe_args, recipe_parser, run_under_runtime, write_metrics,
+    mean_and_spread, parse_recipe_args, recipe_parser, run_under_runtime,
 )
 from ._training import Training
 
@@ -258,10 +258,8 @@ def run(args, precision):
                            class_names=[names[i] for i in unseen], verbose=False)
     metrics = {"args": vars(args), "precision": precision, "split": split, "seen": [names[i] for i in seen],
                "unseen": [names[i] for i in unseen], "hidden": [names[i] for i in hidden], "runs": runs,
-               "summary": summary, "budgets": budgets, "history": training.history}
-    metrics = write_metrics(args.output, metrics, start)
-    training.finish()
-    return metrics
+               "summary": summary, "budgets": budgets}
+    return training.finish(metrics, start)
 
 
 if __name__ == "__main__":

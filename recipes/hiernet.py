@@ -17,7 +17,7 @@ import numpy as np
 
 from ._common import (
     FRACTION, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, add_run_flags, add_weight_decay_flag, coupled_sgd,
-    mean_and_spread, number, parse_recipe_args, recipe_parser, run_under_runtime, split_halves, write_metrics,
+    mean_and_spread, number, parse_recipe_args, recipe_parser, run_under_runtime, split_halves,
 )
 from ._training import Training
 
@@ -159,10 +159,7 @@ def run(args, precision):
                            os.path.join(args.output, "accuracy.png"),
                            f"Test accuracy at the same training budget, mean over seeds {','.join(map(str, seeds))}",
                            errors={ACCURACIES[k]: metrics["summary"][k]["std"] for k in keys})
-    metrics["history"] = training.history
-    metrics = write_metrics(args.output, metrics, start)
-    training.finish()
-    return metrics
+    return training.finish(metrics, start)
 
 
 ACCURACIES = {"backbone_accuracy": "backbone", "hiernet_slow_accuracy": "HierNet slow",

@@ -21,7 +21,6 @@ import numpy as np
 from ._common import (
     NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, add_run_flags, add_weight_decay_flag, applications_encoder,
     coupled_sgd, mean_and_spread, number, number_list, parse_recipe_args, recipe_parser, run_under_runtime,
-    write_metrics,
 )
 from ._training import Training
 
@@ -237,11 +236,8 @@ def run(args, precision):
         classifier, classes = probe_classifier(hirl.encoder, probe)
         export_serving(classifier, os.path.join(args.output, "saved_model"),
                        class_names=[data["class_names"][c] for c in classes], verbose=False)
-    metrics = {"args": vars(args), "precision": precision, "runs": runs, "summary": summary, "budgets": budgets,
-               "history": training.history}
-    metrics = write_metrics(args.output, metrics, start)
-    training.finish()
-    return metrics
+    metrics = {"args": vars(args), "precision": precision, "runs": runs, "summary": summary, "budgets": budgets}
+    return training.finish(metrics, start)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import numpy as np
 from ._common import (
     NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, add_run_flags, add_weight_decay_flag, applications_encoder,
     comma_list, coupled_sgd, mean_and_spread, number_list, parse_recipe_args, recipe_parser, run_under_runtime,
-    split_halves, write_metrics,
+    split_halves,
 )
 from ._training import Training
 
@@ -305,10 +305,8 @@ def run(args, precision):
                            class_names=data["class_names"], verbose=False)  # uint8 images in
     metrics = {"args": vars(args), "precision": precision, "classes": data["class_names"],
                "runs": [{k: r[k] for k in ("seed", "loss", "counts", "temperature", "mix", "table")} for r in runs],
-               "summary": summary, "attended": attended, "budgets": budgets, "history": training.history}
-    metrics = write_metrics(args.output, metrics, start)
-    training.finish()
-    return metrics
+               "summary": summary, "attended": attended, "budgets": budgets}
+    return training.finish(metrics, start)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import numpy as np
 
 from ._common import (
     FRACTION, NON_NEGATIVE_FLOAT, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, add_run_flags, comma_list,
-    mean_and_spread, number_list, parse_recipe_args, recipe_parser, run_under_runtime, write_metrics,
+    mean_and_spread, number_list, parse_recipe_args, recipe_parser, run_under_runtime,
 )
 from ._training import Training
 
@@ -345,10 +345,8 @@ def run(args, precision):
                "seen": [graph.names[i] for i in graph.indices("seen")],
                "unseen": [graph.names[i] for i in graph.indices("unseen")],
                "external": [graph.names[i] for i in graph.indices("external")], "edges": int(graph.num_edges),
-               **data["notes"], "runs": runs, "summary": summary, "budgets": budgets, "history": training.history}
-    metrics = write_metrics(args.output, metrics, start)
-    training.finish()
-    return metrics
+               **data["notes"], "runs": runs, "summary": summary, "budgets": budgets}
+    return training.finish(metrics, start)
 
 
 if __name__ == "__main__":

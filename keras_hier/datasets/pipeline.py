@@ -221,7 +221,8 @@ def make_dataset(
         x = tf.cast(tf.gather(all_images, index), tf.float32) * scale
         if std is not None:
             x = (x - mean) / std
-        return key[0], x, tf.gather(all_labels, index)
+        y = tf.gather(all_labels, index)
+        return (key[0], x, y) if augment else (x, y)  # the pass key seeds the augmentation
 
     ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if augment:
@@ -237,8 +238,6 @@ def make_dataset(
         # Keras' random layers draw from a seed state that every call advances, so they run in sequence, each batch
         # after its state was set from the batch's position (cheap next to a training step).
         ds = ds.enumerate(first_batch).map(augment_batch)
-    else:
-        ds = ds.map(lambda key, x, y: (x, y), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 

@@ -36,12 +36,12 @@ def tiny(tmp_path_factory):
     from recipes._training import Training
 
     out = tmp_path_factory.mktemp("hiernet") / "run"
-    finish = Training.finish
-    Training.finish = lambda self: None
+    remove = Training.remove_checkpoints
+    Training.remove_checkpoints = lambda self: None
     try:
         metrics = recipe.main(TINY + ["--output", str(out)])
     finally:
-        Training.finish = finish
+        Training.remove_checkpoints = remove
     return out, metrics
 
 
@@ -112,7 +112,7 @@ def test_resume_ends_as_an_uninterrupted_run(tiny, tmp_path, monkeypatch):
         recipe.main(flags + ["--resume", "--lr", "0.05"])
     from recipes._training import Training
 
-    monkeypatch.setattr(Training, "finish", lambda self: None)  # keep the final weights to compare
+    monkeypatch.setattr(Training, "remove_checkpoints", lambda self: None)  # keep the final weights to compare
     resumed = recipe.main(flags + ["--resume"])
     for key in ("backbone_accuracy", "hiernet_slow_accuracy", "hiernet_fast_accuracy", "validation", "groups"):
         assert resumed[key] == uninterrupted[key], key
