@@ -74,6 +74,21 @@ def test_files_dataset_class_aware_sampling(folder):
     assert len(list(image_folder.files_dataset(files, labels, batch_size=None, sampling="sqrt"))) == len(files)
 
 
+def test_files_dataset_resumes_at_a_batch(folder):
+    """An endless shuffled stream started at `first_batch` is the tail of the stream started at 0 (`--resume`)."""
+    files, labels, _ = image_folder.list_images(folder)
+
+    def stream(first, count):
+        ds = image_folder.files_dataset(files, labels, image_size=(4, 4), batch_size=2, shuffle=True, seed=3,
+                                        repeat=True, first_batch=first)
+        return [y.numpy().tolist() for _, y in ds.take(count)]
+
+    whole = stream(0, 8)
+    assert stream(3, 5) == whole[3:]
+    with pytest.raises(ValueError, match="first_batch"):
+        image_folder.files_dataset(files, labels, first_batch=1)
+
+
 def test_corrupt_or_truncated_images_are_named_or_skipped(tmp_path, capfd):
     pixels = np.random.default_rng(0).integers(0, 256, size=(16, 16, 3), dtype=np.uint8)
     files = {}
