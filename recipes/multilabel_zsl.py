@@ -3,7 +3,8 @@
 `python -m recipes.multilabel_zsl` runs offline on Fashion-MNIST mosaics (`keras_hier.datasets.multilabel`):
 a small CNN trained on single images of the 3 external classes is the frozen backbone (image features and
 external-class probabilities); the class graph joins the 7 target classes and the 3 external ones where
-WordNet's Wu-Palmer similarity reaches the threshold. For each seed, every variant trains on mosaics of the
+WordNet's Wu-Palmer similarity reaches the threshold. The backbone's outputs for every image are computed once
+(it is frozen and there is no augmentation). For each seed, every variant trains on mosaics of the
 training images with the seen labels only and is scored on mosaics of the test images: mAP and miAP on the
 seen labels, the unseen labels (zero-shot) and all labels (generalised). Writes metrics.json, plots and the
 last full model (rgcn_posvae) as a SavedModel from images to per-label probabilities.
@@ -138,13 +139,9 @@ def fashion_data(args, training):
         "backbone": backbone,
         "graph": graph,
         "external_columns": None,
-        "train": lambda seed, first: make_batches(train[0], train_labels, batch_size=args.batch_size, shuffle=True,
-                                                  seed=seed, repeat=True, first_batch=first),
-        "train_size": len(train[0]),
-        "validation": make_batches(val[0], val_labels, batch_size=512),
-        "test": make_batches(test[0], test[1], batch_size=512),
-        "test_labels": test[1],
-        "input_shape": train[0].shape[1:] + (1,),
+        "train": make_batches(train[0], train_labels, batch_size=512), "train_labels": train_labels,
+        "validation": make_batches(val[0], val_labels, batch_size=512), "validation_labels": val_labels,
+        "test": make_batches(test[0], test[1], batch_size=512), "test_labels": test[1],
         "notes": {"external_classifier_accuracy": external_accuracy, "train_mosaics": len(train[0]),
                   "validation_mosaics": len(val[0]), "test_mosaics": len(test[0]), "unseen_test_mosaics": int(test[1][:, unseen_columns].any(1).sum())},
     }
@@ -189,40 +186,61 @@ def paper_data(args):
     train_files, train_labels = [train_files[i] for i in kept], train_labels[kept]
     return {
         "backbone": backbone, "graph": graph, "external_columns": columns,
-        "train": lambda seed, first: _file_batches(train_files, train_labels, size, args.batch_size, seed, first),
-        "train_size": len(train_files),
-        "validation": _file_batches(val_files, val_labels, size, args.batch_size),
-        "test": _file_batches(test_files, test_labels, size, args.batch_size),
-        "test_labels": test_labels, "input_shape": size + (3,),
+        "train": _file_batches(train_files, size, args.batch_size), "train_labels": train_labels,
+        "validation": _file_batches(val_files, size, args.batch_size), "validation_labels": val_labels,
+        "test": _file_batches(test_files, size, args.batch_size), "test_labels": test_labels,
         "notes": {"train_images": len(train_files), "validation_images": len(val_files),
                   "test_images": len(test_files)},
     }
 
 
-def _file_batches(files, labels, size, batch_size, seed=None, first_batch=0):
-    """Images of `files` with their multi-label rows, resized only (the official code crops at random even at
-    test time): in order, or with a `seed` the endless shuffled stream from batch `first_batch` on."""
+def _file_batches(files, size, batch_size):
+    """The images of `files` in order, resized only (the official code crops at random even at test time)."""
+    import tensorflow as tf
+
+    def read(file):
+        image = tf.io.decode_image(tf.io.read_file(file), channels=3, expand_animations=False)
+        image = tf.image.resize(tf.cast(image, tf.float32), size) / 255.0
+        image.set_shape(size + (3,))
+        return image
+
+    ds = tf.data.Dataset.from_tensor_slices(tf.constant(files, tf.string))
+    return ds.map(read, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def row_batches(rows, labels, batch_size, seed=None, first_batch=0):
+    """Batches of (`rows`, `labels`): in order, or with a `seed` the endless shuffled stream from batch
+    `first_batch` on (a function of seed and position, so a resumed stage sees the batches it would have)."""
     import tensorflow as tf
 
     from keras_hier.datasets.pipeline import example_indices
 
-    def read(file, label):
-        image = tf.io.decode_image(tf.io.read_file(file), channels=3, expand_animations=False)
-        image = tf.image.resize(tf.cast(image, tf.float32), size) / 255.0
-        image.set_shape(size + (3,))
-        return image, label
-
-    all_files, all_labels = tf.constant(files, tf.string), tf.constant(labels.astype(np.float32))
+    all_rows, all_labels = tf.constant(rows, tf.float32), tf.constant(np.asarray(labels, np.float32))
     if seed is None:
-        ds = tf.data.Dataset.from_tensor_slices((all_files, all_labels))
+        ds = tf.data.Dataset.from_tensor_slices((all_rows, all_labels))
     else:
         ds = example_indices(labels, shuffle=True, seed=seed, repeat=True, first=first_batch * batch_size)
-        ds = ds.map(lambda key, i: (all_files[i], all_labels[i]))
-    return ds.map(read, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        ds = ds.map(lambda key, i: (tf.gather(all_rows, i), tf.gather(all_labels, i)))
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def train_and_evaluate(variant, seed, args, training, data, budget=None):
-    """Trains one variant (the stage `seed{seed}/{variant}` of `training`) and returns it with its test report."""
+def precompute(data):
+    """The frozen backbone's outputs for the training, validation and test images, once: every variant and seed
+    trains and scores on them (`precomputed_backbone`), not on the images."""
+    from keras_hier.models.multilabel_zsl import backbone_outputs, precomputed_backbone
+
+    stand_in = precomputed_backbone(data["backbone"])
+    width = sum(int(o.shape[-1]) for o in stand_in.outputs)
+    started = time.time()
+    rows = {split: backbone_outputs(data["backbone"], data[split]) if len(data[f"{split}_labels"])
+            else np.zeros((0, width), np.float32) for split in ("train", "validation", "test")}
+    print(f"Backbone outputs of {sum(len(r) for r in rows.values())} images, computed once ({time.time() - started:.0f} s)")
+    return stand_in, rows
+
+
+def train_and_evaluate(variant, seed, args, training, data, stand_in, rows, budget=None):
+    """Trains one variant (the stage `seed{seed}/{variant}` of `training`) on the backbone's precomputed outputs
+    `rows` (read by `stand_in`, see `precompute`) and returns it with its test report."""
     import keras
 
     from keras_hier.losses import MaskedBinaryCrossentropy, PairwiseRankingLoss
@@ -234,7 +252,7 @@ def train_and_evaluate(variant, seed, args, training, data, budget=None):
                     graph_units=list(args.graph_units), edge_hidden=args.edge_hidden,
                     vae_weight=args.vae_weight, external_columns=data["external_columns"],
                     posvae_inference=args.posvae_inference, seed=seed)
-    model = MultiLabelZeroShot(data["backbone"], data["graph"], **settings)
+    model = MultiLabelZeroShot(stand_in, data["graph"], **settings)
     seen, unseen = model.seen, model.unseen
     # Fast0Tag's ranking loss; SKG's too, as the reference configuration (yamls/skg.yaml) trains it.
     ranking = variant in ("fast0tag", "skg")
@@ -242,42 +260,36 @@ def train_and_evaluate(variant, seed, args, training, data, budget=None):
     model.compile(optimizer=keras.optimizers.Adam(args.lr, clipnorm=args.clipnorm), loss=loss)
     print(f"\n{variant}, seed {seed}")
     # The paper: the learning rate x0.1 when the loss plateaus; here the seen-label loss on validation mosaics.
-    validation = data["validation"] if data["validation"].cardinality() != 0 else None
+    validation = None
+    if len(rows["validation"]):
+        validation = row_batches(rows["validation"], data["validation_labels"], 512)
     monitor = "loss" if validation is None else "val_loss"
     plateau = keras.callbacks.ReduceLROnPlateau(monitor, factor=0.1, patience=args.lr_patience, verbose=1)
-    per_pass = -(-data["train_size"] // args.batch_size)
-    training.fit(f"seed{seed}/{variant}", model, lambda first: data["train"](seed, first),
+    per_pass = -(-len(rows["train"]) // args.batch_size)
+    training.fit(f"seed{seed}/{variant}", model,
+                 lambda first: row_batches(rows["train"], data["train_labels"], args.batch_size, seed, first),
                  training.stage_steps(args.epochs, per_pass), per_pass, budget, callbacks=[plateau],
                  keep_state=[(plateau, ("wait", "best", "cooldown_counter"))], validation_data=validation)
-    scores = model.predict(data["test"], verbose=0)
+    scores = model.predict(row_batches(rows["test"], data["test_labels"], 512), verbose=0)
     report = multilabel_report(data["test_labels"], scores, seen, unseen)
     print("  " + ", ".join(f"{s} mAP {r['map']:.4f} miAP {r['miap']:.4f}" for s, r in report.items()))
     if variant == "rgcn_posvae":  # RGCN-XL reads the probabilities only in its loss: nothing to swap at test time
-        report["swapped_external"] = swapped_external_report(model, settings, data)
+        report["swapped_external"] = swapped_external_report(model, stand_in, rows["test"], data["test_labels"])
         print("  with another image's external probabilities: " + ", ".join(
             f"{s} mAP {r['map']:.4f} miAP {r['miap']:.4f}" for s, r in report["swapped_external"].items()))
     return model, report
 
 
-def swapped_external_report(model, settings, data):
+def swapped_external_report(model, stand_in, rows, labels):
     """The trained model's test report when each image gets the external probabilities of another image (the
-    batch rolled by one): how much its scores rest on the external classifier's beliefs about that image (the
-    report does not change where they do not)."""
-    import keras
-    from keras import ops
-
+    previous one of the test set): how much its scores rest on the external classifier's beliefs about that image
+    (the report does not change where they do not)."""
     from keras_hier.metrics import multilabel_report
-    from keras_hier.models import MultiLabelZeroShot
 
-    backbone = data["backbone"]
-    images = keras.Input(tuple(backbone.inputs[0].shape[1:]))
-    features, probabilities = backbone(images, training=False)
-    rolled = keras.layers.Lambda(lambda p: ops.roll(p, 1, axis=0), name="another_image")(probabilities)
-    swapped = MultiLabelZeroShot(keras.Model(images, [features, rolled]), data["graph"], **settings)
-    for layer, trained in zip(swapped.layers[2:], model.layers[2:]):  # after the images and the shared backbone
-        layer.set_weights(trained.get_weights())
-    scores = swapped.predict(data["test"], verbose=0)
-    return multilabel_report(data["test_labels"], scores, swapped.seen, swapped.unseen)
+    width = int(stand_in.outputs[0].shape[-1])  # the features; the probabilities follow
+    swapped = np.concatenate([rows[:, :width], np.roll(rows[:, width:], 1, axis=0)], axis=1)
+    scores = model.predict(row_batches(swapped, labels, 512), verbose=0)
+    return multilabel_report(labels, scores, model.seen, model.unseen)
 
 
 def main(argv=None):
@@ -299,12 +311,14 @@ def run(args, precision):
     print(f"{graph}; precision {precision}")
     plotting.plot_class_graph(graph, os.path.join(args.output, "class_graph.png"))
 
+    stand_in, rows = precompute(data)
     runs = {v: [] for v in variants}
     budgets = {v: [] for v in variants}  # every variant trains the same steps with the same optimizer
     model = None
     for seed in seeds:
         for variant in variants:
-            trained, report = train_and_evaluate(variant, seed, args, training, data, budgets[variant])
+            trained, report = train_and_evaluate(variant, seed, args, training, data, stand_in, rows,
+                                                 budgets[variant])
             runs[variant].append(report)
             if variant == "rgcn_posvae" or model is None:
                 model = trained
@@ -338,7 +352,8 @@ def run(args, precision):
         if keras.backend.backend() == "tensorflow":
             from keras_hier.export import export_serving
 
-            # Per-label sigmoid probabilities of the target labels, uint8 images in.
+            # Per-label sigmoid probabilities of the target labels, uint8 images in: the model on the backbone.
+            model = model.with_backbone(data["backbone"])
             export_serving(keras.Model(model.inputs[0], model.outputs[0]), os.path.join(args.output, "saved_model"),
                            class_names=list(graph.names[: graph.num_targets]), activation="sigmoid", verbose=False)
     metrics = {"args": vars(args), "precision": precision, "targets": list(graph.names[: graph.num_targets]),

@@ -318,6 +318,67 @@ class MultiLabelZeroShot(SavesTrainingState, keras.Model):
     def from_config(cls, config):
         return cls(**config)
 
+    def with_backbone(self, backbone):
+        """This model on another `backbone` that gives the same outputs: the same settings and a copy of every
+        weight after the backbone. E.g. a model trained on `precomputed_backbone(backbone)` on `backbone`
+        itself, to predict on images, save or export.
+
+        Args:
+            backbone: a Keras model from images to `[features, probabilities]` of this model's sizes.
+        """
+        model = type(self).from_config({**self.get_config(), "backbone": backbone})
+        for layer, trained in zip(model.layers[2:], self.layers[2:]):  # after the inputs and the backbone
+            layer.set_weights(trained.get_weights())
+        return model
+
+
+def precomputed_backbone(backbone):
+    """A stand-in for the frozen `backbone` that reads its outputs, computed once, instead of images.
+
+    `MultiLabelZeroShot` freezes its backbone, so without image augmentation each image's features and
+    probabilities stay the same through training: compute them once with `backbone_outputs` and train a model
+    built on this stand-in (each epoch then skips the backbone), then `model.with_backbone(backbone)` predicts
+    on images, saves or exports. Both give the same logits.
+
+    Args:
+        backbone: the Keras model from images to `[features, probabilities]` (or a dict with those keys).
+
+    Returns:
+        A Keras model from one float32 vector per image, its features then its probabilities (what
+        `backbone_outputs` returns), to `[features, probabilities]`.
+
+    Example:
+    >>> images = keras.Input((8, 8, 1))
+    >>> features = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(images))
+    >>> backbone = keras.Model(images, [features, keras.layers.Dense(2, activation="softmax")(features)])
+    >>> outputs = backbone_outputs(backbone, np.zeros((3, 8, 8, 1), "float32"))
+    >>> outputs.shape, [tuple(o.shape) for o in precomputed_backbone(backbone)(outputs)]
+    ((3, 6), [(3, 4), (3, 2)])
+    """
+    features, probabilities = _two_outputs(backbone.output if isinstance(backbone.output, dict) else backbone.outputs)
+    width, num = int(features.shape[-1]), int(probabilities.shape[-1])
+    vectors = keras.Input((width + num,), name="backbone_outputs")
+    outputs = [_Slice(0, width, name="features")(vectors), _Slice(width, width + num, name="probabilities")(vectors)]
+    return keras.Model(vectors, outputs, name=f"{backbone.name}_outputs")
+
+
+def backbone_outputs(backbone, images, batch_size=256, verbose=0):
+    """The frozen backbone's outputs for `images`, as `precomputed_backbone` reads them.
+
+    Args:
+        backbone: the Keras model from images to `[features, probabilities]` (or a dict with those keys).
+        images: what `backbone.predict` takes: an array, or a dataset of images or of (images, labels).
+        batch_size: for arrays.
+        verbose: `predict`'s progress bar.
+
+    Returns:
+        float32 array [n, d_features + n_probabilities]: each image's features, then its probabilities.
+    """
+    array = isinstance(images, np.ndarray)
+    outputs = backbone.predict(images, batch_size=batch_size if array else None, verbose=verbose)
+    features, probabilities = _two_outputs(outputs)
+    return np.concatenate([np.asarray(features, np.float32), np.asarray(probabilities, np.float32)], axis=1)
+
 
 def _graph_config(graph):
     """A ClassGraph as JSON-able config: names, ids, kinds, features and its edges with their WUP values."""

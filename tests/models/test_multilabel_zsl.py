@@ -182,3 +182,33 @@ def test_skg_loads_without_wordnet(graph, data, tmp_path, monkeypatch):
     monkeypatch.setattr(wordnet, "synset_from_wnid", no_wordnet)
     again = keras.saving.load_model(tmp_path / "skg.keras")
     np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
+
+
+@pytest.mark.parametrize("variant", ["rgcn_posvae", "fast0tag"])
+def test_training_on_precomputed_backbone_outputs_equals_training_on_images(graph, data, variant):
+    """The frozen backbone's outputs computed once: the same steps, weights and logits as on the images (variants
+    without dropout, whose masks would differ: SKG's layers draw their seeds when built)."""
+    from keras_hier.models.multilabel_zsl import backbone_outputs, precomputed_backbone
+
+    x, y = data
+    backbone = make_backbone()
+    rows = backbone_outputs(backbone, x)
+    features, probabilities = backbone.predict(x, verbose=0)
+    np.testing.assert_array_equal(rows, np.concatenate([features, probabilities], 1))  # features, then probabilities
+    settings = dict(variant=variant, hidden_units=8, graph_units=(8, 8), edge_hidden=4, output_hidden=4, seed=0)
+    keras.utils.set_random_seed(0)
+    on_rows = MultiLabelZeroShot(precomputed_backbone(backbone), graph, **settings)
+    on_images = on_rows.with_backbone(backbone)  # the same settings and initial weights, on the images
+    assert on_images.backbone is backbone and on_images.inputs[0].shape[1:] == (12, 12, 1)
+    trained = []
+    for model, inputs in ((on_rows, rows), (on_images, x)):
+        model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=MaskedBinaryCrossentropy(model.seen))
+        model.fit(inputs, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+        trained.append([np.asarray(w) for layer in model.layers[2:] for w in layer.weights])
+    for a, b in zip(*trained):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(on_images.with_backbone(backbone).predict(x, verbose=0),
+                               on_rows.predict(rows, verbose=0), rtol=1e-5, atol=1e-5)
+    if variant == "rgcn_posvae":
+        with pytest.raises(ValueError, match="2 probabilities but the graph has 3 external"):
+            on_rows.with_backbone(make_backbone(num_probabilities=2))
