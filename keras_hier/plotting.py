@@ -239,7 +239,8 @@ def plot_attended(attended, path, title="Classes a few-shot class borrows from")
     return _save(plt, fig, path)
 
 
-def plot_tsne(features, labels, path, class_names=None, title="t-SNE of the features", max_points=2000, seed=0):
+def plot_tsne(features, labels, path, class_names=None, title="t-SNE of the features", max_points=1000, seed=0,
+              iterations=500):
     """Side-by-side 2-D t-SNE maps (scikit-learn) of one or more feature sets of the same images, coloured by class.
 
     Args:
@@ -250,6 +251,9 @@ def plot_tsne(features, labels, path, class_names=None, title="t-SNE of the feat
         title: the figure title.
         max_points: images drawn (a fixed random subset when there are more).
         seed: of the subset and of t-SNE.
+        iterations: t-SNE's optimisation steps (scikit-learn's `max_iter`; the first 250 exaggerate the clusters).
+            500 draws the clusters of 1,000 points about as 1,000 steps do, in half the time (15 s a map on
+            2 CPU cores for 2,000 points of 128-d features).
     """
     from sklearn.manifold import TSNE
 
@@ -261,7 +265,8 @@ def plot_tsne(features, labels, path, class_names=None, title="t-SNE of the feat
     for i, (name, x) in enumerate(features.items()):
         x = np.asarray(x, np.float32)[keep]
         x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-        xy = TSNE(2, init="pca", random_state=seed, perplexity=min(30.0, max(2.0, (len(x) - 1) / 3))).fit_transform(x)
+        xy = TSNE(2, init="pca", random_state=seed, max_iter=max(250, int(iterations)),
+                  perplexity=min(30.0, max(2.0, (len(x) - 1) / 3))).fit_transform(x)
         ax = fig.add_subplot(1, len(features), i + 1)
         for c in np.unique(labels[keep]):
             mask = labels[keep] == c

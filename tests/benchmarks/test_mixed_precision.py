@@ -8,10 +8,10 @@ from benchmarks import mixed_precision
 
 
 def test_recipe_steps_under_both_policies(capsys):
-    # The TensorFlow-only steps (the long-tail builder is tested with its recipe).
-    ratios = mixed_precision.main(["--only", "hirl,multilabel", "--batch", "8", "--repeats", "1",
+    # One of the TensorFlow-only steps (HIRL's step under mixed precision: tests/models/test_hirl.py).
+    ratios = mixed_precision.main(["--only", "multilabel", "--batch", "8", "--repeats", "1",
                                    "--warmup", "1", "--image-size", "16"])
-    assert list(ratios) == [f"{s}: float32 / mixed_float16 step time" for s in ("hirl", "multilabel")]
+    assert list(ratios) == ["multilabel: float32 / mixed_float16 step time"]
     assert all(r > 0 for r in ratios.values())
     assert keras.mixed_precision.global_policy().name == "float32"
     assert "speed-up" in capsys.readouterr().out
