@@ -64,7 +64,8 @@ def test_help_and_bad_arguments(tmp_path):
 
 
 def test_imagenet_lt_path_on_split_files(tmp_path):
-    """The paper's data path (split files, a keras.applications ResNet-50 with random weights) on 12 generated images."""
+    """The paper's data path (split files) on 12 generated images, with the CIFAR ResNet-8 for speed (the
+    keras.applications encoders: test_applications_encoder)."""
     import numpy as np
     import tensorflow as tf
 
@@ -78,12 +79,28 @@ def test_imagenet_lt_path_on_split_files(tmp_path):
                 lines[split].append(f"{name} {c}")
     for split, rows in lines.items():
         (tmp_path / f"ImageNet_LT_{split}.txt").write_text("\n".join(rows) + "\n")
-    metrics = recipe.main(["--dataset", "imagenet_lt", "--data-dir", str(tmp_path), "--backbone", "resnet50",
+    metrics = recipe.main(["--dataset", "imagenet_lt", "--data-dir", str(tmp_path), "--depth", "1",
                            "--image-size", "32", "--seeds", "0", "--losses", "ce", "--epochs", "1", "--batch-size", "5",
                            "--ks", "2,5", "--no-export", "--output", str(tmp_path / "run")])
     assert metrics["runs"][0]["counts"] == [6, 3, 1]
     assert set(metrics["summary"]["ce"]["w^h(2)"]) == {"many", "medium", "few", "total"}
     assert len(metrics["attended"]) == 3  # WordNet LCH of ImageNet-1k classes 0-2
+
+
+def test_applications_encoder():
+    """`--backbone resnet50|101|152`: images in [0, 1] -> the ResNet's pooled 2048-d features, with Caffe-style
+    preprocessing of 0..255 pixels in front."""
+    import keras
+    import numpy as np
+
+    from recipes._common import applications_encoder
+
+    encoder = applications_encoder("resnet50", (32, 32, 3))
+    assert encoder.output_shape == (None, 2048) and encoder.get_layer("resnet50").count_params() > 2e7
+    x = np.random.default_rng(0).uniform(size=(2, 32, 32, 3)).astype("float32")
+    direct = keras.Model(encoder.get_layer("resnet50").inputs, encoder.get_layer("resnet50").outputs)
+    expected = direct(keras.applications.resnet.preprocess_input(255.0 * x))
+    np.testing.assert_allclose(np.asarray(encoder(x)), np.asarray(expected), rtol=1e-4, atol=1e-4)
 
 
 MIRRORED_RECIPE_STEP = r"""
