@@ -3,7 +3,7 @@
 It shows the foundation every method stands on (the Fashion-MNIST class hierarchy built from WordNet, the
 data, the knowledge sources: WordNet similarity, GloVe and MiniLM class embeddings, and the long-tailed
 subset), then runs each method's recipe with small settings (HierNet, HGR-Net, multi-label zero-shot, long-tail
-transfer, HIRL; about 7 minutes on 2 CPU cores after the install) and writes one report folder, `runs/demo`:
+transfer, HIRL; each step prints its expected and elapsed time) and writes one report folder, `runs/demo`:
 `report.md` with a table per method (baseline and method side by side), the plots, and one SavedModel per method.
 """
 
@@ -32,6 +32,10 @@ RECIPE_STEPS = [
       "200,50,10"]),
 ]
 
+
+# What each part of the tour took, measured alone on 2 CPU cores (see README.md); printed as the expected time.
+EXPECTED_SECONDS = {"introduction": 40, "hiernet": 525, "hgr": 90, "multilabel_zsl": 110, "long_tail": 315,
+                    "hirl": 400}
 
 
 def tour_flags(key):
@@ -71,7 +75,12 @@ def show_matrix(matrix, names, fmt="{:5.2f}"):
         print(f"{n:>{width}} " + " ".join(fmt.format(v) for v in row))
 
 
+def _minutes(seconds):
+    return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
 def main(argv=None):
+    """Runs the tour; returns the seconds each part took (`introduction`, each recipe step that ran, `total`)."""
     args = parse_args(argv)
     start = time.time()
     import keras_hier
@@ -141,17 +150,26 @@ def main(argv=None):
 
     skip_flag = {"multilabel_zsl": "skip_multilabel"}
     steps = [step for step in RECIPE_STEPS if not getattr(args, skip_flag.get(step[0], "skip_" + step[0]))]
+    timings = {"introduction": time.time() - start}
     metrics = {}
     for k, (key, module, title, flags) in enumerate(steps, 1):
-        section(f"[{k}/{len(steps)}] {title} (small settings; python -m recipes.{module}; "
-                f"{time.time() - start:.0f} s so far)")
+        left = sum(EXPECTED_SECONDS[s[0]] for s in steps[k - 1:])
+        section(f"[{k}/{len(steps)}] {title} (small settings; python -m recipes.{module})")
+        print(f"[{k}/{len(steps)}] expected {_minutes(EXPECTED_SECONDS[key])}; {_minutes(time.time() - start)} so far, "
+              f"about {_minutes(left)} left")
+        step_start = time.time()
         recipe = importlib.import_module(f".{module}", __package__)
         metrics[key] = recipe.main(flags + ["--output", os.path.join(args.output, key)])
+        timings[key] = time.time() - step_start
+        print(f"[{k}/{len(steps)}] {key}: {_minutes(timings[key])} (expected {_minutes(EXPECTED_SECONDS[key])})")
+    timings["total"] = time.time() - start
     if steps:
-        path = write_report(args.output, metrics, seconds=time.time() - start, intro=REPORT_INTRO)
+        path = write_report(args.output, metrics, seconds=timings["total"], intro=REPORT_INTRO, timings=timings)
         section("Report")
         print(f"{path}: a table per method, the plots and one SavedModel per method under {args.output}/")
-    print(f"\nkeras_hier {keras_hier.__version__}: demo finished in {time.time() - start:.1f} s")
+    print(f"\nkeras_hier {keras_hier.__version__}: demo finished in {timings['total']:.1f} s "
+          f"({', '.join(f'{k} {v:.0f} s' for k, v in timings.items() if k != 'total')})")
+    return timings
 
 
 if __name__ == "__main__":

@@ -177,7 +177,7 @@ SECTIONS = {"hiernet": hiernet_section, "hgr": hgr_section, "multilabel_zsl": mu
             "long_tail": long_tail_section, "hirl": hirl_section}
 
 
-def write_report(folder, metrics=None, seconds=None, intro=""):
+def write_report(folder, metrics=None, seconds=None, intro="", timings=None):
     """Writes `folder/report.md` (atomically) from each method's metrics and returns its path.
 
     Args:
@@ -186,6 +186,7 @@ def write_report(folder, metrics=None, seconds=None, intro=""):
             None reads each method's `folder/k/metrics.json` where there is one.
         seconds: the demo's total run time, for the header.
         intro: Markdown placed under the title.
+        timings: optional seconds of each part of the tour (`introduction`, each method key), for the header.
 
     Example:
     >>> write_report("runs/demo")  # doctest: +SKIP
@@ -197,7 +198,8 @@ def write_report(folder, metrics=None, seconds=None, intro=""):
     if intro:
         lines += [intro, ""]
     if seconds is not None:
-        lines += [f"The whole tour took {seconds / 60:.1f} minutes.", ""]
+        parts = ", ".join(f"{k} {v:.0f} s" for k, v in (timings or {}).items() if k != "total")
+        lines += [f"The whole tour took {seconds / 60:.1f} minutes" + (f" ({parts})." if parts else "."), ""]
     summary = []
     for key, (title, what, paper) in METHODS.items():
         path = os.path.join(folder, key, "metrics.json")
