@@ -209,19 +209,28 @@ def _file_batches(files, size, batch_size):
 
 
 def row_batches(rows, labels, batch_size, seed=None, first_batch=0):
-    """Batches of (`rows`, `labels`): in order, or with a `seed` the endless shuffled stream from batch
-    `first_batch` on (a function of seed and position, so a resumed stage sees the batches it would have)."""
+    """Batches of (`rows`, `labels`), two float32 arrays: in order, or with a `seed` the endless shuffled stream from
+    batch `first_batch` on (a function of seed and position, so a resumed stage sees the batches it would have).
+    The arrays stay in NumPy and each batch is gathered from them: no copy into the dataset's graph, whose 2 GB
+    limit COCO's or NUS-WIDE's ResNet-101 outputs (3,048 floats per image) would reach."""
     import tensorflow as tf
 
     from keras_hier.datasets.pipeline import example_indices
 
-    all_rows, all_labels = tf.constant(rows, tf.float32), tf.constant(np.asarray(labels, np.float32))
+    rows, labels = np.asarray(rows, np.float32), np.asarray(labels, np.float32)
     if seed is None:
-        ds = tf.data.Dataset.from_tensor_slices((all_rows, all_labels))
+        ds = tf.data.Dataset.range(len(rows))
     else:
         ds = example_indices(labels, shuffle=True, seed=seed, repeat=True, first=first_batch * batch_size)
-        ds = ds.map(lambda key, i: (tf.gather(all_rows, i), tf.gather(all_labels, i)))
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        ds = ds.map(lambda key, i: i)
+
+    def gather(i):
+        x, y = tf.numpy_function(lambda j: (rows[j], labels[j]), [i], (tf.float32, tf.float32), stateful=False)
+        x.set_shape([None, rows.shape[1]])
+        y.set_shape([None, labels.shape[1]])
+        return x, y
+
+    return ds.batch(batch_size).map(gather).prefetch(tf.data.AUTOTUNE)
 
 
 def precompute(data):

@@ -73,3 +73,19 @@ def test_coco_path_on_a_tiny_folder(tmp_path):
     assert metrics["train_images"] == 2 and metrics["validation_images"] == 1 and metrics["test_images"] == 3
     assert len(metrics["external"]) == 1000 - 24 and metrics["unseen"] == list(label_sets.COCO_UNSEEN)
     assert 0.0 <= metrics["summary"]["rgcn"]["seen_map"]["mean"] <= 1.0
+
+
+def test_row_batches_in_order_and_resumed_at_a_batch():
+    import numpy as np
+
+    rows = np.arange(30, dtype=np.float32).reshape(10, 3)
+    labels = (np.arange(20).reshape(10, 2) % 3 == 0).astype(np.float32)
+    x, y = zip(*[(a.numpy(), b.numpy()) for a, b in recipe.row_batches(rows, labels, 4)])
+    np.testing.assert_array_equal(np.concatenate(x), rows)
+    np.testing.assert_array_equal(np.concatenate(y), labels)
+    stream = recipe.row_batches(rows, labels, 4, seed=3)
+    first = [a.numpy() for a, _ in stream.take(5)]
+    assert sorted(np.concatenate(first[:2])[:, 0].tolist() + first[2][:2, 0].tolist()) == list(range(0, 30, 3))
+    resumed = [a.numpy() for a, _ in recipe.row_batches(rows, labels, 4, seed=3, first_batch=2).take(3)]
+    for a, b in zip(first[2:], resumed):
+        np.testing.assert_array_equal(a, b)
