@@ -243,7 +243,8 @@ def precompute(data):
     started = time.time()
     rows = {split: backbone_outputs(data["backbone"], data[split]) if len(data[f"{split}_labels"])
             else np.zeros((0, width), np.float32) for split in ("train", "validation", "test")}
-    print(f"Backbone outputs of {sum(len(r) for r in rows.values())} images, computed once ({time.time() - started:.0f} s)")
+    count = sum(len(r) for r in rows.values())
+    print(f"Backbone outputs of {count} images, computed once ({time.time() - started:.0f} s)")
     return stand_in, rows
 
 

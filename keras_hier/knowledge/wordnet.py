@@ -69,10 +69,10 @@ def _materialise_debian(source, root):
 def wordnet30_reader_class():
     """nltk's `WordNetCorpusReader`, less a slow no-op at load for WordNet 3.0.
 
-    nltk 3.9-3.10 compare the loaded version ("3.0") with the package name ("wordnet") when they build the map
-    from WordNet 3.0 (for Open Multilingual Wordnet data) and, finding them different, read `index.sense` twice
-    to map WordNet 3.0 onto itself: about 10 s of a 20 s load. For 3.0 no map is needed (nltk's own answer when
-    the names match), so this reader skips it; other versions are mapped as nltk maps them.
+    nltk 3.10 (at least) compares the loaded version ("3.0") with the package name ("wordnet") when it builds
+    the map from WordNet 3.0 (for Open Multilingual Wordnet data) and, finding them different, reads `index.sense`
+    twice to map WordNet 3.0 onto itself: about 10 s of a 20 s load on 2 CPU cores. For 3.0 no map is needed
+    (nltk's own answer when the names match), so this reader skips it; other versions are mapped as nltk maps them.
     """
     from nltk.corpus.reader.wordnet import WordNetCorpusReader
 

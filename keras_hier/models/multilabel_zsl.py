@@ -338,7 +338,8 @@ def precomputed_backbone(backbone):
     `MultiLabelZeroShot` freezes its backbone, so without image augmentation each image's features and
     probabilities stay the same through training: compute them once with `backbone_outputs` and train a model
     built on this stand-in (each epoch then skips the backbone), then `model.with_backbone(backbone)` predicts
-    on images, saves or exports. Both give the same logits.
+    on images, saves or exports. Both give the same logits (up to rounding under mixed precision, where the
+    outputs are stored in float32).
 
     Args:
         backbone: the Keras model from images to `[features, probabilities]` (or a dict with those keys).
