@@ -147,7 +147,7 @@ def main(argv=None):
     import importlib
     import os
 
-    from .report import write_report
+    from .report import timing_summary, write_report
 
     skip_flag = {"multilabel_zsl": "skip_multilabel"}
     steps = [step for step in RECIPE_STEPS if not getattr(args, skip_flag.get(step[0], "skip_" + step[0]))]
@@ -169,7 +169,7 @@ def main(argv=None):
         section("Report")
         print(f"{path}: a table per method, the plots and one SavedModel per method under {args.output}/")
     print(f"\nkeras_hier {keras_hier.__version__}: demo finished in {timings['total']:.1f} s "
-          f"({', '.join(f'{k} {v:.0f} s' for k, v in timings.items() if k != 'total')})")
+          f"({timing_summary(timings)})")
     return timings
 
 

@@ -177,6 +177,11 @@ SECTIONS = {"hiernet": hiernet_section, "hgr": hgr_section, "multilabel_zsl": mu
             "long_tail": long_tail_section, "hirl": hirl_section}
 
 
+def timing_summary(timings):
+    """`"introduction 19 s, hiernet 790 s, ..."`: the seconds of each part of the tour, without the total."""
+    return ", ".join(f"{k} {v:.0f} s" for k, v in (timings or {}).items() if k != "total")
+
+
 def write_report(folder, metrics=None, seconds=None, intro="", timings=None):
     """Writes `folder/report.md` (atomically) from each method's metrics and returns its path.
 
@@ -198,7 +203,7 @@ def write_report(folder, metrics=None, seconds=None, intro="", timings=None):
     if intro:
         lines += [intro, ""]
     if seconds is not None:
-        parts = ", ".join(f"{k} {v:.0f} s" for k, v in (timings or {}).items() if k != "total")
+        parts = timing_summary(timings)
         lines += [f"The whole tour took {seconds / 60:.1f} minutes" + (f" ({parts})." if parts else "."), ""]
     summary = []
     for key, (title, what, paper) in METHODS.items():

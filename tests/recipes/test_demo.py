@@ -41,6 +41,8 @@ def test_each_step_prints_its_expected_and_elapsed_time(monkeypatch, capsys, tmp
     expected = demo._minutes(demo.EXPECTED_SECONDS["hgr"])
     assert f"[1/1] expected {expected};" in out and f"about {expected} left" in out
     assert f"[1/1] hgr: 0 s (expected {expected})" in out
+    assert "demo finished in" in out and "(introduction " in out and ", hgr 0 s)" in out
+    assert report.timing_summary({"introduction": 19.2, "hgr": 135.4, "total": 160.0}) == "introduction 19 s, hgr 135 s"
 
 
 def test_demo_time_benchmark_table(capsys):
