@@ -45,7 +45,8 @@ def test_fresh_process_serves_raw_images(tmp_path, run_python):
     assert out["top_k_classes"] == [[NAMES[i] for i in row] for row in top]
     listing = subprocess.run([sys.executable, "-m", "tensorflow.python.tools.saved_model_cli", "show", "--dir",
                               str(tmp_path / "served"), "--all"], capture_output=True, text=True, check=True).stdout
-    assert "signature_def['serving_default']" in listing and "DT_UINT8" in listing
+    assert "signature_def['serving_default']" in listing and "signature_def['serve']" in listing
+    assert "DT_UINT8" in listing
     assert "top_k_classes" in listing and "(-1, 6, 6, 1)" in listing
 
 
