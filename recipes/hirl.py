@@ -142,9 +142,11 @@ def pretrain(model, name, args, training, data, seed, budget=None):
 
 
 def encode(encoder, images, batch_size):
+    from keras_hier.datasets.prefetch import array_batches_dataset
+
     if isinstance(images, np.ndarray):
-        return np.asarray(encoder.predict(images, batch_size=batch_size, verbose=0))
-    return np.asarray(encoder.predict(images.map(lambda x, i: x), verbose=0))
+        return np.asarray(encoder.predict(array_batches_dataset(images, batch_size), verbose=0))
+    return np.asarray(encoder.predict(images.map(lambda x, i: x), verbose=0))  # keeps the pipeline's options
 
 
 def probe_classifier(encoder, probe):

@@ -198,6 +198,8 @@ def _file_batches(files, size, batch_size):
     """The images of `files` in order, resized only (the official code crops at random even at test time)."""
     import tensorflow as tf
 
+    from keras_hier.datasets.prefetch import prefetched
+
     def read(file):
         image = tf.io.decode_image(tf.io.read_file(file), channels=3, expand_animations=False)
         image = tf.image.resize(tf.cast(image, tf.float32), size) / 255.0
@@ -205,7 +207,7 @@ def _file_batches(files, size, batch_size):
         return image
 
     ds = tf.data.Dataset.from_tensor_slices(tf.constant(files, tf.string))
-    return ds.map(read, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return prefetched(ds.map(read, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size))
 
 
 def row_batches(rows, labels, batch_size, seed=None, first_batch=0):
@@ -216,6 +218,7 @@ def row_batches(rows, labels, batch_size, seed=None, first_batch=0):
     import tensorflow as tf
 
     from keras_hier.datasets.pipeline import example_indices
+    from keras_hier.datasets.prefetch import prefetched
 
     rows, labels = np.asarray(rows, np.float32), np.asarray(labels, np.float32)
     if seed is None:
@@ -230,7 +233,7 @@ def row_batches(rows, labels, batch_size, seed=None, first_batch=0):
         y.set_shape([None, labels.shape[1]])
         return x, y
 
-    return ds.batch(batch_size).map(gather).prefetch(tf.data.AUTOTUNE)
+    return prefetched(ds.batch(batch_size).map(gather))
 
 
 def precompute(data):

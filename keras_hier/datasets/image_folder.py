@@ -184,6 +184,7 @@ def files_dataset(files, labels, image_size=(224, 224), batch_size=32, shuffle=T
         return image, label
 
     from keras_hier.datasets.pipeline import example_indices
+    from keras_hier.datasets.prefetch import prefetched
 
     all_files, all_labels = tf.constant(files), tf.constant(labels)
     if first_batch < 0 or (first_batch and not repeat):
@@ -199,7 +200,7 @@ def files_dataset(files, labels, image_size=(224, 224), batch_size=32, shuffle=T
         ds = ds.ignore_errors(log_warning=True)
     if batch_size:
         ds = ds.batch(batch_size)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return prefetched(ds)
 
 
 def _contains(haystack, needle):

@@ -200,6 +200,8 @@ def make_dataset(
     """
     import tensorflow as tf
 
+    from keras_hier.datasets.prefetch import prefetched
+
     images, labels, scale, mean, std, augment = _checked_arrays(
         images, labels, num_classes, normalize, mean, std, augment, seed
     )
@@ -238,7 +240,7 @@ def make_dataset(
         # Keras' random layers draw from a seed state that every call advances, so they run in sequence, each batch
         # after its state was set from the batch's position (cheap next to a training step).
         ds = ds.enumerate(first_batch).map(augment_batch)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return prefetched(ds)
 
 
 def example_indices(labels, sampling="instance", shuffle=False, seed=0, repeat=False, first=0):

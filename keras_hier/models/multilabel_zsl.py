@@ -375,8 +375,11 @@ def backbone_outputs(backbone, images, batch_size=256, verbose=0):
     Returns:
         float32 array [n, d_features + n_probabilities]: each image's features, then its probabilities.
     """
-    array = isinstance(images, np.ndarray)
-    outputs = backbone.predict(images, batch_size=batch_size if array else None, verbose=verbose)
+    if isinstance(images, np.ndarray):
+        from keras_hier.datasets.prefetch import array_batches_dataset
+
+        images = array_batches_dataset(images, batch_size)
+    outputs = backbone.predict(images, verbose=verbose)
     features, probabilities = _two_outputs(outputs)
     return np.concatenate([np.asarray(features, np.float32), np.asarray(probabilities, np.float32)], axis=1)
 
