@@ -135,7 +135,11 @@ class Training:
         # Last: it saves the epoch once every other callback has updated its state (a plateau rule, the optimizer).
         stage_callbacks.append(Backup(backup, keep_state))
         fit_kwargs.setdefault("shuffle", False)  # the stream is shuffled already
-        model.fit(batches(first_epoch * per_epoch), steps_per_epoch=per_epoch, epochs=epochs, verbose=verbose,
+        from keras_hier._training_state import build_before_fit
+
+        stream = batches(first_epoch * per_epoch)
+        build_before_fit(model, stream)  # the first step is then traced once
+        model.fit(stream, steps_per_epoch=per_epoch, epochs=epochs, verbose=verbose,
                   callbacks=stage_callbacks, **fit_kwargs)
         history = _read_log(log)
         done = {"budget": {"steps": record.steps, "optimizer": record.optimizer}, "history": history}

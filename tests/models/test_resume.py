@@ -23,7 +23,8 @@ def hiernet():
     from keras_hier.models import HierNet
 
     model = HierNet.from_backbone(resnet_cifar(1, 5, input_shape=(8, 8, 1)), TREE, split_points=[1])
-    model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), loss="sparse_categorical_crossentropy")
+    model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
     return model, (IMAGES, np.arange(16) % 5)
 
 
