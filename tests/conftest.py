@@ -16,6 +16,12 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import keras_hier  # noqa: E402,F401  (before any test module imports keras-hub: it sets TF_USE_LEGACY_KERAS for TF-GNN)
+from keras_hier.distribute import split_cpu  # noqa: E402
+
+# Two logical CPU devices in every test process (before TensorFlow initialises its devices): the MirroredStrategy
+# tests then run in the process (`run_mirrored`) instead of a fresh one each (a TensorFlow import, ~10 s of CPU).
+# Everything else runs on the first device, as it would unsplit.
+split_cpu(2)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -108,6 +114,23 @@ def run_served(_serving_process):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def run_mirrored():
+    """`run_mirrored(code)`: runs `code` (a script that may call `split_cpu(2)` and use `get_strategy("mirrored")`,
+    the process's one MirroredStrategy over the two logical CPU devices) in this process, in a new namespace, and
+    returns what it printed."""
+    import contextlib
+    import io
+
+    def run(code):
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            exec(compile(code, "<mirrored snippet>", "exec"), {"__name__": "__mirrored__"})
+        return printed.getvalue()
+
+    return run
 
 
 @pytest.fixture

@@ -34,9 +34,8 @@ print(strategy.num_replicas_in_sync, np.allclose(losses[0], losses[1], atol=1e-5
 """
 
 
-def test_mirrored_on_two_cpu_devices_matches_one_device(run_python):
-    # One MirroredStrategy per process and device set (a second would collide with the first's collective keys).
-    assert run_python(MIRRORED_STEP).strip().splitlines()[-1] == "2 True True True"
+def test_mirrored_on_two_cpu_devices_matches_one_device(run_mirrored):
+    assert run_mirrored(MIRRORED_STEP).strip().splitlines()[-1] == "2 True True True"
 
 
 def test_names_and_errors(monkeypatch):
@@ -83,7 +82,7 @@ def _result(stdout):
     return json.loads(next(line for line in stdout.splitlines() if line.startswith("RESULT "))[7:])
 
 
-def test_two_worker_epoch_agrees_with_one_device(tmp_path, run_python):
+def test_two_worker_epoch_agrees_with_one_device(tmp_path, run_mirrored):
     # Two processes on 127.0.0.1 train the long-tail recipe's model (synchronised batch norm, balanced softmax)
     # for one epoch of 4 global batches of 16 under MultiWorkerMirroredStrategy (keras_hier's fix of Keras'
     # multi-worker fit); both end with the same weights, those of one device on the same global batches. Only
@@ -122,7 +121,7 @@ def test_two_worker_epoch_agrees_with_one_device(tmp_path, run_python):
             raise
         assert proc.returncode == 0, stderr[-4000:]
         outputs.append(_result(stdout))
-    one = _result(run_python(MULTIWORKER_EPOCH.replace("sys.argv[1]", repr(str(tmp_path / "one")))
+    one = _result(run_mirrored(MULTIWORKER_EPOCH.replace("sys.argv[1]", repr(str(tmp_path / "one")))
                              .replace("sys.argv[2]", '"none"')))
     chief, other = outputs
     assert chief["replicas"] == other["replicas"] == 2 and one["replicas"] == 1

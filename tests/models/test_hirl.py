@@ -134,10 +134,10 @@ def test_errors():
         model.cluster_features(partial, verbose=0)
 
 
-def test_trains_under_mirrored_strategy_on_two_cpu_devices(run_python):
+def test_trains_under_mirrored_strategy_on_two_cpu_devices(run_mirrored):
     # The step, the re-clustering and L_SPD run across replicas, on MoCo v2 (its queue too); that SimCLR's
     # negatives and MoCo's queue span the global batch is tested in tests/models/ssl/test_simclr.py.
-    out = run_python(
+    out = run_mirrored(
         "from keras_hier.distribute import get_strategy, split_cpu\n"
         "split_cpu(2)\n"
         "import numpy as np, keras\n"

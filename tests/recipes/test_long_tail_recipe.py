@@ -129,10 +129,10 @@ print(get_strategy("mirrored").num_replicas_in_sync, np.allclose(one, two, rtol=
 """
 
 
-def test_recipe_step_under_mirrored_strategy_matches_one_device(run_python):
+def test_recipe_step_under_mirrored_strategy_matches_one_device(run_mirrored):
     # The long-tail recipe's own model (CIFAR ResNet with batch norm, cosine classifier, balanced softmax, SGD):
     # three steps on the same global batch of 16, one device vs MirroredStrategy over two logical CPU devices
     # (8 images each). Batch norm is synchronised over the replicas there; per-replica statistics would move the
     # first loss by 0.3% (5.4825 vs 5.4998), outside the tolerance.
-    out = run_python(MIRRORED_RECIPE_STEP).strip().splitlines()[-1]
+    out = run_mirrored(MIRRORED_RECIPE_STEP).strip().splitlines()[-1]
     assert out == "2 True True True False True"

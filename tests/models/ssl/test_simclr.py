@@ -81,8 +81,8 @@ print(np.allclose(one, two, rtol=1e-5), all(np.allclose(a, b, rtol=1e-3, atol=1e
 """
 
 
-def test_mirrored_negatives_and_queue_span_the_global_batch(run_python):
+def test_mirrored_negatives_and_queue_span_the_global_batch(run_mirrored):
     # Two replicas of 4 images each: SimCLR contrasts every view with all 16 views of the global batch, and the
     # per-replica losses are scaled so that the summed gradients are those of one device (same losses, same
     # weights after 3 steps); MoCo queues the keys of all 8 images, not only the first replica's 4.
-    assert run_python(MIRRORED).strip().splitlines()[-1] == "True True True 8 8"
+    assert run_mirrored(MIRRORED).strip().splitlines()[-1] == "True True True 8 8"
