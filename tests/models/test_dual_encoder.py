@@ -177,7 +177,7 @@ def test_from_clip_preset_reads_a_keras_hub_preset(tiny_clip_preset):
     np.testing.assert_allclose(np.asarray(model(grey)), want, rtol=1e-4, atol=1e-4)
 
 
-def test_minilm_towers_frozen_and_trainable(tmp_path):
+def test_minilm_towers_frozen_and_trainable():
     from keras_hier.knowledge.embeddings import sentence_embeddings
 
     texts = [f"a photo of a {n}." for n in ("x", "y", "z", "u", "v", "w", "A", "B", "a1")]
@@ -193,6 +193,5 @@ def test_minilm_towers_frozen_and_trainable(tmp_path):
     model.fit(x, y, epochs=1, verbose=0)
     assert not np.allclose(np.asarray(model.encode_classes()), sentence_embeddings(texts), atol=1e-4)
     np.testing.assert_allclose(sentence_embeddings(texts[:1]), frozen.class_inputs[:1], atol=1e-6)  # cache untouched
-    model.save(tmp_path / "minilm.keras")
-    np.testing.assert_allclose(np.asarray(keras.saving.load_model(tmp_path / "minilm.keras")(x)), np.asarray(model(x)),
-                               atol=1e-5)
+    # Saving: a DualEncoder with a trainable text tower in test_clip_towers_from_config_train_save_and_export, and
+    # MiniLMEmbedding (on a tiny BERT) in tests/test_registration.py; the 22M-parameter file here took ~15 s.
