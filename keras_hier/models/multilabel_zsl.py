@@ -390,8 +390,8 @@ def backbone_outputs(backbone, images, batch_size=256, verbose=0):
     first = isinstance(spec, (tuple, list))
     spec = spec[0] if first else spec
     run = _frozen_call(backbone, tf.TensorSpec((None, *spec.shape[1:]), spec.dtype))
-    total = int(images.cardinality()) if int(images.cardinality()) >= 0 else None
-    progress = keras.utils.Progbar(total, verbose=verbose, unit_name="batch") if verbose else None
+    total = int(images.cardinality())
+    progress = keras.utils.Progbar(total if total >= 0 else None, verbose=verbose, unit_name="batch") if verbose else None
     rows = []
     for batch in images:
         features, probabilities = _two_outputs(run(batch[0] if first else batch))
@@ -411,7 +411,8 @@ def _frozen_call(backbone, spec):
     calls = _FROZEN_CALLS.setdefault(backbone, {})
     key = (tuple(spec.shape), spec.dtype.name)
     if key not in calls:
-        calls[key] = tf.function(lambda x: backbone(x, training=False), input_signature=[spec])
+        model = weakref.ref(backbone)  # the cache must not keep the backbone alive (its key is a weak reference)
+        calls[key] = tf.function(lambda x: model()(x, training=False), input_signature=[spec])
     return calls[key]
 
 

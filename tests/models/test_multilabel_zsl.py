@@ -212,3 +212,27 @@ def test_training_on_precomputed_backbone_outputs_equals_training_on_images(grap
     if variant == "rgcn_posvae":
         with pytest.raises(ValueError, match="2 probabilities but the graph has 3 external"):
             on_rows.with_backbone(make_backbone(num_probabilities=2))
+
+
+def test_backbone_outputs_traces_the_backbone_once_and_does_not_keep_it():
+    import gc
+    import weakref
+
+    from keras_hier.models.multilabel_zsl import backbone_outputs
+
+    traced = []
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Lambda(lambda t: traced.append(1) or t)(inputs)  # runs when the backbone is traced
+    features = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(3, 3)(x))
+    backbone = keras.Model(inputs, [features, keras.layers.Dense(2, activation="softmax")(features)])
+    rng = np.random.default_rng(0)
+    splits = [rng.random((n, 8, 8, 1)).astype("float32") for n in (5, 3, 7)]  # batch_size 2: last batches of 1
+    traced.clear()
+    rows = [backbone_outputs(backbone, images, batch_size=2) for images in splits]
+    assert len(traced) == 1
+    for images, got in zip(splits, rows):
+        np.testing.assert_allclose(got, np.concatenate([np.asarray(o) for o in backbone(images)], 1), atol=1e-6)
+    alive = weakref.ref(backbone)
+    del backbone
+    gc.collect()
+    assert alive() is None
