@@ -140,6 +140,26 @@ def all_gather(x):
     return context.all_gather(x, axis=0), offset
 
 
+def all_sum(x):
+    """`x` summed over the replicas inside a replica step of a multi-replica strategy; `x` elsewhere.
+
+    For statistics of the global batch that a method keeps or normalises by: DINO's and iBOT's centres, SwAV's
+    Sinkhorn-Knopp sums (each replica sums its rows, then the sums are added up).
+
+    Example:
+    >>> float(all_sum(np.float32(2.0)))
+    2.0
+    """
+    if num_replicas() == 1:
+        return x
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return x
+    return context.all_reduce(tf.distribute.ReduceOp.SUM, x)
+
+
 def is_chief(strategy=None):
     """Whether this process is the one that writes outputs: always, except under a multi-worker strategy, where
     only worker 0 (or the task of type "chief") is.

@@ -196,6 +196,40 @@ def _():
     return SimSiam(encoder(), projection_dim=4, predictor_units=3), images()
 
 
+@case("MoCoV3")
+def _():
+    from keras_hier.backbones import vit
+    from keras_hier.models.ssl import MoCoV3
+
+    return MoCoV3(vit((8, 8, 1), "vit_test"), projection_dim=4, hidden_units=6), images()
+
+
+@case("DINO", covers=("DINOHead", "VisionTransformer", "ViTBlock"))
+def _():
+    from keras_hier.backbones import vit
+    from keras_hier.models.ssl import DINO
+
+    return DINO(vit((8, 8, 1), "vit_test"), output_dim=6, hidden_units=6, bottleneck_units=4, num_local_crops=1,
+                local_size=4), images()
+
+
+@case("IBOT")
+def _():
+    from keras_hier.backbones import vit
+    from keras_hier.models.ssl import IBOT
+
+    return IBOT(vit((8, 8, 1), "vit_test", mask_token=True), output_dim=6, hidden_units=6, bottleneck_units=4,
+                num_local_crops=0, seed=0), images()
+
+
+@case("SwAV")
+def _():
+    from keras_hier.models.ssl import SwAV
+
+    return SwAV(encoder(), projection_dim=4, hidden_units=6, num_prototypes=5, num_local_crops=1, local_size=4,
+                queue_size=8), images()
+
+
 @case("HIRL")
 def _():
     from keras_hier.models import HIRL

@@ -1,8 +1,9 @@
-"""Backbone CNNs: CIFAR ResNets whose layers are named so that HierNet can cut them into a tree, and a small CNN
-encoder for self-supervised runs on a CPU."""
+"""Backbones: CIFAR ResNets whose layers are named so that HierNet can cut them into a tree, a small CNN encoder
+for self-supervised runs on a CPU, and a small Vision Transformer for the ViT-based self-supervised methods."""
 
 from keras_hier.backbones.convnet import convnet
 from keras_hier.backbones.resnet_cifar import block_name
 from keras_hier.backbones.resnet_cifar import resnet_cifar
+from keras_hier.backbones.vit import VIT_PRESETS, VisionTransformer, vit
 
-__all__ = ["convnet", "resnet_cifar", "block_name"]
+__all__ = ["VIT_PRESETS", "VisionTransformer", "block_name", "convnet", "resnet_cifar", "vit"]

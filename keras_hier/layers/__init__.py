@@ -2,6 +2,7 @@
 
 from keras_hier.layers.clip_embedding import CLIPEmbedding
 from keras_hier.layers.cosine_classifier import CosineClassifier
+from keras_hier.layers.dino_head import DINOHead
 from keras_hier.layers.minilm_embedding import MiniLMEmbedding
 from keras_hier.layers.gated_graph_propagation import GatedGraphPropagation
 from keras_hier.layers.learned_adjacency import LearnedAdjacency
@@ -14,6 +15,7 @@ from keras_hier.layers.tree_probability import TreeProbability
 __all__ = [
     "CLIPEmbedding",
     "CosineClassifier",
+    "DINOHead",
     "MiniLMEmbedding",
     "GatedGraphPropagation",
     "LearnedAdjacency",

@@ -67,6 +67,13 @@ class SemanticPathDiscrimination(keras.losses.Loss):
             v.assign(np.asarray(p, np.float32))
         self._paths.assign(paths)
 
+    def nearest_prototypes(self, features):
+        """The level-0 prototype nearest (largest inner product) to each of `features` [batch, d], int32 [batch]."""
+        if self._prototypes is None:
+            raise ValueError("No prototypes yet: call `set_clusters(hierarchical_kmeans(...))` first.")
+        scores = ops.matmul(ops.cast(features, "float32"), ops.transpose(self._prototypes[0]))
+        return ops.cast(ops.argmax(scores, axis=-1), "int32")
+
     def negative_prototypes(self, positive):
         """`num_negative_paths` level-0 prototypes per image, uniform among those other than `positive` [batch]."""
         num_bottom = int(self._paths.shape[0])

@@ -11,9 +11,15 @@ from keras_hier.models.prototype_update import PrototypeUpdate
 from keras_hier.models.ssl.base import SelfSupervisedModel, batch_images, safe_mean
 
 
+def _method_names():
+    from keras_hier.models.ssl import METHODS
+
+    return [cls.__name__ for cls in METHODS.values()]
+
+
 @keras.saving.register_keras_serializable(package="keras_hier")
 class HIRL(SavesTrainingState, keras.Model):
-    """HIRL (Xu et al., 2022): a self-supervised `base` (SimCLR, MoCo v2, SimSiam) plus semantic path
+    """HIRL (Xu et al., 2022): a self-supervised `base` (any of `keras_hier.models.ssl.METHODS`) plus semantic path
     discrimination over hierarchical K-means prototypes of its embeddings.
 
     Stage 1 (`warmup_epochs` epochs) trains the base method alone. From then on, at the start of every epoch,
@@ -23,6 +29,22 @@ class HIRL(SavesTrainingState, keras.Model):
     z_l = h_l(z_0) of view 1 (`ProjectionHead`s on the base's online embedding z_0) with the image's prototype path
     and `num_negative_paths` other paths. Afterwards the heads are dropped: `hirl.encoder` is the feature
     extractor (calling the model runs it).
+
+    Which embedding is z_0 and which one is clustered, per base (the paper's implementation notes and its
+    reference code; each base's `embed` / `view_loss` give z_0, its `cluster_features` the clustered one):
+
+    | base | z_0 (the heads' input, first view) | clustered features |
+    |---|---|---|
+    | MoCo v2 | online projection (128-d) | momentum encoder's projection |
+    | SimSiam | projector output | projector output |
+    | SwAV | projection (128-d) | projection; level 0 re-assigned each step (`reassign_each_step`) |
+    | MoCo v3 | online projector output, not the predictor's (256-d) | momentum encoder's projection |
+    | DINO | student head's bottleneck on the class token (256-d) | teacher head's bottleneck |
+    | iBOT | student head's bottleneck on the (masked) view's class token | teacher head's bottleneck |
+    | SimCLR | projection | projection |
+
+    All are L2-normalised. The paper's heads have 2 layers, 5 for MoCo v3 (the default `head_layers=None` picks
+    this), and it samples 1000 negative paths for the CNN bases and 100 for the ViT ones.
 
     Training batches must carry each image's index in the training set as the label, which picks its prototype
     path: `fit(images)` on an array does this itself (and clusters `images`); with a `tf.data` pipeline use
@@ -35,9 +57,11 @@ class HIRL(SavesTrainingState, keras.Model):
         num_negative_paths: negative paths per image (the paper: 1000 for CNNs).
         warmup_epochs: epochs of the base method alone (the paper: 20 of 200).
         spd_weight: weight of L_SPD (the paper: 1; the official code's mean of the two terms is 0.5).
-        head_layers: Dense layers of each level's head (the paper: 2).
+        head_layers: Dense layers of each level's head (None: the paper's, 5 for MoCo v3, else 2).
         kmeans_iterations, kmeans_init: as `keras_hier.clustering.hierarchical_kmeans`.
         cluster_batch_size: images per batch when embedding the training set for clustering.
+        reassign_each_step: re-assign each batch's level-0 prototype every step, to the nearest prototype of the
+            second view's `cluster_features` (the reference code does this for SwAV only). None: True for SwAV.
         seed: seed of the clustering and of the negative sampling.
 
     Example:
@@ -53,14 +77,14 @@ class HIRL(SavesTrainingState, keras.Model):
     """
 
     def __init__(self, base, num_prototypes=(30000, 10000, 1000), num_negative_paths=1000, warmup_epochs=20,
-                 spd_weight=1.0, head_layers=2, kmeans_iterations=20, kmeans_init="kmeans++", cluster_batch_size=512,
-                 seed=None, **kwargs):
+                 spd_weight=1.0, head_layers=None, kmeans_iterations=20, kmeans_init="kmeans++", cluster_batch_size=512,
+                 reassign_each_step=None, seed=None, **kwargs):
         import tensorflow as tf
 
         super().__init__(**kwargs)
         if not isinstance(base, SelfSupervisedModel):
-            raise TypeError(f"`base` must be a keras_hier.models.ssl model (SimCLR, MoCoV2, SimSiam); got "
-                            f"{type(base).__name__}.")
+            raise TypeError(f"`base` must be a keras_hier.models.ssl model ({', '.join(sorted(_method_names()))}); "
+                            f"got {type(base).__name__}.")
         sizes = [int(k) for k in num_prototypes]
         if not sizes or min(sizes) < 1 or any(a < b for a, b in zip(sizes, sizes[1:])):
             raise ValueError(f"`num_prototypes` must be positive and not increasing, finest first; got {sizes}.")
@@ -68,8 +92,15 @@ class HIRL(SavesTrainingState, keras.Model):
             raise ValueError(f"`warmup_epochs` must be >= 0; got {warmup_epochs}.")
         self.base = base
         self.num_prototypes, self.warmup_epochs, self.spd_weight = tuple(sizes), int(warmup_epochs), float(spd_weight)
+        from keras_hier.models.ssl import MoCoV3, SwAV
+
+        if head_layers is None:
+            head_layers = 5 if isinstance(base, MoCoV3) else 2
+        if reassign_each_step is None:
+            reassign_each_step = isinstance(base, SwAV)
         self.head_layers, self.kmeans_iterations, self.kmeans_init = int(head_layers), int(kmeans_iterations), \
             kmeans_init
+        self.reassign_each_step = bool(reassign_each_step)
         self.cluster_batch_size, self.seed = int(cluster_batch_size), seed
         dim = base.embedding_dim
         self.heads = [ProjectionHead(dim, num_layers=self.head_layers, name=f"level_{level + 1}_head")
@@ -195,11 +226,17 @@ class HIRL(SavesTrainingState, keras.Model):
     def _spd_loss(self, index):
         import tensorflow as tf
 
-        def loss(embedding):
+        def loss(embedding, views):
             z = ops.stack([head(embedding, training=True) for head in self.heads], axis=1)
+            rows = ops.cast(ops.reshape(index, (-1,)), "int32")
 
             def path_loss():  # only once there are prototypes (the assignments are empty before)
-                positive = ops.take(self._state["assignments"], ops.cast(ops.reshape(index, (-1,)), "int32"))
+                if self.reassign_each_step:  # the second view's nearest level-0 prototype, kept for later epochs
+                    nearest = self.spd.nearest_prototypes(self.base.cluster_features(views[1]))
+                    self._state["assignments"].scatter_nd_update(rows[:, None], nearest)
+                    positive = nearest
+                else:
+                    positive = ops.take(self._state["assignments"], rows)
                 return safe_mean(self.spd.call(positive, z))
 
             value = tf.cond(self._state["clustered"], path_loss, lambda: tf.constant(0.0))
@@ -236,7 +273,8 @@ class HIRL(SavesTrainingState, keras.Model):
                 "num_prototypes": list(self.num_prototypes), "num_negative_paths": self.num_negative_paths,
                 "warmup_epochs": self.warmup_epochs, "spd_weight": self.spd_weight, "head_layers": self.head_layers,
                 "kmeans_iterations": self.kmeans_iterations, "kmeans_init": self.kmeans_init,
-                "cluster_batch_size": self.cluster_batch_size, "seed": self.seed}
+                "cluster_batch_size": self.cluster_batch_size, "reassign_each_step": self.reassign_each_step,
+                "seed": self.seed}
 
     @classmethod
     def from_config(cls, config):

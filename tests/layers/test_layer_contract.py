@@ -43,6 +43,14 @@ CASES = {
                          {"input_shape": (2, 4), "expected_output_shape": (2, 3), "expected_num_trainable_weights": 2}),
     "ProjectionHead": ("keras_hier.layers", lambda: {"units": 3, "hidden_units": 5},
                        {"input_shape": (2, 4), "expected_output_shape": (2, 3)}),
+    "DINOHead": ("keras_hier.layers", lambda: {"units": 5, "hidden_units": 6, "bottleneck_units": 3},
+                 {"input_shape": (2, 4), "expected_output_shape": (2, 5), "expected_num_trainable_weights": 7}),
+    "ViTBlock": ("keras_hier.backbones.vit", lambda: {"hidden_dim": 4, "num_heads": 2, "mlp_dim": 6, "drop_path": 0.1,
+                                                      "seed": 0},
+                 {"input_shape": (2, 3, 4), "expected_output_shape": (2, 3, 4), "expected_num_seed_generators": 1}),
+    "VisionTransformer": ("keras_hier.backbones.vit",
+                          lambda: {"image_size": 8, "patch_size": 4, "hidden_dim": 4, "depth": 1, "num_heads": 2},
+                          {"input_shape": (2, 8, 8, 1), "expected_output_shape": (2, 4)}),
     "TreeProbability": ("keras_hier.layers", lambda: {"paths": [[(0, 0), (1, 1)], [(0, 0), (1, 0)], [(0, 1)]]},
                         {"input_data": [np.full((2, 2), 0.5, "float32"), np.full((2, 2), 0.5, "float32")],
                          "expected_output_shape": (2, 3), "expected_num_trainable_weights": 0,
@@ -100,7 +108,7 @@ def test_every_public_layer_is_checked():
     import keras_hier.layers
     import keras_hier.models
 
-    public = set(keras_hier.layers.__all__) | {"CompositionalTransferHead"}
+    public = set(keras_hier.layers.__all__) | {"CompositionalTransferHead", "VisionTransformer", "ViTBlock"}
     checked = set(CASES) | {"LearnedAdjacency"}
     assert public <= checked, f"add {sorted(public - checked)} to CASES"
     assert issubclass(keras_hier.models.CompositionalTransferHead, keras.layers.Layer)

@@ -9,16 +9,23 @@ import tensorflow as tf
 
 from keras_hier.clustering import hierarchical_kmeans
 from keras_hier.models import HIRL, PrototypeUpdate
-from keras_hier.models.ssl import MoCoV2, SimCLR, SimSiam
+from keras_hier.backbones import vit
+from keras_hier.models.ssl import DINO, IBOT, MoCoV2, MoCoV3, SimCLR, SimSiam, SwAV
 from tests.models.ssl.conftest import tiny_encoder
 
 IMAGES = np.random.default_rng(0).uniform(size=(24, 8, 8, 1)).astype("float32")
 
 
 def small(base="simclr", **kwargs):
+    heads = dict(output_dim=8, hidden_units=8, bottleneck_units=6, num_local_crops=1, local_size=4)
     make = {"simclr": lambda: SimCLR(tiny_encoder(), projection_dim=6, hidden_units=8),
             "moco": lambda: MoCoV2(tiny_encoder(), projection_dim=6, hidden_units=8, queue_size=16, seed=0),
-            "simsiam": lambda: SimSiam(tiny_encoder(), projection_dim=6, predictor_units=3)}[base]
+            "simsiam": lambda: SimSiam(tiny_encoder(), projection_dim=6, predictor_units=3),
+            "swav": lambda: SwAV(tiny_encoder(), projection_dim=6, hidden_units=8, num_prototypes=5,
+                                 num_local_crops=1, local_size=4),
+            "moco_v3": lambda: MoCoV3(vit((8, 8, 1), "vit_test"), projection_dim=6, hidden_units=8),
+            "dino": lambda: DINO(vit((8, 8, 1), "vit_test"), **heads),
+            "ibot": lambda: IBOT(vit((8, 8, 1), "vit_test", mask_token=True), seed=0, **heads)}[base]
     options = dict(num_prototypes=(6, 2), num_negative_paths=4, warmup_epochs=1, seed=0)
     options.update(kwargs)
     return HIRL(make(), **options)
@@ -71,10 +78,11 @@ def test_dataset_batches_are_placed_by_index():
     assert history.history["spd_loss"][1] > 0
 
 
-def test_mixed_precision_gradients_are_finite():
+@pytest.mark.parametrize("base", ["moco", "swav", "moco_v3", "dino", "ibot"])
+def test_mixed_precision_gradients_are_finite(base):
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
-        model = small("moco")
+        model = small(base)
         model.compile(optimizer=keras.optimizers.SGD(0.1))
         history = model.fit(IMAGES, batch_size=8, epochs=2, verbose=0)
     finally:
@@ -84,6 +92,28 @@ def test_mixed_precision_gradients_are_finite():
     assert all(np.isfinite(np.asarray(w)).all() for w in model.trainable_weights)
     z = model.level_embeddings(IMAGES[:4])
     assert z.dtype == "float32"
+
+
+def test_paper_settings_per_base():
+    # The paper's heads: 5 layers for MoCo v3, 2 otherwise; the reference code re-assigns SwAV's batches each step.
+    models = {b: small(b) for b in ("moco_v3", "dino", "swav")}
+    assert [m.head_layers for m in models.values()] == [5, 2, 2]
+    assert [m.reassign_each_step for m in models.values()] == [False, False, True]
+    assert models["dino"].base.embedding_dim == 6 and models["dino"].heads[0].units == 6
+
+
+def test_reassign_each_step_moves_the_batch_to_the_second_views_nearest_prototype():
+    model = small("swav")
+    clusters = model.update_prototypes(IMAGES, verbose=0)
+    index = np.array([3, 7, 11])
+    views = (IMAGES[index], IMAGES[index][:, ::-1])  # a second view: the images flipped upside down
+    model._spd_loss(index)(model.base.embed(views[0]), views)
+    features = np.asarray(model.base.cluster_features(views[1]))
+    want = np.argmax(features @ clusters.prototypes[0].T, axis=1)
+    assigned = np.asarray(model._state["assignments"])
+    np.testing.assert_array_equal(assigned[index], want)
+    others = np.setdiff1d(np.arange(len(IMAGES)), index)
+    np.testing.assert_array_equal(assigned[others], clusters.assignments[others])
 
 
 def test_export_serves_the_encoder(tmp_path, serve_fresh):

@@ -1,6 +1,8 @@
-"""`SelfSupervisedModel`: what SimCLR, MoCo v2 and SimSiam share (an encoder, two random views, a train step)."""
+"""`SelfSupervisedModel`: what the self-supervised methods share (an encoder, random views, a train step), and
+their shared pieces: momentum (EMA) updates, schedules by step, a step counter."""
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_hier._training_state import SavesTrainingState
@@ -23,10 +25,11 @@ class SelfSupervisedModel(SavesTrainingState, keras.Model):
     drawing the two views, and a `train_step` on the method's `view_loss`.
 
     Calling the model runs the encoder (the features used downstream). Subclasses set `self.projector` (a
-    `ProjectionHead`) and define `view_loss(view_1, view_2, training)` returning `(loss, embedding of view 1)` —
-    the embedding is `embed`'s unit-norm projection, the z_0 that HIRL builds on; they may override `embed`,
-    `cluster_features` (what HIRL clusters: the momentum encoder's embedding where there is one),
-    `online_variables` and `after_step` (e.g. a momentum update).
+    `ProjectionHead`) and define `view_loss(*views, training)` returning `(loss, embedding of the first view)` —
+    the embedding is the unit-norm z_0 that HIRL builds on (`embed`'s projection); they may override `views`
+    (more than two: multi-crop), `embed`, `embedding_dim`, `cluster_features` (what HIRL clusters: the momentum
+    encoder's or teacher's embedding where there is one), `online_variables`, `before_step` (e.g. a teacher's
+    momentum update before the step, as DINO) and `after_step` (e.g. MoCo v2's momentum update).
 
     Batches are images, `(images, labels)` (labels ignored) or `{"images": ...}`: for example
     `keras_hier.datasets.pipeline.make_dataset(images, numpy.arange(len(images)), shuffle=True,
@@ -41,8 +44,8 @@ class SelfSupervisedModel(SavesTrainingState, keras.Model):
     def __init__(self, encoder, augmentation=None, **kwargs):
         super().__init__(**kwargs)
         if not callable(getattr(self, "view_loss", None)):
-            raise TypeError(f"{type(self).__name__} must define view_loss(view_1, view_2, training): use SimCLR, "
-                            "MoCoV2 or SimSiam, or subclass SelfSupervisedModel with your method's loss.")
+            raise TypeError(f"{type(self).__name__} must define view_loss(*views, training): use one of "
+                            "keras_hier.models.ssl.METHODS, or subclass SelfSupervisedModel with your method's loss.")
         outputs, inputs = getattr(encoder, "outputs", None), getattr(encoder, "inputs", None)
         if not outputs or not inputs:
             raise ValueError("The encoder must be a built Functional or Sequential `keras.Model` (it has no "
@@ -91,12 +94,13 @@ class SelfSupervisedModel(SavesTrainingState, keras.Model):
         return filepath
 
     def views(self, images):
-        """Two random views of each image."""
+        """The random views of each image the loss compares: two by default."""
         return self.augmentation(images, training=True), self.augmentation(images, training=True)
 
     def embed(self, images, training=False):
-        """The online embedding: the unit-norm output of the projection head [batch, embedding_dim]."""
-        return ops.normalize(self.projector(self.encoder(images, training=training), training=training), axis=-1)
+        """The online embedding: the unit-norm output of the projection head [batch, embedding_dim], float32."""
+        projection = self.projector(self.encoder(images, training=training), training=training)
+        return ops.normalize(ops.cast(projection, "float32"), axis=-1)  # float16's epsilon would underflow
 
     def cluster_features(self, images):
         """The features HIRL clusters (inference mode): the online embedding unless overridden."""
@@ -110,28 +114,39 @@ class SelfSupervisedModel(SavesTrainingState, keras.Model):
     def _optimized_variables(self):  # `compile` builds the optimizer on these: not the momentum encoder's
         return self.online_variables if self.built else None
 
+    def before_step(self):
+        """Runs before each step's loss (e.g. a teacher's momentum update, where the reference code does it
+        first)."""
+
     def after_step(self):
-        """Runs after each optimizer step (e.g. MoCo's momentum update)."""
+        """Runs after each optimizer step (e.g. MoCo v2's momentum update)."""
 
     def fit_step(self, images, optimizer, extra_loss=None):
-        """One step of `optimizer` on the method's loss plus `extra_loss(embedding) -> (loss, variables)` (HIRL's
-        L_SPD); returns `(method's loss, extra loss or None)`."""
+        """One step of `optimizer` on the method's loss plus `extra_loss(embedding, views) -> (loss, variables)`
+        (HIRL's L_SPD on the first view's embedding); returns `(method's loss, extra loss or None)`."""
         import tensorflow as tf
 
-        view_1, view_2 = self.views(images)
+        views = self.views(images)
+        self.before_step()
         variables = list(self.online_variables)
         with tf.GradientTape() as tape:
-            loss, embedding = self.view_loss(view_1, view_2, training=True)
+            loss, embedding = self.view_loss(*views, training=True)
             extra = None
             if extra_loss is not None:
-                extra, extra_variables = extra_loss(embedding)
+                extra, extra_variables = extra_loss(embedding, views)
                 variables += list(extra_variables)
             total = loss if extra is None else loss + extra
             # Gradients are summed over the replicas of a strategy: scale to the global batch's mean.
             scaled = optimizer.scale_loss(scale_loss_for_replicas(total))
-        optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
+        gradients = self.adjust_gradients(tape.gradient(scaled, variables), variables)
+        optimizer.apply_gradients(zip(gradients, variables))
         self.after_step()
         return loss, extra
+
+    def adjust_gradients(self, gradients, variables):
+        """The gradients the optimizer applies (unchanged unless overridden: e.g. frozen prototypes or last layer
+        for the first steps)."""
+        return gradients
 
     def train_step(self, data):
         loss, _ = self.fit_step(batch_images(data), self.optimizer)
@@ -169,3 +184,49 @@ def mean_cross_entropy(labels, logits):
     """Mean softmax cross entropy of float32 `logits` [batch, n] against int `labels` [batch] (0 when empty)."""
     return safe_mean(keras.losses.sparse_categorical_crossentropy(labels, ops.cast(logits, "float32"),
                                                                   from_logits=True))
+
+
+def ema_update(targets, sources, momentum):
+    """`target <- momentum * target + (1 - momentum) * source` for each pair: a momentum encoder or teacher
+    following its online network (`momentum` a float or a scalar tensor)."""
+    for target, source in zip(targets, sources):
+        target.assign(momentum * target + (1.0 - momentum) * ops.cast(source, target.dtype))
+
+
+def cosine_schedule(start, end, step, total_steps):
+    """`start` at step 0, `end` at `total_steps`, along a half cosine (and `end` after); `start` throughout when
+    `total_steps` is 0 — MoCo v3's and DINO's teacher momentum (start 0.99 / 0.996, end 1).
+
+    Example:
+    >>> [round(float(cosine_schedule(0.99, 1.0, s, 10)), 4) for s in (0, 5, 10, 20)]
+    [0.99, 0.995, 1.0, 1.0]
+    """
+    if not total_steps:
+        return ops.convert_to_tensor(start, "float32")
+    progress = ops.minimum(ops.cast(step, "float32") / float(total_steps), 1.0)
+    return end + (start - end) * 0.5 * (1.0 + ops.cos(np.pi * progress))
+
+
+def linear_warmup(start, end, step, warmup_steps):
+    """`start` at step 0 rising linearly to `end` at `warmup_steps`, then `end` — DINO's teacher temperature.
+
+    Example:
+    >>> [round(float(linear_warmup(0.04, 0.07, s, 30)), 3) for s in (0, 15, 30, 99)]
+    [0.04, 0.055, 0.07, 0.07]
+    """
+    if not warmup_steps:
+        return ops.convert_to_tensor(end, "float32")
+    progress = ops.minimum(ops.cast(step, "float32") / float(warmup_steps), 1.0)
+    return start + (end - start) * progress
+
+
+def add_step_counter(model):
+    """Gives `model` a `steps_done` variable (int64, saved with the weights, so schedules resume exactly) that
+    `count_step(model)` raises by one after each training step."""
+    model.steps_done = model.add_weight(shape=(), dtype="int64", initializer="zeros", trainable=False,
+                                        name="steps_done", aggregation="only_first_replica")
+
+
+def count_step(model):
+    """Raises `model.steps_done` (see `add_step_counter`) by one."""
+    model.steps_done.assign_add(ops.cast(1, "int64"))

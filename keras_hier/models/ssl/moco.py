@@ -6,7 +6,7 @@ from keras import ops
 
 from keras_hier.distribute import all_gather
 from keras_hier.layers.projection_head import ProjectionHead
-from keras_hier.models.ssl.base import SelfSupervisedModel, mean_cross_entropy
+from keras_hier.models.ssl.base import SelfSupervisedModel, ema_update, mean_cross_entropy
 
 
 @keras.saving.register_keras_serializable(package="keras_hier")
@@ -120,10 +120,8 @@ class MoCoV2(SelfSupervisedModel):
         self.queue_pointer.assign((self.queue_pointer + ops.cast(b, "int32")) % self.queue_size)
 
     def after_step(self):
-        m = self.momentum
-        for key, online in zip(self.key_encoder.trainable_weights + self.key_projector.trainable_weights,
-                               self.encoder.trainable_weights + self.projector.trainable_weights):
-            key.assign(m * key + (1.0 - m) * ops.cast(online, key.dtype))
+        ema_update(self.key_encoder.trainable_weights + self.key_projector.trainable_weights,
+                   self.encoder.trainable_weights + self.projector.trainable_weights, self.momentum)
 
     def get_config(self):
         return {**super().get_config(), "projection_dim": self.projection_dim, "hidden_units": self.hidden_units,

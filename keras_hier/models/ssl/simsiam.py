@@ -54,10 +54,11 @@ class SimSiam(SelfSupervisedModel):
         p1, p2 = self.predictor(z1, training=training), self.predictor(z2, training=training)
 
         def cosine(p, z):
-            return ops.sum(ops.normalize(p, axis=-1) * ops.normalize(ops.stop_gradient(z), axis=-1), axis=-1)
+            p, z = ops.cast(p, "float32"), ops.cast(ops.stop_gradient(z), "float32")  # float16's epsilon underflows
+            return ops.sum(ops.normalize(p, axis=-1) * ops.normalize(z, axis=-1), axis=-1)
 
         loss = -(safe_mean(cosine(p1, z2)) + safe_mean(cosine(p2, z1))) / 2.0
-        return loss, ops.normalize(z1, axis=-1)
+        return loss, ops.normalize(ops.cast(z1, "float32"), axis=-1)
 
     def get_config(self):
         return {**super().get_config(), "projection_dim": self.projection_dim,
