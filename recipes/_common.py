@@ -222,8 +222,9 @@ def applications_encoder(backbone, input_shape, weights="none"):
 
     make = {"resnet50": keras.applications.ResNet50, "resnet101": keras.applications.ResNet101,
             "resnet152": keras.applications.ResNet152}[backbone]
+    # Any image size inside (multi-crop's small views go through the same weights); the given size outside.
     net = make(include_top=False, pooling="avg", weights=None if weights == "none" else weights,
-               input_shape=input_shape)
+               input_shape=(None, None, input_shape[-1]))
     images = keras.Input(input_shape, name="images")
     x = keras.applications.resnet.preprocess_input(keras.layers.Rescaling(255.0)(images))
     return keras.Model(images, net(x), name="encoder")

@@ -1,15 +1,17 @@
 """HIRL recipe: a self-supervised base method and its HIRL variant (Xu et al., 2022), side by side.
 
-`python -m recipes.hirl` pre-trains MoCo v2 (or `--method simclr | simsiam`) and HIRL on top of it with identical
-settings (same encoder initialisation, augmentation, optimiser and epochs) on Fashion-MNIST's training images without
-their labels, then scores both frozen encoders on the test set: weighted k-NN top-1 (cosine, T = 0.07, best of
-k in 10 / 20 / 100 / 200, the training images as memory bank), a linear probe, and K-means clustering accuracy, NMI
-and AMI; mean ± sd over `--seeds`. Writes metrics.json, a t-SNE map of both encoders' test features and bars of the
-scores (PNG), the HIRL model (.keras) and its encoder with the linear probe as a serving SavedModel (uint8 images
-in, classes out). `--dataset image_folder --data-dir D` reads
-ImageNet-style `D/train/<class>/*` and `D/val/<class>/*` folders instead; `--paper` sets the paper's ImageNet
-settings (prototypes 30000,10000,1000, 1000 negative paths, 20 warm-up epochs of 200, ResNet-50, batch 256,
-momentum 0.999).
+`python -m recipes.hirl` pre-trains a base method (`--base`: the paper's six, `moco_v2` (default), `simsiam`,
+`swav`, `moco_v3`, `dino`, `ibot`, and `simclr`) and HIRL on top of it with identical settings (same encoder
+initialisation, augmentation, optimiser and epochs) on Fashion-MNIST's training images without their labels, then
+scores both frozen encoders on the test set: weighted k-NN top-1 (cosine, T = 0.07, best of k in 10 / 20 / 100 /
+200, the training images as memory bank), a linear probe, and K-means clustering accuracy, NMI and AMI; mean ± sd
+over `--seeds`. The CNN bases train a small CNN (`--backbone convnet`) with SGD, the ViT bases (MoCo v3, DINO, iBOT)
+a small ViT (`vit_mini`: 4-pixel patches) with AdamW and a learning-rate warm-up, as in the paper. Writes
+metrics.json, a t-SNE map of both encoders' test features and bars of the scores (PNG), the HIRL model (.keras) and
+its encoder with the linear probe as a serving SavedModel (uint8 images in, classes out). `--dataset image_folder
+--data-dir D` reads ImageNet-style `D/train/<class>/*` and `D/val/<class>/*` folders instead; `--paper` sets the
+paper's ImageNet settings for MoCo v2 (prototypes 30000,10000,1000, 1000 negative paths, 20 warm-up epochs of 200,
+ResNet-50, batch 256, momentum 0.999).
 """
 
 import json
@@ -19,10 +21,25 @@ import time
 import numpy as np
 
 from ._common import (
-    NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, add_run_flags, add_weight_decay_flag, applications_encoder,
+    NON_NEGATIVE_FLOAT, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, add_run_flags, applications_encoder,
     coupled_sgd, mean_and_spread, number, number_list, parse_recipe_args, recipe_parser, run_under_runtime,
 )
 from ._training import Training
+
+# Per base: the paper's encoder family, optimizer and its settings (Tab. 7 of the supplement, scaled to batch 256;
+# SwAV's LARS is plain SGD here), the views, and HIRL's negative paths (1000 for the CNN bases, 100 for the ViT ones).
+BASES = {
+    "moco_v2": dict(title="MoCo v2", family="cnn", optimizer="sgd", lr=0.06, weight_decay=1e-4, negatives=1000),
+    "simsiam": dict(title="SimSiam", family="cnn", optimizer="sgd", lr=0.05, weight_decay=1e-4, negatives=1000),
+    "swav": dict(title="SwAV", family="cnn", optimizer="sgd", lr=0.3, weight_decay=1e-6, negatives=1000,
+                 local_crops=4),
+    "moco_v3": dict(title="MoCo v3", family="vit", optimizer="adamw", lr=1.5e-4, weight_decay=0.1, negatives=100),
+    "dino": dict(title="DINO", family="vit", optimizer="adamw", lr=5e-4, weight_decay=0.04, negatives=100,
+                 local_crops=4),
+    "ibot": dict(title="iBOT", family="vit", optimizer="adamw", lr=5e-4, weight_decay=0.04, negatives=100,
+                 local_crops=4),
+    "simclr": dict(title="SimCLR", family="cnn", optimizer="sgd", lr=0.06, weight_decay=1e-4, negatives=1000),
+}
 
 PAPER = {"num_prototypes": [30000, 10000, 1000], "num_negative_paths": 1000, "warmup_epochs": 20, "epochs": 200,
          "backbone": "resnet50", "batch_size": 256, "momentum": 0.999, "lr": 0.03, "weight_decay": 1e-4,
@@ -35,18 +52,32 @@ def parse_args(argv=None):
     p.add_argument("--data-dir", help="image_folder: the folder holding train/<class>/* and val/<class>/*; "
                                       "fashion_mnist: a folder holding its four .gz files")
     p.add_argument("--image-size", type=POSITIVE_INT, default=224, help="image_folder input size")
-    p.add_argument("--method", default="moco_v2", choices=("moco_v2", "simclr", "simsiam"))
-    p.add_argument("--backbone", default="convnet", choices=("convnet", "resnet50", "resnet101", "resnet152"))
+    p.add_argument("--base", "--method", dest="base", default="moco_v2", choices=tuple(BASES),
+                   help="the self-supervised base method")
+    p.add_argument("--backbone", default="auto",
+                   choices=("auto", "convnet", "resnet50", "resnet101", "resnet152", "vit_mini", "vit_tiny",
+                            "vit_small"),
+                   help="the encoder (auto: convnet for the CNN bases, vit_mini for MoCo v3, DINO and iBOT)")
     p.add_argument("--train-size", type=NON_NEGATIVE_INT, default=30000, help="training images used (0: all)")
     p.add_argument("--eval-size", type=NON_NEGATIVE_INT, default=0, help="fashion_mnist test images scored (0: all 10,000)")
     p.add_argument("--epochs", type=POSITIVE_INT, default=6, help="pre-training epochs of each model")
     p.add_argument("--warmup-epochs", type=NON_NEGATIVE_INT, default=2, help="epochs of the base method alone (T1)")
     p.add_argument("--num-prototypes", type=number_list(int, 1), default="300,100,20",
                    help="prototypes per level, finest first")
-    p.add_argument("--num-negative-paths", type=POSITIVE_INT, default=100, help="negative paths per image in L_SPD")
+    p.add_argument("--num-negative-paths", type=POSITIVE_INT, default=100, help="negative paths per image in L_SPD "
+                   "(the paper: 1000 for the CNN bases, 100 for the ViT ones)")
     p.add_argument("--batch-size", type=POSITIVE_INT, default=256)
-    p.add_argument("--lr", type=POSITIVE_FLOAT, default=0.06, help="SGD learning rate at batch 256 (scaled), cosine decay")
-    add_weight_decay_flag(p, 1e-4, "MoCo v2 and SimSiam, which HIRL keeps: 1e-4")
+    p.add_argument("--lr", type=POSITIVE_FLOAT, help="learning rate at batch 256 (scaled), cosine decay (default: "
+                   "the base's, " + ", ".join(f"{k} {v['lr']:g}" for k, v in BASES.items()) + ")")
+    p.add_argument("--lr-warmup-epochs", type=NON_NEGATIVE_INT,
+                   help="linear learning-rate warm-up from 0 (default: 1 for the ViT bases, 0 for the CNN ones)")
+    p.add_argument("--weight-decay", type=NON_NEGATIVE_FLOAT,
+                   help="SGD bases: coupled L2 as the papers mean it (PyTorch's SGD; keras_hier.optimizers."
+                        "CoupledSGD), about ten times stronger than the same value in keras.optimizers.SGD at "
+                        "momentum 0.9; AdamW bases: decoupled, as PyTorch's and Keras' AdamW (default: the base's, "
+                        + ", ".join(f"{k} {v['weight_decay']:g}" for k, v in BASES.items()) + ")")
+    p.add_argument("--local-crops", type=NON_NEGATIVE_INT, help="small crops per image for SwAV, DINO and iBOT "
+                   "(12 px of 28; default 4, the paper: 6 for SwAV, 10 for DINO and iBOT)")
     p.add_argument("--projection-dim", type=POSITIVE_INT, default=128, help="projection head output size")
     p.add_argument("--hidden-units", type=POSITIVE_INT, default=512, help="projection head hidden width")
     p.add_argument("--queue-size", type=POSITIVE_INT, default=4096, help="MoCo v2 negatives")
@@ -55,10 +86,25 @@ def parse_args(argv=None):
     add_run_flags(p, "runs/hirl")
     args = parse_recipe_args(p, argv)
     if args.paper:
+        if args.base != "moco_v2":
+            raise SystemExit("--paper sets the paper's MoCo v2 settings: use it with --base moco_v2.")
         for key, value in PAPER.items():
             setattr(args, key, value)
+    settings = BASES[args.base]
+    if args.backbone == "auto":
+        args.backbone = "vit_mini" if settings["family"] == "vit" else "convnet"
+    if args.lr is None:
+        args.lr = settings["lr"]
+    if args.weight_decay is None:
+        args.weight_decay = settings["weight_decay"]
+    if args.lr_warmup_epochs is None:
+        args.lr_warmup_epochs = 1 if settings["family"] == "vit" else 0
+    if args.local_crops is None:
+        args.local_crops = settings.get("local_crops", 0)
     if not 0 <= args.warmup_epochs < args.epochs:
         raise SystemExit(f"--warmup-epochs must be in [0, --epochs); got {args.warmup_epochs} of {args.epochs}.")
+    if args.lr_warmup_epochs >= args.epochs:
+        raise SystemExit(f"--lr-warmup-epochs must be below --epochs; got {args.lr_warmup_epochs} of {args.epochs}.")
     return args
 
 
@@ -101,20 +147,73 @@ def folder_data(args):
                                                           shuffle=True, seed=seed, repeat=True, first_batch=first)}
 
 
-def build_base(args, input_shape, seed):
+def build_encoder(args, input_shape):
+    """The encoder `--backbone` names, for images of `input_shape`."""
+    from keras_hier.backbones import convnet, vit
+
+    if args.backbone == "convnet":
+        return convnet(input_shape)
+    if args.backbone.startswith("vit"):
+        options = {"ibot": dict(mask_token=True),  # MoCo v3's remedies for instability on ViTs:
+                   "moco_v3": dict(position_embedding="sincos", patch_embedding_trainable=False)}
+        patch = {} if input_shape[0] >= 96 else {"patch_size": 4}
+        return vit(input_shape, args.backbone, name="encoder", **patch, **options.get(args.base, {}))
+    return applications_encoder(args.backbone, input_shape)
+
+
+def build_base(args, input_shape, seed, total_steps):
+    """The base method of `--base` with its paper's settings scaled to this run of `total_steps` steps: MoCo v3's and
+    DINO's momentum schedules over the run, DINO's teacher-temperature warm-up over its first 30 % (DINO: 30 of 100
+    epochs) and its frozen last layer for the first 1 % (one of 100 epochs), SwAV's frozen prototypes for the first
+    1 %."""
     import keras
 
-    from keras_hier.backbones import convnet
-    from keras_hier.models.ssl import MoCoV2, SimCLR, SimSiam
+    from keras_hier.models.ssl import DINO, IBOT, MoCoV2, MoCoV3, SimCLR, SimSiam, SwAV
 
     keras.utils.set_random_seed(seed)
-    encoder = convnet(input_shape) if args.backbone == "convnet" else applications_encoder(args.backbone, input_shape)
-    if args.method == "moco_v2":
+    encoder = build_encoder(args, input_shape)
+    side = int(input_shape[0])
+    local = dict(num_local_crops=args.local_crops, local_size=max(4, round(side * 3 / 7 / 4) * 4))
+    early = max(1, total_steps // 100)
+    if args.base == "moco_v2":
         return MoCoV2(encoder, args.projection_dim, args.hidden_units, queue_size=args.queue_size,
                       momentum=args.momentum, seed=seed)
-    if args.method == "simclr":
+    if args.base == "simclr":
         return SimCLR(encoder, args.projection_dim, args.hidden_units)
-    return SimSiam(encoder, projection_dim=4 * args.projection_dim, predictor_units=args.projection_dim)
+    if args.base == "simsiam":
+        return SimSiam(encoder, projection_dim=4 * args.projection_dim, predictor_units=args.projection_dim)
+    if args.base == "swav":
+        return SwAV(encoder, args.projection_dim, 4 * args.hidden_units, num_prototypes=10 * args.num_prototypes[0],
+                    freeze_prototypes_steps=early, **local)
+    if args.base == "moco_v3":
+        return MoCoV3(encoder, 2 * args.projection_dim, 4 * args.hidden_units, momentum=args.momentum,
+                      momentum_schedule_steps=total_steps)
+    dino = dict(output_dim=16 * args.hidden_units, hidden_units=4 * args.hidden_units,
+                bottleneck_units=2 * args.projection_dim, teacher_temperature_warmup_steps=int(0.3 * total_steps),
+                momentum=0.996, momentum_schedule_steps=total_steps, freeze_last_layer_steps=early, **local)
+    if args.base == "dino":
+        return DINO(encoder, **dino)
+    return IBOT(encoder, seed=seed, **dino)
+
+
+def optimizer(args, steps, per_epoch):
+    """The base's optimizer over `steps` steps: SGD with coupled weight decay (momentum 0.9) or AdamW, the learning
+    rate scaled to the batch size, warmed up linearly over `--lr-warmup-epochs`, then a cosine decay."""
+    import keras
+
+    peak = args.lr * args.batch_size / 256
+    warmup = min(args.lr_warmup_epochs * per_epoch, steps - 1)
+    schedule = keras.optimizers.schedules.CosineDecay(0.0 if warmup else peak, steps - warmup,
+                                                      warmup_target=peak if warmup else None, warmup_steps=warmup)
+    if BASES[args.base]["optimizer"] == "adamw":
+        return keras.optimizers.AdamW(schedule, weight_decay=args.weight_decay, beta_1=0.9, beta_2=0.999)
+    return coupled_sgd(schedule, args.weight_decay)
+
+
+def training_steps(args, training, n):
+    """`(steps of one model's run, steps per pass over the `n` training images, steps per epoch)`."""
+    per_pass = max(1, n // args.batch_size)
+    return training.stage_steps(args.epochs, per_pass), per_pass, training.steps_per_epoch(per_pass)
 
 
 def pretrain(model, name, args, training, data, seed, budget=None):
@@ -125,10 +224,8 @@ def pretrain(model, name, args, training, data, seed, budget=None):
     from keras_hier.datasets.pipeline import make_batches
 
     n = len(data["train_labels"])
-    per_pass = max(1, n // args.batch_size)
-    steps = training.stage_steps(args.epochs, per_pass)
-    schedule = keras.optimizers.schedules.CosineDecay(args.lr * args.batch_size / 256, steps)
-    model.compile(optimizer=coupled_sgd(schedule, args.weight_decay))
+    steps, per_pass, per_epoch = training_steps(args, training, n)
+    model.compile(optimizer=optimizer(args, steps, per_epoch))
     kwargs = {"cluster_data": data["train"]} if hasattr(model, "update_prototypes") else {}
     if "shuffled" in data:  # tf.data: (images, index) batches; HIRL clusters the ordered pipeline
         def batches(first):
@@ -196,8 +293,9 @@ def run(args, precision):
     prototypes = list(args.num_prototypes)
     os.makedirs(args.output, exist_ok=True)
     data = fashion_data(args) if args.dataset == "fashion_mnist" else folder_data(args)
-    base_name = {"moco_v2": "MoCo v2", "simclr": "SimCLR", "simsiam": "SimSiam"}[args.method]
+    base_name = BASES[args.base]["title"]
     names = (base_name, f"HIRL-{base_name}")
+    total_steps, _, _ = training_steps(args, training, len(data["train_labels"]))
     print(f"{args.dataset}: {len(data['train_labels'])} training / {len(data['test_labels'])} test images; "
           f"{names[0]} vs {names[1]}, {args.epochs} epochs ({args.warmup_epochs} warm-up), prototypes {prototypes}, "
           f"precision {precision}")
@@ -207,7 +305,7 @@ def run(args, precision):
         for name in names:
             t = time.time()
             print(f"\n== {name}, seed {seed}")
-            model = build_base(args, data["input_shape"], seed)
+            model = build_base(args, data["input_shape"], seed, total_steps)
             if name != names[0]:
                 model = hirl = HIRL(model, prototypes, args.num_negative_paths, args.warmup_epochs, seed=seed)
             pretrain(model, f"seed{seed}/{'hirl' if name != names[0] else 'base'}", args, training, data, seed,

@@ -89,3 +89,40 @@ def test_image_folder_and_flags(tmp_path):
         recipe.parse_args(["--epochs", "2", "--warmup-epochs", "2"])
     with pytest.raises(SystemExit, match="--data-dir"):
         recipe.main(["--dataset", "image_folder", "--output", str(tmp_path / "x")])
+
+
+def test_every_base_is_wired_with_its_papers_settings():
+    import keras
+
+    from keras_hier.backbones import VisionTransformer
+    from keras_hier.models import ssl
+    from keras_hier.optimizers import CoupledSGD
+
+    classes = {"moco_v2": ssl.MoCoV2, "simsiam": ssl.SimSiam, "swav": ssl.SwAV, "moco_v3": ssl.MoCoV3,
+               "dino": ssl.DINO, "ibot": ssl.IBOT, "simclr": ssl.SimCLR}
+    assert set(classes) == set(recipe.BASES)
+    for base, cls in classes.items():
+        args = recipe.parse_args(["--base", base, "--hidden-units", "8", "--projection-dim", "4",
+                                  "--num-prototypes", "6,2"])
+        model = recipe.build_base(args, (28, 28, 1), 0, total_steps=1000)
+        assert type(model) is cls
+        vit = [layer for layer in model.encoder.layers if isinstance(layer, VisionTransformer)]
+        optimizer = recipe.optimizer(args, 1000, 100)
+        settings = recipe.BASES[base]
+        decay = getattr(optimizer, "coupled_weight_decay", optimizer.weight_decay)
+        assert decay == pytest.approx(settings["weight_decay"]) and args.lr == settings["lr"]
+        if settings["family"] == "vit":  # AdamW (decoupled, as PyTorch's), a one-epoch warm-up, a ViT
+            assert type(optimizer) is keras.optimizers.AdamW and bool(vit) and vit[0].patch_size == 4
+            assert float(optimizer.learning_rate) == 0.0  # the warm-up starts at 0
+        else:
+            assert type(optimizer) is CoupledSGD and not vit
+    moco_v3 = recipe.build_base(recipe.parse_args(["--base", "moco_v3", "--hidden-units", "8"]), (28, 28, 1), 0, 1000)
+    vit = moco_v3.encoder.layers[-1]
+    assert vit.position_embedding == "sincos" and not vit.patch_embedding_trainable
+    assert moco_v3.momentum_schedule_steps == 1000
+    dino = recipe.build_base(recipe.parse_args(["--base", "dino", "--hidden-units", "8"]), (28, 28, 1), 0, 1000)
+    assert (dino.teacher_temperature_warmup_steps, dino.freeze_last_layer_steps, dino.num_local_crops,
+            dino.local_size) == (300, 10, 4, 12)
+    assert recipe.parse_args(["--method", "simclr"]).base == "simclr"  # the flag's old name
+    with pytest.raises(SystemExit, match="moco_v2"):
+        recipe.parse_args(["--paper", "--base", "dino"])
