@@ -73,6 +73,13 @@ def _():
     return functional(ProjectionHead(3, hidden_units=5), (4,)), RNG.normal(size=(3, 4)).astype("float32")
 
 
+@case("PerImageGaussianBlur")
+def _():
+    from keras_hier.layers import PerImageGaussianBlur
+
+    return functional(PerImageGaussianBlur(0.5, seed=0), (8, 8, 1)), images()
+
+
 @case("TreeProbability")
 def _():
     from keras_hier.layers import TreeProbability

@@ -6,6 +6,7 @@ from keras_hier.layers.dino_head import DINOHead
 from keras_hier.layers.minilm_embedding import MiniLMEmbedding
 from keras_hier.layers.gated_graph_propagation import GatedGraphPropagation
 from keras_hier.layers.learned_adjacency import LearnedAdjacency
+from keras_hier.layers.per_image_gaussian_blur import PerImageGaussianBlur
 from keras_hier.layers.pos_vae import PosVAE
 from keras_hier.layers.projection_head import ProjectionHead
 from keras_hier.layers.random_apply import RandomApply
@@ -19,6 +20,7 @@ __all__ = [
     "MiniLMEmbedding",
     "GatedGraphPropagation",
     "LearnedAdjacency",
+    "PerImageGaussianBlur",
     "PosVAE",
     "ProjectionHead",
     "RandomApply",

@@ -51,6 +51,10 @@ CASES = {
     "VisionTransformer": ("keras_hier.backbones.vit",
                           lambda: {"image_size": 8, "patch_size": 4, "hidden_dim": 4, "depth": 1, "num_heads": 2},
                           {"input_shape": (2, 8, 8, 1), "expected_output_shape": (2, 4)}),
+    "PerImageGaussianBlur": ("keras_hier.layers", lambda: {"probability": 0.5, "seed": 0},
+                             {"input_shape": (2, 8, 8, 1), "expected_output_shape": (2, 8, 8, 1),
+                              "expected_num_seed_generators": 1,
+                              "run_training_check": False}),  # no weights to train
     "TreeProbability": ("keras_hier.layers", lambda: {"paths": [[(0, 0), (1, 1)], [(0, 0), (1, 0)], [(0, 1)]]},
                         {"input_data": [np.full((2, 2), 0.5, "float32"), np.full((2, 2), 0.5, "float32")],
                          "expected_output_shape": (2, 3), "expected_num_trainable_weights": 0,

@@ -1,8 +1,8 @@
 """`view_augmentation`: the random view of an image that the self-supervised methods compare (Keras layers)."""
 
 import keras
-import numpy as np
 
+from keras_hier.layers.per_image_gaussian_blur import PerImageGaussianBlur
 from keras_hier.layers.random_apply import RandomApply
 
 
@@ -16,7 +16,7 @@ def view_augmentation(channels=3, crop_scale=(0.2, 1.0), flip=True, jitter=0.4, 
     `RandomZoom` then `RandomTranslation`), colour jitter on 80 % of the views where the channels allow it
     (brightness and contrast on grey images; brightness, contrast, saturation and hue on colour ones), a random
     grey conversion (colour images), a Gaussian blur on half of the views with sigma drawn from (0.1, 2.0)
-    pixels, and a horizontal flip — MoCo v2's `RandomApply([ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8)`,
+    pixels for each view (`keras_hier.layers.PerImageGaussianBlur`), and a horizontal flip — MoCo v2's `RandomApply([ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8)`,
     `RandomGrayscale(p=0.2)`, `RandomApply([GaussianBlur([.1, 2.])], p=0.5)`. Images keep their size; with
     `training=False` the layers pass images through. The blur's sigma is in pixels, as MoCo v2's on 224-pixel
     crops: on small images the same sigma blurs relatively more (pass `blur_sigma` scaled by side / 224 to match
@@ -73,10 +73,8 @@ def view_augmentation(channels=3, crop_scale=(0.2, 1.0), flip=True, jitter=0.4, 
         smallest, largest = (float(s) for s in blur_sigma)
         if not 0 < smallest <= largest:
             raise ValueError(f"`blur_sigma` must be (min, max) with 0 < min <= max; got {blur_sigma}.")
-        kernel = 2 * int(np.ceil(3 * largest)) + 1  # +-3 sigma
-        layers.append(keras.layers.RandomGaussianBlur(factor=(blur, blur), kernel_size=kernel,
-                                                      sigma=(smallest, largest), value_range=value_range, seed=seed,
-                                                      dtype="float32"))  # its kernel fails to build in float16
+        layers.append(PerImageGaussianBlur(blur, sigma=(smallest, largest), seed=seed, name="gaussian_blur",
+                                           dtype="float32"))
     if flip:
         layers.append(keras.layers.RandomFlip("horizontal", seed=seed))
     return keras.Sequential(layers or [keras.layers.Identity()], name=name)

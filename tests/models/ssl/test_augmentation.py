@@ -19,14 +19,14 @@ def test_views_differ_and_inference_is_identity(channels):
     np.testing.assert_array_equal(np.asarray(augment(x, training=False)), x)
     names = [type(layer).__name__ for layer in augment.layers]
     expected = ["RandomZoom", "RandomTranslation", "RandomApply"] + (["RandomGrayscale"] if channels == 3 else []) \
-        + ["RandomGaussianBlur", "RandomFlip"]
+        + ["PerImageGaussianBlur", "RandomFlip"]
     assert names == expected  # MoCo v2's order: crop, jitter (p 0.8), grey (p 0.2), blur (p 0.5), flip
     jitter = augment.get_layer("colour_jitter")
     assert jitter.probability == 0.8
     inner = [type(layer).__name__ for layer in getattr(jitter.layer, "layers", [jitter.layer])]
     assert inner == (["RandomColorJitter"] if channels == 3 else ["RandomBrightness", "RandomContrast"])
-    blur = augment.layers[names.index("RandomGaussianBlur")]
-    assert tuple(blur.factor) == (0.5, 0.5) and tuple(blur.sigma) == (0.1, 2.0) and tuple(blur.kernel_size) == (13, 13)
+    blur = augment.layers[names.index("PerImageGaussianBlur")]
+    assert blur.probability == 0.5 and tuple(blur.sigma) == (0.1, 2.0) and blur.radius == 6  # 13 taps
 
 
 def test_random_apply_transforms_the_given_share_of_images():
