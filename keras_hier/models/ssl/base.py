@@ -220,6 +220,18 @@ def linear_warmup(start, end, step, warmup_steps):
     return start + (end - start) * progress
 
 
+def frozen_for_steps(gradients, variables, frozen, model, steps):
+    """`gradients` with those of the variables in `frozen` set to 0 while `model.steps_done < steps` (DINO's last
+    layer, SwAV's prototypes for the first steps). With AdamW's decoupled decay a frozen weight still shrinks, which
+    changes nothing for the weight-normalised layers this serves."""
+    if not steps:
+        return gradients
+    stopped = model.steps_done < steps
+    frozen = {id(v) for v in frozen}
+    return [ops.where(stopped, ops.zeros_like(g), g) if id(v) in frozen and g is not None else g
+            for g, v in zip(gradients, variables)]
+
+
 def add_step_counter(model):
     """Gives `model` a `steps_done` variable (int64, saved with the weights, so schedules resume exactly) that
     `count_step(model)` raises by one after each training step."""

@@ -5,8 +5,8 @@ from keras import ops
 
 from keras_hier.distribute import all_sum
 from keras_hier.layers.dino_head import DINOHead
-from keras_hier.models.ssl.base import (add_step_counter, cosine_schedule, count_step, ema_update, linear_warmup,
-                                        safe_mean)
+from keras_hier.models.ssl.base import (add_step_counter, cosine_schedule, count_step, ema_update,
+                                        frozen_for_steps, linear_warmup, safe_mean)
 from keras_hier.models.ssl.multi_crop import MultiCropModel
 
 
@@ -160,12 +160,8 @@ class DINO(MultiCropModel):
         count_step(self)
 
     def adjust_gradients(self, gradients, variables):
-        if not self.freeze_last_layer_steps:
-            return gradients
-        frozen = self.steps_done < self.freeze_last_layer_steps
-        last = {id(v) for v in (self.head.last_direction, self.head.last_norm)}
-        return [ops.where(frozen, ops.zeros_like(g), g) if id(v) in last and g is not None else g
-                for g, v in zip(gradients, variables)]
+        return frozen_for_steps(gradients, variables, (self.head.last_direction, self.head.last_norm), self,
+                                self.freeze_last_layer_steps)
 
     def _student_logits(self, views, training):
         """The student's head outputs on every view, divided by the student temperature, and its bottleneck on

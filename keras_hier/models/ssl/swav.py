@@ -5,7 +5,7 @@ from keras import ops
 
 from keras_hier.distribute import all_gather
 from keras_hier.layers.projection_head import ProjectionHead
-from keras_hier.models.ssl.base import add_step_counter, count_step, safe_mean
+from keras_hier.models.ssl.base import add_step_counter, count_step, frozen_for_steps, safe_mean
 from keras_hier.models.ssl.multi_crop import MultiCropModel
 
 
@@ -114,11 +114,7 @@ class SwAV(MultiCropModel):
         count_step(self)
 
     def adjust_gradients(self, gradients, variables):
-        if not self.freeze_prototypes_steps:
-            return gradients
-        frozen = self.steps_done < self.freeze_prototypes_steps
-        return [ops.where(frozen, ops.zeros_like(g), g) if v is self.prototypes and g is not None else g
-                for g, v in zip(gradients, variables)]
+        return frozen_for_steps(gradients, variables, (self.prototypes,), self, self.freeze_prototypes_steps)
 
     def codes(self, z, view, training):
         """The Sinkhorn codes of large view `view`'s embeddings `z` [batch, d] (this replica's rows), computed
