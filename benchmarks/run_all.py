@@ -12,7 +12,7 @@ import importlib
 import time
 
 BENCHMARKS = ("import_time", "wordnet_similarity", "hiernet_inference", "hierarchical_infonce", "rgcn",
-              "hierarchical_kmeans", "mixed_precision")
+              "hierarchical_kmeans", "mixed_precision", "augmentation")
 ON_REQUEST = ("demo_time",)
 
 
