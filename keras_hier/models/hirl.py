@@ -5,6 +5,7 @@ import numpy as np
 from keras import ops
 
 from keras_hier._training_state import SavesTrainingState
+from keras_hier.distribute import all_gather
 from keras_hier.layers.projection_head import ProjectionHead
 from keras_hier.losses.semantic_path import SemanticPathDiscrimination
 from keras_hier.models.prototype_update import PrototypeUpdate
@@ -110,8 +111,10 @@ class HIRL(SavesTrainingState, keras.Model):
         self.spd = SemanticPathDiscrimination(num_negative_paths, seed=seed)
         self.spd.build_prototypes(sizes, dim)
         # Training state, not weights: each image's level-0 prototype and whether there are prototypes yet.
+        # (`reassign_each_step` writes the assignments in the train step: every replica writes the same gathered rows.)
         self._state = {"assignments": tf.Variable(tf.zeros([0], tf.int32), shape=tf.TensorShape([None]),
-                                                  trainable=False),
+                                                  trainable=False,
+                                                  aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA),
                        "clustered": tf.Variable(False, trainable=False)}
         self.trackers = [keras.metrics.Mean(name=n) for n in ("loss", "ssl_loss", "spd_loss")]
         self._features_fn = None
@@ -229,20 +232,32 @@ class HIRL(SavesTrainingState, keras.Model):
         def loss(embedding, views):
             z = ops.stack([head(embedding, training=True) for head in self.heads], axis=1)
             rows = ops.cast(ops.reshape(index, (-1,)), "int32")
+            reassigned = self._reassign(rows, views[1]) if self.reassign_each_step else None
 
             def path_loss():  # only once there are prototypes (the assignments are empty before)
-                if self.reassign_each_step:  # the second view's nearest level-0 prototype, kept for later epochs
-                    nearest = self.spd.nearest_prototypes(self.base.cluster_features(views[1]))
-                    self._state["assignments"].scatter_nd_update(rows[:, None], nearest)
-                    positive = nearest
-                else:
-                    positive = ops.take(self._state["assignments"], rows)
+                positive = ops.take(self._state["assignments"], rows) if reassigned is None else reassigned
                 return safe_mean(self.spd.call(positive, z))
 
             value = tf.cond(self._state["clustered"], path_loss, lambda: tf.constant(0.0))
             return self.spd_weight * value, self._head_variables()
 
         return loss
+
+    def _reassign(self, rows, view):
+        """Moves the images `rows` to the level-0 prototype nearest to `view`'s cluster features (once there are
+        prototypes) and returns those prototypes. The collectives and the write stay outside any conditional (a
+        strategy cannot synchronise inside one): every replica writes the same rows of the global batch."""
+        import tensorflow as tf
+
+        nearest = self.spd.nearest_prototypes(self.base.cluster_features(view))
+        every_row, _ = all_gather(rows)
+        every_nearest, _ = all_gather(nearest)
+        state = self._state["assignments"]
+        current = tf.convert_to_tensor(state)
+        state.assign(tf.cond(self._state["clustered"],
+                             lambda: tf.tensor_scatter_nd_update(current, every_row[:, None], every_nearest),
+                             lambda: current))
+        return nearest
 
     def _head_variables(self):
         return [v for head in self.heads for v in head.trainable_variables]

@@ -165,15 +165,17 @@ def test_errors():
 
 
 def test_trains_under_mirrored_strategy_on_two_cpu_devices(run_mirrored):
-    # The step, the re-clustering and L_SPD run across replicas, on MoCo v2 (its queue too); that SimCLR's
-    # negatives and MoCo's queue span the global batch is tested in tests/models/ssl/test_simclr.py.
+    # The step, the re-clustering and L_SPD run across replicas, on SwAV (whose steps also re-assign the global
+    # batch's prototypes, with collectives outside the conditional); that SimCLR's negatives and MoCo's queue span
+    # the global batch is tested in tests/models/ssl/test_simclr.py, the other bases' state in
+    # tests/models/ssl/test_global_batch.py.
     out = run_mirrored(
         "from keras_hier.distribute import get_strategy, split_cpu\n"
         "split_cpu(2)\n"
         "import numpy as np, keras\n"
         "from tests.models.test_hirl import small, IMAGES\n"
         "strategy = get_strategy('mirrored')\n"
-        "for kind in ('moco',):\n"
+        "for kind in ('swav',):\n"
         "    with strategy.scope():\n"
         "        model = small(kind)\n"
         "        model.compile(optimizer=keras.optimizers.SGD(0.1))\n"
@@ -181,4 +183,4 @@ def test_trains_under_mirrored_strategy_on_two_cpu_devices(run_mirrored):
         "    print(kind, strategy.num_replicas_in_sync, h['spd_loss'][0] == 0 < h['spd_loss'][1],\n"
         "          bool(np.isfinite(h['loss']).all()))\n"
     )
-    assert out.strip().splitlines()[-1:] == ["moco 2 True True"]
+    assert out.strip().splitlines()[-1:] == ["swav 2 True True"]
