@@ -125,6 +125,8 @@ class Training:
             print(f"{name}: resuming at epoch {first_epoch + 1} of {epochs}")
         log = os.path.join(self.args.output, "logs", *name.split("/")) + ".csv"
         os.makedirs(os.path.dirname(log), exist_ok=True)
+        if first_epoch:
+            _truncate_log(log, first_epoch)  # an epoch logged but not backed up runs again: one row for it
         StageRecord, StopAfter, Backup = _stage_callbacks()
         record = StageRecord(steps, per_epoch)
         stage_callbacks = [record, *callbacks, StopAfter(steps, per_epoch),
@@ -180,8 +182,22 @@ def _backed_up_epoch(backup):
         return int(json.load(f).get("epoch", 0))
 
 
+def _truncate_log(path, epochs):
+    """Keeps the CSV log's header and its rows of the first `epochs` epochs (CSVLogger counts from 0)."""
+    import csv
+
+    from keras_hier._io import write_text_atomic
+
+    if not os.path.exists(path):
+        return
+    with open(path, newline="") as f:
+        lines = f.read().splitlines(keepends=True)
+    kept = lines[:1] + [line for line in lines[1:] if int(next(csv.reader([line]))[0]) < epochs]
+    write_text_atomic(path, "".join(kept))
+
+
 def _read_log(path):
-    """The CSV log as `{metric: [one value per epoch]}`, the last row of an epoch written twice winning."""
+    """The CSV log as `{metric: [one value per epoch]}` (the last row of an epoch written twice winning)."""
     import csv
 
     rows = {}

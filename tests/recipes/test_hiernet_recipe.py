@@ -32,21 +32,39 @@ def stage_weights(out):
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    """The tiny run, its checkpoints kept (a run removes them once it succeeded) to compare a resumed run with."""
+    """The tiny run, its checkpoints kept (a run removes them once it succeeded) to compare a resumed run with, and
+    a copy of its output folder as a run interrupted in the HierNet's second epoch leaves it: taken when that epoch's
+    CSV row is written, before its backup (the backbone stage finished, the HierNet backed up after epoch 1)."""
+    import shutil
+
+    import keras
+
     from recipes._training import Training
 
-    out = tmp_path_factory.mktemp("hiernet") / "run"
+    root = tmp_path_factory.mktemp("hiernet")
+    out, interrupted = root / "run", root / "interrupted"
+    epochs_ended = []
+    on_epoch_end = keras.callbacks.CSVLogger.on_epoch_end
+
+    def snapshot(self, epoch, logs=None):
+        on_epoch_end(self, epoch, logs)
+        epochs_ended.append(epoch)
+        if len(epochs_ended) == 4:  # backbone epochs 1-2, HierNet epoch 1, then HierNet epoch 2 before its backup
+            shutil.copytree(out, interrupted)
+
     remove = Training.remove_checkpoints
     Training.remove_checkpoints = lambda self: None
+    keras.callbacks.CSVLogger.on_epoch_end = snapshot
     try:
         metrics = recipe.main(TINY + ["--output", str(out)])
     finally:
         Training.remove_checkpoints = remove
-    return out, metrics
+        keras.callbacks.CSVLogger.on_epoch_end = on_epoch_end
+    return out, metrics, interrupted
 
 
 def test_tiny_run(tiny, run_served):
-    out, metrics = tiny
+    out, metrics, _ = tiny
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["backbone_accuracy"] == metrics["backbone_accuracy"]
     for key in ("backbone_accuracy", "hiernet_slow_accuracy", "hiernet_fast_accuracy"):
@@ -81,44 +99,36 @@ def test_tiny_run(tiny, run_served):
     assert printed.startswith("(3, 10)") and printed.strip().endswith("(3, 5)")
 
 
-def test_resume_ends_as_an_uninterrupted_run(tiny, tmp_path, monkeypatch):
-    """Interrupted after the HierNet's first epoch (its second epoch never backed up), then `--resume`: the finished
-    backbone stage is loaded, the HierNet stage restarts at epoch 2, and every stage ends with the weights of the
-    uninterrupted run, which the run's results then equal."""
-    import keras
+def test_resume_ends_as_an_uninterrupted_run(tiny, tmp_path, monkeypatch, capsys):
+    """A run interrupted in the HierNet's second epoch (the folder `tiny` copied at that moment: the finished
+    backbone stage, the HierNet backed up after epoch 1, its logs), then `--resume`: the finished backbone stage is
+    loaded, the HierNet stage restarts at epoch 2, and every stage ends with the weights of the uninterrupted run,
+    which the run's results then equal."""
+    import shutil
 
-    out, uninterrupted = tiny
-    epochs_ended = []
-    on_epoch_end = keras.callbacks.CSVLogger.on_epoch_end
-
-    class Interrupted(Exception):
-        pass
-
-    def interrupt(self, epoch, logs=None):
-        on_epoch_end(self, epoch, logs)
-        epochs_ended.append(epoch)
-        if len(epochs_ended) == 4:  # backbone epochs 1-2, HierNet epoch 1, then HierNet epoch 2 before its backup
-            raise Interrupted()
-
-    flags = TINY + ["--output", str(tmp_path / "run"), "--no-export"]
-    monkeypatch.setattr(keras.callbacks.CSVLogger, "on_epoch_end", interrupt)
-    with pytest.raises(Interrupted):
-        recipe.main(flags)
-    monkeypatch.undo()
-    checkpoints = tmp_path / "run" / "checkpoints" / "seed0"
+    out, uninterrupted, interrupted = tiny
+    run = tmp_path / "run"
+    shutil.copytree(interrupted, run)
+    checkpoints = run / "checkpoints" / "seed0"
     assert (checkpoints / "backbone" / "final.weights.h5").exists()
     assert json.loads((checkpoints / "hiernet" / "backup" / "training_metadata.json").read_text())["epoch"] == 1
+    assert not (run / "metrics.json").exists()
+    flags = TINY + ["--output", str(run), "--no-export"]  # --output and --no-export: not compared on resuming
     with pytest.raises(SystemExit, match="other flags.*--lr"):
         recipe.main(flags + ["--resume", "--lr", "0.05"])
     from recipes._training import Training
 
     monkeypatch.setattr(Training, "remove_checkpoints", lambda self: None)  # keep the final weights to compare
+    capsys.readouterr()
     resumed = recipe.main(flags + ["--resume"])
+    printed = capsys.readouterr().out  # resumed, not run again (a new run of the same seed would end equal too)
+    assert "seed0/backbone: finished in an earlier run" in printed and "seed0/hiernet: resuming at epoch 2 of 2" in printed
     for key in ("backbone_accuracy", "hiernet_slow_accuracy", "hiernet_fast_accuracy", "validation", "groups"):
         assert resumed[key] == uninterrupted[key], key
     assert resumed["budgets"] == uninterrupted["budgets"]
     assert resumed["history"]["seed0/hiernet"]["loss"] == pytest.approx(uninterrupted["history"]["seed0/hiernet"]["loss"])
-    want, got = stage_weights(out), stage_weights(tmp_path / "run")
+    assert (run / "logs" / "seed0" / "hiernet.csv").read_text() == (out / "logs" / "seed0" / "hiernet.csv").read_text()
+    want, got = stage_weights(out), stage_weights(run)
     assert sorted(want) == sorted(got) and len(want) > 50
     for name in want:
         np.testing.assert_array_equal(want[name], got[name], err_msg=name)
