@@ -12,7 +12,7 @@ mean cosine between a point and its nearest prototype (higher is better).
 Part 2 times an epoch of each base method of `--bases` (default MoCo v2; any of `recipes.hirl`'s: `moco_v2`,
 `simsiam`, `swav`, `moco_v3`, `dino`, `ibot`, `simclr`) and of HIRL on it (the same model plus L_SPD and re-clustering
 the training set at the start of the epoch) on `--epoch-images` Fashion-MNIST images, each built as the recipe builds
-it (its encoder, heads, views and optimizer) with the paper's negative paths (1000 for the CNN bases, 100 for the ViT
+it (its encoder, heads sized by `--hidden-units`, views and optimizer) with the paper's negative paths (1000 for the CNN bases, 100 for the ViT
 ones), and prints their ratio (the median of epochs 3 to 5, after tracing and HIRL's first clustering). The paper's
 Tab. 6 reports HIRL costing +28 % to +74 % per epoch on ImageNet.
 """
@@ -136,7 +136,8 @@ def overhead_part(args):
 
     ratios = {}
     for name in args.bases:
-        settings = recipe.parse_args(["--base", name, "--batch-size", str(args.batch_size)])
+        settings = recipe.parse_args(["--base", name, "--batch-size", str(args.batch_size)]
+                                     + (["--hidden-units", str(args.hidden_units)] if args.hidden_units else []))
         title = recipe.BASES[name]["title"]
 
         def base():
@@ -166,6 +167,8 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--num-negative-paths", type=int, default=0, help="0: the paper's for each base")
     parser.add_argument("--bases", nargs="+", default=["moco_v2"], help="base methods of the epoch-overhead part")
+    parser.add_argument("--hidden-units", type=int, default=0,
+                        help="the recipe's --hidden-units for the bases' heads (0: the recipe's default)")
     args = parser.parse_args(argv)
     ratios = clustering_part(args)
     if args.epoch_images:
