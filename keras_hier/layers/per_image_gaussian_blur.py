@@ -15,7 +15,9 @@ class PerImageGaussianBlur(keras.layers.Layer):
 
     `keras.layers.RandomGaussianBlur` (Keras 3.15) does not serve here: it draws one sigma for the whole batch, and its
     depthwise convolution with a kernel built at run time takes about 0.4 s for 256 images of 28x28 on 2 CPU cores,
-    more than the rest of a MoCo v2 step; this separable filter (2 x 13 weighted shifts) takes about 0.01 s.
+    more than the rest of a MoCo v2 step. This layer filters separably: one depthwise convolution per axis over the
+    batch folded into the channels, each channel with its image's taps (about 0.012 s for those 256 images; 69 graph
+    operations, a quarter of the 2 x 13 weighted shifts it replaced, which took 0.026 s and traced four times as long).
 
     Args:
         probability: the share of images blurred.
@@ -56,11 +58,17 @@ class PerImageGaussianBlur(keras.layers.Layer):
         offsets = ops.arange(-self.radius, self.radius + 1, dtype="float32")
         weights = ops.exp(-0.5 * ops.square(offsets[None, :] / sigma[:, None]))
         weights = ops.cast(weights / ops.sum(weights, axis=1, keepdims=True), x.dtype)  # [batch, taps]
-        r = self.radius
+        r, taps = self.radius, 2 * self.radius + 1
         height, width = ops.shape(x)[1], ops.shape(x)[2]
+        channels = x.shape[-1] if x.shape[-1] is not None else ops.shape(x)[-1]
         padded = ops.pad(x, [[0, 0], [r, r], [r, r], [0, 0]], mode="symmetric")
-        rows = sum(weights[:, k, None, None, None] * padded[:, :, k : k + width, :] for k in range(2 * r + 1))
-        blurred = sum(weights[:, k, None, None, None] * rows[:, k : k + height, :, :] for k in range(2 * r + 1))
+        # The batch folded into the channels ([1, H, W, batch * channels]), so that one depthwise convolution per axis
+        # filters every channel with its own image's taps.
+        stacked = ops.reshape(ops.transpose(padded, (1, 2, 0, 3)), (1, height + 2 * r, width + 2 * r, -1))
+        kernel = ops.transpose(ops.repeat(weights, channels, axis=0))  # [taps, batch * channels]
+        rows = ops.depthwise_conv(stacked, ops.reshape(kernel, (1, taps, -1, 1)), padding="valid")
+        blurred = ops.depthwise_conv(rows, ops.reshape(kernel, (taps, 1, -1, 1)), padding="valid")
+        blurred = ops.transpose(ops.reshape(blurred, (height, width, -1, channels)), (2, 0, 1, 3))
         chosen = draws[:, 0] < self.probability
         return ops.cast(ops.where(chosen[:, None, None, None], blurred, x), self.compute_dtype)
 
