@@ -192,7 +192,7 @@ def _truncate_log(path, epochs):
         return
     with open(path, newline="") as f:
         lines = f.read().splitlines(keepends=True)
-    kept = lines[:1] + [line for line in lines[1:] if int(next(csv.reader([line]))[0]) < epochs]
+    kept = lines[:1] + [line for line in lines[1:] if line.strip() and int(next(csv.reader([line]))[0]) < epochs]
     write_text_atomic(path, "".join(kept))
 
 
