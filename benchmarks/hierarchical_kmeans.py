@@ -12,9 +12,9 @@ mean cosine between a point and its nearest prototype (higher is better).
 Part 2 times an epoch of each base method of `--bases` (default MoCo v2; any of `recipes.hirl`'s: `moco_v2`,
 `simsiam`, `swav`, `moco_v3`, `dino`, `ibot`, `simclr`) and of HIRL on it (the same model plus L_SPD and re-clustering
 the training set at the start of the epoch) on `--epoch-images` Fashion-MNIST images, each built as the recipe builds
-it (its encoder, heads sized by `--hidden-units`, views and optimizer) with the paper's negative paths (1000 for the CNN bases, 100 for the ViT
-ones), and prints their ratio (the median of epochs 3 to 5, after tracing and HIRL's first clustering). The paper's
-Tab. 6 reports HIRL costing +28 % to +74 % per epoch on ImageNet.
+it (its encoder, heads sized by `--hidden-units`, views and optimizer) with the paper's negative paths (1000 for the
+CNN bases, 100 for the ViT ones), and prints their ratio (the median of epochs 3 to 5, after tracing and HIRL's first
+clustering). The paper's Tab. 6 reports HIRL costing +28 % to +74 % per epoch on ImageNet.
 """
 
 import argparse
