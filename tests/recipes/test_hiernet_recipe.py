@@ -122,7 +122,8 @@ def test_resume_ends_as_an_uninterrupted_run(tiny, tmp_path, monkeypatch, capsys
     capsys.readouterr()
     resumed = recipe.main(flags + ["--resume"])
     printed = capsys.readouterr().out  # resumed, not run again (a new run of the same seed would end equal too)
-    assert "seed0/backbone: finished in an earlier run" in printed and "seed0/hiernet: resuming at epoch 2 of 2" in printed
+    assert "seed0/backbone: finished in an earlier run" in printed
+    assert "seed0/hiernet: resuming at epoch 2 of 2" in printed
     for key in ("backbone_accuracy", "hiernet_slow_accuracy", "hiernet_fast_accuracy", "validation", "groups"):
         assert resumed[key] == uninterrupted[key], key
     assert resumed["budgets"] == uninterrupted["budgets"]
