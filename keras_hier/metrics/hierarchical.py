@@ -1,5 +1,7 @@
 """Accuracies of tree classifiers: conditional (full evaluation), routing, and per-node decisions."""
 
+import weakref
+
 import numpy as np
 
 
@@ -30,6 +32,21 @@ def routed_classes(hierarchy, node_probs, batch_size):
     return np.array([hierarchy.label(leaf) for leaf in current], dtype=np.int64)
 
 
+_EVALUATION_MODELS = weakref.WeakKeyDictionary()
+
+
+def _slow_and_nodes(hiernet):
+    """A model from images to the slow output and every node's softmax (one graph), kept per HierNet so that
+    repeated evaluations reuse its compiled predict function."""
+    import keras
+
+    if hiernet not in _EVALUATION_MODELS:
+        outputs = {n: hiernet.node_layer(n, "softmax").output for n in hiernet.internal_nodes}
+        outputs["__probabilities__"] = hiernet.outputs[0]
+        _EVALUATION_MODELS[hiernet] = keras.Model(hiernet.inputs[0], outputs, name=f"{hiernet.name}_evaluation")
+    return _EVALUATION_MODELS[hiernet]
+
+
 def tree_accuracies(hiernet, dataset):
     """The three accuracies of a `HierNet` on a labelled data set.
 
@@ -48,17 +65,11 @@ def tree_accuracies(hiernet, dataset):
     Returns:
         dict with `conditional_accuracy`, `routing_accuracy`, `node_accuracy`, `node_support`, `count`.
     """
-    import keras
-
     hierarchy = hiernet.hierarchy
-    # The routing model needs TensorFlow; elsewhere the route is followed here from the node softmaxes,
-    # which gives the same classes (tested against the routing model).
-    router = hiernet.routing_model() if keras.backend.backend() == "tensorflow" else None
     internal = hiernet.internal_nodes
-    # One pass gives the slow output and every node's softmax (the same graph as `hiernet.node_model()`).
-    outputs = {n: hiernet.node_layer(n, "softmax").output for n in internal}
-    outputs["__probabilities__"] = hiernet.outputs[0]
-    slow_and_nodes = keras.Model(hiernet.inputs[0], outputs)
+    # One compiled pass gives the slow output and every node's softmax; the route is followed from the node
+    # softmaxes (the classes `hiernet.routing_model()` reaches: tested against it), so no second pass is needed.
+    slow_and_nodes = _slow_and_nodes(hiernet)
     # For each internal node: the child position on each class's route, or -1 when the class is not below it.
     target = {n: np.full(hierarchy.num_classes, -1, np.int64) for n in internal}
     for label, leaf in enumerate(hierarchy.leaves):
@@ -73,12 +84,9 @@ def tree_accuracies(hiernet, dataset):
         labels = np.asarray(labels).reshape(-1).astype(np.int64)
         if labels.size and (labels.min() < 0 or labels.max() >= hierarchy.num_classes):
             raise ValueError(f"Labels must be in 0..{hierarchy.num_classes - 1}; got {labels.min()}..{labels.max()}.")
-        node_probs = slow_and_nodes(images, training=False)
+        node_probs = slow_and_nodes.predict_on_batch(images)
         slow = np.asarray(node_probs["__probabilities__"])
-        if router is not None:
-            routed = np.asarray(router(images, training=False)).argmax(axis=1)
-        else:
-            routed = routed_classes(hierarchy, {n: np.asarray(node_probs[n]) for n in internal}, len(labels))
+        routed = routed_classes(hierarchy, {n: np.asarray(node_probs[n]) for n in internal}, len(labels))
         correct["conditional"] += int((slow.argmax(axis=1) == labels).sum())
         correct["routing"] += int((routed == labels).sum())
         for n in internal:

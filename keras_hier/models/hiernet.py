@@ -391,17 +391,19 @@ class HierNet(SavesTrainingState, keras.Model):
         outputs = {n: self.node_layer(n, "softmax").output for n in self.internal_nodes}
         return keras.Model(self.inputs[0], outputs, name=f"{self.name}_nodes")
 
-    def routing_model(self):
-        """The "fast" evaluation (Algorithm 1) as a Keras model sharing this model's weights.
+    def routing_model(self, chunk_size="auto"):
+        """The "fast" evaluation (Algorithm 1) as a Keras model sharing this model's weights (`HierNetRouter`).
 
-        Per image, only the route of most probable children is computed: a batch is partitioned by the
-        route its images take, so its cost is about one backbone pass plus the node classifiers. The output
+        Per image, only the route of most probable children is computed: a batch is grouped by the route its
+        images take, so its cost is about one backbone pass plus the root classifier's extra blocks. The output
         has the slow model's format, [batch, num_classes] in label order: the softmax of the last node
-        reached over its classes, zero elsewhere. Its argmax is the routing prediction.
+        reached over its classes, zero elsewhere. Its argmax is the routing prediction. `chunk_size`: see
+        `HierNetRouter` (`"auto"`: exact partitions on TensorFlow without XLA, fixed chunks under XLA and on
+        the other backends).
         """
         from keras_hier.models.hiernet_router import HierNetRouter
 
-        return HierNetRouter(self)
+        return HierNetRouter(self, chunk_size=chunk_size)
 
     def export(self, filepath, format="tf_saved_model", verbose=True, input_signature=None, version=None, **kwargs):
         """Exports a SavedModel for TF Serving whose `serve` / `serving_default` signature takes float32 images

@@ -61,31 +61,89 @@ def test_slow_output_is_the_product_in_label_order(backbone, images, tree, split
     np.testing.assert_allclose(probs, manual_products(tree, nodes), atol=1e-6)
 
 
-@pytest.mark.parametrize("tree, splits", [(TREE2, [2]), (TREE3, [1, 2])])
-def test_routing_follows_the_argmax_route(backbone, images, tree, splits):
-    model = HierNet.from_backbone(backbone, tree, split_points=splits, classifier_layers=1)
-    # Make the routes differ between images: random classifier weights, centred on these images' features.
-    rng = np.random.default_rng(1)
+def diverse_routes(model, images, seed=1):
+    """Random node classifiers centred on these images' features, so that their routes differ."""
+    rng = np.random.default_rng(seed)
     for node in model.internal_nodes:
         dense = model.node_layer(node, "dense")
         pooled = keras.Model(model.inputs, model.node_layer(node, "pool").output).predict(images, verbose=0)
         kernel = rng.normal(0, 30, dense.kernel.shape)
         dense.kernel.assign(kernel)
         dense.bias.assign(-np.median(pooled @ kernel, axis=0))
-    routed = model.routing_model().predict(images, verbose=0)
-    nodes = {k: np.asarray(v) for k, v in model.node_model()(images).items()}
-    routes = set()
-    for i in range(len(images)):
-        label, last = manual_route(tree, nodes, i)
-        routes.add(label)
-        assert routed[i].argmax() == label
-        expected = np.zeros(5)
+
+
+def expected_routing(tree, nodes):
+    """The router's output by hand: per image, the softmax of its last node over its class children."""
+    expected = np.zeros((len(nodes[tree.root]), tree.num_classes))
+    for i in range(len(expected)):
+        _, last = manual_route(tree, nodes, i)
         for k, child in enumerate(tree.children(last)):
             if tree.is_leaf(child):
-                expected[tree.label(child)] = nodes[last][i, k]
-        np.testing.assert_allclose(routed[i], expected, atol=1e-6)
-    assert len(routes) > 1
-    assert model.routing_model()(images[:0]).shape == (0, 5)
+                expected[i, tree.label(child)] = nodes[last][i, k]
+    return expected
+
+
+# The router's code paths: TensorFlow's exact partitions (dynamic shapes), fixed chunks without and with XLA.
+ROUTER_PATHS = {"partitions": ("auto", False), "chunks": (2, False), "chunks_xla": (5, True)}
+
+
+@pytest.mark.parametrize("path", list(ROUTER_PATHS))
+@pytest.mark.parametrize("tree, splits", [(TREE2, [2]), (TREE3, [1, 2])])
+def test_routing_follows_the_argmax_route(backbone, images, tree, splits, path):
+    model = HierNet.from_backbone(backbone, tree, split_points=splits, classifier_layers=1)
+    diverse_routes(model, images)
+    nodes = {k: np.asarray(v) for k, v in model.node_model()(images).items()}
+    expected = expected_routing(tree, nodes)
+    assert len(set(expected.argmax(1))) > 2
+    chunk_size, xla = ROUTER_PATHS[path]
+    router = model.routing_model(chunk_size=chunk_size)
+    router.jit_compile = xla
+    np.testing.assert_allclose(router.predict(images, verbose=0), expected, atol=1e-6)
+    # Batches of one image, and a batch that leaves every other child of the root without an image.
+    np.testing.assert_allclose(router.predict_on_batch(images[3:4]), expected[3:4], atol=1e-6)
+    first = nodes[tree.root].argmax(1)
+    same = first == first[0]
+    assert 1 < same.sum() < len(images)
+    np.testing.assert_allclose(router.predict_on_batch(images[same]), expected[same], atol=1e-6)
+    assert np.asarray(router(images[:0])).shape == (0, 5)
+    if not xla:  # an unknown batch size, as in a SavedModel's signature
+        import tensorflow as tf
+
+        served = tf.function(lambda x: router(x, training=False), input_signature=[tf.TensorSpec((None, *SHAPE))])
+        np.testing.assert_allclose(served(images), expected, atol=1e-6)
+        assert served(images[:0]).shape == (0, 5)
+
+
+def test_router_chunk_size_is_checked(backbone):
+    model = HierNet.from_backbone(backbone, TREE2, split_points=[2])
+    for bad in (0, -1, 2.5, True, "32"):
+        with pytest.raises(ValueError, match="chunk_size"):
+            model.routing_model(chunk_size=bad)
+    router = model.routing_model(chunk_size=None)
+    router.jit_compile = True
+    with pytest.raises(ValueError, match="only TensorFlow runs without XLA"):
+        router(np.zeros((2, *SHAPE), "float32"))
+    assert model.routing_model(chunk_size=7).get_config()["chunk_size"] == 7
+
+
+def test_jax_router_equals_the_tensorflow_router(backbone, images, tmp_path, run_python):
+    # Keras' JAX backend (static shapes: fixed chunks under jit) routes a saved HierNet as TensorFlow does.
+    model = HierNet.from_backbone(backbone, TREE3, split_points=[1, 2], classifier_layers=1)
+    diverse_routes(model, images)
+    model.save(tmp_path / "hiernet.keras")
+    np.save(tmp_path / "images.npy", images)
+    routed = model.routing_model().predict(images, verbose=0)
+    run_python(
+        "import numpy as np, keras, keras_hier\n"
+        "assert keras.backend.backend() == 'jax'\n"
+        f"model = keras.saving.load_model({str(tmp_path / 'hiernet.keras')!r})\n"
+        f"x = np.load({str(tmp_path / 'images.npy')!r})\n"
+        "router = model.routing_model(chunk_size=3)\n"
+        f"np.save({str(tmp_path / 'jax.npy')!r}, np.concatenate([router.predict(x, verbose=0), "
+        "router.predict_on_batch(x[3:4]), np.asarray(router(x[:0])).reshape(0, 5)]))\n",
+        env={"KERAS_BACKEND": "jax"},
+    )
+    np.testing.assert_allclose(np.load(tmp_path / "jax.npy"), np.concatenate([routed, routed[3:4]]), atol=1e-5)
 
 
 def test_transfer_weights_reproduces_the_backbone(backbone, images):
