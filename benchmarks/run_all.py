@@ -2,9 +2,9 @@
 
 Each benchmark measures keras_hier against a baseline run in the same process and returns its ratios; this runs them
 in turn with their default settings (or `--only` some) and prints benchmark, measure and ratio, one line each.
-`demo_time` (the whole demo tour, 36 minutes on 2 CPU cores) runs only when named in `--only`. Baselines that need an
-optional package (faiss-cpu, PyTorch Geometric: the `bench` extra) are left out where it is
-not installed. A benchmark that fails is reported in the table and the others still run.
+`demo_time` (the whole demo tour, 5 to 6 minutes on 2 CPU cores) runs only when named in `--only`. Baselines that
+need an optional package (faiss-cpu, PyTorch Geometric: the `bench` extra) are left out where it is not installed. A
+benchmark that fails is reported in the table and the others still run.
 """
 
 import argparse
