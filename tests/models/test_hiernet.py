@@ -87,8 +87,8 @@ def expected_routing(tree, nodes):
 ROUTER_PATHS = {"partitions": ("auto", False), "chunks": (2, False), "chunks_xla": (5, True)}
 
 
-@pytest.mark.parametrize("path", list(ROUTER_PATHS))
-@pytest.mark.parametrize("tree, splits", [(TREE2, [2]), (TREE3, [1, 2])])
+# Every path on the deeper tree; the partitions also on TREE2, whose root has a class among its children.
+@pytest.mark.parametrize("tree, splits, path", [(TREE2, [2], "partitions")] + [(TREE3, [1, 2], p) for p in ROUTER_PATHS])
 def test_routing_follows_the_argmax_route(backbone, images, tree, splits, path):
     model = HierNet.from_backbone(backbone, tree, split_points=splits, classifier_layers=1)
     diverse_routes(model, images)
