@@ -38,6 +38,7 @@ def parse_args(argv=None):
                         help="jax: only the JAX rows, printed as JSON (run_all starts it in a fresh process)")
     parser.add_argument("--no-jax", action="store_true", help="skip the JAX rows")
     parser.add_argument("--no-training", action="store_true", help="skip the training steps")
+    parser.add_argument("--mixed-precision", action="store_true", help="mixed_float16 (on a GPU)")
     return parser.parse_args(argv)
 
 
@@ -50,6 +51,8 @@ def build(args):
     from recipes.hiernet import PAPER
 
     keras.utils.set_random_seed(0)
+    if args.mixed_precision:
+        keras.config.set_dtype_policy("mixed_float16")
     shape = tuple(int(v) for v in args.input_shape.split(","))
     names = [f"c{i}" for i in range(args.classes)]
     tree = Hierarchy.from_parents({n: f"g{i % args.groups}" for i, n in enumerate(names)}, leaves=names, root="root")
@@ -81,9 +84,10 @@ def flops(model):
     for layer in model.layers:
         if isinstance(layer, keras.Model):
             total += flops(layer)
-        elif isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)):
-            out = layer.output.shape
-            total += 2 * int(np.prod(out[1:])) * int(np.prod(layer.kernel.shape[:-1]))
+        elif isinstance(layer, keras.layers.DepthwiseConv2D):  # kernel [h, w, in, multiplier]: h x w per output
+            total += 2 * int(np.prod(layer.output.shape[1:])) * int(np.prod(layer.kernel.shape[:2]))
+        elif isinstance(layer, keras.layers.Conv2D):  # kernel [h, w, in / groups, out]
+            total += 2 * int(np.prod(layer.output.shape[1:])) * int(np.prod(layer.kernel.shape[:-1]))
         elif isinstance(layer, keras.layers.Dense):
             total += 2 * int(np.prod(layer.kernel.shape))
     return total
@@ -91,11 +95,13 @@ def flops(model):
 
 def route_flops(hiernet, routes):
     """Mean FLOPs of the routes the images take: the root's edge and classifier, then each node on the route."""
+    names = {layer.name for layer in hiernet.layers}
+
     def node(name):
-        total = flops(hiernet.node_layer(name, "edge")) + 2 * int(np.prod(hiernet.node_layer(name, "dense").kernel.shape))
-        names = {layer.name for layer in hiernet.layers}
-        i = hiernet.internal_nodes.index(name)
-        return total + (flops(hiernet.get_layer(f"node{i}_extra")) if f"node{i}_extra" in names else 0)
+        dense = hiernet.node_layer(name, "dense")
+        total = flops(hiernet.node_layer(name, "edge")) + 2 * int(np.prod(dense.kernel.shape))
+        extra = f"node{hiernet.internal_nodes.index(name)}_extra"
+        return total + (flops(hiernet.get_layer(extra)) if extra in names else 0)
 
     cost = {n: node(n) for n in hiernet.internal_nodes}
     return float(np.mean([sum(cost[n] for n in route) for route in routes]))
@@ -227,8 +233,8 @@ def main(argv=None):
         for name, model in (("backbone", backbone), ("HierNet", hiernet)):
             model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
             steps[name] = median_seconds(lambda: model.train_on_batch(x, y), args.repeats)  # noqa: B023
-        print(f"\ntraining step at batch {len(x)}: backbone {steps['backbone']:.3f} s, HierNet {steps['HierNet']:.3f} s "
-              f"({steps['HierNet'] / steps['backbone']:.2f}x)")
+        print(f"\ntraining step at batch {len(x)}: backbone {steps['backbone']:.3f} s, "
+              f"HierNet {steps['HierNet']:.3f} s ({steps['HierNet'] / steps['backbone']:.2f}x)")
         ratios["HierNet / backbone training step time"] = steps["HierNet"] / steps["backbone"]
     return ratios
 

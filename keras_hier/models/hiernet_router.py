@@ -99,7 +99,7 @@ class HierNetRouter(keras.Model):
         out = ops.scatter_update(out, target[:, None], ops.matmul(probs, self._placement[node]))
         n = ops.shape(features)[0]
         inner = self._inner_children[node]
-        if isinstance(n, int) and n == 1 and inner:  # one image (static shape): run only the child it chose, without grouping
+        if isinstance(n, int) and n == 1 and inner:  # one image (a static shape): only the child it chose runs
             branch = ops.zeros((), "int32")
             for j, (k, _) in enumerate(inner, start=1):
                 branch = ops.where(ops.logical_and(valid[0], ops.equal(choice[0], k)), j, branch)

@@ -88,7 +88,8 @@ ROUTER_PATHS = {"partitions": ("auto", False), "chunks": (2, False), "chunks_xla
 
 
 # Every path on the deeper tree; the partitions also on TREE2, whose root has a class among its children.
-@pytest.mark.parametrize("tree, splits, path", [(TREE2, [2], "partitions")] + [(TREE3, [1, 2], p) for p in ROUTER_PATHS])
+@pytest.mark.parametrize("tree, splits, path",
+                         [(TREE2, [2], "partitions")] + [(TREE3, [1, 2], path) for path in ROUTER_PATHS])
 def test_routing_follows_the_argmax_route(backbone, images, tree, splits, path):
     model = HierNet.from_backbone(backbone, tree, split_points=splits, classifier_layers=1)
     diverse_routes(model, images)
