@@ -14,10 +14,11 @@ Part 2 times an epoch of each base method of `--bases` (default MoCo v2; any of 
 the training set at the start of the epoch) on `--epoch-images` Fashion-MNIST images, each built as the recipe builds
 it (its encoder, heads sized by `--hidden-units`, views and optimizer) with the paper's negative paths (1000 for the
 CNN bases, 100 for the ViT ones), and prints their ratio (the median of epochs 3 to 5, after tracing and HIRL's first
-clustering). The paper's Tab. 6 reports HIRL costing +28 % to +74 % per epoch on ImageNet.
+clustering; the two models' epochs interleaved, so that the machine's slower spells fall on both). The paper's Tab. 6 reports HIRL costing +28 % to +74 % per epoch on ImageNet.
 """
 
 import argparse
+import functools
 import statistics
 import time
 
@@ -121,18 +122,23 @@ def overhead_part(args):
     sizes = (max(n // 20, 4), max(n // 100, 2), min(10, max(n // 100, 2)))  # (500, 100, 10) for 10,000 images
     epochs, per_pass = 5, max(1, len(x) // args.batch_size)
 
-    def epoch_seconds(model, settings):
-        model.compile(optimizer=recipe.optimizer(settings, epochs * per_pass, per_pass))
-        fit = model.fit if isinstance(model, HIRL) else (lambda *a, **k: keras.Model.fit(model, *a, **k))
-        # Untimed: epoch 0 (tracing; HIRL's warm-up) and epoch 1 (HIRL's first clustering, compiling); then the
-        # median of three single epochs.
-        fit(x, batch_size=args.batch_size, epochs=2, verbose=0)
-        times = []
+    def epoch_seconds(models, settings):
+        """Median seconds of epochs 2-4 of each model, the models' epochs interleaved (so that a slower spell of
+        the machine falls on both)."""
+        fits = []
+        for model in models:
+            model.compile(optimizer=recipe.optimizer(settings, epochs * per_pass, per_pass))
+            fit = model.fit if isinstance(model, HIRL) else functools.partial(keras.Model.fit, model)
+            # Untimed: epoch 0 (tracing; HIRL's warm-up) and epoch 1 (HIRL's first clustering, compiling).
+            fit(x, batch_size=args.batch_size, epochs=2, verbose=0)
+            fits.append(fit)
+        times = [[] for _ in models]
         for epoch in (2, 3, 4):
-            start = time.perf_counter()
-            fit(x, batch_size=args.batch_size, epochs=epoch + 1, initial_epoch=epoch, verbose=0)
-            times.append(time.perf_counter() - start)
-        return statistics.median(times)
+            for fit, seconds in zip(fits, times):
+                start = time.perf_counter()
+                fit(x, batch_size=args.batch_size, epochs=epoch + 1, initial_epoch=epoch, verbose=0)
+                seconds.append(time.perf_counter() - start)
+        return [statistics.median(t) for t in times]
 
     ratios = {}
     for name in args.bases:
@@ -143,10 +149,9 @@ def overhead_part(args):
         def base():
             return recipe.build_base(settings, x.shape[1:], 0, epochs * per_pass)
 
-        seconds = epoch_seconds(base(), settings)
         negatives = args.num_negative_paths or recipe.BASES[name]["negatives"]
-        hirl = epoch_seconds(HIRL(base(), num_prototypes=sizes, num_negative_paths=negatives, warmup_epochs=1),
-                             settings)
+        seconds, hirl = epoch_seconds(
+            [base(), HIRL(base(), num_prototypes=sizes, num_negative_paths=negatives, warmup_epochs=1)], settings)
         print(f"epoch on {len(x)} images, batch {args.batch_size}: {title} {seconds:.1f} s, HIRL-{title} {hirl:.1f} s "
               f"(prototypes {sizes}, {negatives} negative paths, re-clustering included): {hirl / seconds:.2f}x",
               flush=True)
