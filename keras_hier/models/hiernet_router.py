@@ -119,19 +119,19 @@ class HierNetRouter(keras.Model):
             if self._exact:  # one chunk of exactly the chosen images (a dynamic shape), none when none chose it
                 size = ops.maximum(count, 1)
             else:
-                chunk = _DEFAULT_CHUNK if self.chunk_size == "auto" else self.chunk_size
-                size = min(chunk, n) if isinstance(n, int) else ops.minimum(chunk, n)
+                per_chunk = _DEFAULT_CHUNK if self.chunk_size == "auto" else self.chunk_size
+                size = min(per_chunk, n) if isinstance(n, int) else ops.minimum(per_chunk, n)
             offsets = ops.arange(size, dtype="int32")
             edge = self.hiernet.node_layer(child, "edge")
 
-            def chunk(j, out, order=order, count=count, size=size, offsets=offsets, edge=edge, child=child):
+            def run_chunk(j, out, order=order, count=count, size=size, offsets=offsets, edge=edge, child=child):
                 index = j * size + offsets
                 picked = ops.take(order, ops.minimum(index, n - 1))
                 x = edge(ops.take(features, picked, axis=0), training=False)
                 return self._visit(child, x, ops.take(rows, picked), ops.less(index, count), out)
 
             chunks = ops.cast((count + size - 1) // size, "int32")
-            out = ops.fori_loop(0, chunks, chunk, out)
+            out = ops.fori_loop(0, chunks, run_chunk, out)
         return out
 
     @property
