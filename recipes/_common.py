@@ -215,9 +215,10 @@ def mean_and_spread(values):
     return {"mean": float(np.mean(values)), "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0}
 
 
-def applications_encoder(backbone, input_shape, weights="none"):
+def applications_encoder(backbone, input_shape, weights="none", batch_norm=None):
     """Images in [0, 1] -> pooled features of a keras.applications ResNet (`resnet50`, `resnet101`, `resnet152`);
-    `weights` `"imagenet"` (downloads) or `"none"`."""
+    `weights` `"imagenet"` (downloads) or `"none"`; `batch_norm` a dict of `momentum` / `epsilon` for every batch
+    norm (e.g. PyTorch's, `{"momentum": 0.9, "epsilon": 1e-5}`, where the method's reference code is PyTorch's)."""
     import keras
 
     make = {"resnet50": keras.applications.ResNet50, "resnet101": keras.applications.ResNet101,
@@ -225,6 +226,10 @@ def applications_encoder(backbone, input_shape, weights="none"):
     # Any image size inside (multi-crop's small views go through the same weights); the given size outside.
     net = make(include_top=False, pooling="avg", weights=None if weights == "none" else weights,
                input_shape=(None, None, input_shape[-1]))
+    for layer in net.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            for key, value in (batch_norm or {}).items():
+                setattr(layer, key, float(value))
     images = keras.Input(input_shape, name="images")
     x = keras.applications.resnet.preprocess_input(keras.layers.Rescaling(255.0)(images))
     return keras.Model(images, net(x), name="encoder")

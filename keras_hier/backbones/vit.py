@@ -8,6 +8,20 @@ import keras
 import numpy as np
 from keras import ops
 
+WEIGHT_INITS = ("dino", "moco_v3")
+
+
+def reference_normal(stddev=0.02):
+    """The reference ViTs' `trunc_normal_(std=0.02)` (DINO, iBOT, timm): it truncates at -2 and 2 in absolute terms,
+    a hundred standard deviations out, so it is a plain normal; Keras' `TruncatedNormal` cuts at two standard
+    deviations (its values' spread is 0.88 of the one asked for)."""
+    return keras.initializers.RandomNormal(stddev=stddev)
+
+
+def _uniform(bound):
+    return keras.initializers.RandomUniform(-bound, bound)
+
+
 # Sizes of Dosovitskiy et al. (Tiny and Small as in DeiT), and smaller ones for CPUs and tests. `vit_mini` is the
 # recipes' encoder for 28x28 images (7x7 patches of 4 pixels).
 VIT_PRESETS = {
@@ -48,6 +62,9 @@ class ViTBlock(keras.layers.Layer):
         mlp_dim: width of the MLP's hidden layer.
         drop_path: stochastic-depth rate of this block.
         layer_norm_epsilon: of both layer norms (1e-6 as the reference ViTs).
+        weight_init: `"dino"`: every kernel from a normal of std 0.02 (DINO's and iBOT's `_init_weights`);
+            `"moco_v3"`: Xavier-uniform kernels, the query, key and value projections each as its own
+            `hidden_dim` x `hidden_dim` matrix (MoCo v3's `vits.py`). Biases start at 0 in both.
 
     Example:
     >>> block = ViTBlock(8, 2, 16)
@@ -55,21 +72,32 @@ class ViTBlock(keras.layers.Layer):
     (2, 5, 8)
     """
 
-    def __init__(self, hidden_dim, num_heads, mlp_dim, drop_path=0.0, layer_norm_epsilon=1e-6, seed=None, **kwargs):
+    def __init__(self, hidden_dim, num_heads, mlp_dim, drop_path=0.0, layer_norm_epsilon=1e-6, seed=None,
+                 weight_init="dino", **kwargs):
         super().__init__(**kwargs)
         if int(hidden_dim) % int(num_heads):
             raise ValueError(f"`hidden_dim` ({hidden_dim}) must be divisible by `num_heads` ({num_heads}).")
         if not 0 <= float(drop_path) < 1:
             raise ValueError(f"`drop_path` must be in [0, 1); got {drop_path}.")
+        if weight_init not in WEIGHT_INITS:
+            raise ValueError(f"`weight_init` must be one of {WEIGHT_INITS}; got {weight_init!r}.")
         self.hidden_dim, self.num_heads, self.mlp_dim = int(hidden_dim), int(num_heads), int(mlp_dim)
         self.drop_path, self.layer_norm_epsilon, self.seed = float(drop_path), float(layer_norm_epsilon), seed
+        self.weight_init = weight_init
+        if weight_init == "dino":
+            attention_init = mlp_init = reference_normal(0.02)
+        else:  # Xavier over each [hidden_dim, hidden_dim] projection (Keras' glorot would see [d, heads, d/heads])
+            attention_init, mlp_init = _uniform(float(np.sqrt(6.0 / (2 * self.hidden_dim)))), "glorot_uniform"
         policy = self.dtype_policy
         self.norm_1 = keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, name="norm_1", dtype=policy)
         self.attention = keras.layers.MultiHeadAttention(self.num_heads, self.hidden_dim // self.num_heads,
-                                                         name="attention", dtype=policy)
+                                                         kernel_initializer=attention_init, name="attention",
+                                                         dtype=policy)
         self.norm_2 = keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, name="norm_2", dtype=policy)
-        self.mlp_in = keras.layers.Dense(self.mlp_dim, activation="gelu", name="mlp_in", dtype=policy)
-        self.mlp_out = keras.layers.Dense(self.hidden_dim, name="mlp_out", dtype=policy)
+        self.mlp_in = keras.layers.Dense(self.mlp_dim, activation="gelu", kernel_initializer=mlp_init,
+                                         name="mlp_in", dtype=policy)
+        self.mlp_out = keras.layers.Dense(self.hidden_dim, kernel_initializer=mlp_init, name="mlp_out",
+                                          dtype=policy)
         self.seed_generator = keras.random.SeedGenerator(seed) if self.drop_path else None
 
     def build(self, input_shape):
@@ -99,7 +127,7 @@ class ViTBlock(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "hidden_dim": self.hidden_dim, "num_heads": self.num_heads,
                 "mlp_dim": self.mlp_dim, "drop_path": self.drop_path, "layer_norm_epsilon": self.layer_norm_epsilon,
-                "seed": self.seed}
+                "seed": self.seed, "weight_init": self.weight_init}
 
 
 @keras.saving.register_keras_serializable(package="keras_hier")
@@ -121,13 +149,20 @@ class VisionTransformer(keras.layers.Layer):
         depth: transformer blocks.
         num_heads: attention heads per block.
         mlp_ratio: width of the blocks' MLPs relative to `hidden_dim`.
-        position_embedding: `"learned"` (truncated normal, std 0.02, as DINO and iBOT) or `"sincos"` (fixed 2-D
+        position_embedding: `"learned"` (normal, std 0.02, as DINO and iBOT) or `"sincos"` (fixed 2-D
             sine-cosine, MoCo v3).
         patch_embedding_trainable: False freezes the random patch projection (MoCo v3's remedy for instability).
         drop_path_rate: stochastic depth, rising linearly to this rate over the blocks (DINO/iBOT students: 0.1).
         mask_token: create the mask token (iBOT's masked patches).
         layer_norm_epsilon: of every layer norm.
         seed: seed of the stochastic depth.
+        weight_init: the reference code's initialisation. `"dino"` (DINO's and iBOT's `vision_transformer.py`):
+            class token, learned position embeddings and every Dense kernel from a normal of std 0.02, biases 0, the
+            patch projection as PyTorch's default `Conv2d` (kernel and bias uniform in +-1/sqrt(fan_in));
+            `"moco_v3"` (MoCo v3's `vits.py`): class token from a normal of std 1e-6, Xavier-uniform Dense kernels
+            (query, key and value each a square matrix), the patch projection Xavier-uniform as a `channels *
+            patch_size**2` -> `hidden_dim` matrix with a zero bias (the reference writes 3 channels; here the
+            images' own). None: `"moco_v3"` with the sine-cosine position embedding, else `"dino"`.
 
     Example:
     >>> layer = VisionTransformer(8, patch_size=4, hidden_dim=16, depth=1, num_heads=2)
@@ -140,7 +175,7 @@ class VisionTransformer(keras.layers.Layer):
 
     def __init__(self, image_size, patch_size=16, hidden_dim=384, depth=12, num_heads=6, mlp_ratio=4.0,
                  position_embedding="learned", patch_embedding_trainable=True, drop_path_rate=0.0, mask_token=False,
-                 layer_norm_epsilon=1e-6, seed=None, **kwargs):
+                 layer_norm_epsilon=1e-6, seed=None, weight_init=None, **kwargs):
         super().__init__(**kwargs)
         size = (int(image_size), int(image_size)) if np.isscalar(image_size) else tuple(int(s) for s in image_size)
         self.patch_size = int(patch_size)
@@ -149,6 +184,11 @@ class VisionTransformer(keras.layers.Layer):
                              f"{image_size}.")
         if position_embedding not in ("learned", "sincos"):
             raise ValueError(f"`position_embedding` must be 'learned' or 'sincos'; got {position_embedding!r}.")
+        if weight_init is None:
+            weight_init = "moco_v3" if position_embedding == "sincos" else "dino"
+        if weight_init not in WEIGHT_INITS:
+            raise ValueError(f"`weight_init` must be one of {WEIGHT_INITS} or None; got {weight_init!r}.")
+        self.weight_init = weight_init
         if min(int(hidden_dim), int(depth), int(num_heads)) < 1 or float(mlp_ratio) <= 0:
             raise ValueError("`hidden_dim`, `depth`, `num_heads` and `mlp_ratio` must be positive.")
         self.image_size, self.hidden_dim, self.depth, self.num_heads = size, int(hidden_dim), int(depth), \
@@ -164,18 +204,27 @@ class VisionTransformer(keras.layers.Layer):
         rates = np.linspace(0.0, self.drop_path_rate, self.depth) if self.depth > 1 else [self.drop_path_rate]
         self.blocks = [ViTBlock(self.hidden_dim, self.num_heads, int(round(self.hidden_dim * self.mlp_ratio)),
                                 drop_path=float(rate), layer_norm_epsilon=self.layer_norm_epsilon,
-                                seed=None if seed is None else seed + i, name=f"block_{i}", dtype=policy)
+                                seed=None if seed is None else seed + i, weight_init=self.weight_init,
+                                name=f"block_{i}", dtype=policy)
                        for i, rate in enumerate(rates)]
         self.norm = keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, name="norm", dtype=policy)
 
     def build(self, input_shape):
         self.patch_embedding.build(input_shape)
+        fan_in = int(input_shape[-1]) * self.patch_size ** 2  # the patch projection as a matrix
+        if self.weight_init == "dino":  # PyTorch's Conv2d default: kaiming_uniform(a=sqrt(5)) and its bias rule
+            kernel_init, bias_init = _uniform(fan_in ** -0.5), _uniform(fan_in ** -0.5)
+        else:
+            kernel_init, bias_init = _uniform(float(np.sqrt(6.0 / (fan_in + self.hidden_dim)))), "zeros"
+        self.patch_embedding.kernel.assign(keras.initializers.get(kernel_init)(self.patch_embedding.kernel.shape))
+        self.patch_embedding.bias.assign(keras.initializers.get(bias_init)(self.patch_embedding.bias.shape))
         tokens = (None, None, self.hidden_dim)
         for block in self.blocks:
             block.build(tokens)
         self.norm.build(tokens)
-        init = keras.initializers.TruncatedNormal(stddev=0.02)
-        self.class_token = self.add_weight(shape=(1, 1, self.hidden_dim), initializer=init, name="class_token")
+        init = reference_normal(0.02)
+        self.class_token = self.add_weight(shape=(1, 1, self.hidden_dim), name="class_token",
+                                           initializer=init if self.weight_init == "dino" else reference_normal(1e-6))
         patches = self.grid[0] * self.grid[1]
         if self.position_embedding == "sincos":
             table = np.concatenate([np.zeros((1, self.hidden_dim), "float32"),
@@ -232,7 +281,8 @@ class VisionTransformer(keras.layers.Layer):
                 "hidden_dim": self.hidden_dim, "depth": self.depth, "num_heads": self.num_heads,
                 "mlp_ratio": self.mlp_ratio, "position_embedding": self.position_embedding,
                 "patch_embedding_trainable": self.patch_embedding_trainable, "drop_path_rate": self.drop_path_rate,
-                "mask_token": self.use_mask_token, "layer_norm_epsilon": self.layer_norm_epsilon, "seed": self.seed}
+                "mask_token": self.use_mask_token, "layer_norm_epsilon": self.layer_norm_epsilon, "seed": self.seed,
+                "weight_init": self.weight_init}
 
 
 def vit(input_shape=(224, 224, 3), preset="vit_small", name=None, **overrides):
@@ -262,6 +312,26 @@ def vit(input_shape=(224, 224, 3), preset="vit_small", name=None, **overrides):
     return keras.Model(inputs, layer(inputs), name=name or preset)
 
 
+def clone_without_stochastic_depth(encoder):
+    """A copy of the Functional `encoder` (fresh weights) whose `VisionTransformer` layers have no stochastic depth:
+    a DINO or iBOT teacher, which the reference code builds with `drop_path_rate=0` while the student has 0.1.
+    Other layers are cloned as `keras.models.clone_model` clones them.
+
+    Example:
+    >>> teacher = clone_without_stochastic_depth(vit((8, 8, 1), "vit_test", drop_path_rate=0.1))
+    >>> teacher.get_layer("vit").drop_path_rate
+    0.0
+    """
+
+    def clone(layer):
+        config = layer.get_config()
+        if isinstance(layer, VisionTransformer):
+            config["drop_path_rate"] = 0.0
+        return layer.__class__.from_config(config)
+
+    return keras.models.clone_model(encoder, clone_function=clone)
+
+
 def find_vision_transformer(encoder):
     """`(preprocessing, vit)`: the `VisionTransformer` layer of a Functional `encoder` and a model from the
     encoder's input to that layer's input (the identity when the images go straight in), so that a method can call
@@ -282,5 +352,5 @@ def find_vision_transformer(encoder):
     return keras.Model(encoder.inputs, layer.input, name=f"{encoder.name}_before_vit"), layer
 
 
-__all__ = ["VIT_PRESETS", "ViTBlock", "VisionTransformer", "find_vision_transformer", "sincos_position_embedding",
-           "vit"]
+__all__ = ["VIT_PRESETS", "WEIGHT_INITS", "ViTBlock", "VisionTransformer", "clone_without_stochastic_depth",
+           "find_vision_transformer", "reference_normal", "sincos_position_embedding", "vit"]

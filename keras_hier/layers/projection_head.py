@@ -12,6 +12,10 @@ class ProjectionHead(keras.layers.Layer):
     """Dense -> [BatchNormalization] -> ReLU, repeated, then a last Dense [and BatchNormalization]; the output
     optionally L2-normalised.
 
+    Every method that uses it has PyTorch reference code, so its batch norms are PyTorch's `BatchNorm1d` by default:
+    running statistics updated with weight 0.1 (Keras `momentum=0.9`, where Keras' own default is 0.99) and
+    epsilon 1e-5 (Keras: 1e-3).
+
     With the defaults (`num_layers=2`) this is HIRL's per-level head h_l: Linear(d, d, no bias), BatchNorm, ReLU,
     Linear(d, d), L2 norm. Other settings give the base methods' heads: MoCo v2's projector is
     `ProjectionHead(128, hidden_units=2048, batch_norm=False)`, SimSiam's projector
@@ -27,6 +31,10 @@ class ProjectionHead(keras.layers.Layer):
         batch_norm: batch normalisation after each hidden Dense (which then has no bias).
         output_batch_norm: batch normalisation, without scale and offset, after the last Dense (SimSiam).
         normalize: L2-normalise the output.
+        output_bias: a bias in the last Dense when it has no batch norm after it (MoCo v3's predictor has none:
+            every Linear of its MLPs is bias-free).
+        batch_norm_momentum: Keras momentum of the batch norms' moving statistics (0.9: PyTorch's 0.1).
+        batch_norm_epsilon: of the batch norms (1e-5, PyTorch's).
 
     Example:
     >>> import numpy as np
@@ -36,24 +44,30 @@ class ProjectionHead(keras.layers.Layer):
     """
 
     def __init__(self, units, num_layers=2, hidden_units=None, batch_norm=True, output_batch_norm=False,
-                 normalize=True, **kwargs):
+                 normalize=True, output_bias=True, batch_norm_momentum=0.9, batch_norm_epsilon=1e-5, **kwargs):
         super().__init__(**kwargs)
         hidden_units = units if hidden_units is None else hidden_units
         if min(int(units), int(num_layers), int(hidden_units)) < 1:
             raise ValueError(f"`units`, `hidden_units` and `num_layers` must be positive; got {units}, "
                              f"{hidden_units} and {num_layers}.")
         self.units, self.num_layers, self.hidden_units = int(units), int(num_layers), int(hidden_units)
+        if not 0 <= float(batch_norm_momentum) < 1 or float(batch_norm_epsilon) <= 0:
+            raise ValueError(f"`batch_norm_momentum` must be in [0, 1) and `batch_norm_epsilon` positive; got "
+                             f"{batch_norm_momentum} and {batch_norm_epsilon}.")
         self.batch_norm, self.output_batch_norm, self.normalize = bool(batch_norm), bool(output_batch_norm), \
             bool(normalize)
+        self.output_bias = bool(output_bias)
+        self.batch_norm_momentum, self.batch_norm_epsilon = float(batch_norm_momentum), float(batch_norm_epsilon)
+        bn = dict(momentum=self.batch_norm_momentum, epsilon=self.batch_norm_epsilon, dtype=self.dtype_policy)
         self.hidden = []
         for i in range(self.num_layers - 1):
             dense = keras.layers.Dense(self.hidden_units, use_bias=not self.batch_norm, name=f"dense_{i}",
                                        dtype=self.dtype_policy)
-            bn = batch_normalization(name=f"bn_{i}", dtype=self.dtype_policy) if self.batch_norm else None
-            self.hidden.append((dense, bn))
-        self.out = keras.layers.Dense(self.units, use_bias=not self.output_batch_norm,
+            norm = batch_normalization(name=f"bn_{i}", **bn) if self.batch_norm else None
+            self.hidden.append((dense, norm))
+        self.out = keras.layers.Dense(self.units, use_bias=self.output_bias and not self.output_batch_norm,
                                       name=f"dense_{self.num_layers - 1}", dtype=self.dtype_policy)
-        self.out_bn = (batch_normalization(center=False, scale=False, name="bn_out", dtype=self.dtype_policy)
+        self.out_bn = (batch_normalization(center=False, scale=False, name="bn_out", **bn)
                        if self.output_batch_norm else None)
 
     def build(self, input_shape):
@@ -85,4 +99,6 @@ class ProjectionHead(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "units": self.units, "num_layers": self.num_layers,
                 "hidden_units": self.hidden_units, "batch_norm": self.batch_norm,
-                "output_batch_norm": self.output_batch_norm, "normalize": self.normalize}
+                "output_batch_norm": self.output_batch_norm, "normalize": self.normalize,
+                "output_bias": self.output_bias, "batch_norm_momentum": self.batch_norm_momentum,
+                "batch_norm_epsilon": self.batch_norm_epsilon}

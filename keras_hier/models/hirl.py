@@ -44,7 +44,8 @@ class HIRL(SavesTrainingState, keras.Model):
     | iBOT | student head's bottleneck on the (masked) view's class token | teacher head's bottleneck |
     | SimCLR | projection | projection |
 
-    All are L2-normalised. The paper's heads have 2 layers, 5 for MoCo v3 (the default `head_layers=None` picks
+    z_0 enters the heads raw, before any L2 normalisation, as the reference code hooks it (the output of the
+    projection module); the clustered features are L2-normalised. The paper's heads have 2 layers, 5 for MoCo v3 (the default `head_layers=None` picks
     this), and it samples 1000 negative paths for the CNN bases and 100 for the ViT ones.
 
     Training batches must carry each image's index in the training set as the label, which picks its prototype
@@ -138,8 +139,9 @@ class HIRL(SavesTrainingState, keras.Model):
         return self.base.export(filepath, format=format, verbose=verbose, version=version, **kwargs)
 
     def level_embeddings(self, images, training=False):
-        """The per-level embeddings z_1..z_L of `images` [batch, L, d] (unit vectors, float32)."""
-        z0 = self.base.embed(images, training=training)
+        """The per-level embeddings z_l = h_l(z_0) of `images` [batch, L, d] (unit vectors, float32), z_0 the base's
+        raw projection (`base.project`)."""
+        z0 = self.base.project(images, training=training)
         return ops.cast(ops.stack([head(z0, training=training) for head in self.heads], axis=1), "float32")
 
     # Clustering ---------------------------------------------------------------------------------------------

@@ -107,7 +107,7 @@ def test_reassign_each_step_moves_the_batch_to_the_second_views_nearest_prototyp
     clusters = model.update_prototypes(IMAGES, verbose=0)
     index = np.array([3, 7, 11])
     views = (IMAGES[index], IMAGES[index][:, ::-1])  # a second view: the images flipped upside down
-    model._spd_loss(index)(model.base.embed(views[0]), views)
+    model._spd_loss(index)(model.base.project(views[0]), views)
     features = np.asarray(model.base.cluster_features(views[1]))
     want = np.argmax(features @ clusters.prototypes[0].T, axis=1)
     assigned = np.asarray(model._state["assignments"])

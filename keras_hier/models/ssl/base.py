@@ -26,8 +26,9 @@ class SelfSupervisedModel(SavesTrainingState, keras.Model):
 
     Calling the model runs the encoder (the features used downstream). Subclasses set `self.projector` (a
     `ProjectionHead`) and define `view_loss(*views, training)` returning `(loss, embedding of the first view)` —
-    the embedding is the unit-norm z_0 that HIRL builds on (`embed`'s projection); they may override `views`
-    (more than two: multi-crop), `embed`, `embedding_dim`, `cluster_features` (what HIRL clusters: the momentum
+    the embedding is z_0, the raw online projection (`project`, before any L2 normalisation) that HIRL's level
+    heads take, as HIRL's reference code hooks it; they may override `views`
+    (more than two: multi-crop), `project`, `embedding_dim`, `cluster_features` (what HIRL clusters: the momentum
     encoder's or teacher's embedding where there is one), `online_variables`, `before_step` (e.g. a teacher's
     momentum update before the step, as DINO) and `after_step` (e.g. MoCo v2's momentum update).
 
@@ -97,10 +98,14 @@ class SelfSupervisedModel(SavesTrainingState, keras.Model):
         """The random views of each image the loss compares: two by default."""
         return self.augmentation(images, training=True), self.augmentation(images, training=True)
 
+    def project(self, images, training=False):
+        """z_0: the online projection [batch, embedding_dim] before any L2 normalisation, in the compute dtype (what
+        HIRL's level heads take)."""
+        return self.projector(self.encoder(images, training=training), training=training)
+
     def embed(self, images, training=False):
-        """The online embedding: the unit-norm output of the projection head [batch, embedding_dim], float32."""
-        projection = self.projector(self.encoder(images, training=training), training=training)
-        return ops.normalize(ops.cast(projection, "float32"), axis=-1)  # float16's epsilon would underflow
+        """The online embedding: `project`'s output L2-normalised [batch, embedding_dim], float32."""
+        return unit(self.project(images, training=training))
 
     def cluster_features(self, images):
         """The features HIRL clusters (inference mode): the online embedding unless overridden."""
@@ -172,6 +177,11 @@ class SelfSupervisedModel(SavesTrainingState, keras.Model):
         for key in ("encoder", "augmentation"):
             config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
+
+
+def unit(x):
+    """`x` L2-normalised along its last axis, in float32 (float16's epsilon would underflow)."""
+    return ops.normalize(ops.cast(x, "float32"), axis=-1)
 
 
 def safe_mean(values):

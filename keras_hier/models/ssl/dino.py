@@ -3,9 +3,10 @@
 import keras
 from keras import ops
 
+from keras_hier.backbones.vit import clone_without_stochastic_depth
 from keras_hier.distribute import all_sum
 from keras_hier.layers.dino_head import DINOHead
-from keras_hier.models.ssl.base import (add_step_counter, cosine_schedule, count_step, ema_update,
+from keras_hier.models.ssl.base import (add_step_counter, cosine_schedule, count_step, ema_update, unit,
                                         frozen_for_steps, linear_warmup, safe_mean)
 from keras_hier.models.ssl.multi_crop import MultiCropModel
 
@@ -47,7 +48,7 @@ def update_center(center, outputs, momentum):
 @keras.saving.register_keras_serializable(package="keras_hier")
 class DINO(MultiCropModel):
     """DINO (Caron et al., 2021): a student (encoder + `DINOHead`) on every view predicts the teacher's output on
-    the *other* large views; the teacher (a copy of the student, moved by momentum, never trained) sees only the
+    the *other* large views; the teacher (a copy of the student without its stochastic depth, moved by momentum, never trained) sees only the
     two large views. Teacher outputs are centred (`center`, a running mean over the global batch with momentum
     `center_momentum`) and sharpened (softmax at `teacher_temperature`, warmed up linearly from
     `warmup_teacher_temperature` over `teacher_temperature_warmup_steps`); the student's at
@@ -55,7 +56,7 @@ class DINO(MultiCropModel):
     `momentum_schedule_steps` (constant when 0) and is applied before each step, as HIRL's reference code. The
     head's last layer gets no update for the first `freeze_last_layer_steps` steps (DINO: one epoch).
 
-    Under HIRL (the paper's notes): z_0 is the student head's bottleneck on the first large view (L2-normalised),
+    Under HIRL (the paper's notes): z_0 is the student head's raw bottleneck on the first large view,
     and the clustered features are the teacher's bottleneck (`cluster_features`); 256-d by default.
 
     Args:
@@ -115,7 +116,7 @@ class DINO(MultiCropModel):
         head = dict(units=self.output_dim, hidden_units=self.hidden_units, bottleneck_units=self.bottleneck_units,
                     num_layers=self.head_layers, norm_last_layer=self.norm_last_layer)
         self.head = DINOHead(**head, name="head")
-        self.teacher_encoder = keras.models.clone_model(encoder)
+        self.teacher_encoder = clone_without_stochastic_depth(encoder)  # the reference's teacher: drop-path 0
         self.teacher_head = DINOHead(**head, name="teacher_head")
         self.build_heads(self.head, self.teacher_head)
         ema_update(self._teacher_weights(), self._student_weights(), 0.0)  # the teacher starts as the student
@@ -137,13 +138,11 @@ class DINO(MultiCropModel):
     def online_variables(self):
         return self.encoder.trainable_variables + self.head.trainable_variables
 
-    def embed(self, images, training=False):
-        return ops.normalize(ops.cast(self.head.bottleneck(self.encoder(images, training=training),
-                                                           training=training), "float32"), axis=-1)
+    def project(self, images, training=False):
+        return self.head.bottleneck(self.encoder(images, training=training), training=training)
 
     def cluster_features(self, images):
-        teacher = self.teacher_head.bottleneck(self.teacher_encoder(images, training=False), training=False)
-        return ops.normalize(ops.cast(teacher, "float32"), axis=-1)
+        return unit(self.teacher_head.bottleneck(self.teacher_encoder(images, training=False), training=False))
 
     def teacher_temperature_now(self):
         """The teacher temperature at this step (the warm-up's)."""
@@ -185,7 +184,7 @@ class DINO(MultiCropModel):
         return ops.split(probs, 2, axis=0), teacher
 
     def view_loss(self, *views, training=True):
-        """`(DINO's cross entropy over the view pairs, the first large view's normalised bottleneck)`; updates the
+        """`(DINO's cross entropy over the view pairs, the first large view's raw bottleneck z_0)`; updates the
         centre in training."""
         if len(views) < 2:
             raise ValueError(f"DINO needs at least two views; got {len(views)}.")
@@ -194,7 +193,7 @@ class DINO(MultiCropModel):
         loss = distillation_loss(probs, student)
         if training:
             update_center(self.center, teacher, self.center_momentum)
-        return loss, ops.normalize(ops.cast(bottleneck, "float32"), axis=-1)
+        return loss, bottleneck
 
     def get_config(self):
         return {**super().get_config(), "output_dim": self.output_dim, "hidden_units": self.hidden_units,

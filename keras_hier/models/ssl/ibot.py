@@ -106,8 +106,8 @@ class IBOT(DINO):
         return vit(x, patch_mask=patch_mask, return_tokens=True, training=training)
 
     def view_loss(self, *views, training=True):
-        """`(cls_weight * L_cls + patch_weight * L_mim, the first large view's normalised class-token
-        bottleneck)`; updates both centres in training."""
+        """`(cls_weight * L_cls + patch_weight * L_mim, the first large view's raw class-token bottleneck z_0)`;
+        updates both centres in training."""
         if len(views) < 2:
             raise ValueError(f"iBOT needs at least two views; got {len(views)}.")
         b = ops.shape(views[0])[0]
@@ -142,7 +142,7 @@ class IBOT(DINO):
             update_center(self.patch_center, ops.mean(teacher[:, 1:], axis=1), self.center_momentum)
         self._parts = (cls_loss, patch_loss)
         loss = self.cls_weight * cls_loss + self.patch_weight * patch_loss
-        return loss, ops.normalize(ops.cast(bottleneck[:b, 0], "float32"), axis=-1)
+        return loss, bottleneck[:b, 0]
 
     def train_step(self, data):
         logs = super().train_step(data)

@@ -6,12 +6,13 @@ import keras
 from keras import ops
 
 
-def blockwise_masks(ratios, grid, seed=None, min_patches=4, aspect_range=(0.3, 1 / 0.3), attempts=None):
+def blockwise_masks(ratios, grid, seed=None, min_patches=None, aspect_range=(0.3, 1 / 0.3), attempts=None):
     """One mask per image over a `grid = (rows, columns)` of patches (True = masked), made of rectangular blocks
-    as BEiT's `MaskingGenerator` (used by iBOT): until an image has `round(ratio * rows * columns)` masked
-    patches, draw a block of area uniform in [min_patches, patches still to mask] and log-uniform aspect ratio in
-    `aspect_range`, at a uniform position, and keep it when it masks at least one new patch and no more than are
-    still to mask. So an image never gets more than its target, and usually gets exactly it.
+    as iBOT's `ImageFolderMask` (after BEiT's `MaskingGenerator`): with the cap `ratio * rows * columns` (not
+    rounded), until an image reaches it, draw a block of area uniform in [min_patches, cap - patches masked] and
+    log-uniform aspect ratio in `aspect_range`, at a uniform position, and keep it when it masks at least one new
+    patch and does not pass the cap. So an image never gets more than `floor(cap)` masked patches (14 of 7x7 at
+    ratio 0.3, as the reference), and usually exactly that.
 
     The draws are made up front (`attempts` candidate blocks per image, default 10 per expected block) and
     scanned in a `fori_loop`, so the function runs inside a traced train step and under a strategy.
@@ -20,7 +21,8 @@ def blockwise_masks(ratios, grid, seed=None, min_patches=4, aspect_range=(0.3, 1
         ratios: [batch] float share of patches to mask per image (0 leaves an image unmasked).
         grid: `(rows, columns)` of the patch grid.
         seed: an int or a `keras.random.SeedGenerator`.
-        min_patches: smallest block area (BEiT: 4... 16 at 14x14; 4 here, for small grids).
+        min_patches: smallest block area (None: the reference's `(min(rows, columns) // 3) ** 2`, 16 at 14x14
+            and 4 at 7x7).
         aspect_range: `(min, max)` block aspect ratio.
         attempts: candidate blocks per image.
 
@@ -35,9 +37,11 @@ def blockwise_masks(ratios, grid, seed=None, min_patches=4, aspect_range=(0.3, 1
     """
     rows, columns = int(grid[0]), int(grid[1])
     patches = rows * columns
+    if min_patches is None:
+        min_patches = (min(rows, columns) // 3) ** 2
     ratios = ops.cast(ops.convert_to_tensor(ratios), "float32")
     batch = ops.shape(ratios)[0]
-    targets = ops.cast(ops.round(ratios * patches), "int32")
+    caps = ratios * patches  # a float, as the reference's `high`
     if attempts is None:
         attempts = 10 * max(4, int(math.ceil(math.log2(max(patches, 2)))))
     draws = keras.random.uniform((int(attempts), batch, 4), seed=seed)
@@ -48,9 +52,9 @@ def blockwise_masks(ratios, grid, seed=None, min_patches=4, aspect_range=(0.3, 1
     def attempt(i, mask):
         draw = draws[i]
         count = ops.sum(ops.cast(mask, "int32"), axis=(1, 2))
-        left_to_mask = targets - count
+        left_to_mask = caps - ops.cast(count, "float32")
         low = ops.cast(min_patches, "float32")
-        high = ops.cast(left_to_mask, "float32")
+        high = left_to_mask
         area = low + (high - low) * draw[:, 0]  # uniform between the two, either way round (as random.uniform)
         aspect = ops.exp(log_low + (log_high - log_low) * draw[:, 1])
         height = ops.cast(ops.round(ops.sqrt(area * aspect)), "int32")
@@ -62,7 +66,7 @@ def blockwise_masks(ratios, grid, seed=None, min_patches=4, aspect_range=(0.3, 1
         block = ((row_index >= top[:, None, None]) & (row_index < (top + height)[:, None, None])
                  & (column_index >= left[:, None, None]) & (column_index < (left + width)[:, None, None]))
         new = ops.sum(ops.cast(block & ~mask, "int32"), axis=(1, 2))
-        keep = fits & (new > 0) & (new <= left_to_mask) & (left_to_mask > 0)
+        keep = fits & (new > 0) & (ops.cast(new, "float32") <= left_to_mask)
         return mask | (block & keep[:, None, None])
 
     empty = ops.zeros((batch, rows, columns), "bool")

@@ -6,7 +6,7 @@ from keras import ops
 
 from keras_hier.distribute import all_gather
 from keras_hier.layers.projection_head import ProjectionHead
-from keras_hier.models.ssl.base import SelfSupervisedModel, ema_update, mean_cross_entropy
+from keras_hier.models.ssl.base import SelfSupervisedModel, ema_update, mean_cross_entropy, unit
 
 
 @keras.saving.register_keras_serializable(package="keras_hier")
@@ -53,7 +53,8 @@ class MoCoV2(SelfSupervisedModel):
             int(queue_size)
         self.momentum, self.temperature, self.shuffle_groups, self.seed = float(momentum), float(temperature), \
             int(shuffle_groups), seed
-        head = dict(units=self.projection_dim, hidden_units=self.hidden_units, batch_norm=False)
+        # Unnormalised heads: z_0 (HIRL's input) is the raw projection; the loss normalises q and k.
+        head = dict(units=self.projection_dim, hidden_units=self.hidden_units, batch_norm=False, normalize=False)
         self.projector = ProjectionHead(**head, name="projector")
         self.key_encoder = keras.models.clone_model(encoder)
         self.key_projector = ProjectionHead(**head, name="key_projector")
@@ -94,23 +95,26 @@ class MoCoV2(SelfSupervisedModel):
         out = ops.concatenate([projector(encoder(c, training=training), training=training) for c in chunks], 0)
         return ops.take(out, ops.argsort(order), axis=0)  # back in the batch's order
 
-    def embed(self, images, training=False):
+    def project(self, images, training=False):
         return self._grouped(self.encoder, self.projector, images, training)
 
     def cluster_features(self, images):
-        return self.key_projector(self.key_encoder(images, training=False), training=False)
+        return unit(self.key_projector(self.key_encoder(images, training=False), training=False))
 
     def view_loss(self, view_1, view_2, training=True):
-        """`(cross entropy of the query against its key and the queue, the query)`; enqueues the keys in training."""
-        q = self.embed(view_1, training)
-        k = ops.stop_gradient(self._grouped(self.key_encoder, self.key_projector, view_2, training, shuffle=True))
+        """`(cross entropy of the query against its key and the queue, the query's raw projection z_0)`; enqueues
+        the keys in training."""
+        z = self.project(view_1, training)
+        q = unit(z)
+        k = ops.stop_gradient(unit(self._grouped(self.key_encoder, self.key_projector, view_2, training,
+                                                 shuffle=True)))
         positive = ops.sum(q * k, axis=-1, keepdims=True)
         negative = ops.matmul(q, ops.transpose(ops.convert_to_tensor(self.queue)))
         logits = ops.concatenate([positive, negative], axis=1) / self.temperature
         loss = mean_cross_entropy(ops.zeros((ops.shape(q)[0],), "int32"), logits)
         if training:
             self._enqueue(k)
-        return loss, q
+        return loss, z
 
     def _enqueue(self, keys):
         keys, _ = all_gather(keys)  # under a multi-replica strategy, the keys of the whole global batch

@@ -5,7 +5,7 @@ from keras import ops
 
 from keras_hier.distribute import all_gather
 from keras_hier.layers.projection_head import ProjectionHead
-from keras_hier.models.ssl.base import SelfSupervisedModel, mean_cross_entropy
+from keras_hier.models.ssl.base import SelfSupervisedModel, mean_cross_entropy, unit
 
 
 @keras.saving.register_keras_serializable(package="keras_hier")
@@ -37,13 +37,15 @@ class SimCLR(SelfSupervisedModel):
             raise ValueError(f"`temperature` must be positive; got {temperature}.")
         self.projection_dim, self.hidden_units, self.temperature = int(projection_dim), int(hidden_units), \
             float(temperature)
-        self.projector = ProjectionHead(self.projection_dim, hidden_units=self.hidden_units, name="projector")
+        self.projector = ProjectionHead(self.projection_dim, hidden_units=self.hidden_units, normalize=False,
+                                        name="projector")
         self.build_heads(self.projector)
 
     def view_loss(self, view_1, view_2, training=True):
         """`(NT-Xent loss, unit-norm embedding of view_1)`. Under a multi-replica strategy the negatives are the
         views of the whole global batch (gathered from every replica), as on one device."""
-        z1, z2 = self.embed(view_1, training), self.embed(view_2, training)
+        raw = self.project(view_1, training)
+        z1, z2 = unit(raw), self.embed(view_2, training)
         both, offset = all_gather(ops.concatenate([z1, z2], axis=1))  # one collective for both views
         all_1, all_2 = ops.split(both, 2, axis=1)
         b, total = ops.shape(z1)[0], ops.shape(all_1)[0]
@@ -57,7 +59,7 @@ class SimCLR(SelfSupervisedModel):
         # A column no view ever picks, so that an empty batch still has one class (its loss is then 0, not an error).
         logits = ops.pad(logits, [[0, 0], [0, 1]], constant_values=-1e9)
         positives = ops.concatenate([rows + total, rows], axis=0)
-        return mean_cross_entropy(positives, logits), z1
+        return mean_cross_entropy(positives, logits), raw
 
     def get_config(self):
         return {**super().get_config(), "projection_dim": self.projection_dim, "hidden_units": self.hidden_units,

@@ -13,7 +13,7 @@ class SimSiam(SelfSupervisedModel):
     loss = -(cos(p1, sg(z2)) + cos(p2, sg(z1))) / 2, where sg stops the gradient.
 
     The projector is `projector_layers` Dense layers with batch norm (the last one's without scale and offset),
-    the predictor a bottleneck MLP (Dense, batch norm, ReLU, Dense). HIRL builds on the normalised projector output.
+    the predictor a bottleneck MLP (Dense, batch norm, ReLU, Dense). HIRL builds on the raw projector output.
 
     Args:
         encoder: a `keras.Model` from images to feature vectors.
@@ -49,7 +49,7 @@ class SimSiam(SelfSupervisedModel):
         return self.projector(self.encoder(images, training=training), training=training)
 
     def view_loss(self, view_1, view_2, training=True):
-        """`(symmetric negative cosine, unit-norm projection of view_1)`."""
+        """`(symmetric negative cosine, the projection z_0 of view_1)`."""
         z1, z2 = self._project(view_1, training), self._project(view_2, training)
         p1, p2 = self.predictor(z1, training=training), self.predictor(z2, training=training)
 
@@ -58,7 +58,7 @@ class SimSiam(SelfSupervisedModel):
             return ops.sum(ops.normalize(p, axis=-1) * ops.normalize(z, axis=-1), axis=-1)
 
         loss = -(safe_mean(cosine(p1, z2)) + safe_mean(cosine(p2, z1))) / 2.0
-        return loss, ops.normalize(ops.cast(z1, "float32"), axis=-1)
+        return loss, z1
 
     def get_config(self):
         return {**super().get_config(), "projection_dim": self.projection_dim,

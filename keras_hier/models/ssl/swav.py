@@ -5,7 +5,7 @@ from keras import ops
 
 from keras_hier.distribute import all_gather
 from keras_hier.layers.projection_head import ProjectionHead
-from keras_hier.models.ssl.base import add_step_counter, count_step, frozen_for_steps, safe_mean
+from keras_hier.models.ssl.base import add_step_counter, count_step, frozen_for_steps, safe_mean, unit
 from keras_hier.models.ssl.multi_crop import MultiCropModel
 
 
@@ -95,7 +95,8 @@ class SwAV(MultiCropModel):
             int(sinkhorn_iterations)
         self.queue_size, self.queue_start_step = int(queue_size), int(queue_start_step)
         self.freeze_prototypes_steps = int(freeze_prototypes_steps)
-        self.projector = ProjectionHead(self.projection_dim, hidden_units=self.hidden_units, name="projector")
+        self.projector = ProjectionHead(self.projection_dim, hidden_units=self.hidden_units, normalize=False,
+                                        name="projector")
         self.build_heads(self.projector)
         self.prototypes = self.add_weight(shape=(self.projection_dim, self.num_prototypes),
                                           initializer="glorot_uniform", name="prototypes")
@@ -143,7 +144,7 @@ class SwAV(MultiCropModel):
         self.queue.assign(ops.stack([updated if i == view else queue[i] for i in range(2)], axis=0))
 
     def view_loss(self, *views, training=True):
-        """`(swapped-prediction loss, the first large view's z)`; fills the queue in training."""
+        """`(swapped-prediction loss, the first large view's raw projection z_0)`; fills the queue in training."""
         if len(views) < 2:
             raise ValueError(f"SwAV needs at least two views; got {len(views)}.")
         b = ops.shape(views[0])[0]
@@ -151,7 +152,8 @@ class SwAV(MultiCropModel):
                             training=training)]
         if len(views) > 2:
             z.append(self.projector(self.encode_local(views[2:], training), training=training))
-        z = ops.concatenate(z, axis=0)
+        raw = ops.concatenate(z, axis=0)
+        z = unit(raw)
         log_p = ops.log_softmax(self._scores(z) / self.temperature, axis=-1)
         log_p = ops.split(log_p, len(views), axis=0)
         z_large = ops.split(z[: 2 * b], 2, axis=0)
@@ -160,7 +162,7 @@ class SwAV(MultiCropModel):
             q = self.codes(z_large[i], i, training)
             others = [safe_mean(-ops.sum(q * log_p[v], axis=-1)) for v in range(len(views)) if v != i]
             loss = loss + sum(others) / len(others)
-        return loss / 2.0, ops.normalize(ops.cast(z_large[0], "float32"), axis=-1)
+        return loss / 2.0, raw[:b]
 
     def get_config(self):
         return {**super().get_config(), "projection_dim": self.projection_dim, "hidden_units": self.hidden_units,

@@ -32,14 +32,24 @@ def test_block_masks():
     ratios = np.array([0.0, 0.1, 0.3, 0.5] * 25, "float32")
     masks = np.asarray(blockwise_masks(ratios, (7, 7), seed=0))
     counts = masks.reshape(len(ratios), -1).sum(1)
-    targets = np.round(ratios * 49)
-    assert (counts <= targets).all() and (counts >= targets - 2).mean() > 0.95
+    caps = np.floor(ratios * 49)  # the reference's `while mask_count < high` never passes ratio * H * W
+    assert caps[2] == 14 and (counts <= caps).all() and (counts >= caps - 2).mean() > 0.95
     # Blocks: a masked patch almost always has a masked neighbour (4-connectivity), unlike scattered patches.
     padded = np.pad(masks, ((0, 0), (1, 1), (1, 1)))
     neighbours = padded[:, :-2, 1:-1] | padded[:, 2:, 1:-1] | padded[:, 1:-1, :-2] | padded[:, 1:-1, 2:]
     assert (neighbours[masks]).mean() > 0.95
     drawn = np.asarray(mask_ratios(2000, 0.3, 0.2, 0.5, seed=0))
     assert abs((drawn > 0).mean() - 0.5) < 0.05 and drawn[drawn > 0].min() >= 0.1 and drawn.max() <= 0.5
+
+
+def test_block_masks_start_from_the_references_smallest_block():
+    # One candidate block per image: its area is drawn in [(min(H, W) // 3) ** 2, cap], 16 on 14x14 (it was 4),
+    # so no first block is smaller than about 16 patches (rounding its sides to whole patches takes a few off).
+    first = np.asarray(blockwise_masks(np.full(500, 0.5, "float32"), (14, 14), seed=1, attempts=1))
+    sizes = first.reshape(500, -1).sum(1)
+    assert sizes[sizes > 0].min() >= 12 and (sizes > 0).mean() > 0.8  # some blocks do not fit the grid
+    assert np.asarray(blockwise_masks(np.full(500, 0.5, "float32"), (14, 14), seed=1, attempts=1,
+                                      min_patches=1)).reshape(500, -1).sum(1).min() < 8  # the test can tell
 
 
 def test_masked_patch_loss_counts_only_masked_patches():
