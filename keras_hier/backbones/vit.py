@@ -8,14 +8,9 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_hier.initializers import pytorch_default_uniform, reference_normal
+
 WEIGHT_INITS = ("dino", "moco_v3")
-
-
-def reference_normal(stddev=0.02):
-    """The reference ViTs' `trunc_normal_(std=0.02)` (DINO, iBOT, timm): it truncates at -2 and 2 in absolute terms,
-    a hundred standard deviations out, so it is a plain normal; Keras' `TruncatedNormal` cuts at two standard
-    deviations (its values' spread is 0.88 of the one asked for)."""
-    return keras.initializers.RandomNormal(stddev=stddev)
 
 
 def _uniform(bound):
@@ -31,6 +26,39 @@ VIT_PRESETS = {
     "vit_small": dict(patch_size=16, hidden_dim=384, depth=12, num_heads=6, mlp_ratio=4.0),
     "vit_base": dict(patch_size=16, hidden_dim=768, depth=12, num_heads=12, mlp_ratio=4.0),
 }
+
+
+def pytorch_bicubic_matrix(in_size, out_size, scale=None, a=-0.75):
+    """The [out_size, in_size] matrix of PyTorch's 1-D bicubic interpolation (`F.interpolate(mode="bicubic",
+    align_corners=False)`): output `i` samples the input at `(i + 0.5) / scale - 0.5` with Keys' cubic kernel at
+    `a = -0.75` over the four nearest inputs, indices clamped to the edges. `scale` is the `scale_factor` passed
+    to PyTorch (it then sets the sampling positions, not `out_size / in_size`); None: `out_size / in_size`.
+    DINO and iBOT resize their position embeddings with `scale_factor = (out + 0.1) / in`; applied along both
+    axes this matrix gives the same values.
+
+    Example:
+    >>> m = pytorch_bicubic_matrix(3, 6, scale=2.0)
+    >>> [round(float(v), 8) for v in m[0]]  # -0.25 in input coordinates: weights of inputs -2..1 on 0, 0, 0, 1
+    [1.10546875, -0.10546875, 0.0]
+    """
+    in_size, out_size = int(in_size), int(out_size)
+    scale = out_size / in_size if scale is None else float(scale)
+    source = (np.arange(out_size, dtype="float64") + 0.5) / scale - 0.5
+    floor = np.floor(source)
+    t = source - floor
+
+    def near(x):  # |x| <= 1
+        return ((a + 2.0) * x - (a + 3.0)) * x * x + 1.0
+
+    def far(x):  # 1 < |x| < 2
+        return ((a * x - 5.0 * a) * x + 8.0 * a) * x - 4.0 * a
+
+    weights = np.stack([far(t + 1.0), near(t), near(1.0 - t), far(2.0 - t)], axis=1)
+    matrix = np.zeros((out_size, in_size))
+    for k in range(4):
+        index = np.clip(floor.astype(np.int64) - 1 + k, 0, in_size - 1)
+        np.add.at(matrix, (np.arange(out_size), index), weights[:, k])
+    return matrix
 
 
 def sincos_position_embedding(grid, dim, temperature=10000.0):
@@ -137,8 +165,9 @@ class VisionTransformer(keras.layers.Layer):
 
     The image is cut into `patch_size` squares (a strided convolution), a class token is put in front and position
     embeddings are added, then `depth` pre-norm `ViTBlock`s and a layer norm. Images of another size than
-    `image_size` work (the patch grid changes): the position embeddings are resized to the new grid bicubically, as
-    DINO does for its small crops. `patch_mask` ([batch, rows, columns] of the patch grid, True = masked) replaces the
+    `image_size` work (the patch grid changes): the position embeddings are resized to the new grid as DINO and
+    iBOT do for their small crops (PyTorch's bicubic interpolation with `scale_factor = (new + 0.1) / old`, see
+    `pytorch_bicubic_matrix`; equal to the reference within float32 rounding). `patch_mask` ([batch, rows, columns] of the patch grid, True = masked) replaces the
     masked patches' embeddings by a learnable mask token before the position embeddings are added (iBOT; needs
     `mask_token=True`).
 
@@ -213,7 +242,7 @@ class VisionTransformer(keras.layers.Layer):
         self.patch_embedding.build(input_shape)
         fan_in = int(input_shape[-1]) * self.patch_size ** 2  # the patch projection as a matrix
         if self.weight_init == "dino":  # PyTorch's Conv2d default: kaiming_uniform(a=sqrt(5)) and its bias rule
-            kernel_init, bias_init = _uniform(fan_in ** -0.5), _uniform(fan_in ** -0.5)
+            kernel_init = bias_init = pytorch_default_uniform(fan_in)
         else:
             kernel_init, bias_init = _uniform(float(np.sqrt(6.0 / (fan_in + self.hidden_dim)))), "zeros"
         self.patch_embedding.kernel.assign(keras.initializers.get(kernel_init)(self.patch_embedding.kernel.shape))
@@ -243,8 +272,10 @@ class VisionTransformer(keras.layers.Layer):
         table = ops.cast(self.positions, self.compute_dtype)
         if (rows, columns) == self.grid:
             return table
-        grid = ops.reshape(table[:, 1:], (1, self.grid[0], self.grid[1], self.hidden_dim))
-        grid = ops.image.resize(ops.cast(grid, "float32"), (rows, columns), interpolation="bicubic")
+        grid = ops.reshape(ops.cast(self.positions, "float32")[0, 1:], (self.grid[0], self.grid[1], self.hidden_dim))
+        along_rows = pytorch_bicubic_matrix(self.grid[0], rows, (rows + 0.1) / self.grid[0]).astype("float32")
+        along_columns = pytorch_bicubic_matrix(self.grid[1], columns, (columns + 0.1) / self.grid[1]).astype("float32")
+        grid = ops.einsum("ri,ijd,cj->rcd", along_rows, grid, along_columns)
         grid = ops.cast(ops.reshape(grid, (1, -1, self.hidden_dim)), self.compute_dtype)
         return ops.concatenate([table[:, :1], grid], axis=1)
 
@@ -353,4 +384,4 @@ def find_vision_transformer(encoder):
 
 
 __all__ = ["VIT_PRESETS", "WEIGHT_INITS", "ViTBlock", "VisionTransformer", "clone_without_stochastic_depth",
-           "find_vision_transformer", "reference_normal", "sincos_position_embedding", "vit"]
+           "find_vision_transformer", "pytorch_bicubic_matrix", "sincos_position_embedding", "vit"]

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from keras_hier.initializers import pytorch_default_uniform, reference_normal
+
 
 @keras.saving.register_keras_serializable(package="keras_hier")
 class DINOHead(keras.layers.Layer):
@@ -12,8 +14,9 @@ class DINOHead(keras.layers.Layer):
     layer's weight norm stays 1: each output is the cosine of the bottleneck with a learned direction.
 
     `bottleneck(x)` is the MLP's output (before the normalisation): the embedding HIRL clusters and builds its
-    heads on for DINO and iBOT. The Dense layers start from a truncated normal with standard deviation 0.02 and
-    zero biases, as DINO's. Sublayers follow the head's dtype policy; the normalised last layer is computed in
+    heads on for DINO and iBOT. The MLP's Dense layers start from a normal with standard deviation 0.02 (DINO's
+    `trunc_normal_`, which truncates only at +-2) and zero biases, the last layer's directions from PyTorch's default
+    `nn.Linear` initialisation, as DINO's (it is created after `_init_weights` runs). Sublayers follow the head's dtype policy; the normalised last layer is computed in
     float32 and returns the compute dtype.
 
     Args:
@@ -41,7 +44,7 @@ class DINOHead(keras.layers.Layer):
                              f"{units}, {hidden_units}, {bottleneck_units} and {num_layers}.")
         self.units, self.hidden_units, self.bottleneck_units = int(units), int(hidden_units), int(bottleneck_units)
         self.num_layers, self.norm_last_layer = int(num_layers), bool(norm_last_layer)
-        init = dict(kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02), bias_initializer="zeros",
+        init = dict(kernel_initializer=reference_normal(0.02), bias_initializer="zeros",
                     dtype=self.dtype_policy)
         widths = [self.hidden_units] * (self.num_layers - 1) + [self.bottleneck_units]
         self.mlp = [keras.layers.Dense(w, activation="gelu" if i < self.num_layers - 1 else None, name=f"dense_{i}",
@@ -54,7 +57,7 @@ class DINOHead(keras.layers.Layer):
             shape = shape[:-1] + (dense.units,)
         # Weight normalisation, w = g * v / |v| per output unit (PyTorch's weight_norm on the last Linear).
         self.last_direction = self.add_weight(shape=(self.bottleneck_units, self.units),
-                                              initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+                                              initializer=pytorch_default_uniform(self.bottleneck_units),
                                               name="last_direction")
         self.last_norm = self.add_weight(shape=(self.units,), initializer="ones", trainable=not self.norm_last_layer,
                                          name="last_norm")

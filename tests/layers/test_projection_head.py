@@ -14,13 +14,34 @@ def test_matches_the_layers_by_hand():
     out = np.asarray(head(x, training=False))
     (w0,) = head.hidden[0][0].get_weights()
     gamma, beta, mean, var = head.hidden[0][1].get_weights()
-    h = np.maximum((x @ w0 - mean) / np.sqrt(var + 1e-3) * gamma + beta, 0)
+    h = np.maximum((x @ w0 - mean) / np.sqrt(var + 1e-5) * gamma + beta, 0)  # PyTorch's epsilon
     w1, b1 = head.out.get_weights()
     y = h @ w1 + b1
     np.testing.assert_allclose(out, y / np.maximum(np.linalg.norm(y, axis=1, keepdims=True), 1e-6), atol=1e-5)
     # Training mode normalises with the batch statistics instead (the moving averages at their start differ).
     assert not np.allclose(np.asarray(head(x, training=True)), out)
     assert ProjectionHead(4, num_layers=1, normalize=False)(x).shape == (6, 4)
+
+
+def test_batch_norms_are_pytorchs():
+    # BatchNorm1d's defaults: running statistics <- 0.9 * running + 0.1 * batch, epsilon 1e-5 (Keras': 0.99, 1e-3).
+    x = np.random.default_rng(4).normal(size=(8, 5)).astype("float32")
+    head = ProjectionHead(4, hidden_units=6, output_batch_norm=True)
+    head(x, training=True)
+    (w0,) = head.hidden[0][0].get_weights()
+    bn = head.hidden[0][1]
+    assert (bn.momentum, bn.epsilon, head.out_bn.momentum, head.out_bn.epsilon) == (0.9, 1e-5, 0.9, 1e-5)
+    np.testing.assert_allclose(np.asarray(bn.moving_mean), 0.1 * (x @ w0).mean(0), atol=1e-6)
+    keras_like = ProjectionHead(4, batch_norm_momentum=0.99, batch_norm_epsilon=1e-3)
+    keras_like(x)
+    assert (keras_like.hidden[0][1].momentum, keras_like.hidden[0][1].epsilon) == (0.99, 1e-3)
+    assert ProjectionHead.from_config(keras_like.get_config()).batch_norm_momentum == 0.99
+    with pytest.raises(ValueError, match="batch_norm_momentum"):
+        ProjectionHead(4, batch_norm_momentum=1.0)
+    # No bias in the last Dense (MoCo v3's predictor).
+    bias_free = ProjectionHead(4, output_bias=False, normalize=False)
+    bias_free(x)
+    assert len(bias_free.out.weights) == 1
 
 
 def test_mixed_precision_saving_and_errors(tmp_path):

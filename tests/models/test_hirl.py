@@ -53,6 +53,21 @@ def test_warmup_then_reclustering_every_epoch(base):
     assert model.encoder is model.base.encoder
 
 
+@pytest.mark.parametrize("base", ["simclr", "moco", "simsiam", "swav", "moco_v3", "dino", "ibot"])
+def test_heads_take_the_raw_embedding(base):
+    # HIRL's reference hooks the output of each base's projection module: z_0 before any L2 normalisation.
+    model = small(base)
+    keras.utils.set_random_seed(1)
+    views = model.base.views(IMAGES[:4])
+    keras.utils.set_random_seed(1)
+    _, z0 = model.base.view_loss(*views, training=False)
+    raw = np.asarray(model.base.project(views[0]), np.float32)
+    np.testing.assert_allclose(np.asarray(z0, np.float32), raw, atol=1e-5)
+    assert not np.allclose(np.linalg.norm(raw, axis=1), 1.0, atol=1e-3)
+    want = np.stack([np.asarray(head(raw)) for head in model.heads], axis=1)
+    np.testing.assert_allclose(np.asarray(model.level_embeddings(views[0])), want, atol=1e-5)
+
+
 def test_spd_term_is_the_loss_on_the_level_embeddings():
     model = small()
     clusters = model.update_prototypes(IMAGES, verbose=0)

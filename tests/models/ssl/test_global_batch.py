@@ -12,7 +12,13 @@ from keras_hier.backbones import vit
 from keras_hier.models.ssl import DINO, IBOT, MoCoV3, SwAV
 from tests.models.ssl.conftest import tiny_encoder
 
-images = np.random.default_rng(0).uniform(size=(8, 8, 8, 1)).astype("float32")
+# Images of different contrast: with uniform noise alone a ViT's class tokens barely differ between images, and the
+# synchronised batch norms' one-pass variance (E[x^2] - E[x]^2 over the replicas) loses the little spread there is to
+# rounding, more than one device's two-pass variance (PyTorch's epsilon, 1e-5, no longer hides it): MoCo v3's
+# batch-normed heads agree to about 1e-4 of the loss, hence the tolerance below (keys gathered wrongly, or not at all,
+# change the loss by far more).
+rng = np.random.default_rng(0)
+images = (rng.uniform(size=(8, 8, 8, 1)) * rng.uniform(0.2, 3.0, size=(8, 1, 1, 1))).astype("float32")
 same = dict(augmentation=keras.layers.Identity())
 local = dict(num_local_crops=1, local_size=4, local_augmentation=keras.layers.Resizing(4, 4))
 head = dict(output_dim=6, hidden_units=8, bottleneck_units=4)
@@ -41,7 +47,7 @@ for name in build:
     loss = float(step(one, images))
     replicas = mirrored.experimental_local_results(mirrored.run(tf.function(lambda x: step(two, x), autograph=False), args=(batch,)))
     after = [np.allclose(np.asarray(getattr(one, s)), np.asarray(getattr(two, s)), atol=1e-5) for s in state[name]]
-    results.append(len(replicas) == 2 and abs(float(np.mean(replicas)) - loss) < 1e-4 * max(1.0, abs(loss))
+    results.append(len(replicas) == 2 and abs(float(np.mean(replicas)) - loss) < 1e-3 * max(1.0, abs(loss))
                    and all(after))
 print(*results)
 """

@@ -14,7 +14,8 @@ def test_loss_matches_numpy(encoder, images):
     v1, v2 = images[:6], images[6:]
     loss, q = model.view_loss(v1, v2, training=False)
     k = np.asarray(model.cluster_features(v2))
-    q = np.asarray(q)
+    np.testing.assert_allclose(np.asarray(q), np.asarray(model.project(v1)), atol=1e-6)  # z_0: the raw projection
+    q = np.asarray(q) / np.linalg.norm(np.asarray(q), axis=1, keepdims=True)
     queue = np.asarray(model.queue)
     np.testing.assert_allclose(np.linalg.norm(queue, axis=1), 1.0, atol=1e-5)
     logits = np.concatenate([(q * k).sum(1, keepdims=True), q @ queue.T], axis=1) / 0.2
@@ -52,7 +53,8 @@ def test_shuffled_groups_keep_the_batch_order(images):
     model = MoCoV2(tiny_encoder(batch_norm=False), projection_dim=6, hidden_units=8, queue_size=8,
                    shuffle_groups=3, seed=0)
     grouped = model._grouped(model.key_encoder, model.key_projector, images[:7], training=True, shuffle=True)
-    np.testing.assert_allclose(np.asarray(grouped), np.asarray(model.cluster_features(images[:7])), atol=1e-6)
+    grouped = np.asarray(grouped) / np.linalg.norm(np.asarray(grouped), axis=1, keepdims=True)
+    np.testing.assert_allclose(grouped, np.asarray(model.cluster_features(images[:7])), atol=1e-6)
 
 
 def test_save_and_errors(encoder, images, tmp_path):

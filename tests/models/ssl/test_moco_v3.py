@@ -30,8 +30,25 @@ def test_loss_matches_numpy(images):
     want = ctr(query(v1), k2, 0.2) + ctr(query(v2), k1, 0.2)
     assert float(loss) == pytest.approx(want, rel=1e-5)
     online = np.asarray(model.projector(model.encoder(v1)))
-    np.testing.assert_allclose(np.asarray(z1), online / np.linalg.norm(online, axis=1, keepdims=True), atol=1e-6)
-    np.testing.assert_allclose(k1, np.asarray(z1), atol=1e-6)  # the keys start as a copy of the online network
+    np.testing.assert_allclose(np.asarray(z1), online, atol=1e-6)  # z_0 for HIRL: the raw projection
+    unit = online / np.linalg.norm(online, axis=1, keepdims=True)
+    np.testing.assert_allclose(k1, unit, atol=1e-6)  # the keys start as a copy of the online network
+
+
+def test_predictor_as_the_reference():
+    from keras_hier.backbones import vit
+
+    # `_build_mlp(2, dim, mlp_dim, dim)`: bias-free Linear layers; for ViTs (`MoCo_ViT`) the last one followed by a
+    # BatchNorm1d without affine parameters, for ResNets (`last_bn=False`) by nothing.
+    on_vit = MoCoV3(vit((8, 8, 1), "vit_test"), projection_dim=6, hidden_units=8)
+    on_cnn = MoCoV3(tiny_encoder(), projection_dim=6, hidden_units=8)
+    assert on_vit.predictor_batch_norm and not on_cnn.predictor_batch_norm
+    for model in (on_vit, on_cnn):
+        assert [len(dense.weights) for dense, _ in model.predictor.hidden] == [1] and len(model.predictor.out.weights) == 1
+        assert [len(dense.weights) for dense, _ in model.projector.hidden] == [1, 1]
+    assert not on_vit.predictor.out_bn.scale and not on_vit.predictor.out_bn.center  # BatchNorm1d(affine=False)
+    assert on_cnn.predictor.out_bn is None
+    assert MoCoV3.from_config(on_cnn.get_config()).predictor_batch_norm is False
 
 
 def test_momentum_schedule_and_training(images):
