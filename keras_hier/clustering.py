@@ -94,10 +94,13 @@ def _init(x, k, init, rng):
     return tf.gather(x, seeding(x, tf.constant(k, tf.int32), seed))
 
 
-def spherical_kmeans(x, k, iterations=20, init="kmeans++", seed=0, chunk_size=8192):
+def spherical_kmeans(x, k, iterations=20, init="kmeans++", seed=0, chunk_size=8192, restarts=1):
     """K-means on the unit sphere: points and centroids L2-normalised, assignment by the largest cosine.
 
-    An emptied cluster takes the point that its current centroid explains worst, so all k stay in use.
+    An emptied cluster takes the point that its current centroid explains worst, so all k stay in use. With
+    `restarts > 1` it runs from that many seedings (one after another, drawn in turn from `seed`) and keeps the
+    clustering with the best objective, the sum over points of the cosine to their centroid, as faiss' `nredo`
+    (HIRL's reference code: 5). `restarts=1` gives the same result as before restarts existed.
 
     Args:
         x: float array [n, d] (normalised here).
@@ -106,6 +109,7 @@ def spherical_kmeans(x, k, iterations=20, init="kmeans++", seed=0, chunk_size=81
         init: `"kmeans++"` (cosine-distance seeding) or `"random"` (k distinct points).
         seed: seed of the initialisation.
         chunk_size: rows scored against the centroids at a time (memory ~ chunk_size x k floats).
+        restarts: seedings tried; the best objective wins.
 
     Returns:
         `(centroids float32 [k, d] unit vectors, assignments int32 [n])`.
@@ -116,17 +120,41 @@ def spherical_kmeans(x, k, iterations=20, init="kmeans++", seed=0, chunk_size=81
     >>> bool(labels[0] == labels[1] != labels[2] == labels[3])
     True
     """
-    import tensorflow as tf
-
     if init not in INITS:
         raise ValueError(f"Unknown `init` {init!r}: use one of {INITS}.")
+    if int(restarts) < 1:
+        raise ValueError(f"`restarts` must be at least 1; got {restarts}.")
     x = _normalize(x)
     n = int(x.shape[0])
     if not 1 <= k <= n:
         raise ValueError(f"Cannot make {k} clusters of {n} points: need 1 <= k <= n.")
     rng = np.random.default_rng(seed)
-    centroids = _init(x, k, init, rng)
     chunks = _chunks(x, chunk_size)
+    best = None
+    for _ in range(int(restarts)):
+        centroids, assign, objective = _lloyd(x, chunks, _init(x, k, init, rng), iterations, chunk_size)
+        if best is None or objective > best[2]:
+            best = (centroids, assign, objective)
+    return best[0].numpy(), best[1].numpy()
+
+
+def kmeans_objective(x, centroids):
+    """The spherical K-means objective of `centroids` [k, d] on the points `x` [n, d] (both normalised here): the
+    sum over points of the cosine to the nearest centroid (n at most; higher is better).
+
+    Example:
+    >>> x = np.array([[1, 0], [0, 1]], "float32")
+    >>> round(kmeans_objective(x, np.array([[1, 1]], "float32")), 4)  # two points at 45 degrees
+    1.4142
+    """
+    x, centroids = np.asarray(_normalize(x)), np.asarray(_normalize(centroids))
+    return float((x @ centroids.T).max(axis=1).sum())
+
+
+def _lloyd(x, chunks, centroids, iterations, chunk_size):
+    """Lloyd iterations from `centroids`: `(centroids, assignments, objective)`."""
+    import tensorflow as tf
+
     lloyd_step = _graph_functions()[1]
     assign = None
     for _ in range(iterations):
@@ -141,8 +169,8 @@ def spherical_kmeans(x, k, iterations=20, init="kmeans++", seed=0, chunk_size=81
         if assign is not None and not len(empty) and bool(tf.reduce_all(tf.equal(new, assign))):
             break
         assign = new
-    assign, _ = _best(x, centroids, chunk_size)
-    return centroids.numpy(), assign.numpy()
+    assign, sim = _best(x, centroids, chunk_size)
+    return centroids, assign, float(tf.reduce_sum(sim))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,13 +220,14 @@ class HierarchicalClusters:
 
 
 def hierarchical_kmeans(features, num_prototypes, iterations=20, init="kmeans++", seed=0, chunk_size=8192,
-                        verbose=True):
+                        verbose=True, restarts=1):
     """HIRL's Algorithm 1: spherical K-means on the features, then on the level-l prototypes for level l+1.
 
     Args:
         features: float array [n, d] (e.g. an encoder's embeddings of the whole training set).
         num_prototypes: prototypes per level, finest first, decreasing, e.g. (30000, 10000, 1000).
         iterations, init, seed, chunk_size: as `spherical_kmeans` (level l uses seed + l).
+        restarts: seedings per level, the best objective kept (`spherical_kmeans`; HIRL's reference: 5).
         verbose: show a progress bar over the levels.
 
     Returns:
@@ -221,7 +250,7 @@ def hierarchical_kmeans(features, num_prototypes, iterations=20, init="kmeans++"
         raise ValueError(f"Need features [n, d] with n >= {sizes[0]}; got {points.shape}.")
     prototypes, parents, assignments = [], [], None
     for level, k in enumerate(tqdm(sizes, desc="hierarchical K-means", unit="level", disable=not verbose)):
-        centroids, assign = spherical_kmeans(points, k, iterations, init, seed + level, chunk_size)
+        centroids, assign = spherical_kmeans(points, k, iterations, init, seed + level, chunk_size, restarts)
         if level == 0:
             assignments = assign.astype(np.int64)
         else:

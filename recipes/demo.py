@@ -29,7 +29,7 @@ RECIPE_STEPS = [
     ("hirl", "hirl", "HIRL: MoCo v2 vs HIRL-MoCo v2 pre-trained without labels, scored by k-NN, linear probe "
                      "and clustering",
      ["--seeds", "0", "--train-size", "10000", "--epochs", "4", "--warmup-epochs", "1", "--num-prototypes",
-      "200,50,10"]),
+      "200,50,10", "--num-negative-paths", "100"]),
 ]
 
 

@@ -44,9 +44,10 @@ def parse_args(argv=None):
     p.add_argument("--train-size", type=NON_NEGATIVE_INT, default=0, help="seen training images used (0: all)")
     p.add_argument("--batch-size", type=POSITIVE_INT, default=256)
     p.add_argument("--lr", type=POSITIVE_FLOAT, default=1e-3, help="AdamW peak learning rate (paper, fine-tuning CLIP: 3e-7)")
-    p.add_argument("--weight-decay", type=NON_NEGATIVE_FLOAT, default=1e-4,
+    p.add_argument("--weight-decay", type=NON_NEGATIVE_FLOAT, default=0.01,
                    help="AdamW weight decay: decoupled and multiplied by the learning rate, as in both "
-                        "keras.optimizers.AdamW and the paper's torch.optim.AdamW (the paper's code: 0)")
+                        "keras.optimizers.AdamW and the paper's torch.optim.AdamW (default: the supplement's \"default "
+                        "weight decay\", torch.optim.AdamW's 0.01; the official code: 0)")
     p.add_argument("--towers", default="cnn-minilm", choices=TOWERS,
                    help="cnn-minilm: small CNN + frozen MiniLM texts; cnn-minilm-trainable: MiniLM trains too; "
                         "clip-config: a small CLIP (ViT + text transformer) from scratch; clip-preset: a pretrained "

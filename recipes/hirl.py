@@ -26,20 +26,27 @@ from ._common import (
 )
 from ._training import Training
 
-# Per base: the paper's encoder family, optimizer and its settings (Tab. 7 of the supplement, scaled to batch 256;
-# SwAV's LARS is plain SGD here), the views, and HIRL's negative paths (1000 for the CNN bases, 100 for the ViT ones).
+# Per base: the paper's encoder family, optimizer and its settings (Tab. 7 of the supplement, its learning rates
+# scaled from the batch sizes of its Tab. 2 to 256: MoCo v2 0.03 at 256, SimSiam 0.1 at 512, SwAV 4.8 at 4096,
+# MoCo v3 1.6e-3 at 4096, DINO and iBOT 3e-3 at 1024; SwAV's LARS is plain SGD here), DINO's and iBOT's weight decay
+# rising 0.04 -> 0.4 without biases and norms and their gradient clipping at HIRL's 0.3 (`clip_grad` of the HIRL
+# configurations; DINO's and iBOT's own default is 3.0), the views, and HIRL's negative paths (Tab. 1: 1000 for the
+# CNN bases, 100 for the ViT ones). SimCLR is not one of the paper's bases: MoCo v2's settings.
 BASES = {
-    "moco_v2": dict(title="MoCo v2", family="cnn", optimizer="sgd", lr=0.06, weight_decay=1e-4, negatives=1000),
+    "moco_v2": dict(title="MoCo v2", family="cnn", optimizer="sgd", lr=0.03, weight_decay=1e-4, negatives=1000),
     "simsiam": dict(title="SimSiam", family="cnn", optimizer="sgd", lr=0.05, weight_decay=1e-4, negatives=1000),
     "swav": dict(title="SwAV", family="cnn", optimizer="sgd", lr=0.3, weight_decay=1e-6, negatives=1000,
                  local_crops=4),
-    "moco_v3": dict(title="MoCo v3", family="vit", optimizer="adamw", lr=1.5e-4, weight_decay=0.1, negatives=100),
-    "dino": dict(title="DINO", family="vit", optimizer="adamw", lr=5e-4, weight_decay=0.04, negatives=100,
-                 local_crops=4),
-    "ibot": dict(title="iBOT", family="vit", optimizer="adamw", lr=5e-4, weight_decay=0.04, negatives=100,
-                 local_crops=4),
-    "simclr": dict(title="SimCLR", family="cnn", optimizer="sgd", lr=0.06, weight_decay=1e-4, negatives=1000),
+    "moco_v3": dict(title="MoCo v3", family="vit", optimizer="adamw", lr=1e-4, weight_decay=0.1, negatives=100),
+    "dino": dict(title="DINO", family="vit", optimizer="adamw", lr=7.5e-4, weight_decay=0.04, weight_decay_end=0.4,
+                 clipnorm=0.3, negatives=100, local_crops=4),
+    "ibot": dict(title="iBOT", family="vit", optimizer="adamw", lr=7.5e-4, weight_decay=0.04, weight_decay_end=0.4,
+                 clipnorm=0.3, negatives=100, local_crops=4),
+    "simclr": dict(title="SimCLR", family="cnn", optimizer="sgd", lr=0.03, weight_decay=1e-4, negatives=1000),
 }
+
+# keras_hier's own CNN stands in for the reference's ResNet-50 (PyTorch): its batch norms are PyTorch's.
+PYTORCH_BATCH_NORM = {"momentum": 0.9, "epsilon": 1e-5}
 
 PAPER = {"num_prototypes": [30000, 10000, 1000], "num_negative_paths": 1000, "warmup_epochs": 20, "epochs": 200,
          "backbone": "resnet50", "batch_size": 256, "momentum": 0.999, "lr": 0.03, "weight_decay": 1e-4,
@@ -64,8 +71,8 @@ def parse_args(argv=None):
     p.add_argument("--warmup-epochs", type=NON_NEGATIVE_INT, default=2, help="epochs of the base method alone (T1)")
     p.add_argument("--num-prototypes", type=number_list(int, 1), default="300,100,20",
                    help="prototypes per level, finest first")
-    p.add_argument("--num-negative-paths", type=POSITIVE_INT, default=100, help="negative paths per image in L_SPD "
-                   "(the paper: 1000 for the CNN bases, 100 for the ViT ones)")
+    p.add_argument("--num-negative-paths", type=POSITIVE_INT, help="negative paths per image in L_SPD (default: the "
+                   "paper's Tab. 1, 1000 for the CNN bases, 100 for the ViT ones)")
     p.add_argument("--batch-size", type=POSITIVE_INT, default=256)
     p.add_argument("--lr", type=POSITIVE_FLOAT, help="learning rate at batch 256 (scaled), cosine decay (default: "
                    "the base's, " + ", ".join(f"{k} {v['lr']:g}" for k, v in BASES.items()) + ")")
@@ -74,7 +81,8 @@ def parse_args(argv=None):
     p.add_argument("--weight-decay", type=NON_NEGATIVE_FLOAT,
                    help="SGD bases: coupled L2 as the papers mean it (PyTorch's SGD; keras_hier.optimizers."
                         "CoupledSGD), about ten times stronger than the same value in keras.optimizers.SGD at "
-                        "momentum 0.9; AdamW bases: decoupled, as PyTorch's and Keras' AdamW (default: the base's, "
+                        "momentum 0.9; AdamW bases: decoupled, as PyTorch's and Keras' AdamW; DINO and iBOT: the "
+                        "start of the cosine rise to 10 times it, biases and norms undecayed (default: the base's, "
                         + ", ".join(f"{k} {v['weight_decay']:g}" for k, v in BASES.items()) + ")")
     p.add_argument("--local-crops", type=NON_NEGATIVE_INT, help="small crops per image for SwAV, DINO and iBOT "
                    "(12 px of 28; default 4, the paper: 6 for SwAV, 10 for DINO and iBOT)")
@@ -97,6 +105,8 @@ def parse_args(argv=None):
         args.lr = settings["lr"]
     if args.weight_decay is None:
         args.weight_decay = settings["weight_decay"]
+    if args.num_negative_paths is None:
+        args.num_negative_paths = settings["negatives"]
     if args.lr_warmup_epochs is None:
         args.lr_warmup_epochs = 1 if settings["family"] == "vit" else 0
     if args.local_crops is None:
@@ -158,7 +168,7 @@ def build_encoder(args, input_shape):
                    "moco_v3": dict(position_embedding="sincos", patch_embedding_trainable=False)}
         patch = {} if input_shape[0] >= 96 else {"patch_size": 4}
         return vit(input_shape, args.backbone, name="encoder", **patch, **options.get(args.base, {}))
-    return applications_encoder(args.backbone, input_shape)
+    return applications_encoder(args.backbone, input_shape, batch_norm=PYTORCH_BATCH_NORM)
 
 
 def build_base(args, input_shape, seed, total_steps):
@@ -198,14 +208,23 @@ def build_base(args, input_shape, seed, total_steps):
 
 def optimizer(args, steps, per_epoch):
     """The base's optimizer over `steps` steps: SGD with coupled weight decay (momentum 0.9) or AdamW, the learning
-    rate scaled to the batch size, warmed up linearly over `--lr-warmup-epochs`, then a cosine decay."""
+    rate scaled to the batch size, warmed up linearly over `--lr-warmup-epochs`, then a cosine decay. DINO and iBOT:
+    AdamW with their cosine weight-decay schedule (`--weight-decay` to 10 times it over the run; biases and norms
+    undecayed) and per-parameter gradient clipping (`keras_hier.optimizers.ScheduledAdamW`)."""
     import keras
+
+    from keras_hier.optimizers import ScheduledAdamW
 
     peak = args.lr * args.batch_size / 256
     warmup = min(args.lr_warmup_epochs * per_epoch, steps - 1)
     schedule = keras.optimizers.schedules.CosineDecay(0.0 if warmup else peak, steps - warmup,
                                                       warmup_target=peak if warmup else None, warmup_steps=warmup)
-    if BASES[args.base]["optimizer"] == "adamw":
+    settings = BASES[args.base]
+    if "weight_decay_end" in settings:
+        end = args.weight_decay * settings["weight_decay_end"] / settings["weight_decay"]
+        return ScheduledAdamW(schedule, weight_decay=args.weight_decay, weight_decay_end=end, weight_decay_steps=steps,
+                              clipnorm=settings["clipnorm"], beta_1=0.9, beta_2=0.999)
+    if settings["optimizer"] == "adamw":
         return keras.optimizers.AdamW(schedule, weight_decay=args.weight_decay, beta_1=0.9, beta_2=0.999)
     return coupled_sgd(schedule, args.weight_decay)
 

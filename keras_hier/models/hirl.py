@@ -61,6 +61,7 @@ class HIRL(SavesTrainingState, keras.Model):
         spd_weight: weight of L_SPD (the paper: 1; the official code's mean of the two terms is 0.5).
         head_layers: Dense layers of each level's head (None: the paper's, 5 for MoCo v3, else 2).
         kmeans_iterations, kmeans_init: as `keras_hier.clustering.hierarchical_kmeans`.
+        kmeans_restarts: seedings per level, the best kept (the reference's faiss `nredo=5`).
         cluster_batch_size: images per batch when embedding the training set for clustering.
         reassign_each_step: re-assign each batch's level-0 prototype every step, to the nearest prototype of the
             second view's `cluster_features` (the reference code does this for SwAV only). None: True for SwAV.
@@ -80,7 +81,7 @@ class HIRL(SavesTrainingState, keras.Model):
 
     def __init__(self, base, num_prototypes=(30000, 10000, 1000), num_negative_paths=1000, warmup_epochs=20,
                  spd_weight=1.0, head_layers=None, kmeans_iterations=20, kmeans_init="kmeans++", cluster_batch_size=512,
-                 reassign_each_step=None, seed=None, **kwargs):
+                 reassign_each_step=None, seed=None, kmeans_restarts=5, **kwargs):
         import tensorflow as tf
 
         super().__init__(**kwargs)
@@ -103,6 +104,9 @@ class HIRL(SavesTrainingState, keras.Model):
         self.head_layers, self.kmeans_iterations, self.kmeans_init = int(head_layers), int(kmeans_iterations), \
             kmeans_init
         self.reassign_each_step = bool(reassign_each_step)
+        if int(kmeans_restarts) < 1:
+            raise ValueError(f"`kmeans_restarts` must be at least 1; got {kmeans_restarts}.")
+        self.kmeans_restarts = int(kmeans_restarts)
         self.cluster_batch_size, self.seed = int(cluster_batch_size), seed
         dim = base.embedding_dim
         self.heads = [ProjectionHead(dim, num_layers=self.head_layers, name=f"level_{level + 1}_head")
@@ -193,6 +197,7 @@ class HIRL(SavesTrainingState, keras.Model):
         features = self.cluster_features(data, verbose=verbose)
         clusters = hierarchical_kmeans(features, self.num_prototypes, iterations=self.kmeans_iterations,
                                        init=self.kmeans_init, seed=0 if self.seed is None else self.seed,
+                                       restarts=self.kmeans_restarts,
                                        verbose=bool(verbose))
         self.set_clusters(clusters)
         return clusters
@@ -290,6 +295,7 @@ class HIRL(SavesTrainingState, keras.Model):
                 "num_prototypes": list(self.num_prototypes), "num_negative_paths": self.num_negative_paths,
                 "warmup_epochs": self.warmup_epochs, "spd_weight": self.spd_weight, "head_layers": self.head_layers,
                 "kmeans_iterations": self.kmeans_iterations, "kmeans_init": self.kmeans_init,
+                "kmeans_restarts": self.kmeans_restarts,
                 "cluster_batch_size": self.cluster_batch_size, "reassign_each_step": self.reassign_each_step,
                 "seed": self.seed}
 

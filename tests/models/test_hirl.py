@@ -115,6 +115,9 @@ def test_paper_settings_per_base():
     assert [m.head_layers for m in models.values()] == [5, 2, 2]
     assert [m.reassign_each_step for m in models.values()] == [False, False, True]
     assert models["dino"].base.embedding_dim == 6 and models["dino"].heads[0].units == 6
+    # Each level keeps the best of 5 K-means seedings (faiss' nredo=5 in the reference's `run_hkmeans`).
+    assert all(m.kmeans_restarts == 5 for m in models.values())
+    assert HIRL.from_config(small(kmeans_restarts=2).get_config()).kmeans_restarts == 2
 
 
 def test_reassign_each_step_moves_the_batch_to_the_second_views_nearest_prototype():
