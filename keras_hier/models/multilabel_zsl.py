@@ -118,7 +118,8 @@ class MultiLabelZeroShot(SavesTrainingState, keras.Model):
         edge_activation, edge_negative_slope: the edge MLP's hidden activation (the reference code:
             LeakyReLU with slope 0.1; the paper is silent).
         shared_edges: one Â for every graph convolution (the paper) or one per convolution.
-        output_hidden: hidden size of the output MLP (None: one linear layer).
+        output_hidden: hidden size of the output MLP (its hidden layer LeakyReLU(0.1), as the reference's `MLP`;
+            None: one linear layer).
         vae_weight: lambda, the weight of the PosVAE (or RGCN-XL matching) loss.
         messages_into_external: whether external nodes receive messages.
         external_columns: optional indices of the backbone's probability columns that are the graph's external
@@ -208,7 +209,9 @@ class MultiLabelZeroShot(SavesTrainingState, keras.Model):
         with_state_mlp = used.num_nodes if variant == "rgcn_xl" else n_targets
         semantic = SemanticConstant(used.features[:with_state_mlp], name="semantic")
         state_mlp = [keras.layers.Dense(hidden_units, name=f"node_state_{i}") for i in range(2)]
-        output_mlp = ([keras.layers.Dense(output_hidden, activation="relu", name="output_hidden")]
+        # The reference's MLPs (`models/mlp.py`): LeakyReLU(0.1) after each hidden layer, none after the output.
+        output_mlp = ([keras.layers.Dense(output_hidden, name="output_hidden"),
+                       keras.layers.LeakyReLU(0.1, name="output_hidden_activation")]
                       if output_hidden else []) + [keras.layers.Dense(1, name="output_logit")]
         edges = dict(edge_hidden=edge_hidden, edge_activation=edge_activation, edge_negative_slope=edge_negative_slope)
 
@@ -232,8 +235,8 @@ class MultiLabelZeroShot(SavesTrainingState, keras.Model):
             states = keras.layers.Dense(20, activation="relu", name="skg_output_hidden")(states)
             logits = _Slice(0, None, axis=2, name="squeeze")(keras.layers.Dense(1, name="output_logit")(states))
         elif variant not in ("visual_semantic", "fast0tag"):
+            # F_in: [image feature; word vector] -> hidden, LeakyReLU(0.1) -> node state, no output activation.
             states = state_mlp[1](keras.layers.LeakyReLU(0.1, name="node_state_hidden")(state_mlp[0](joined)))
-            states = keras.layers.LeakyReLU(0.1, name="node_states")(states)
             if variant == "rgcn_posvae":
                 external_states = PosVAE(hidden_units, used.features[n_targets:], loss_weight=vae_weight,
                                          inference=posvae_inference, seed=seed, name="pos_vae")(probabilities)

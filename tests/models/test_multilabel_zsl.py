@@ -83,6 +83,17 @@ def test_graph_sizes_per_variant(graph):
     assert build(graph, "rgcn_xl").get_layer("repeat_features").n == 7
 
 
+def test_mlps_as_the_reference(graph):
+    # `models/mlp.py`: F_in and F_out end in a Linear with no activation, LeakyReLU(0.1) after each hidden layer.
+    model = build(graph, "rgcn_posvae")
+    names = [layer.name for layer in model.layers]
+    assert "node_states" not in names  # no activation after the node-state MLP's output
+    assert model.get_layer("output_hidden_activation").negative_slope == pytest.approx(0.1)
+    assert model.get_layer("output_hidden").activation is keras.activations.linear
+    # The node-state MLP's last Dense feeds the graph directly (joined with PosVAE's states).
+    assert model.get_layer("all_states").input[0] is model.get_layer("node_state_1").output
+
+
 def edge_mlp_weights(model):
     return [w for w in model.weights if w.name.startswith("edge_")]
 
