@@ -96,7 +96,7 @@ def test_every_base_is_wired_with_its_papers_settings():
 
     from keras_hier.backbones import VisionTransformer
     from keras_hier.models import ssl
-    from keras_hier.optimizers import CoupledSGD
+    from keras_hier.optimizers import CoupledSGD, ScheduledAdamW
 
     classes = {"moco_v2": ssl.MoCoV2, "simsiam": ssl.SimSiam, "swav": ssl.SwAV, "moco_v3": ssl.MoCoV3,
                "dino": ssl.DINO, "ibot": ssl.IBOT, "simclr": ssl.SimCLR}
@@ -111,8 +111,15 @@ def test_every_base_is_wired_with_its_papers_settings():
         settings = recipe.BASES[base]
         decay = getattr(optimizer, "coupled_weight_decay", optimizer.weight_decay)
         assert decay == pytest.approx(settings["weight_decay"]) and args.lr == settings["lr"]
+        assert args.num_negative_paths == settings["negatives"]  # Tab. 1: 1000 for the CNN bases, 100 for ViTs
+        if base in ("dino", "ibot"):  # DINO's decay schedule without biases and norms, HIRL's clipping at 0.3
+            assert type(optimizer) is ScheduledAdamW and optimizer.clipnorm == 0.3
+            assert (optimizer.weight_decay_end, optimizer.weight_decay_steps) == (pytest.approx(0.4), 1000)
+            assert optimizer.exclude_biases_and_norms
+        elif settings["family"] == "vit":
+            assert type(optimizer) is keras.optimizers.AdamW
         if settings["family"] == "vit":  # AdamW (decoupled, as PyTorch's), a one-epoch warm-up, a ViT
-            assert type(optimizer) is keras.optimizers.AdamW and bool(vit) and vit[0].patch_size == 4
+            assert bool(vit) and vit[0].patch_size == 4
             assert float(optimizer.learning_rate) == 0.0  # the warm-up starts at 0
         else:
             assert type(optimizer) is CoupledSGD and not vit
@@ -123,6 +130,12 @@ def test_every_base_is_wired_with_its_papers_settings():
     dino = recipe.build_base(recipe.parse_args(["--base", "dino", "--hidden-units", "8"]), (28, 28, 1), 0, 1000)
     assert (dino.teacher_temperature_warmup_steps, dino.freeze_last_layer_steps, dino.num_local_crops,
             dino.local_size) == (300, 10, 4, 12)
+    # The paper's Tab. 7 learning rates at batch 256 (MoCo v2's 0.03, once 0.06), PyTorch's batch norms in the CNN.
+    assert [recipe.BASES[b]["lr"] for b in ("moco_v2", "simsiam", "swav", "moco_v3", "dino", "ibot")] == [
+        0.03, 0.05, 0.3, 1e-4, 7.5e-4, 7.5e-4]
+    cnn = recipe.build_encoder(recipe.parse_args([]), (28, 28, 1))
+    assert {(l.momentum, l.epsilon) for l in cnn.layers if isinstance(l, keras.layers.BatchNormalization)} == {(0.9, 1e-5)}
+    assert recipe.parse_args(["--num-negative-paths", "7"]).num_negative_paths == 7
     assert recipe.parse_args(["--method", "simclr"]).base == "simclr"  # the flag's old name
     with pytest.raises(SystemExit, match="moco_v2"):
         recipe.parse_args(["--paper", "--base", "dino"])
