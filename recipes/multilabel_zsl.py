@@ -54,6 +54,10 @@ def parse_args(argv=None):
     p.add_argument("--vae-weight", type=NON_NEGATIVE_FLOAT, default=1.0, help="lambda, weight of the PosVAE loss (the paper: 1)")
     p.add_argument("--posvae-inference", default="mean", choices=("mean", "sample"),
                    help="PosVAE node states at test time: mu, or a sample as the paper (docs/multilabel.md compares)")
+    p.add_argument("--posvae-reconstruct", default="probability", choices=("probability", "log_probability", "embedding"),
+                   help="what PosVAE reconstructs: the probability (the paper), the per-class standardised log-scaled "
+                        "probability (a remedy for many external classes, keras_hier.layers.PosVAE) or the "
+                        "reference code's embedding")
     p.add_argument("--wup-threshold", type=FRACTION, default=None,
                    help="WUP similarity an edge needs (default: 0.8 for the mosaics, where every Fashion class is a "
                         "covering and 0.5 joins all of them; the paper's 0.5 otherwise)")
@@ -264,7 +268,7 @@ def train_and_evaluate(variant, seed, args, training, data, stand_in, rows, budg
     settings = dict(variant=variant, hidden_units=args.hidden_units,
                     graph_units=list(args.graph_units), edge_hidden=args.edge_hidden,
                     vae_weight=args.vae_weight, external_columns=data["external_columns"],
-                    posvae_inference=args.posvae_inference, seed=seed)
+                    posvae_inference=args.posvae_inference, posvae_reconstruct=args.posvae_reconstruct, seed=seed)
     model = MultiLabelZeroShot(stand_in, data["graph"], **settings)
     seen, unseen = model.seen, model.unseen
     # Fast0Tag's ranking loss; SKG's too, as the reference configuration (yamls/skg.yaml) trains it.

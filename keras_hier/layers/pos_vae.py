@@ -4,8 +4,26 @@ import keras
 import numpy as np
 from keras import ops
 
-RECONSTRUCT = ("probability", "embedding")
+RECONSTRUCT = ("probability", "log_probability", "embedding")
+# "log_probability": probabilities below this count as it (log-scaled input in [0, 1]).
+LOG_FLOOR = 1e-6
 INFERENCE = ("mean", "sample")
+
+
+def standardize_over_batch(values, epsilon=1e-6):
+    """`values` [batch, classes] standardised per class over the batch, (v - mean) / sqrt(var + epsilon), as a
+    stop-gradient float32 target; 0 where a class does not vary (a batch of one, or an empty batch: no NaN).
+
+    Example:
+    >>> import numpy as np
+    >>> np.round(np.asarray(standardize_over_batch(np.array([[0.0, 5.0], [2.0, 5.0]], "float32"))), 3).tolist()
+    [[-1.0, 0.0], [1.0, 0.0]]
+    """
+    values = ops.stop_gradient(ops.cast(values, "float32"))
+    count = ops.maximum(ops.cast(ops.shape(values)[0], "float32"), 1.0)
+    mean = ops.sum(values, axis=0, keepdims=True) / count
+    variance = ops.sum(ops.square(values - mean), axis=0, keepdims=True) / count
+    return (values - mean) / ops.sqrt(variance + epsilon)
 
 
 @keras.saving.register_keras_serializable(package="keras_hier")
@@ -27,6 +45,15 @@ class PosVAE(keras.layers.Layer):
     KL cost of encoding it (mu_k would collapse to 0 as well); `probability_std=0.1` gives the weight the
     reference code's loss has at initialisation (0.5 ||w||^2 (p - p̂)^2 with w ~ U[0, 1)^300, ||w||^2 = 100).
 
+    `reconstruct="log_probability"` is a remedy for many external classes (not in the paper). With ImageNet's
+    ~1,000 classes almost every p_k is near 0 and varies across images by far less than `probability_std`, so the
+    paper's reconstruction term is worth less than the KL cost of encoding p_k and the posterior collapses to the
+    prior: mu_k stops depending on p_k (docs/multilabel.md measures it at 10, 100 and 1,000 classes). The remedy
+    feeds the encoder the log-scaled probability l_k = 1 + log(max(p_k, 1e-6)) / log(1e6) in [0, 1] (x_k = l_k * w +
+    b) and has the decoder reconstruct l_k standardised per class over the batch ((l_k - mean) / std, a
+    stop-gradient target), under the same Gaussian likelihood: keeping l_k to within `probability_std` of its spread
+    is then worth log(1 / probability_std) nats per node whatever the number of classes.
+
     Args:
         latent_dim: size of the node states h.
         semantic_vectors: float array [num_classes, semantic_dim], the external classes' semantic vectors
@@ -34,7 +61,8 @@ class PosVAE(keras.layers.Layer):
         hidden_units: hidden size of the encoder and decoder (the paper: 256).
         kl_weight: weight of the KL term (the paper: 1).
         loss_weight: lambda, the weight of the whole VAE loss in the model's loss (the paper: 1).
-        reconstruct: `"probability"` (the paper) or `"embedding"` (the reference code's x_k).
+        reconstruct: `"probability"` (the paper), `"log_probability"` (the remedy above) or `"embedding"` (the
+            reference code's x_k).
         probability_std: the standard deviation of the Gaussian likelihood on p (`"probability"` only).
         inference: the states at inference, `"mean"` (mu) or `"sample"` (mu + sigma * eps, as the paper).
         seed: seed of the reparameterisation noise.
@@ -129,9 +157,17 @@ class PosVAE(keras.layers.Layer):
         semantic = ops.cast(self.semantic, self.compute_dtype)[None]
         return ops.broadcast_to(semantic, (ops.shape(batch_like)[0], self.num_classes, self.semantic_dim))
 
+    def encoder_input(self, probabilities):
+        """What the encoder reads of each probability: p itself, or its log-scaled value l in [0, 1] with
+        `reconstruct="log_probability"`; float32 [batch, classes]."""
+        p = ops.cast(probabilities, "float32")
+        if self.reconstruct != "log_probability":
+            return p
+        return 1.0 + ops.log(ops.maximum(p, LOG_FLOOR)) / float(np.log(1.0 / LOG_FLOOR))
+
     def embed(self, probabilities):
-        """x = p * w + b: [batch, classes] -> [batch, classes, semantic_dim]."""
-        p = ops.cast(probabilities, self.compute_dtype)[..., None]
+        """x = p * w + b (or l * w + b, see `encoder_input`): [batch, classes] -> [batch, classes, semantic_dim]."""
+        p = ops.cast(self.encoder_input(probabilities), self.compute_dtype)[..., None]
         return p * ops.cast(self.prob_kernel, self.compute_dtype) + ops.cast(self.prob_bias, self.compute_dtype)
 
     def encode(self, probabilities):
@@ -155,6 +191,8 @@ class PosVAE(keras.layers.Layer):
             states = mean
         if self.reconstruct == "embedding":
             target, scale = self.embed(probabilities), 1.0
+        elif self.reconstruct == "log_probability":
+            target, scale = standardize_over_batch(self.encoder_input(probabilities))[..., None], self.probability_std
         else:
             target, scale = ops.convert_to_tensor(probabilities)[..., None], self.probability_std
         target = ops.cast(target, "float32")
@@ -169,6 +207,33 @@ class PosVAE(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.num_classes, self.latent_dim)
+
+    def information(self, probabilities):
+        """What the posterior keeps of the probabilities, measured on `probabilities` [n, classes] (NumPy, n >= 4):
+        a dict of `r2_probability` and `r2_log_probability` (R² of p and of log max(p, 1e-6) predicted linearly from
+        mu, one ridge regression per class fitted on half of the images and scored on the other half, pooled over
+        classes), the
+        mean KL to the prior per latent dimension (`kl_per_dimension`, nats) and the number of dimensions whose KL
+        exceeds 0.01 nats (`active_dimensions`)."""
+        p = np.asarray(probabilities, np.float32)
+        if p.ndim != 2 or len(p) < 4:
+            raise ValueError(f"`information` needs probabilities [n >= 4, classes]; got shape {p.shape}.")
+        mean, log_var = (np.asarray(t, np.float64) for t in self.encode(p))
+        kl = 0.5 * (np.exp(log_var) + mean**2 - 1.0 - log_var).mean(axis=(0, 1))
+        half = len(p) // 2
+        scores = {}
+        for name, target in (("probability", p), ("log_probability", np.log(np.maximum(p, LOG_FLOOR)))):
+            design = np.concatenate([mean, np.ones(mean.shape[:2] + (1,))], axis=-1).transpose(1, 0, 2)
+            fit, test = design[:, :half], design[:, half:]
+            y = target.T.astype(np.float64)  # [classes, n]
+            gram = np.einsum("kni,knj->kij", fit, fit)
+            ridge = 1e-3 * np.einsum("kii->k", gram)[:, None, None] / gram.shape[-1] * np.eye(gram.shape[-1])
+            gram, moment = gram + ridge, np.einsum("kni,kn->ki", fit, y[:, :half])
+            coef = np.linalg.solve(gram, moment[..., None])[..., 0]
+            residual = y[:, half:] - np.einsum("kni,ki->kn", test, coef)
+            spread = y[:, half:] - y[:, half:].mean(axis=1, keepdims=True)
+            scores[f"r2_{name}"] = float(1.0 - (residual**2).sum() / max((spread**2).sum(), 1e-30))
+        return {**scores, "kl_per_dimension": float(kl.mean()), "active_dimensions": int((kl > 0.01).sum())}
 
     def get_config(self):
         config = super().get_config()

@@ -126,6 +126,8 @@ class MultiLabelZeroShot(SavesTrainingState, keras.Model):
             classes, in order (e.g. ImageNet-1k columns without the dropped duplicates); the kept columns are
             renormalised to sum to 1.
         posvae_inference: the PosVAE states at inference, `"mean"` (mu) or `"sample"` (as the paper).
+        posvae_reconstruct: what PosVAE reconstructs, `"probability"` (the paper), `"log_probability"` (the remedy
+            for many external classes, see `keras_hier.layers.PosVAE`) or `"embedding"` (the reference code).
         skg_state_dim, skg_steps: SKG's node-state size d and propagation steps T (its configuration: 10, 5).
         seed: seed of the PosVAE noise.
 
@@ -157,6 +159,7 @@ class MultiLabelZeroShot(SavesTrainingState, keras.Model):
         edge_negative_slope=0.1,
         shared_edges=True,
         posvae_inference="mean",
+        posvae_reconstruct="probability",
         skg_state_dim=10,
         skg_steps=5,
         seed=None,
@@ -171,6 +174,10 @@ class MultiLabelZeroShot(SavesTrainingState, keras.Model):
             graph = _graph_from_config(graph)
         if variant not in VARIANTS:
             raise ValueError(f"Unknown variant {variant!r}: use one of {VARIANTS}.")
+        from keras_hier.layers.pos_vae import RECONSTRUCT
+
+        if posvae_reconstruct not in RECONSTRUCT:
+            raise ValueError(f"`posvae_reconstruct` must be one of {RECONSTRUCT}; got {posvae_reconstruct!r}.")
         if posvae_inference not in ("mean", "sample"):
             raise ValueError(f"`posvae_inference` must be 'mean' or 'sample'; got {posvae_inference!r}.")
         if not isinstance(graph, ClassGraph):
@@ -239,7 +246,8 @@ class MultiLabelZeroShot(SavesTrainingState, keras.Model):
             states = state_mlp[1](keras.layers.LeakyReLU(0.1, name="node_state_hidden")(state_mlp[0](joined)))
             if variant == "rgcn_posvae":
                 external_states = PosVAE(hidden_units, used.features[n_targets:], loss_weight=vae_weight,
-                                         inference=posvae_inference, seed=seed, name="pos_vae")(probabilities)
+                                         inference=posvae_inference, reconstruct=posvae_reconstruct, seed=seed,
+                                         name="pos_vae")(probabilities)
                 states = keras.layers.Concatenate(axis=1, name="all_states")([states, external_states])
             shared = None
             if shared_edges:
@@ -281,6 +289,7 @@ class MultiLabelZeroShot(SavesTrainingState, keras.Model):
         self.edge_negative_slope = float(edge_negative_slope)
         self.shared_edges = bool(shared_edges)
         self.posvae_inference = posvae_inference
+        self.posvae_reconstruct = posvae_reconstruct
         self.skg_state_dim, self.skg_steps = int(skg_state_dim), int(skg_steps)
         self._skg_relations = used._relations.tolist() if variant == "skg" else None
         self.seed = seed
@@ -313,6 +322,7 @@ class MultiLabelZeroShot(SavesTrainingState, keras.Model):
             "edge_negative_slope": self.edge_negative_slope,
             "shared_edges": self.shared_edges,
             "posvae_inference": self.posvae_inference,
+            "posvae_reconstruct": self.posvae_reconstruct,
             "skg_state_dim": self.skg_state_dim,
             "skg_steps": self.skg_steps,
             "seed": self.seed,

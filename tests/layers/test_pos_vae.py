@@ -68,6 +68,28 @@ def test_embedding_target_matches_numpy(probs):
     assert not np.allclose(np.asarray(vae.prob_kernel), np.asarray(vae.prob_bias))
 
 
+def test_log_probability_target_matches_numpy(probs):
+    """The remedy: the encoder reads l = 1 + log(max(p, 1e-6)) / log(1e6), the decoder reconstructs l standardised
+    per class over the batch, under the Gaussian likelihood of std `probability_std`."""
+    from keras_hier.layers.pos_vae import standardize_over_batch
+
+    vae = PosVAE(6, SEMANTIC, hidden_units=7, reconstruct="log_probability", probability_std=0.2)
+    vae(probs)
+    tiny = np.concatenate([probs[:1], np.full((1, 4), 1e-9, "float32")])
+    np.testing.assert_allclose(np.asarray(vae.encoder_input(tiny))[1], 0.0, atol=1e-6)  # below the floor: 0
+    level = 1 + np.log(probs) / np.log(1e6)
+    np.testing.assert_allclose(np.asarray(vae.encoder_input(probs)), level, atol=1e-6)
+    _, mean, log_var, l_hat = numpy_forward(vae, level)  # x = l w + b
+    target = (level - level.mean(0)) / np.sqrt(level.var(0) + 1e-6)
+    np.testing.assert_allclose(np.asarray(standardize_over_batch(level)), target, atol=1e-5)
+    per_node = (target - l_hat[..., 0]) ** 2 / (2 * 0.2**2) + kl_closed_form(mean, log_var)
+    assert float(vae.losses[0]) == pytest.approx(per_node.mean(), rel=1e-5)
+    # A batch of one has nothing to standardise: a zero target, a finite loss.
+    vae(probs[:1])
+    assert np.isfinite(float(vae.losses[-1]))
+    assert PosVAE.from_config(vae.get_config()).reconstruct == "log_probability"
+
+
 def fit_on_vae_loss(reconstruct, probabilities, epochs=12):
     keras.utils.set_random_seed(0)
     semantic = np.random.default_rng(4).normal(size=(4, 8)).astype("float32")
@@ -144,6 +166,8 @@ def test_bad_arguments():
         PosVAE(6)
     with pytest.raises(ValueError, match="positive"):
         PosVAE(0, SEMANTIC)
+    with pytest.raises(ValueError, match="n >= 4"):
+        PosVAE(6, SEMANTIC).information(np.full((2, 4), 0.25, "float32"))
     for kwargs, message in (({"reconstruct": "x"}, "reconstruct"), ({"inference": "mode"}, "inference"),
                             ({"probability_std": 0}, "probability_std")):
         with pytest.raises(ValueError, match=message):
