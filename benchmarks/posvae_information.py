@@ -9,8 +9,9 @@ confused as ImageNet's classifiers confuse them), its temperature fitted by maxi
 then trained on its own loss alone, as in the issue that found the collapse, for each `reconstruct` formulation,
 and scored on held-out images with `PosVAE.information`: R² of p and of log p from mu (linear, per class, fitted on
 one half and scored on the other), KL to the prior per latent dimension, active dimensions (KL > 0.01 nats), and
-the swap test: how far mu moves when an image's probabilities are replaced by another image's, relative to how far
-mu spreads over images (`swap_change`, 0 for a posterior that ignores p). Writes `--output` metrics.json.
+the spread of mu over images against the posterior's sigma, and the swap test: how far mu moves when an image's
+probabilities are replaced by another image's, in units of sigma (`swap_change`, 0 for a posterior that ignores
+p). Writes `--output` metrics.json.
 """
 
 import argparse
@@ -79,11 +80,12 @@ def train_posvae(probabilities, semantic, reconstruct, latent_dim, epochs, seed)
 
 
 def swap_change(vae, probabilities):
-    """Mean |mu(another image's p) - mu(p)| over the mean |mu - its mean over images|: 0 when mu ignores p."""
-    mean = np.asarray(vae.encode(probabilities)[0])
+    """Mean |mu(another image's p) - mu(p)| in units of the posterior's standard deviation sigma (mean): how far
+    swapping two images' probabilities moves their node states against the noise the paper samples with (0 when mu
+    ignores p; well below 1, the move is lost in the noise)."""
+    mean, log_var = (np.asarray(t) for t in vae.encode(probabilities))
     swapped = np.asarray(vae.encode(np.roll(probabilities, 1, axis=0))[0])
-    spread = np.abs(mean - mean.mean(axis=0, keepdims=True)).mean()
-    return float(np.abs(swapped - mean).mean() / max(spread, 1e-12))
+    return float(np.abs(swapped - mean).mean() / np.exp(0.5 * log_var).mean())
 
 
 def main(argv=None):
@@ -112,6 +114,7 @@ def main(argv=None):
                    "swap_change": swap_change(vae, test), "seconds": time.perf_counter() - start}
             rows.append(row)
             print(f"  {reconstruct:<16} R² p {row['r2_probability']:7.3f}  R² log p {row['r2_log_probability']:7.3f}"
+                  f"  mu spread {row['mu_spread']:.4f}  sigma {row['sigma']:.3f}"
                   f"  KL/dim {row['kl_per_dimension']:7.4f}  active {row['active_dimensions']:3d}/{args.latent_dim}"
                   f"  swap change {row['swap_change']:6.3f}  ({row['seconds']:.0f} s)")
         paper = next((r for r in rows if r["classes"] == k and r["reconstruct"] == "probability"), None)

@@ -212,9 +212,10 @@ class PosVAE(keras.layers.Layer):
         """What the posterior keeps of the probabilities, measured on `probabilities` [n, classes] (NumPy, n >= 4):
         a dict of `r2_probability` and `r2_log_probability` (R² of p and of log max(p, 1e-6) predicted linearly from
         mu, one ridge regression per class fitted on half of the images and scored on the other half, pooled over
-        classes), the
-        mean KL to the prior per latent dimension (`kl_per_dimension`, nats) and the number of dimensions whose KL
-        exceeds 0.01 nats (`active_dimensions`)."""
+        classes; scale-free, so it still finds p in variations of mu far below the noise), how much mu varies over
+        images (`mu_spread`, the mean standard deviation) against the posterior's own `sigma` (mean), the mean KL to
+        the prior per latent dimension (`kl_per_dimension`, nats) and the number of dimensions whose KL exceeds
+        0.01 nats (`active_dimensions`)."""
         p = np.asarray(probabilities, np.float32)
         if p.ndim != 2 or len(p) < 4:
             raise ValueError(f"`information` needs probabilities [n >= 4, classes]; got shape {p.shape}.")
@@ -233,7 +234,8 @@ class PosVAE(keras.layers.Layer):
             residual = y[:, half:] - np.einsum("kni,ki->kn", test, coef)
             spread = y[:, half:] - y[:, half:].mean(axis=1, keepdims=True)
             scores[f"r2_{name}"] = float(1.0 - (residual**2).sum() / max((spread**2).sum(), 1e-30))
-        return {**scores, "kl_per_dimension": float(kl.mean()), "active_dimensions": int((kl > 0.01).sum())}
+        return {**scores, "mu_spread": float(mean.std(axis=0).mean()), "sigma": float(np.exp(0.5 * log_var).mean()),
+                "kl_per_dimension": float(kl.mean()), "active_dimensions": int((kl > 0.01).sum())}
 
     def get_config(self):
         config = super().get_config()
