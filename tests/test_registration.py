@@ -349,6 +349,13 @@ def _():
     return CoupledSGD(0.1, momentum=0.9, weight_decay=1e-4, learning_rate_multipliers={"head": 10.0}), None
 
 
+@case("ScheduledAdamW")
+def _():
+    from keras_hier.optimizers import ScheduledAdamW
+
+    return ScheduledAdamW(1e-3, weight_decay=0.04, weight_decay_end=0.4, weight_decay_steps=100, clipnorm=0.3), None
+
+
 def evaluate(obj, inputs):
     """What the object computes on `inputs`, as a list of numpy arrays (the config, for config-only objects)."""
     if inputs is None:

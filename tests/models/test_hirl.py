@@ -78,7 +78,7 @@ def test_spd_term_is_the_loss_on_the_level_embeddings():
     assert np.isfinite(np.asarray(loss)).all() and float(np.mean(loss)) > 0
     # The features clustered are the base's cluster features of the images in order.
     features = model.cluster_features(IMAGES, verbose=0)
-    want = hierarchical_kmeans(features, (6, 2), seed=0, verbose=False)
+    want = hierarchical_kmeans(features, (6, 2), seed=0, verbose=False, restarts=model.kmeans_restarts)
     np.testing.assert_array_equal(clusters.assignments, want.assignments)
 
 
