@@ -291,22 +291,26 @@ def train_and_evaluate(variant, seed, args, training, data, stand_in, rows, budg
     report = multilabel_report(data["test_labels"], scores, seen, unseen)
     print("  " + ", ".join(f"{s} mAP {r['map']:.4f} miAP {r['miap']:.4f}" for s, r in report.items()))
     if variant == "rgcn_posvae":  # RGCN-XL reads the probabilities only in its loss: nothing to swap at test time
-        report["swapped_external"] = swapped_external_report(model, stand_in, rows["test"], data["test_labels"])
+        report["swapped_external"], report["swapped_external_logit_change"] = swapped_external_report(
+            model, stand_in, rows["test"], data["test_labels"], scores)
         print("  with another image's external probabilities: " + ", ".join(
-            f"{s} mAP {r['map']:.4f} miAP {r['miap']:.4f}" for s, r in report["swapped_external"].items()))
+            f"{s} mAP {r['map']:.4f} miAP {r['miap']:.4f}" for s, r in report["swapped_external"].items())
+            + f"; logits moved by {report['swapped_external_logit_change']:.4f} of their spread")
     return model, report
 
 
-def swapped_external_report(model, stand_in, rows, labels):
+def swapped_external_report(model, stand_in, rows, labels, scores):
     """The trained model's test report when each image gets the external probabilities of another image (the
-    previous one of the test set): how much its scores rest on the external classifier's beliefs about that image
-    (the report does not change where they do not)."""
+    previous one of the test set), and how far its logits move then (mean absolute change over the standard
+    deviation of `scores`, its logits with the images' own probabilities): how much its scores rest on the external
+    classifier's beliefs about that image (nothing changes where they do not)."""
     from keras_hier.metrics import multilabel_report
 
     width = int(stand_in.outputs[0].shape[-1])  # the features; the probabilities follow
     swapped = np.concatenate([rows[:, :width], np.roll(rows[:, width:], 1, axis=0)], axis=1)
-    scores = model.predict(row_batches(swapped, labels, 512), verbose=0)
-    return multilabel_report(labels, scores, model.seen, model.unseen)
+    moved = model.predict(row_batches(swapped, labels, 512), verbose=0)
+    change = float(np.abs(moved - scores).mean() / max(float(np.std(scores)), 1e-12))
+    return multilabel_report(labels, moved, model.seen, model.unseen), change
 
 
 def main(argv=None):
@@ -349,6 +353,8 @@ def run(args, precision):
         if all("swapped_external" in r for r in reports):
             summary[variant]["unseen_miap_swapped_external"] = mean_and_spread(
                 [r["swapped_external"]["unseen"]["miap"] for r in reports])
+            summary[variant]["swapped_external_logit_change"] = mean_and_spread(
+                [r["swapped_external_logit_change"] for r in reports])
     header = "".join(f"{s + ' ' + ('mAP' if m == 'map' else 'miAP'):>18}" for s, m in keys)
     print(f"\n{'variant':<16}{header}")
     for variant, stats in summary.items():
@@ -358,7 +364,8 @@ def run(args, precision):
         if "unseen_miap_swapped_external" in stats:
             swapped = stats["unseen_miap_swapped_external"]
             print(f"{variant}: unseen miAP {100 * stats['unseen_miap']['mean']:.2f} with each image's own external "
-                  f"probabilities, {100 * swapped['mean']:.2f} with another image's")
+                  f"probabilities, {100 * swapped['mean']:.2f} with another image's (logits moved by "
+                  f"{stats['swapped_external_logit_change']['mean']:.4f} of their spread)")
     plotting.plot_bars({v: s["unseen_miap"]["mean"] for v, s in summary.items()},
                        os.path.join(args.output, "unseen_miap.png"),
                        f"Unseen labels, miAP (mean of {len(seeds)} seeds)", ylabel="miAP",

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from recipes import multilabel_zsl as recipe
@@ -19,9 +20,12 @@ def test_tiny_run(tmp_path, run_served):
     assert len(saved["seen"]) == 5 and saved["test_mosaics"] == 128
     for variant in ("rgcn", "rgcn_posvae"):
         stats = saved["summary"][variant]
-        extra = {"unseen_miap_swapped_external"} if variant == "rgcn_posvae" else set()
+        extra = {"unseen_miap_swapped_external", "swapped_external_logit_change"} if variant == "rgcn_posvae" else set()
         assert set(stats) == {f"{s}_{m}" for s in ("seen", "unseen", "all") for m in ("map", "miap")} | extra
-        assert all(0.0 <= s["mean"] <= 1.0 for s in stats.values())
+        scores = {k: s for k, s in stats.items() if k != "swapped_external_logit_change"}  # that one is a ratio
+        assert all(0.0 <= s["mean"] <= 1.0 for s in scores.values())
+        change = stats.get("swapped_external_logit_change", {"mean": 0.0})["mean"]
+        assert np.isfinite(change) and change >= 0
     assert metrics["summary"] == saved["summary"]
     assert list(saved["budgets"]) == ["visual_semantic", "rgcn", "rgcn_posvae"]  # the baseline, as in the tour
     assert budget_difference(saved["budgets"]) is None and saved["budgets"]["rgcn"][0]["steps"] > 0
