@@ -5,6 +5,7 @@ import keras
 from keras import ops
 
 from keras_hier.distribute import batch_normalization
+from keras_hier.initializers import pytorch_default_uniform
 
 
 @keras.saving.register_keras_serializable(package="keras_hier")
@@ -14,7 +15,8 @@ class ProjectionHead(keras.layers.Layer):
 
     Every method that uses it has PyTorch reference code, so its batch norms are PyTorch's `BatchNorm1d` by default:
     running statistics updated with weight 0.1 (Keras `momentum=0.9`, where Keras' own default is 0.99) and
-    epsilon 1e-5 (Keras: 1e-3).
+    epsilon 1e-5 (Keras: 1e-3), and its Dense layers start as PyTorch's `nn.Linear` (kernel and bias uniform in
+    +-1/sqrt(fan_in); Keras' `glorot_uniform` is sqrt(3) times wider on a square layer, and Keras' biases start at 0).
 
     With the defaults (`num_layers=2`) this is HIRL's per-level head h_l: Linear(d, d, no bias), BatchNorm, ReLU,
     Linear(d, d), L2 norm. Other settings give the base methods' heads: MoCo v2's projector is
@@ -35,6 +37,8 @@ class ProjectionHead(keras.layers.Layer):
             every Linear of its MLPs is bias-free).
         batch_norm_momentum: Keras momentum of the batch norms' moving statistics (0.9: PyTorch's 0.1).
         batch_norm_epsilon: of the batch norms (1e-5, PyTorch's).
+        weight_init: `"pytorch"` (`nn.Linear`'s default, as the reference heads) or `"keras"` (glorot-uniform
+            kernels, zero biases).
 
     Example:
     >>> import numpy as np
@@ -44,7 +48,8 @@ class ProjectionHead(keras.layers.Layer):
     """
 
     def __init__(self, units, num_layers=2, hidden_units=None, batch_norm=True, output_batch_norm=False,
-                 normalize=True, output_bias=True, batch_norm_momentum=0.9, batch_norm_epsilon=1e-5, **kwargs):
+                 normalize=True, output_bias=True, batch_norm_momentum=0.9, batch_norm_epsilon=1e-5,
+                 weight_init="pytorch", **kwargs):
         super().__init__(**kwargs)
         hidden_units = units if hidden_units is None else hidden_units
         if min(int(units), int(num_layers), int(hidden_units)) < 1:
@@ -56,31 +61,43 @@ class ProjectionHead(keras.layers.Layer):
                              f"{batch_norm_momentum} and {batch_norm_epsilon}.")
         self.batch_norm, self.output_batch_norm, self.normalize = bool(batch_norm), bool(output_batch_norm), \
             bool(normalize)
-        self.output_bias = bool(output_bias)
+        if weight_init not in ("pytorch", "keras"):
+            raise ValueError(f"`weight_init` must be 'pytorch' or 'keras'; got {weight_init!r}.")
+        self.output_bias, self.weight_init = bool(output_bias), weight_init
+        # PyTorch's kaiming_uniform(a=sqrt(5)): uniform in +-1/sqrt(fan_in); the biases get theirs in `build`.
+        kernel = (keras.initializers.VarianceScaling(1.0 / 3.0, "fan_in", "uniform") if weight_init == "pytorch"
+                  else "glorot_uniform")
         self.batch_norm_momentum, self.batch_norm_epsilon = float(batch_norm_momentum), float(batch_norm_epsilon)
         bn = dict(momentum=self.batch_norm_momentum, epsilon=self.batch_norm_epsilon, dtype=self.dtype_policy)
         self.hidden = []
         for i in range(self.num_layers - 1):
             dense = keras.layers.Dense(self.hidden_units, use_bias=not self.batch_norm, name=f"dense_{i}",
-                                       dtype=self.dtype_policy)
+                                       kernel_initializer=kernel, dtype=self.dtype_policy)
             norm = batch_normalization(name=f"bn_{i}", **bn) if self.batch_norm else None
             self.hidden.append((dense, norm))
         self.out = keras.layers.Dense(self.units, use_bias=self.output_bias and not self.output_batch_norm,
-                                      name=f"dense_{self.num_layers - 1}", dtype=self.dtype_policy)
+                                      name=f"dense_{self.num_layers - 1}", kernel_initializer=kernel,
+                                      dtype=self.dtype_policy)
         self.out_bn = (batch_normalization(center=False, scale=False, name="bn_out", **bn)
                        if self.output_batch_norm else None)
 
     def build(self, input_shape):
         shape = tuple(input_shape)
         for dense, bn in self.hidden:
+            self._bias_init(dense, shape)
             dense.build(shape)
             shape = shape[:-1] + (self.hidden_units,)
             if bn is not None:
                 bn.build(shape)
+        self._bias_init(self.out, shape)
         self.out.build(shape)
         if self.out_bn is not None:
             self.out_bn.build(shape[:-1] + (self.units,))
         self.built = True
+
+    def _bias_init(self, dense, input_shape):
+        if self.weight_init == "pytorch" and dense.use_bias:  # PyTorch: uniform in +-1/sqrt(fan_in)
+            dense.bias_initializer = pytorch_default_uniform(int(input_shape[-1]))
 
     def call(self, x, training=None):
         for dense, bn in self.hidden:
@@ -101,4 +118,4 @@ class ProjectionHead(keras.layers.Layer):
                 "hidden_units": self.hidden_units, "batch_norm": self.batch_norm,
                 "output_batch_norm": self.output_batch_norm, "normalize": self.normalize,
                 "output_bias": self.output_bias, "batch_norm_momentum": self.batch_norm_momentum,
-                "batch_norm_epsilon": self.batch_norm_epsilon}
+                "batch_norm_epsilon": self.batch_norm_epsilon, "weight_init": self.weight_init}

@@ -79,3 +79,21 @@ def test_base_method_variants_and_config():
     config = simsiam.get_config()
     assert (config["num_layers"], config["hidden_units"], config["output_batch_norm"]) == (3, 4, True)
     assert ProjectionHead.from_config(config).output_batch_norm
+
+
+def test_dense_layers_start_as_pytorchs_linear():
+    # nn.Linear's default: kernel and bias uniform in +-1/sqrt(fan_in) (fan_in 64 first, then 32).
+    keras.utils.set_random_seed(0)
+    head = ProjectionHead(16, hidden_units=32, batch_norm=False, normalize=False)
+    head.build((None, 64))
+    (w0, b0), (w1, b1) = head.hidden[0][0].get_weights(), head.out.get_weights()
+    for w, b, fan_in in ((w0, b0, 64), (w1, b1, 32)):
+        bound = fan_in ** -0.5
+        assert np.abs(w).max() <= bound and np.abs(w).max() > 0.95 * bound
+        assert np.abs(b).max() <= bound and np.abs(b).max() > 0.5 * bound  # not Keras' zeros
+    keras_init = ProjectionHead(16, hidden_units=32, batch_norm=False, weight_init="keras")
+    keras_init.build((None, 64))
+    assert not keras_init.out.get_weights()[1].any()
+    assert ProjectionHead.from_config(keras_init.get_config()).weight_init == "keras"
+    with pytest.raises(ValueError, match="weight_init"):
+        ProjectionHead(4, weight_init="xavier")

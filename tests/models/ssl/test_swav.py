@@ -64,7 +64,7 @@ def test_loss_matches_numpy(images):
 
 def test_training_normalises_freezes_and_queues(images):
     model = swav(freeze_prototypes_steps=2, queue_size=8)
-    model.compile(optimizer=keras.optimizers.SGD(0.5))
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
     start = np.asarray(model.prototypes).copy()
     before, _ = model.view_loss(images, images, images[:, 2:6, 2:6], training=False)
     model.fit(images[:8], batch_size=4, epochs=1, verbose=0, shuffle=False)  # 2 steps: frozen
