@@ -167,9 +167,9 @@ class VisionTransformer(keras.layers.Layer):
     embeddings are added, then `depth` pre-norm `ViTBlock`s and a layer norm. Images of another size than
     `image_size` work (the patch grid changes): the position embeddings are resized to the new grid as DINO and
     iBOT do for their small crops (PyTorch's bicubic interpolation with `scale_factor = (new + 0.1) / old`, see
-    `pytorch_bicubic_matrix`; equal to the reference within float32 rounding). `patch_mask` ([batch, rows, columns] of the patch grid, True = masked) replaces the
-    masked patches' embeddings by a learnable mask token before the position embeddings are added (iBOT; needs
-    `mask_token=True`).
+    `pytorch_bicubic_matrix`; equal to the reference within float32 rounding). `patch_mask` ([batch, rows, columns]
+    of the patch grid, True = masked) replaces the masked patches' embeddings by a learnable mask token before the
+    position embeddings are added (iBOT; needs `mask_token=True`).
 
     Args:
         image_size: the size `(height, width)` (or one int) the position embeddings are made for.

@@ -16,8 +16,8 @@ class DINOHead(keras.layers.Layer):
     `bottleneck(x)` is the MLP's output (before the normalisation): the embedding HIRL clusters and builds its
     heads on for DINO and iBOT. The MLP's Dense layers start from a normal with standard deviation 0.02 (DINO's
     `trunc_normal_`, which truncates only at +-2) and zero biases, the last layer's directions from PyTorch's default
-    `nn.Linear` initialisation, as DINO's (it is created after `_init_weights` runs). Sublayers follow the head's dtype policy; the normalised last layer is computed in
-    float32 and returns the compute dtype.
+    `nn.Linear` initialisation, as DINO's (it is created after `_init_weights` runs). Sublayers follow the head's
+    dtype policy; the normalised last layer is computed in float32 and returns the compute dtype.
 
     Args:
         units: outputs of the last layer (DINO: 65536; iBOT: 8192).

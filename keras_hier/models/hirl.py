@@ -45,8 +45,9 @@ class HIRL(SavesTrainingState, keras.Model):
     | SimCLR | projection | projection |
 
     z_0 enters the heads raw, before any L2 normalisation, as the reference code hooks it (the output of the
-    projection module); the clustered features are L2-normalised. The paper's heads have 2 layers, 5 for MoCo v3 (the default `head_layers=None` picks
-    this), and it samples 1000 negative paths for the CNN bases and 100 for the ViT ones.
+    projection module); the clustered features are L2-normalised. The paper's heads have 2 layers, 5 for MoCo v3
+    (the default `head_layers=None` picks this), and it samples 1000 negative paths for the CNN bases and 100 for
+    the ViT ones. Each level keeps the best of `kmeans_restarts` K-means seedings.
 
     Training batches must carry each image's index in the training set as the label, which picks its prototype
     path: `fit(images)` on an array does this itself (and clusters `images`); with a `tf.data` pipeline use

@@ -48,7 +48,8 @@ def update_center(center, outputs, momentum):
 @keras.saving.register_keras_serializable(package="keras_hier")
 class DINO(MultiCropModel):
     """DINO (Caron et al., 2021): a student (encoder + `DINOHead`) on every view predicts the teacher's output on
-    the *other* large views; the teacher (a copy of the student without its stochastic depth, moved by momentum, never trained) sees only the
+    the *other* large views; the teacher (a copy of the student without its stochastic depth, moved by momentum,
+    never trained) sees only the
     two large views. Teacher outputs are centred (`center`, a running mean over the global batch with momentum
     `center_momentum`) and sharpened (softmax at `teacher_temperature`, warmed up linearly from
     `warmup_teacher_temperature` over `teacher_temperature_warmup_steps`); the student's at
