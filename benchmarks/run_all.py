@@ -2,7 +2,7 @@
 
 Each benchmark measures keras_hier against a baseline run in the same process and returns its ratios; this runs them
 in turn with their default settings (or `--only` some) and prints benchmark, measure and ratio, one line each.
-`demo_time` (the whole demo tour, 5 to 6 minutes on 2 CPU cores) and `posvae_information` (a measurement study of
+`demo_time` (the whole demo tour, 5 to 7 minutes on 2 CPU cores) and `posvae_information` (a measurement study of
 PosVAE at 10 to 1,000 external classes, about 20 minutes) run only when named in `--only`. Baselines that
 need an optional package (faiss-cpu, PyTorch Geometric: the `bench` extra) are left out where it is not installed. A
 benchmark that fails is reported in the table and the others still run.
