@@ -64,40 +64,37 @@ class ProjectionHead(keras.layers.Layer):
         if weight_init not in ("pytorch", "keras"):
             raise ValueError(f"`weight_init` must be 'pytorch' or 'keras'; got {weight_init!r}.")
         self.output_bias, self.weight_init = bool(output_bias), weight_init
-        # PyTorch's kaiming_uniform(a=sqrt(5)): uniform in +-1/sqrt(fan_in); the biases get theirs in `build`.
-        kernel = (keras.initializers.VarianceScaling(1.0 / 3.0, "fan_in", "uniform") if weight_init == "pytorch"
-                  else "glorot_uniform")
         self.batch_norm_momentum, self.batch_norm_epsilon = float(batch_norm_momentum), float(batch_norm_epsilon)
         bn = dict(momentum=self.batch_norm_momentum, epsilon=self.batch_norm_epsilon, dtype=self.dtype_policy)
         self.hidden = []
         for i in range(self.num_layers - 1):
             dense = keras.layers.Dense(self.hidden_units, use_bias=not self.batch_norm, name=f"dense_{i}",
-                                       kernel_initializer=kernel, dtype=self.dtype_policy)
+                                       dtype=self.dtype_policy)
             norm = batch_normalization(name=f"bn_{i}", **bn) if self.batch_norm else None
             self.hidden.append((dense, norm))
         self.out = keras.layers.Dense(self.units, use_bias=self.output_bias and not self.output_batch_norm,
-                                      name=f"dense_{self.num_layers - 1}", kernel_initializer=kernel,
-                                      dtype=self.dtype_policy)
+                                      name=f"dense_{self.num_layers - 1}", dtype=self.dtype_policy)
         self.out_bn = (batch_normalization(center=False, scale=False, name="bn_out", **bn)
                        if self.output_batch_norm else None)
 
     def build(self, input_shape):
         shape = tuple(input_shape)
         for dense, bn in self.hidden:
-            self._bias_init(dense, shape)
+            self._pytorch_init(dense, shape)
             dense.build(shape)
             shape = shape[:-1] + (self.hidden_units,)
             if bn is not None:
                 bn.build(shape)
-        self._bias_init(self.out, shape)
+        self._pytorch_init(self.out, shape)
         self.out.build(shape)
         if self.out_bn is not None:
             self.out_bn.build(shape[:-1] + (self.units,))
         self.built = True
 
-    def _bias_init(self, dense, input_shape):
-        if self.weight_init == "pytorch" and dense.use_bias:  # PyTorch: uniform in +-1/sqrt(fan_in)
-            dense.bias_initializer = pytorch_default_uniform(int(input_shape[-1]))
+    def _pytorch_init(self, dense, input_shape):
+        """Before `dense` builds (`weight_init="pytorch"`): nn.Linear's kernel and bias, uniform in +-1/sqrt(fan_in)."""
+        if self.weight_init == "pytorch":
+            dense.kernel_initializer = dense.bias_initializer = pytorch_default_uniform(int(input_shape[-1]))
 
     def call(self, x, training=None):
         for dense, bn in self.hidden:

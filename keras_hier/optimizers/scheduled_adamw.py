@@ -1,27 +1,9 @@
 """`ScheduledAdamW`: AdamW whose weight decay follows DINO's cosine schedule, biases and norms left undecayed."""
 
-import math
-
 import keras
-from keras import ops
 
 # What DINO's, iBOT's and HIRL's `get_params_groups` leave undecayed: biases and normalisation parameters.
 BIASES_AND_NORMS = ("bias", "gamma", "beta")
-
-
-def cosine_weight_decay(start, end, step, total_steps):
-    """DINO's `cosine_scheduler` for the weight decay, per step: `end + (start - end) * (1 + cos(pi * step /
-    total_steps)) / 2` for `step < total_steps` (so the last step's value stays just short of `end`), `end` after;
-    `start` throughout when `total_steps` is 0.
-
-    Example:
-    >>> [round(float(cosine_weight_decay(0.04, 0.4, s, 4)), 4) for s in (0, 1, 2, 3, 4, 9)]
-    [0.04, 0.0927, 0.22, 0.3473, 0.4, 0.4]
-    """
-    if not total_steps:
-        return ops.convert_to_tensor(start, "float32")
-    progress = ops.minimum(ops.cast(step, "float32") / float(total_steps), 1.0)
-    return end + (start - end) * 0.5 * (1.0 + ops.cos(math.pi * progress))
 
 
 @keras.saving.register_keras_serializable(package="keras_hier")
@@ -64,8 +46,11 @@ class ScheduledAdamW(keras.optimizers.AdamW):
             self.exclude_from_weight_decay(var_names=list(BIASES_AND_NORMS))
 
     def weight_decay_now(self):
-        """The decay of this step (`iterations` steps done)."""
-        return cosine_weight_decay(self.weight_decay, self.weight_decay_end, self.iterations, self.weight_decay_steps)
+        """The decay of this step (`iterations` steps done): DINO's `cosine_scheduler`, end + (start - end) * (1 +
+        cos(pi * step / steps)) / 2, the same half cosine as the teachers' momentum (`cosine_schedule`)."""
+        from keras_hier.models.ssl.base import cosine_schedule
+
+        return cosine_schedule(self.weight_decay, self.weight_decay_end, self.iterations, self.weight_decay_steps)
 
     def _apply_weight_decay(self, variables):
         # Keras' own step (each backend's, distribution-aware) with this step's decay in place of the constant.
