@@ -175,6 +175,42 @@ def write_text_atomic(path, text):
             f.write(text)
 
 
+def save_model_atomic(model, path):
+    """`model.save(path)` (a `.keras` file) through `atomic_file`: a full disk or a killed process leaves the old file
+    or none, never a part of one.
+
+    Args:
+        model: the Keras model.
+        path: the destination, ending in `.keras`.
+    """
+    with atomic_file(path, suffix=".keras") as tmp:
+        model.save(tmp)
+
+
+def save_weights_atomic(model, path):
+    """`model.save_weights(path)` (a `.weights.h5` file) through `atomic_file`, complete or not at all.
+
+    Args:
+        model: the Keras model.
+        path: the destination, ending in `.weights.h5`.
+    """
+    with atomic_file(path, suffix=".weights.h5") as tmp:
+        model.save_weights(tmp, overwrite=True)
+
+
+def is_decimal(text):
+    """Whether `text` is a plain ASCII decimal number ("12"): `str.isdigit` also accepts "²" and "٣", which `int`
+    refuses or reads as another number."""
+    return bool(re.fullmatch(r"[0-9]+", text))
+
+
+def _version_folders(path):
+    """The TF Serving version numbers of the folders in `path` (names that are plain ASCII decimals)."""
+    if not os.path.isdir(path):
+        return []
+    return sorted(int(e) for e in os.listdir(path) if is_decimal(e) and os.path.isdir(os.path.join(path, e)))
+
+
 def _is_keras_hier_export(path):
     return os.path.isfile(os.path.join(path, EXPORT_MARKER))
 
@@ -185,8 +221,8 @@ def _refuse_foreign_folder(path):
         raise FileExistsError(f"{path} exists and is not a folder: choose another export path.")
     if _is_keras_hier_export(path) or not os.listdir(path):
         return
-    versions = sorted((e for e in os.listdir(path) if e.isdigit()), key=int)
-    hint = (f" It looks like a TF Serving base folder (versions {', '.join(versions)}): pass `version=\"next\"` (or a "
+    versions = _version_folders(path)
+    hint = (f" It looks like a TF Serving base folder (versions {', '.join(map(str, versions))}): pass `version=\"next\"` (or a "
             "number) to write a new version inside it." if versions else "")
     raise FileExistsError(f"Refusing to replace {path}: it is not a SavedModel written by keras_hier (no "
                           f"{EXPORT_MARKER}), and replacing it would delete what it holds.{hint} Choose another path, "
@@ -205,19 +241,42 @@ def export_path(path, version=None):
     if version is None:
         return path
     if version == "next":
-        numbers = [int(e) for e in os.listdir(path) if e.isdigit()] if os.path.isdir(path) else []
-        return os.path.join(path, str(max(numbers, default=0) + 1))
+        return os.path.join(path, str(max(_version_folders(path), default=0) + 1))
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ValueError(f"`version` must be a positive int or 'next' (TF Serving's numbered folders); got "
                          f"{version!r}.")
     return os.path.join(path, str(version))
 
 
+VERSION_LOCK = ".keras_hier_versions.lock"
+
+
+@contextlib.contextmanager
+def _versions_locked(base):
+    """Holds an exclusive lock on TF Serving's base folder `base` (a lock file in it, `fcntl.flock`): exports with
+    `version="next"` into one base folder take their numbers one after the other, so two never pick the same one.
+    The lock goes with the process (a killed exporter holds nothing). Without `fcntl` (Windows) nothing is locked."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    os.makedirs(base, exist_ok=True)
+    fd = os.open(os.path.join(base, VERSION_LOCK), os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 @contextlib.contextmanager
 def saved_model_directory(path, version=None):
-    """Yields a temporary folder to write a SavedModel into; installs it at `export_path(path, version)` when the block
-    succeeds, marked as keras_hier's (so a later export may replace it). An existing folder that is not an earlier
-    keras_hier export (a TF Serving base folder, a user's folder) is refused before anything is written.
+    """Yields `(tmp, target)`: a temporary folder to write a SavedModel into, and the folder it becomes,
+    `export_path(path, version)`. When the block succeeds it is installed there, marked as keras_hier's (so a later
+    export may replace it). An existing folder that is not an earlier keras_hier export (a TF Serving base folder,
+    a user's folder) is refused before anything is written. With `version="next"` the base folder is locked from
+    choosing the number to installing the folder: concurrent exports get distinct versions.
 
     Args:
         path: the SavedModel folder, or TF Serving's base folder with `version`.
@@ -225,12 +284,14 @@ def saved_model_directory(path, version=None):
     """
     from keras_hier import __version__
 
-    target = export_path(path, version)
-    with atomic_directory(target, may_replace=_refuse_foreign_folder) as tmp:
-        yield tmp
-        with open(os.path.join(tmp, EXPORT_MARKER), "w") as f:
-            json.dump({"written_by": "keras_hier", "keras_hier_version": __version__}, f)
-        _normal_mode(os.path.join(tmp, EXPORT_MARKER))
+    path = os.fspath(path)
+    with _versions_locked(path) if version == "next" else contextlib.nullcontext():
+        target = export_path(path, version)
+        with atomic_directory(target, may_replace=_refuse_foreign_folder) as tmp:
+            yield tmp, target
+            with open(os.path.join(tmp, EXPORT_MARKER), "w") as f:
+                json.dump({"written_by": "keras_hier", "keras_hier_version": __version__}, f)
+            _normal_mode(os.path.join(tmp, EXPORT_MARKER))
 
 
 def _checking_shapes(serve, input_signature):
@@ -289,7 +350,6 @@ def write_saved_model(path, tracked, serve, input_signature, version=None):
     # One endpoint: `write_out` makes the first one `serving_default` too. Keras traces each endpoint twice, so a
     # second endpoint doubled the traces (profiled: about 10 of a HierNet recipe export's 35 s).
     archive.add_endpoint("serve", _checking_shapes(serve, input_signature), input_signature=input_signature)
-    target = export_path(path, version)
-    with saved_model_directory(target) as tmp:
+    with saved_model_directory(path, version) as (tmp, target):
         archive.write_out(tmp, verbose=False)
     return target

@@ -306,6 +306,9 @@ class Hierarchy:
             data = json.loads(text)
         except json.JSONDecodeError as e:
             raise ValueError(f"Invalid hierarchy JSON: {e}") from e
+        except RecursionError:
+            raise ValueError("Invalid hierarchy JSON: nested too deeply for Python's parser (a hierarchy's JSON is "
+                             "three levels deep: {\"parents\": {child: [parents]}}).") from None
         if not isinstance(data, dict) or "parents" not in data or "root" not in data:
             raise ValueError('Hierarchy JSON needs the keys "root" and "parents" (as written by to_json).')
         expected = {"root": (str, "a string"), "parents": (dict, "an object {child: [parents]}"),
@@ -543,10 +546,15 @@ class Hierarchy:
     def render(self, max_children=None):
         """A text drawing of the hierarchy, one node a line, with names and labels.
 
+        In a DAG a node with several parents is drawn with its subtree under the first parent met, and as one line
+        marked "(shown above)" under the others, so the drawing has one line per edge at most (drawing every path
+        would grow exponentially: a 40-step "ladder" has 2^40 paths).
+
         Args:
             max_children: optional limit of children shown per node (the rest are counted).
         """
         lines = []
+        expanded = set()
         stack = [(self._root, "", True, True)]  # depth first with an explicit stack: no recursion limit
         while stack:
             node, prefix, last, top = stack.pop()
@@ -559,7 +567,12 @@ class Hierarchy:
                 shown = f"{shown} ({node})"
             if len(self._parents[node]) > 1:
                 shown += f"  (also under {len(self._parents[node]) - 1} other)"
-            lines.append(("" if top else prefix + ("└── " if last else "├── ")) + shown + label)
+            again = node in expanded and bool(self._children[node])
+            lines.append(("" if top else prefix + ("└── " if last else "├── ")) + shown + label +
+                         ("  (shown above)" if again else ""))
+            if again:
+                continue
+            expanded.add(node)
             kids = list(self._children[node])
             hidden = 0
             if max_children is not None and len(kids) > max_children:

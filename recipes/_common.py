@@ -151,16 +151,16 @@ def number(kind=int, low=None, high=None, low_open=False, high_open=False):
     """
 
     def parse(text):
+        from keras_hier._validation import _range_text, check_number
+
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}; got {text!r}")
-        if not np.isfinite(value) or (low is not None and (value <= low if low_open else value < low)) or (
-                high is not None and (value >= high if high_open else value > high)):
-            left = "any" if low is None else ("(" if low_open else "[") + f"{low}"
-            right = "any" if high is None else f"{high}" + (")" if high_open else "]")
-            raise argparse.ArgumentTypeError(f"must be in {left}, {right}; got {text}")
-        return value
+        try:
+            return check_number(value, "value", low, high, low_open, high_open, integer=kind is int)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be in {_range_text(low, high, low_open, high_open)}; got {text}")
 
     parse.__name__ = kind.__name__  # argparse names the type in its messages
     return parse
@@ -173,21 +173,27 @@ NON_NEGATIVE_FLOAT = number(float, 0)
 FRACTION = number(float, 0, 1)
 
 
-def number_list(kind=int, low=None, high=None, low_open=False, high_open=False):
-    """An argparse `type`: a non-empty comma-separated list of numbers, each checked as by `number`."""
+def number_list(kind=int, low=None, high=None, low_open=False, high_open=False, unique=False):
+    """An argparse `type`: a non-empty comma-separated list of numbers, each checked as by `number`; with `unique`,
+    a value given twice is a usage error (e.g. `--seeds 0,0` would train seed 0 twice and report a spread of 0)."""
     one = number(kind, low, high, low_open, high_open)
 
     def parse(text):
         items = [item.strip() for item in str(text).split(",") if item.strip()]
         if not items:
             raise argparse.ArgumentTypeError(f"expected a comma-separated list of numbers; got {text!r}")
-        return [one(item) for item in items]
+        values = [one(item) for item in items]
+        repeated = sorted({v for v in values if values.count(v) > 1})
+        if unique and repeated:
+            raise argparse.ArgumentTypeError(f"each value may appear once; {', '.join(map(str, repeated))} "
+                                             f"repeated in {text!r}")
+        return values
 
     parse.__name__ = f"{kind.__name__} list"
     return parse
 
 
-SEEDS = number_list(int, 0)
+SEEDS = number_list(int, 0, unique=True)
 
 
 def comma_list(text, allowed=None, flag="--list"):

@@ -4,12 +4,14 @@ A recipe trains in named stages (`"seed0/backbone"`, `"seed0/hiernet"`, ...). `T
 
 - its length: `--steps-per-epoch` (default: the stage's own pass over the data) and `--max-steps`, which caps every
   stage for a smoke run (`stage_steps`; recipes lay their learning-rate schedules over the capped length);
-- `--resume`: each epoch is backed up under OUTPUT/checkpoints/STAGE (`keras.callbacks.BackupAndRestore`), and a
-  finished stage keeps its final weights there, so a rerun with `--resume` skips finished stages and restarts an
-  interrupted one at its last epoch. The data stream restarts at the batch it had reached (`make_dataset`'s
-  `first_batch`), and the backup holds the optimizer state and the models' random states, so the run ends with
-  the weights an uninterrupted run ends with. A successful run removes OUTPUT/checkpoints at the end;
-- logs: one CSV row per epoch in OUTPUT/logs/STAGE.csv (`keras.callbacks.CSVLogger`), TensorBoard summaries in
+- `--resume`: each epoch ends in a snapshot under OUTPUT/checkpoints/STAGE (`recipes._snapshots`: weights, optimizer
+  and random state, epoch and callback state, written together, atomically, with a checksum), and a finished stage
+  keeps its final weights there, so a rerun with `--resume` skips finished stages and restarts an interrupted one at
+  its last complete snapshot (the previous one, announced, if the last is damaged). The data stream restarts at the
+  batch that snapshot had reached (`make_dataset`'s `first_batch`), so the run ends with the weights an
+  uninterrupted run ends with. `--resume` never deletes work: checkpoints it cannot match to the run stop it with
+  an error. A successful run removes OUTPUT/checkpoints at the end;
+- logs: one CSV row per epoch in OUTPUT/logs/STAGE.csv (rewritten atomically each epoch), TensorBoard summaries in
   OUTPUT/tensorboard/STAGE with `--tensorboard`, and the per-epoch history for metrics.json (`history`);
 - the budget: the steps the stage ran and the optimizer's configuration as it began (`budget_difference`
   compares them between a method and its baseline).
@@ -20,6 +22,8 @@ import json
 import math
 import os
 import shutil
+
+from . import _snapshots
 
 # Flags that do not change what a run computes: a run resumed with other values of these is the same run.
 _NOT_COMPARED = ("resume", "tensorboard", "output", "command", "no_export")
@@ -60,16 +64,22 @@ class Training:
         self.root = os.path.join(args.output, "checkpoints")
         settings = {k: v for k, v in sorted(vars(args).items()) if k not in _NOT_COMPARED}
         marker = os.path.join(self.root, "run.json")
-        if args.resume and os.path.exists(marker):
-            with open(marker) as f:
-                before = json.load(f)
+        if args.resume and _holds_anything(self.root):
+            if not os.path.exists(marker) and not os.path.exists(marker + ".bkp"):
+                raise SystemExit(f"--resume: {self.root} holds checkpoints but not their run.json (the flags they were "
+                                 "trained with), so they cannot be matched to this run. Rerun without --resume to "
+                                 f"start afresh (this deletes {self.root}), or restore run.json.")
+            before = _read_json(marker)
             changed = sorted(k for k in set(before) | set(settings) if before.get(k) != _jsonable(settings.get(k)))
             if changed:
                 raise SystemExit(f"--resume: the checkpoints in {self.root} come from a run with other flags "
                                  f"({', '.join('--' + k.replace('_', '-') for k in changed)}). Rerun with the same "
                                  "flags, or without --resume to start again.")
-        elif os.path.isdir(self.root):
-            shutil.rmtree(self.root)  # a new run: an old run's checkpoints would not match
+        else:
+            if args.resume:
+                print(f"--resume: no checkpoints in {self.root}; starting from the beginning")
+            if os.path.isdir(self.root):
+                shutil.rmtree(self.root)  # a new run: an old run's checkpoints would not match
         os.makedirs(self.root, exist_ok=True)
         _write_json(marker, {k: _jsonable(v) for k, v in settings.items()})
 
@@ -107,9 +117,12 @@ class Training:
         epochs = math.ceil(steps / per_epoch)
         folder = os.path.join(self.root, *name.split("/"))
         final = os.path.join(folder, "final.weights.h5")
-        if self.args.resume and os.path.exists(final + ".json"):
-            with open(final + ".json") as f:
-                done = json.load(f)
+        if self.args.resume and (os.path.exists(final + ".json") or os.path.exists(final + ".json.bkp")):
+            done = _read_json(final + ".json")
+            if not os.path.isfile(final) or _snapshots.sha256(final) != done.get("weights_sha256"):
+                raise SystemExit(f"--resume: {final}, the final weights of the finished stage {name}, is missing or "
+                                 f"damaged (its checksum does not match). Remove {folder} to train that stage again "
+                                 "with --resume, or rerun without --resume.")
             _build_optimizer(model)
             model.load_weights(final)
             print(f"{name}: finished in an earlier run, its weights loaded ({done['budget']['steps']} steps)")
@@ -119,34 +132,45 @@ class Training:
             return done["history"]
         if not self.args.resume and os.path.isdir(folder):
             shutil.rmtree(folder)
-        backup = os.path.join(folder, "backup")
-        first_epoch = _backed_up_epoch(backup) if self.args.resume else 0
-        if first_epoch:
+        snapshots = os.path.join(folder, "snapshots")
+        if self.args.resume and os.path.exists(os.path.join(folder, "backup", "latest.weights.h5")):
+            raise SystemExit(f"--resume: {folder} holds a backup in the layout of an older keras_hier; rerun without "
+                             "--resume to start afresh.")
+        optimizer = _optimizer_config(model)  # as the stage began: before a snapshot restores a plateau rule's rate
+        snapshot = _snapshots.latest_snapshot(snapshots) if self.args.resume else None
+        first_epoch = snapshot.epoch if snapshot else 0
+        if snapshot:
+            _build_optimizer(model)
+            try:
+                model.load_weights(snapshot.weights)
+            except Exception as e:  # noqa: BLE001 - a verified file the model does not fit: say which
+                raise SystemExit(f"--resume: {snapshot.weights} does not fit the model ({e}). Rerun without --resume "
+                                 "to start afresh.") from e
             print(f"{name}: resuming at epoch {first_epoch + 1} of {epochs}")
         log = os.path.join(self.args.output, "logs", *name.split("/")) + ".csv"
-        os.makedirs(os.path.dirname(log), exist_ok=True)
-        if first_epoch:
-            _truncate_log(log, first_epoch)  # an epoch logged but not backed up runs again: one row for it
-        StageRecord, StopAfter, Backup = _stage_callbacks()
-        record = StageRecord(steps, per_epoch)
-        stage_callbacks = [record, *callbacks, StopAfter(steps, per_epoch),
-                           keras.callbacks.CSVLogger(log, append=first_epoch > 0)]
+        StageRecord, StopAfter, EpochLog, Snapshots = _stage_callbacks()
+        record = StageRecord(steps, per_epoch, optimizer)
+        stage_callbacks = [record, *callbacks, StopAfter(steps, per_epoch), EpochLog(log, first_epoch)]
         if self.args.tensorboard:
             board = os.path.join(self.args.output, "tensorboard", *name.split("/"))
             stage_callbacks.append(keras.callbacks.TensorBoard(board))
         # Last: it saves the epoch once every other callback has updated its state (a plateau rule, the optimizer).
-        stage_callbacks.append(Backup(backup, keep_state))
+        stage_callbacks.append(Snapshots(snapshots, keep_state, snapshot.state if snapshot else None))
         fit_kwargs.setdefault("shuffle", False)  # the stream is shuffled already
         from keras_hier._training_state import build_before_fit
 
         stream = batches(first_epoch * per_epoch)
         build_before_fit(model, stream)  # the first step is then traced once
-        model.fit(stream, steps_per_epoch=per_epoch, epochs=epochs, verbose=verbose,
+        model.fit(stream, steps_per_epoch=per_epoch, epochs=epochs, initial_epoch=first_epoch, verbose=verbose,
                   callbacks=stage_callbacks, **fit_kwargs)
         history = _read_log(log)
-        done = {"budget": {"steps": record.steps, "optimizer": record.optimizer}, "history": history}
-        _save_weights(model, final)
+        from keras_hier._io import save_weights_atomic
+
+        save_weights_atomic(model, final)
+        done = {"budget": {"steps": record.steps, "optimizer": record.optimizer}, "history": history,
+                "weights_sha256": _snapshots.sha256(final)}
         _write_json(final + ".json", done)
+        shutil.rmtree(snapshots, ignore_errors=True)  # the final weights replace them
         if budget is not None:
             budget.append(done["budget"])
         self.history[name] = history
@@ -173,27 +197,18 @@ def _build_optimizer(model):
         model.optimizer.build(model.trainable_variables)
 
 
-def _backed_up_epoch(backup):
-    """The epoch an interrupted stage's backup had reached (0 without one)."""
-    path = os.path.join(backup, "training_metadata.json")  # keras.callbacks.BackupAndRestore's record
-    if not os.path.exists(path):
-        return 0
-    with open(path) as f:
-        return int(json.load(f).get("epoch", 0))
+def _optimizer_config(model):
+    """The configuration of the model's optimizer (the inner one of a loss-scale optimizer), without its name."""
+    import keras
+
+    optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)
+    config = keras.optimizers.serialize(optimizer)
+    config["config"].pop("name", None)
+    return config
 
 
-def _truncate_log(path, epochs):
-    """Keeps the CSV log's header and its rows of the first `epochs` epochs (CSVLogger counts from 0)."""
-    import csv
-
-    from keras_hier._io import write_text_atomic
-
-    if not os.path.exists(path):
-        return
-    with open(path, newline="") as f:
-        lines = f.read().splitlines(keepends=True)
-    kept = lines[:1] + [line for line in lines[1:] if line.strip() and int(next(csv.reader([line]))[0]) < epochs]
-    write_text_atomic(path, "".join(kept))
+def _holds_anything(folder):
+    return os.path.isdir(folder) and bool(os.listdir(folder))
 
 
 def _read_log(path):
@@ -209,7 +224,7 @@ def _read_log(path):
     for epoch in sorted(rows):
         for key, value in rows[epoch].items():
             if all(row.get(key) == "NA" for row in rows.values()):
-                continue  # CSVLogger's val_ columns of a fit without validation
+                continue  # the val_ columns of a fit without validation
             try:
                 history.setdefault(key, []).append(float(value))
             except (TypeError, ValueError):
@@ -222,17 +237,29 @@ def _jsonable(value):
 
 
 def _write_json(path, data):
+    """Writes `data` to `path` and to `path.bkp`, each atomically (`_read_json` falls back on the copy)."""
     from keras_hier._io import write_text_atomic
 
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    write_text_atomic(path, json.dumps(data, indent=1, default=str))
+    text = json.dumps(data, indent=1, default=str)
+    write_text_atomic(path + ".bkp", text)
+    write_text_atomic(path, text)
 
 
-def _save_weights(model, path):
-    """`model.save_weights(path)`, complete or not at all (a partial file would be loaded by a resumed run)."""
-    partial = path + ".partial.weights.h5"
-    model.save_weights(partial, overwrite=True)
-    os.replace(partial, path)
+def _read_json(path):
+    """The JSON in `path`, else (missing, cut, not JSON) in `path.bkp`, said so; SystemExit names both otherwise."""
+    problems = []
+    for candidate in (path, path + ".bkp"):
+        try:
+            with open(candidate, encoding="utf-8") as f:
+                data = json.load(f)
+        except (OSError, ValueError) as e:
+            problems.append(f"{candidate}: {type(e).__name__}: {e}")
+            continue
+        if problems:
+            print(f"--resume: {path} is unreadable ({problems[0]}); using its copy {candidate}")
+        return data
+    raise SystemExit("--resume: cannot read " + "; ".join(problems) + ". Rerun without --resume to start afresh.")
 
 
 @functools.lru_cache(maxsize=None)
@@ -243,15 +270,9 @@ def _stage_callbacks():
     class StageRecord(keras.callbacks.Callback):
         """The stage's steps (counted across a resume) and its optimizer's configuration as it began."""
 
-        def __init__(self, steps, per_epoch):
+        def __init__(self, steps, per_epoch, optimizer):
             super().__init__()
-            self.limit, self.per_epoch, self.steps, self.optimizer = steps, per_epoch, 0, None
-
-        def on_train_begin(self, logs=None):  # before the backup restores a plateau rule's lower rate
-            optimizer = getattr(self.model.optimizer, "inner_optimizer", self.model.optimizer)
-            config = keras.optimizers.serialize(optimizer)
-            config["config"].pop("name", None)
-            self.optimizer = config
+            self.limit, self.per_epoch, self.steps, self.optimizer = steps, per_epoch, 0, optimizer
 
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch = epoch
@@ -273,29 +294,62 @@ def _stage_callbacks():
             if self.epoch * self.per_epoch + batch + 1 >= self.steps:
                 self.model.stop_training = True
 
-    class Backup(keras.callbacks.BackupAndRestore):
-        """`BackupAndRestore` (keeping the previous epoch's backup too, in case the last is cut short) that also
-        keeps the attributes of `keep_state`'s callbacks."""
+    class EpochLog(keras.callbacks.Callback):
+        """One CSV row per epoch (`epoch` counted from 0, then the logs' keys in order, "NA" where an epoch lacks
+        one), the whole file rewritten atomically after each epoch; a resumed stage keeps the rows of the epochs
+        before `first_epoch` (an epoch logged but not in the snapshot runs again: one row for it)."""
 
-        def __init__(self, backup_dir, keep_state=()):
-            super().__init__(backup_dir, double_checkpoint=True)
-            self.keep_state = list(keep_state)
-            self.state_path = os.path.join(backup_dir, "callbacks.json")
+        def __init__(self, path, first_epoch=0):
+            super().__init__()
+            self.path, self.first_epoch = path, first_epoch
 
-        def _load_model(self):
-            super()._load_model()
-            if self.keep_state and os.path.exists(self.state_path):
-                with open(self.state_path) as f:
-                    saved = json.load(f)
-                for (callback, names), values in zip(self.keep_state, saved):
-                    for attribute in names:
-                        setattr(callback, attribute, values[attribute])
+        def on_train_begin(self, logs=None):
+            import csv
 
-        def _save_model(self):
-            super()._save_model()
-            if self.keep_state:
-                _write_json(self.state_path, [{a: _jsonable(getattr(c, a)) for a in names}
-                                              for c, names in self.keep_state])
+            self.rows = []
+            if self.first_epoch and os.path.exists(self.path):
+                with open(self.path, newline="") as f:
+                    self.rows = [row for row in csv.DictReader(f) if int(row["epoch"]) < self.first_epoch]
 
-    return StageRecord, StopAfter, Backup
+        def on_epoch_end(self, epoch, logs=None):
+            import csv
+            import io
 
+            from keras_hier._io import write_text_atomic
+
+            self.rows = [row for row in self.rows if int(row["epoch"]) != epoch]
+            self.rows.append({"epoch": epoch, **{k: _csv_value(v) for k, v in (logs or {}).items()}})
+            keys = ["epoch"] + sorted({k for row in self.rows for k in row} - {"epoch"})
+            text = io.StringIO()
+            writer = csv.DictWriter(text, keys, restval="NA", lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(self.rows)
+            write_text_atomic(self.path, text.getvalue())
+
+    class Snapshots(keras.callbacks.Callback):
+        """Writes a snapshot after each epoch (`recipes._snapshots`) with the attributes of `keep_state`'s callbacks,
+        and restores those attributes from `state` (the snapshot resumed from) when training begins: being the last
+        callback, after the others have reset themselves."""
+
+        def __init__(self, folder, keep_state=(), state=None):
+            super().__init__()
+            self.folder, self.keep_state, self.state = folder, list(keep_state), state
+
+        def on_train_begin(self, logs=None):
+            for (callback, names), values in zip(self.keep_state, self.state or []):
+                for attribute in names:
+                    setattr(callback, attribute, values[attribute])
+
+        def on_epoch_end(self, epoch, logs=None):
+            state = [{a: _jsonable(getattr(c, a)) for a in names} for c, names in self.keep_state]
+            _snapshots.write_snapshot(self.folder, self.model, epoch + 1, state)
+
+    return StageRecord, StopAfter, EpochLog, Snapshots
+
+
+def _csv_value(value):
+    """A log value as CSVLogger writes it: a number, or a list of numbers."""
+    import numpy as np
+
+    array = np.asarray(value)
+    return float(array) if array.ndim == 0 else "[" + ", ".join(str(v) for v in array.ravel().tolist()) + "]"

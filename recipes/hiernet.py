@@ -279,7 +279,9 @@ def export(hiernet, output, names):
     """`hiernet.keras`, and a serving SavedModel with the slow model's probabilities and the routed class."""
     import keras
 
-    hiernet.save(os.path.join(output, "hiernet.keras"))
+    from keras_hier._io import save_model_atomic
+
+    save_model_atomic(hiernet, os.path.join(output, "hiernet.keras"))
     if keras.backend.backend() != "tensorflow":
         print("SavedModel export skipped: it needs the TensorFlow backend")
         return

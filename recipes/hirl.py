@@ -347,7 +347,9 @@ def run(args, precision):
                        os.path.join(args.output, "scores.png"),
                        f"{names[0]} vs {names[1]} (test, frozen encoders, mean over {len(seeds)} seed(s))",
                        ylabel="score", errors={n: {k: summary[n][k]["std"] for k in keys} for n in names})
-    hirl.save(os.path.join(args.output, "hirl.keras"))
+    from keras_hier._io import save_model_atomic
+
+    save_model_atomic(hirl, os.path.join(args.output, "hirl.keras"))
     if not args.no_export:
         from keras_hier.export import export_serving
 

@@ -58,10 +58,47 @@ def test_versions_and_replacing_an_earlier_export(model, tmp_path):
     marker = base / "4" / _io.EXPORT_MARKER
     before = marker.stat().st_ino
     assert export_serving(model, base, version=4, verbose=False) == str(base / "4")  # ours: replaced
-    assert marker.stat().st_ino != before and sorted(os.listdir(base)) == ["2", "3", "4"]
+    assert marker.stat().st_ino != before and sorted(os.listdir(base)) == [_io.VERSION_LOCK, "2", "3", "4"]
     for bad in (0, -1, "latest", 1.5, True):
         with pytest.raises(ValueError, match="version"):
             _io.export_path(base, bad)
+
+
+def test_concurrent_next_versions_never_share_a_folder(tmp_path):
+    # Two writers that pick "next" at the same moment: without the lock both chose 1 and one replaced the other.
+    import threading
+
+    base, chosen, errors = tmp_path / "serving", [], []
+    started = threading.Barrier(2)
+
+    def export():
+        try:
+            started.wait()
+            with _io.saved_model_directory(base, version="next") as (tmp, target):
+                with open(os.path.join(tmp, "saved_model.pb"), "w") as f:
+                    f.write(target)
+                threading.Event().wait(0.3)  # a slow export: the other one would pick its number meanwhile
+            chosen.append(target)
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=export) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and sorted(chosen) == [str(base / "1"), str(base / "2")]
+    for version in ("1", "2"):  # each folder holds its own export
+        assert (base / version / "saved_model.pb").read_text() == str(base / version)
+
+
+def test_non_decimal_folder_names_are_not_versions(model, tmp_path):
+    base = tmp_path / "serving"
+    for name in ("²", "٣", "1a", "3"):
+        (base / name).mkdir(parents=True)
+    (base / "7").write_text("a file, not a version")
+    assert export_serving(model, base, version="next", verbose=False) == str(base / "4")
+    assert not _io.is_decimal("²") and not _io.is_decimal("") and _io.is_decimal("012")
 
 
 @pytest.mark.parametrize("swap", [True, False], ids=["renameat2", "two-renames"])

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_hier._validation import check_number
 from keras_hier.initializers import pytorch_default_uniform, reference_normal
 
 WEIGHT_INITS = ("dino", "moco_v3")
@@ -218,8 +219,9 @@ class VisionTransformer(keras.layers.Layer):
         if weight_init not in WEIGHT_INITS:
             raise ValueError(f"`weight_init` must be one of {WEIGHT_INITS} or None; got {weight_init!r}.")
         self.weight_init = weight_init
-        if min(int(hidden_dim), int(depth), int(num_heads)) < 1 or float(mlp_ratio) <= 0:
-            raise ValueError("`hidden_dim`, `depth`, `num_heads` and `mlp_ratio` must be positive.")
+        for name, value in (("hidden_dim", hidden_dim), ("depth", depth), ("num_heads", num_heads)):
+            check_number(value, name, low=1, integer=True)
+        check_number(mlp_ratio, "mlp_ratio", low=0, low_open=True)
         self.image_size, self.hidden_dim, self.depth, self.num_heads = size, int(hidden_dim), int(depth), \
             int(num_heads)
         self.mlp_ratio, self.position_embedding = float(mlp_ratio), position_embedding

@@ -5,6 +5,7 @@ import sys
 
 import numpy as np
 
+from keras_hier._validation import check_number, check_numbers
 from keras_hier.datasets.splits import stratified_split
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".JPEG")
@@ -160,7 +161,11 @@ def files_dataset(files, labels, image_size=(224, 224), batch_size=32, shuffle=T
         raise ValueError(f"`labels` must be non-negative integer class ids; got {labels[bad].item()!r} for "
                          f"{files[bad]}.")
     labels = labels.astype(np.int32)
-    height, width = (int(v) for v in image_size)
+    height, width = (int(v) for v in check_numbers(image_size, "image_size", length=2, low=1, integer=True))
+    if channels not in (1, 3, 4):
+        raise ValueError(f"`channels` must be 1 (grey), 3 (RGB) or 4 (RGBA); got {channels!r}.")
+    if batch_size is not None:
+        check_number(batch_size, "batch_size", low=1, integer=True)
 
     def load_file(file, label):
         data = tf.io.read_file(file)

@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from keras_hier._io import is_decimal
+
 #: Class groups by training count, as OLTR (Liu et al., CVPR 2019) defines them.
 MANY_SHOT_MIN = 101  # many-shot: more than 100 training images
 FEW_SHOT_MAX = 19  # few-shot: fewer than 20; medium-shot: 20 to 100
@@ -148,7 +150,7 @@ def read_split_file(path, root=None, num_classes=None, check_files=True):
             if not line:
                 continue
             name, _, label = line.rpartition(" ")
-            if not name or not label.lstrip("-").isdigit():
+            if not name or not is_decimal(label.removeprefix("-")):
                 raise ValueError(f"{path}, line {number}: expected '<path> <label>', got {line!r}.")
             files.append(os.path.join(root, name) if root else name)
             labels.append(int(label))

@@ -3,6 +3,8 @@
 
 import numpy as np
 
+from keras_hier._validation import check_numbers
+
 _NORMALIZE = ("unit", "standardize", "none")
 # Class-aware sampling: class c is drawn with probability proportional to n_c ** q.
 SAMPLING = {"instance": 1.0, "sqrt": 0.5, "class_balanced": 0.0}
@@ -110,17 +112,15 @@ def _checked_arrays(images, labels, num_classes, normalize, mean, std, augment, 
 
     scale = image_scale(images, normalize)
     if normalize == "standardize":
-        if mean is None or std is None:
-            sample = images[:: max(1, len(images) // 10000)].astype(np.float64) * scale
-            mean = sample.mean(axis=(0, 1, 2)) if mean is None else mean
-            std = sample.std(axis=(0, 1, 2)) if std is None else std
-        mean = np.asarray(mean, np.float32).reshape(-1)
-        std = np.maximum(np.asarray(std, np.float32).reshape(-1), 1e-7)
         channels = images.shape[-1]
-        for name, value in (("mean", mean), ("std", std)):
-            if value.size not in (1, channels) or not np.isfinite(value).all():
-                raise ValueError(f"`{name}` must be one finite value per channel ({channels}) or one for all; got "
-                                 f"{value.size} values.")
+        sample = images[:: max(1, len(images) // 10000)].astype(np.float64) * scale if mean is None or std is None \
+            else None
+        # Given: one finite value per channel (or one for all), std positive. Computed: a constant channel's std 0
+        # becomes 1e-7.
+        mean = sample.mean(axis=(0, 1, 2)) if mean is None else check_numbers(mean, "mean", length=(1, channels))
+        std = np.maximum(sample.std(axis=(0, 1, 2)), 1e-7) if std is None else check_numbers(
+            std, "std", length=(1, channels), low=0, low_open=True)
+        mean, std = np.asarray(mean, np.float32).reshape(-1), np.asarray(std, np.float32).reshape(-1)
     else:
         mean = std = None
     if isinstance(augment, str):

@@ -4,6 +4,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_hier._validation import check_number
+
 
 @keras.saving.register_keras_serializable(package="keras_hier")
 class CosineClassifier(keras.layers.Layer):
@@ -30,10 +32,8 @@ class CosineClassifier(keras.layers.Layer):
 
     def __init__(self, num_classes, scale=16.0, learn_scale=False, **kwargs):
         super().__init__(**kwargs)
-        if int(num_classes) < 1:
-            raise ValueError(f"`num_classes` must be positive; got {num_classes}.")
-        if float(scale) <= 0:
-            raise ValueError(f"`scale` must be positive; got {scale}.")
+        check_number(num_classes, "num_classes", low=1, integer=True)
+        check_number(scale, "scale", low=0, low_open=True)
         self.num_classes = int(num_classes)
         self.scale = float(scale)
         self.learn_scale = bool(learn_scale)

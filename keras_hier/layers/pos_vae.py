@@ -4,6 +4,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_hier._validation import check_number
+
 RECONSTRUCT = ("probability", "log_probability", "embedding")
 # "log_probability": probabilities below this count as it (log-scaled input in [0, 1]).
 LOG_FLOOR = 1e-6
@@ -96,8 +98,8 @@ class PosVAE(keras.layers.Layer):
         super().__init__(**kwargs)
         if int(latent_dim) < 1 or int(hidden_units) < 1:
             raise ValueError(f"`latent_dim` and `hidden_units` must be positive; got {latent_dim}, {hidden_units}.")
-        if kl_weight < 0 or loss_weight < 0:
-            raise ValueError(f"`kl_weight` and `loss_weight` must be >= 0; got {kl_weight}, {loss_weight}.")
+        check_number(kl_weight, "kl_weight", low=0)
+        check_number(loss_weight, "loss_weight", low=0)
         if reconstruct not in RECONSTRUCT:
             raise ValueError(f"Unknown `reconstruct` {reconstruct!r}: use one of {RECONSTRUCT}.")
         if inference not in INFERENCE:

@@ -4,6 +4,7 @@ self-supervised base methods (SimCLR, MoCo v2, SimSiam)."""
 import keras
 from keras import ops
 
+from keras_hier._validation import check_number
 from keras_hier.distribute import batch_normalization
 from keras_hier.initializers import pytorch_default_uniform
 
@@ -56,9 +57,8 @@ class ProjectionHead(keras.layers.Layer):
             raise ValueError(f"`units`, `hidden_units` and `num_layers` must be positive; got {units}, "
                              f"{hidden_units} and {num_layers}.")
         self.units, self.num_layers, self.hidden_units = int(units), int(num_layers), int(hidden_units)
-        if not 0 <= float(batch_norm_momentum) < 1 or float(batch_norm_epsilon) <= 0:
-            raise ValueError(f"`batch_norm_momentum` must be in [0, 1) and `batch_norm_epsilon` positive; got "
-                             f"{batch_norm_momentum} and {batch_norm_epsilon}.")
+        check_number(batch_norm_momentum, "batch_norm_momentum", low=0, high=1, high_open=True)
+        check_number(batch_norm_epsilon, "batch_norm_epsilon", low=0, low_open=True)
         self.batch_norm, self.output_batch_norm, self.normalize = bool(batch_norm), bool(output_batch_norm), \
             bool(normalize)
         if weight_init not in ("pytorch", "keras"):

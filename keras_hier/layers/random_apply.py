@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from keras_hier._validation import check_number
+
 
 @keras.saving.register_keras_serializable(package="keras_hier")
 class RandomApply(keras.layers.Layer):
@@ -33,10 +35,8 @@ class RandomApply(keras.layers.Layer):
             layer = keras.saving.deserialize_keras_object(layer)
         if not isinstance(layer, keras.layers.Layer):
             raise ValueError(f"`layer` must be a Keras layer; got {type(layer).__name__}.")
-        if not 0.0 <= float(probability) <= 1.0:
-            raise ValueError(f"`probability` must be in [0, 1]; got {probability}.")
         self.layer = layer
-        self.probability = float(probability)
+        self.probability = check_number(probability, "probability", low=0, high=1)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
@@ -48,12 +48,13 @@ class RandomApply(keras.layers.Layer):
     def call(self, images, training=None):
         if not training or self.probability == 0.0:
             return images
-        transformed = self.layer(images, training=True)
+        # In the compute dtype at every probability (the inner layer may compute in float32).
+        transformed = ops.cast(self.layer(images, training=True), images.dtype)
         if self.probability == 1.0:
             return transformed
         draw = keras.random.uniform((ops.shape(images)[0],), seed=self.seed_generator)
         chosen = ops.reshape(draw < self.probability, (-1,) + (1,) * (len(images.shape) - 1))
-        return ops.where(chosen, ops.cast(transformed, images.dtype), images)
+        return ops.where(chosen, transformed, images)
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -11,6 +11,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_hier._validation import check_finite
+
 
 def average_precision(y_true, y_score):
     """AP of each column of `y_score` ranked against the 0/1 `y_true` column (scikit-learn's
@@ -203,7 +205,7 @@ def _checked(y_true, y_score):
                          f"{y_score.shape}.")
     if not np.isin(y_true, (0, 1)).all():
         raise ValueError("y_true must hold 0 / 1 labels.")
-    return y_true, y_score
+    return y_true, check_finite(y_score, "y_score")
 
 
 def _select(y_true, y_score, classes):

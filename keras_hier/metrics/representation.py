@@ -3,11 +3,13 @@ evaluation of self-supervised encoders)."""
 
 import numpy as np
 
+from keras_hier._validation import check_finite, check_number
+
 KNN_KS = (10, 20, 100, 200)
 
 
 def _checked(features, labels, what):
-    features = np.asarray(features, np.float32)
+    features = check_finite(np.asarray(features, np.float32), f"{what.lower()}_features")
     labels = np.asarray(labels).reshape(-1)
     if features.ndim != 2 or len(features) != len(labels):
         raise ValueError(f"{what} features must be [n, d] with one label each; got {features.shape} and "
@@ -46,8 +48,7 @@ def knn_accuracies(train_features, train_labels, test_features, test_labels, ks=
     if train_features.shape[1] != test_features.shape[1]:
         raise ValueError(f"Training and test features differ in width: {train_features.shape[1]} vs "
                          f"{test_features.shape[1]}.")
-    if temperature <= 0:
-        raise ValueError(f"`temperature` must be positive; got {temperature}.")
+    temperature = check_number(temperature, "temperature", low=0, low_open=True)
     num_classes = int(max(train_labels.max(), test_labels.max())) + 1
     bank = tf.math.l2_normalize(tf.constant(train_features), axis=1)
     bank_labels = tf.constant(train_labels.astype(np.int32))

@@ -12,6 +12,8 @@ classes first: node `i` is class `i`), and class labels. As HGR-Net's evaluation
 
 import keras
 import numpy as np
+
+from keras_hier._validation import check_finite
 from keras import ops
 
 from keras_hier.hierarchy import Hierarchy
@@ -51,6 +53,7 @@ def _prepare(hierarchy, logits, labels):
         )
     if len(labels) != shape[0]:
         raise ValueError(f"{len(labels)} labels for {shape[0]} rows of logits.")
+    check_finite(logits, "logits")
     bad = (labels < 0) | (labels >= tables.num_classes)
     if bad.any():
         raise ValueError(f"Label {int(labels[bad][0])} is outside the class range 0..{tables.num_classes - 1}.")

@@ -5,6 +5,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_hier._validation import check_finite, check_number
+
 
 def _unit(x):
     x = np.asarray(x, np.float64)
@@ -80,9 +82,14 @@ def transfer_weights(classifier, prototypes, counts, k, temperature=0.1, mix=1.0
     if w.shape != p.shape or w.ndim != 2 or len(counts) != len(w):
         raise ValueError(f"Expected classifier and prototypes [C, dim] and C counts; got {w.shape}, {p.shape}, "
                          f"{counts.shape}.")
-    if k < 0 or temperature <= 0 or num_heads < 1 or w.shape[1] % num_heads:
-        raise ValueError(f"Need k >= 0, temperature > 0 and num_heads dividing {w.shape[1]}; got k={k}, "
-                         f"temperature={temperature}, num_heads={num_heads}.")
+    check_finite(w, "classifier")
+    check_finite(p, "prototypes")
+    k = check_number(k, "k", low=0)
+    temperature = check_number(temperature, "temperature", low=0, low_open=True)
+    mix = check_number(mix, "mix")
+    num_heads = check_number(num_heads, "num_heads", low=1, integer=True)
+    if w.shape[1] % num_heads:
+        raise ValueError(f"`num_heads` ({num_heads}) must divide the feature width {w.shape[1]}.")
     if attention not in ATTENTIONS:
         raise ValueError(f"Unknown `attention` {attention!r}: use one of {ATTENTIONS}.")
     query_from, key_from = ({"p": p, "w": w}[side] for side in attention.split("->"))
@@ -156,9 +163,7 @@ class CompositionalTransferHead(keras.layers.Layer):
             num_members, num_classes, dim = weights.shape
         elif None in (num_members, num_classes, dim):
             raise ValueError("Pass `weights` (or build the head with `from_classifier`).")
-        if float(scale) <= 0:
-            raise ValueError(f"`scale` must be positive; got {scale}.")
-        self.scale = float(scale)
+        self.scale = check_number(scale, "scale", low=0, low_open=True)
         self.num_members, self.num_classes, self.dim = int(num_members), int(num_classes), int(dim)
         self.description = str(description)
         self._init = weights

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from keras_hier._validation import check_number
+
 
 @keras.saving.register_keras_serializable(package="keras_hier")
 class CoupledSGD(keras.optimizers.SGD):
@@ -52,8 +54,8 @@ class CoupledSGD(keras.optimizers.SGD):
     def __init__(self, learning_rate=0.01, momentum=0.0, weight_decay=None, nesterov=False,
                  learning_rate_multipliers=None, **kwargs):
         super().__init__(learning_rate=learning_rate, momentum=float(momentum), nesterov=nesterov, **kwargs)
-        if weight_decay is not None and (not isinstance(weight_decay, (int, float)) or weight_decay < 0):
-            raise ValueError(f"`weight_decay` must be a float >= 0 or None; got {weight_decay!r}.")
+        if weight_decay is not None:
+            check_number(weight_decay, "weight_decay", low=0)
         multipliers = dict(learning_rate_multipliers or {})
         bad = {k: v for k, v in multipliers.items() if not isinstance(k, str) or not float(v) >= 0}
         if bad:

@@ -2,6 +2,8 @@
 
 import keras
 
+from keras_hier._validation import check_number
+
 # What DINO's, iBOT's and HIRL's `get_params_groups` leave undecayed: biases and normalisation parameters.
 BIASES_AND_NORMS = ("bias", "gamma", "beta")
 
@@ -37,9 +39,9 @@ class ScheduledAdamW(keras.optimizers.AdamW):
                  exclude_biases_and_norms=True, **kwargs):
         super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, **kwargs)
         end = weight_decay if weight_decay_end is None else weight_decay_end
-        if min(float(weight_decay), float(end)) < 0 or int(weight_decay_steps) < 0:
-            raise ValueError(f"The weight decays and `weight_decay_steps` must be >= 0; got {weight_decay}, "
-                             f"{weight_decay_end} and {weight_decay_steps}.")
+        check_number(weight_decay, "weight_decay", low=0)
+        check_number(end, "weight_decay_end", low=0)
+        check_number(weight_decay_steps, "weight_decay_steps", low=0, integer=True)
         self.weight_decay_end, self.weight_decay_steps = float(end), int(weight_decay_steps)
         self.exclude_biases_and_norms = bool(exclude_biases_and_norms)
         if self.exclude_biases_and_norms:

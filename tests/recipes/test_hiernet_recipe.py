@@ -39,12 +39,13 @@ def tiny(tmp_path_factory):
 
     import keras
 
-    from recipes._training import Training
+    from recipes._training import Training, _stage_callbacks
 
     root = tmp_path_factory.mktemp("hiernet")
     out, interrupted = root / "run", root / "interrupted"
     epochs_ended = []
-    on_epoch_end = keras.callbacks.CSVLogger.on_epoch_end
+    EpochLog = _stage_callbacks()[2]
+    on_epoch_end = EpochLog.on_epoch_end
 
     def snapshot(self, epoch, logs=None):
         on_epoch_end(self, epoch, logs)
@@ -54,12 +55,12 @@ def tiny(tmp_path_factory):
 
     remove = Training.remove_checkpoints
     Training.remove_checkpoints = lambda self: None
-    keras.callbacks.CSVLogger.on_epoch_end = snapshot
+    EpochLog.on_epoch_end = snapshot
     try:
         metrics = recipe.main(TINY + ["--output", str(out)])
     finally:
         Training.remove_checkpoints = remove
-        keras.callbacks.CSVLogger.on_epoch_end = on_epoch_end
+        EpochLog.on_epoch_end = on_epoch_end
     return out, metrics, interrupted
 
 
@@ -111,7 +112,7 @@ def test_resume_ends_as_an_uninterrupted_run(tiny, tmp_path, monkeypatch, capsys
     shutil.copytree(interrupted, run)
     checkpoints = run / "checkpoints" / "seed0"
     assert (checkpoints / "backbone" / "final.weights.h5").exists()
-    assert json.loads((checkpoints / "hiernet" / "backup" / "training_metadata.json").read_text())["epoch"] == 1
+    assert json.loads((checkpoints / "hiernet" / "snapshots" / "epoch-0001" / "state.json").read_text())["epoch"] == 1
     assert not (run / "metrics.json").exists()
     flags = TINY + ["--output", str(run), "--no-export"]  # --output and --no-export: not compared on resuming
     with pytest.raises(SystemExit, match="other flags.*--lr"):

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_hier._validation import check_number
 from keras_hier.backbones.vit import clone_without_stochastic_depth
 from keras_hier.distribute import all_sum
 from keras_hier.layers.dino_head import DINOHead
@@ -100,11 +101,9 @@ class DINO(MultiCropModel):
                          **kwargs)
         for name, value in (("student_temperature", student_temperature), ("teacher_temperature", teacher_temperature),
                             ("warmup_teacher_temperature", warmup_teacher_temperature)):
-            if value <= 0:
-                raise ValueError(f"`{name}` must be positive; got {value}.")
+            check_number(value, name, low=0, low_open=True)
         for name, value in (("center_momentum", center_momentum), ("momentum", momentum)):
-            if not 0 <= value <= 1:
-                raise ValueError(f"`{name}` must be in [0, 1]; got {value}.")
+            check_number(value, name, low=0, high=1)
         self.output_dim, self.hidden_units, self.bottleneck_units = int(output_dim), int(hidden_units), \
             int(bottleneck_units)
         self.head_layers, self.norm_last_layer = int(head_layers), bool(norm_last_layer)

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_hier._validation import check_number
 from keras_hier.distribute import all_gather
 from keras_hier.layers.projection_head import ProjectionHead
 from keras_hier.models.ssl.base import SelfSupervisedModel, ema_update, mean_cross_entropy, unit
@@ -44,11 +45,10 @@ class MoCoV2(SelfSupervisedModel):
     def __init__(self, encoder, projection_dim=128, hidden_units=2048, queue_size=65536, momentum=0.999,
                  temperature=0.2, shuffle_groups=2, augmentation=None, seed=None, **kwargs):
         super().__init__(encoder, augmentation, **kwargs)
-        if not 0 <= momentum <= 1:
-            raise ValueError(f"`momentum` must be in [0, 1]; got {momentum}.")
-        if temperature <= 0 or int(queue_size) < 1 or int(shuffle_groups) < 1:
-            raise ValueError("`temperature`, `queue_size` and `shuffle_groups` must be positive; got "
-                             f"{temperature}, {queue_size} and {shuffle_groups}.")
+        check_number(momentum, "momentum", low=0, high=1)
+        check_number(temperature, "temperature", low=0, low_open=True)
+        check_number(queue_size, "queue_size", low=1, integer=True)
+        check_number(shuffle_groups, "shuffle_groups", low=1, integer=True)
         self.projection_dim, self.hidden_units, self.queue_size = int(projection_dim), int(hidden_units), \
             int(queue_size)
         self.momentum, self.temperature, self.shuffle_groups, self.seed = float(momentum), float(temperature), \

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_hier._validation import check_number
 from keras_hier.backbones.vit import VisionTransformer
 from keras_hier.distribute import all_gather
 from keras_hier.layers.projection_head import ProjectionHead
@@ -70,10 +71,8 @@ class MoCoV3(SelfSupervisedModel):
     def __init__(self, encoder, projection_dim=256, hidden_units=4096, temperature=0.2, momentum=0.99,
                  momentum_schedule_steps=0, augmentation=None, predictor_batch_norm=None, **kwargs):
         super().__init__(encoder, augmentation, **kwargs)
-        if temperature <= 0:
-            raise ValueError(f"`temperature` must be positive; got {temperature}.")
-        if not 0 <= momentum <= 1:
-            raise ValueError(f"`momentum` must be in [0, 1]; got {momentum}.")
+        check_number(temperature, "temperature", low=0, low_open=True)
+        check_number(momentum, "momentum", low=0, high=1)
         self.projection_dim, self.hidden_units = int(projection_dim), int(hidden_units)
         self.temperature, self.momentum = float(temperature), float(momentum)
         self.momentum_schedule_steps = int(momentum_schedule_steps)

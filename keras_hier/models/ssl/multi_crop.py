@@ -4,6 +4,7 @@ multi-crop, also DINO's and iBOT's), and `flexible_encoder`, an encoder that tak
 import keras
 from keras import ops
 
+from keras_hier._validation import check_number
 from keras_hier.models.ssl.augmentation import view_augmentation
 from keras_hier.models.ssl.base import SelfSupervisedModel
 
@@ -40,6 +41,20 @@ def local_view_augmentation(channels, size, crop_scale=(0.05, 0.4), seed=None, *
     return views
 
 
+def _check_crop_fits_patches(encoder, local_size):
+    """A ValueError, at construction, when a small crop is smaller than a patch of a ViT inside `encoder` (it would
+    fail inside the patch convolution at `fit` with "Negative dimension size")."""
+    from keras_hier.backbones.vit import VisionTransformer
+
+    for layer in encoder._flatten_layers(include_self=True, recursive=True):
+        if isinstance(layer, VisionTransformer) and local_size < layer.patch_size:
+            raise ValueError(f"`local_size` ({local_size} pixels) is smaller than one patch of the encoder's "
+                             f"VisionTransformer '{layer.name}' ({layer.patch_size} pixels; e.g. the presets "
+                             "vit_tiny / vit_small / vit_base use 16). Pass local_size >= "
+                             f"{layer.patch_size} (a multiple of it uses every pixel), or an encoder with smaller "
+                             "patches (preset 'vit_mini' or 'vit_test': 4), or num_local_crops=0.")
+
+
 class MultiCropModel(SelfSupervisedModel):
     """A `SelfSupervisedModel` whose views are two large crops and `num_local_crops` small ones
     (`local_size` pixels square, covering `local_scale` of the image; Caron et al., 2020). `views` returns
@@ -70,7 +85,9 @@ class MultiCropModel(SelfSupervisedModel):
         height = encoder.inputs[0].shape[1]
         if local_size is None:
             local_size = max(1, round((height or 224) * 3 / 7))
-        self.local_size = int(local_size)
+        self.local_size = check_number(local_size, "local_size", low=1, integer=True)
+        if self.num_local_crops:
+            _check_crop_fits_patches(encoder, self.local_size)
         if local_augmentation is None and self.num_local_crops:
             local_augmentation = local_view_augmentation(channels, self.local_size, self.local_scale)
         self.local_augmentation = local_augmentation

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_hier._validation import check_number
 from keras_hier.distribute import all_gather
 from keras_hier.layers.projection_head import ProjectionHead
 from keras_hier.models.ssl.base import SelfSupervisedModel, mean_cross_entropy, unit
@@ -33,8 +34,7 @@ class SimCLR(SelfSupervisedModel):
 
     def __init__(self, encoder, projection_dim=128, hidden_units=512, temperature=0.5, augmentation=None, **kwargs):
         super().__init__(encoder, augmentation, **kwargs)
-        if temperature <= 0:
-            raise ValueError(f"`temperature` must be positive; got {temperature}.")
+        check_number(temperature, "temperature", low=0, low_open=True)
         self.projection_dim, self.hidden_units, self.temperature = int(projection_dim), int(hidden_units), \
             float(temperature)
         self.projector = ProjectionHead(self.projection_dim, hidden_units=self.hidden_units, normalize=False,

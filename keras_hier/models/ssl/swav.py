@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_hier._validation import check_number
 from keras_hier.distribute import all_gather
 from keras_hier.layers.projection_head import ProjectionHead
 from keras_hier.models.ssl.base import add_step_counter, count_step, frozen_for_steps, safe_mean, unit
@@ -85,10 +86,11 @@ class SwAV(MultiCropModel):
         super().__init__(encoder, num_local_crops=num_local_crops, local_size=local_size, global_scale=global_scale,
                          local_scale=local_scale, augmentation=augmentation, local_augmentation=local_augmentation,
                          **kwargs)
-        if temperature <= 0 or epsilon <= 0:
-            raise ValueError(f"`temperature` and `epsilon` must be positive; got {temperature} and {epsilon}.")
-        if min(int(num_prototypes), int(sinkhorn_iterations)) < 1 or int(queue_size) < 0:
-            raise ValueError("`num_prototypes` and `sinkhorn_iterations` must be positive and `queue_size` >= 0.")
+        check_number(temperature, "temperature", low=0, low_open=True)
+        check_number(epsilon, "epsilon", low=0, low_open=True)
+        check_number(num_prototypes, "num_prototypes", low=1, integer=True)
+        check_number(sinkhorn_iterations, "sinkhorn_iterations", low=1, integer=True)
+        check_number(queue_size, "queue_size", low=0, integer=True)
         self.projection_dim, self.hidden_units, self.num_prototypes = int(projection_dim), int(hidden_units), \
             int(num_prototypes)
         self.temperature, self.epsilon, self.sinkhorn_iterations = float(temperature), float(epsilon), \
