@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from keras_hier._validation import check_finite
 from keras_hier.distribute import num_replicas
 
 
@@ -43,7 +44,7 @@ def class_prototypes(encoder, dataset, num_classes=None, normalize=True):
         return encoder.predict_on_batch(images) if num_replicas() == 1 else encoder(images, training=False)
 
     for images, labels in batches:
-        features = np.asarray(features_of(images), np.float64)
+        features = check_finite(np.asarray(features_of(images), np.float64), "features")
         labels = np.asarray(labels).reshape(-1).astype(np.int64)
         if features.ndim != 2 or len(features) != len(labels):
             raise ValueError(f"Expected features [batch, dim] for {len(labels)} labels; got {features.shape}.")

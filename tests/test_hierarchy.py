@@ -334,3 +334,27 @@ def test_from_json_checks_types(field, value, message):
     data = {"root": "r", "parents": {"cat": ["r"]}, field: value}
     with pytest.raises(ValueError, match=message):
         Hierarchy.from_json(json.dumps(data))
+
+
+def test_render_draws_a_dag_once_per_edge():
+    # A 41-rung ladder: every rung's two nodes hang under both nodes of the rung above, 2^40 root-to-leaf paths.
+    # Drawing each path hung; each shared subtree is now drawn once and referred to ("shown above") elsewhere.
+    parents = {"a0": ["r"], "b0": ["r"]}
+    for i in range(1, 41):
+        parents[f"a{i}"] = parents[f"b{i}"] = [f"a{i - 1}", f"b{i - 1}"]
+    ladder = Hierarchy.from_parents(parents)
+    lines = ladder.render().splitlines()
+    assert len(lines) <= 1 + sum(len(p) for p in parents.values())
+    assert sum("(shown above)" in line for line in lines) == 78  # under b0..b38: a_{i+1}, b_{i+1} drawn already
+    assert lines[:3] == ["r", "├── a0", "│   ├── a1  (also under 1 other)"]
+    small = Hierarchy.from_parents({"x": "r", "y": "r", "a": ["x", "y"], "b": "a", "c": "a"})
+    assert small.render().splitlines() == [
+        "r", "├── x", "│   └── a  (also under 1 other)", "│       ├── b  [0]", "│       └── c  [1]",
+        "└── y", "    └── a  (also under 1 other)  (shown above)"]
+
+
+def test_from_json_refuses_deep_nesting_with_a_value_error():
+    with pytest.raises(ValueError, match="nested too deeply"):
+        Hierarchy.from_json('{"root": "r", "parents": ' + "[" * 200000 + "]" * 200000 + "}")
+    with pytest.raises(ValueError, match="neither JSON text nor an existing file"):
+        Hierarchy.from_json("[" * 200000)

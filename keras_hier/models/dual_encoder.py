@@ -7,6 +7,7 @@ import numpy as np
 from keras import ops
 
 from keras_hier._config import deserialized
+from keras_hier._finite import finite_inputs, finite_step_checks
 from keras_hier._training_state import SavesTrainingState
 
 
@@ -433,13 +434,16 @@ class DualEncoder(SavesTrainingState, keras.Model):
         (data,) = args
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         extra = list(getattr(self.loss, "trainable_variables", []) or []) if self.weights_optimizer else []
+        x = finite_inputs(type(self).__name__, x)
         with tf.GradientTape(persistent=bool(extra)) as tape:
             logits = self(x, training=True)
             loss = self._compute_loss(x=x, y=y, y_pred=logits, sample_weight=sample_weight, training=True)
             self._loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
             scaled = self.optimizer.scale_loss(loss)
         variables = self.trainable_variables
-        self.optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
+        gradients = tape.gradient(scaled, variables)
+        with tf.control_dependencies(finite_step_checks(type(self).__name__, loss, gradients, self.optimizer)):
+            self.optimizer.apply_gradients(zip(gradients, variables))
         if extra:
             # The loss is float32 and unscaled here: the layer weights need no loss scaling.
             self.weights_optimizer.apply_gradients(zip(tape.gradient(loss, extra), extra))

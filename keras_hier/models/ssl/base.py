@@ -5,6 +5,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_hier._finite import finite_inputs, finite_step_checks
 from keras_hier._training_state import SavesTrainingState
 from keras_hier.distribute import scale_loss_for_replicas
 from keras_hier.models.ssl.augmentation import view_augmentation
@@ -128,10 +129,11 @@ class SelfSupervisedModel(SavesTrainingState, keras.Model):
 
     def fit_step(self, images, optimizer, extra_loss=None):
         """One step of `optimizer` on the method's loss plus `extra_loss(embedding, views) -> (loss, variables)`
-        (HIRL's L_SPD on the first view's embedding); returns `(method's loss, extra loss or None)`."""
+        (HIRL's L_SPD on the first view's embedding); returns `(method's loss, extra loss or None)`. A non-finite
+        batch, loss or gradient stops the step before it changes any weight (`finite_step_checks`)."""
         import tensorflow as tf
 
-        views = self.views(images)
+        views = self.views(finite_inputs(type(self).__name__, images))
         self.before_step()
         variables = list(self.online_variables)
         with tf.GradientTape() as tape:
@@ -144,7 +146,8 @@ class SelfSupervisedModel(SavesTrainingState, keras.Model):
             # Gradients are summed over the replicas of a strategy: scale to the global batch's mean.
             scaled = optimizer.scale_loss(scale_loss_for_replicas(total))
         gradients = self.adjust_gradients(tape.gradient(scaled, variables), variables)
-        optimizer.apply_gradients(zip(gradients, variables))
+        with tf.control_dependencies(finite_step_checks(type(self).__name__, total, gradients, optimizer)):
+            optimizer.apply_gradients(zip(gradients, variables))
         self.after_step()
         return loss, extra
 

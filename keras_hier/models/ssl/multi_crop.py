@@ -48,9 +48,9 @@ def _check_crop_fits_patches(encoder, local_size):
 
     for layer in encoder._flatten_layers(include_self=True, recursive=True):
         if isinstance(layer, VisionTransformer) and local_size < layer.patch_size:
-            raise ValueError(f"`local_size` ({local_size} pixels) is smaller than one patch of the encoder's "
-                             f"VisionTransformer '{layer.name}' ({layer.patch_size} pixels; e.g. the presets "
-                             "vit_tiny / vit_small / vit_base use 16). Pass local_size >= "
+            raise ValueError(f"`local_size` ({local_size} pixels) is smaller than one patch of the encoder "
+                             f"'{encoder.name}' (its VisionTransformer cuts {layer.patch_size}-pixel patches; the "
+                             "presets vit_tiny, vit_small and vit_base use 16). Pass local_size >= "
                              f"{layer.patch_size} (a multiple of it uses every pixel), or an encoder with smaller "
                              "patches (preset 'vit_mini' or 'vit_test': 4), or num_local_crops=0.")
 
