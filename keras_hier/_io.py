@@ -294,6 +294,36 @@ def saved_model_directory(path, version=None):
             _normal_mode(os.path.join(tmp, EXPORT_MARKER))
 
 
+def _empty_batch_safe(serve):
+    """`serve` that also answers a batch of zero images: with empty outputs of the right shape and dtype (some
+    kernels, e.g. oneDNN's batch norm after a convolution, fail on an empty batch). The empty outputs are built from
+    the static shapes of the traced outputs of the non-empty branch, so the model is traced once; a batch with
+    images runs `serve` as it is."""
+    import tensorflow as tf
+
+    def safe(*inputs):
+        traced = []
+
+        def full():
+            outputs = serve(*inputs)
+            traced.append(outputs)
+            return outputs
+
+        def empty():
+            def nothing(t):
+                shape = [0] + [d if d is not None else 0 for d in t.shape.as_list()[1:]]
+                return tf.reshape(tf.constant([], t.dtype), shape) if t.shape.rank else t
+
+            if traced:  # tf.cond traces the true branch first
+                return tf.nest.map_structure(nothing, traced[0])
+            padded = [tf.concat([x, tf.zeros(tf.concat([[1], tf.shape(x)[1:]], 0), x.dtype)], 0) for x in inputs]
+            return tf.nest.map_structure(lambda t: t[:0] if t.shape.rank else t, serve(*padded))
+
+        return tf.cond(tf.shape(inputs[0])[0] > 0, full, empty)
+
+    return safe
+
+
 def _checking_shapes(serve, input_signature):
     """`serve` behind a check that each input has its signature's known dimensions (a SavedModel signature does not
     check them itself): an `InvalidArgumentError` naming the expected shape otherwise."""
@@ -320,7 +350,7 @@ def _checking_shapes(serve, input_signature):
                 f"`{spec.name or 'input'}` must have shape {expected(spec)} ({spec.dtype.name}); got shape", shape,
                 "- resize the images to the model's input size (or export with resize=True)."]))
         with tf.control_dependencies(checks):
-            return serve(*[tf.identity(x) for x in inputs])
+            return _empty_batch_safe(serve)(*[tf.identity(x) for x in inputs])
 
     return checked
 
@@ -329,7 +359,7 @@ def write_saved_model(path, tracked, serve, input_signature, version=None):
     """Writes a SavedModel whose `serve` and `serving_default` signatures run `serve`, atomically.
 
     Inputs whose shape differs from `input_signature`'s known dimensions are refused with an `InvalidArgumentError`
-    naming the expected shape. The folder is replaced only if it is empty or an earlier keras_hier export
+    naming the expected shape; a batch of zero inputs gets empty outputs of the right shape. The folder is replaced only if it is empty or an earlier keras_hier export
     (`saved_model_directory`).
 
     Args:

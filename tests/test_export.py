@@ -81,3 +81,24 @@ def test_errors_leave_nothing_behind(tmp_path):
     with pytest.raises(RuntimeError, match="preprocessing failed"):
         export_serving(model, tmp_path / "a", preprocessing=broken, verbose=False)
     assert list(tmp_path.iterdir()) == []  # no half-written folder
+
+
+def test_a_batch_of_zero_images_gets_empty_outputs(tmp_path):
+    # A convolution then batch norm failed on an empty batch ("Incompatible shapes: [16] vs. [0,6,6,1]").
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((6, 6, 1))
+    x = keras.layers.BatchNormalization()(keras.layers.Conv2D(3, 3, padding="same")(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(4, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x)))
+    for resize in (False, True):
+        path = export_serving(model, tmp_path / f"served{resize}", class_names=NAMES, top_k=2, resize=resize,
+                              verbose=False)
+        serve = tf.saved_model.load(path).signatures["serving_default"]
+        empty = serve(images=tf.zeros((0, 6, 6, 1), tf.uint8))
+        assert {k: tuple(v.shape) for k, v in empty.items()} == {
+            "probabilities": (0, 4), "top_k_indices": (0, 2), "top_k_classes": (0, 2)}
+        assert empty["top_k_classes"].dtype == tf.string and empty["top_k_indices"].dtype == tf.int32
+        full = serve(images=tf.ones((3, 6, 6, 1), tf.uint8))
+        np.testing.assert_allclose(full["probabilities"], model(np.ones((3, 6, 6, 1), "float32") / 255.0),
+                                   atol=1e-5)
