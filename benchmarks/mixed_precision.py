@@ -14,6 +14,10 @@ import numpy as np
 
 from benchmarks._timing import median_seconds
 
+# Run sizes: the full one where float16 is fast, a small one on CPUs (float16 there is emulated and slow: the full
+# size took more than 24 minutes on 2 cores).
+GPU_SIZE = {"batch": 128, "repeats": 10, "warmup": 3}
+CPU_SIZE = {"batch": 16, "repeats": 2, "warmup": 1}
 STEPS = ("hiernet_backbone", "hiernet", "hgr", "multilabel", "long_tail", "hirl")
 NAMES = [f"c{i}" for i in range(10)]
 
@@ -60,7 +64,10 @@ def hgr_step(shape, batch):
     from recipes import hgr_zero_shot
 
     args = hgr_zero_shot.parse_args(["--towers", "cnn-minilm"])
-    text = np.random.default_rng(1).normal(size=(len(NAMES), 384)).astype("float32")
+    from keras_hier.node_tables import NodeTables
+
+    # One text feature per node below the root (the classes and their groups), as the loss scores every node.
+    text = np.random.default_rng(1).normal(size=(NodeTables(_tree()).num_nodes, 384)).astype("float32")
     model = hgr_zero_shot.build_model(args, shape, None, text)
     # The adaptive layer weights have their own optimizer, which only Keras' TensorFlow train step runs.
     weighting = args.weighting if keras.backend.backend() == "tensorflow" else "inverse_count"
@@ -109,16 +116,15 @@ def long_tail_step(shape, batch):
 
 
 def hirl_step(shape, batch):
-    """The HIRL recipe's MoCo v2 base (convnet encoder, queue 4096) with HIRL's prototypes (300, 100, 20) and 100
-    negative paths, clustered once on random features, and SGD."""
-    import keras
-
+    """The HIRL recipe's default MoCo v2 base (convnet encoder) with its prototypes (300, 100, 20), negative paths
+    and optimizer (over 1,000 steps), clustered once on random features."""
     from keras_hier.models import HIRL
     from recipes import hirl
 
     args = hirl.parse_args([])
-    model = HIRL(hirl.build_base(args, shape, 0), [300, 100, 20], 100, warmup_epochs=0, seed=0)
-    model.compile(optimizer=keras.optimizers.SGD(0.06, momentum=0.9))
+    model = HIRL(hirl.build_base(args, shape, 0, 1000), args.num_prototypes, args.num_negative_paths,
+                 warmup_epochs=0, seed=0)
+    model.compile(optimizer=hirl.optimizer(args, 1000, 100))
     images = np.random.default_rng(3).random((max(1024, 4 * batch), *shape)).astype("float32")
     model.update_prototypes(images, verbose=0)
     return model, np.arange(batch)
@@ -149,13 +155,27 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.mixed_precision", description=__doc__.splitlines()[0])
     parser.add_argument("--only", default=",".join(STEPS), help=f"comma-separated steps from {STEPS}")
     parser.add_argument("--policy", default="mixed_float16", choices=("mixed_float16", "mixed_bfloat16"))
-    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--batch", type=int, default=None, help=f"default {GPU_SIZE['batch']} on a GPU, "
+                        f"{CPU_SIZE['batch']} without one")
     parser.add_argument("--image-size", type=int, default=32, help="square images (the recipes: 28 or 32)")
     parser.add_argument("--channels", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--warmup", type=int, default=3, help="untimed steps first (tracing, compiling)")
+    parser.add_argument("--repeats", type=int, default=None, help=f"default {GPU_SIZE['repeats']} on a GPU, "
+                        f"{CPU_SIZE['repeats']} without one")
+    parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (tracing, compiling); default "
+                        f"{GPU_SIZE['warmup']} on a GPU, {CPU_SIZE['warmup']} without one")
     args = parser.parse_args(argv)
     import keras
+
+    from keras_hier.precision import gpu_available
+
+    size = GPU_SIZE if gpu_available() else CPU_SIZE
+    if not gpu_available() and any(getattr(args, k) is None for k in size):
+        print(f"No GPU: a small run ({', '.join(f'{k} {v}' for k, v in size.items())}, about a minute on 2 cores). "
+              "CPUs have no fast float16 arithmetic, so the ratios only show that the mixed path runs; the "
+              "speed-ups are measured on a GPU.")
+    for key, value in size.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
 
     chosen = [s.strip() for s in args.only.split(",") if s.strip()]
     if not chosen or set(chosen) - set(STEPS):
@@ -166,8 +186,6 @@ def main(argv=None):
         chosen = [s for s in chosen if s not in TENSORFLOW_ONLY]
         if skipped:
             print(f"{', '.join(skipped)}: need the TensorFlow backend; left out under {backend}")
-    from keras_hier.precision import gpu_available
-
     shape = (args.image_size, args.image_size, args.channels)
     print(f"Keras {keras.__version__} ({backend}), GPU: {gpu_available()}, batch {args.batch}, images {shape}")
     print(f"{'training step':<18}{'float32 ms':>12}{args.policy + ' ms':>20}{'speed-up':>10}")
