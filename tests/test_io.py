@@ -5,6 +5,7 @@ usual permissions."""
 import os
 import stat
 import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -170,3 +171,30 @@ def test_the_serving_signature_enforces_the_image_shape(model, tmp_path):
         with pytest.raises(tf.errors.InvalidArgumentError, match=r"must have shape \[batch, 6, 6, 1\] \(uint8\)"):
             served(images=tf.zeros(wrong, tf.uint8))
     assert np.isfinite(served(images=tf.zeros([0, 6, 6, 1], tf.uint8))["probabilities"].numpy()).all()
+
+
+def test_a_full_disk_leaves_no_half_written_model_or_weights(tmp_path):
+    """A file-size limit (what a full disk looks like to the writer: EFBIG / ENOSPC) stops `.keras` and weights saves
+    part way: the destination keeps its old content or stays absent, and no temporary file remains. Keras' own
+    `model.save` left a 1.6 of 2 MB `hiernet.keras` that was not a valid zip."""
+    code = f"""
+import os, resource, signal
+import keras
+from keras_hier._io import save_model_atomic, save_weights_atomic
+out = {str(tmp_path)!r}
+model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(4096)])  # 1 MB of weights
+with open(os.path.join(out, "old.weights.h5"), "w") as f:
+    f.write("old")
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+for save, name in ((save_model_atomic, "model.keras"), (save_weights_atomic, "old.weights.h5")):
+    try:
+        save(model, os.path.join(out, name))
+        print("saved", name)
+    except OSError as e:
+        print("refused", name)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.stdout.split("\n")[:2] == ["refused model.keras", "refused old.weights.h5"], done.stderr[-2000:]
+    assert sorted(os.listdir(tmp_path)) == ["old.weights.h5"]
+    assert (tmp_path / "old.weights.h5").read_text() == "old"

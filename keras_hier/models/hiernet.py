@@ -5,7 +5,7 @@ import warnings
 import keras
 import numpy as np
 
-from keras_hier._io import write_saved_model
+from keras_hier._io import is_decimal, write_saved_model
 from keras_hier._training_state import SavesTrainingState
 from keras_hier.hierarchy import Hierarchy
 from keras_hier.layers.tree_probability import TreeProbability
@@ -343,7 +343,7 @@ class HierNet(SavesTrainingState, keras.Model):
             blocks = [
                 int(layer.name[5:-4])
                 for layer in backbone.layers
-                if layer.name.startswith("block") and layer.name.endswith("_out") and layer.name[5:-4].isdigit()
+                if layer.name.startswith("block") and layer.name.endswith("_out") and is_decimal(layer.name[5:-4])
             ]
             last_block = max(blocks)
             for k, p in enumerate(split_points, start=1):
