@@ -95,3 +95,19 @@ def check_finite(array, name):
                              f"{first if len(first) != 1 else first[0]}); scores, features and weights must be "
                              "finite.")
     return array
+
+
+def nan_unless_finite(x):
+    """0.0 when every value of the tensor `x` is finite, else NaN (a float32 scalar, any Keras backend). A stateful
+    metric adds it to its running totals, so that scores holding NaN make its result NaN, visibly, instead of a
+    number computed over them (a graph cannot raise a Python error).
+
+    Example:
+    >>> from keras import ops
+    >>> float(nan_unless_finite(ops.convert_to_tensor([1.0, 2.0]))), float(nan_unless_finite(ops.convert_to_tensor([float("nan")])))
+    (0.0, nan)
+    """
+    from keras import ops
+
+    finite = ops.all(ops.isfinite(ops.cast(x, "float32")))
+    return ops.where(finite, ops.convert_to_tensor(0.0, "float32"), ops.convert_to_tensor(float("nan"), "float32"))

@@ -157,3 +157,23 @@ def test_a_non_finite_batch_stops_the_step_before_the_weights():
     with pytest.raises(tf.errors.InvalidArgumentError, match="SwAV: the input batch holds NaN"):
         model.fit(images, np.arange(8), batch_size=8, epochs=1, verbose=0)
     assert all(np.isfinite(np.asarray(v)).all() for v in model.weights)
+
+
+def test_stateful_metrics_turn_nan_scores_into_a_nan_result():
+    from keras_hier.metrics import HitAtK, MeanAveragePrecision, MeanImageAveragePrecision, ShotGroupAccuracy
+
+    tree = Hierarchy.from_nested({"r": {"A": ["a", "b"], "c": None}})
+    y_true, scores = np.array([[1, 0, 1], [0, 1, 0]], "float32"), np.array([[0.9, NAN, 0.1], [0.2, 0.8, 0.1]])
+    for metric, labels, good, bad in (
+            (MeanImageAveragePrecision(), y_true, scores[1:], scores),
+            (MeanAveragePrecision(3), y_true, np.nan_to_num(scores), scores),
+            (HitAtK(tree, k=1), np.array([0, 1]), np.zeros((2, 4), "float32"), np.full((2, 4), NAN)),
+            (ShotGroupAccuracy([500, 50, 5], group="total"), np.array([0, 1]), np.eye(3)[:2], scores[:, :3])):
+        metric.update_state(labels[: len(good)], good)
+        assert np.isfinite(float(metric.result())), metric.name
+        metric.update_state(labels, bad)
+        assert np.isnan(float(metric.result())), metric.name
+    from keras_hier.metrics import shot_accuracies
+
+    with pytest.raises(ValueError, match="`y_pred` holds"):
+        shot_accuracies([0, 1], scores[:, :3], [500, 50, 5])

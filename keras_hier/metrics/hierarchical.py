@@ -4,6 +4,8 @@ import weakref
 
 import numpy as np
 
+from keras_hier._validation import check_finite
+
 
 def routed_classes(hierarchy, node_probs, batch_size):
     """The classes that routing ("fast" evaluation) reaches: from the root, the most probable child at
@@ -85,7 +87,7 @@ def tree_accuracies(hiernet, dataset):
         if labels.size and (labels.min() < 0 or labels.max() >= hierarchy.num_classes):
             raise ValueError(f"Labels must be in 0..{hierarchy.num_classes - 1}; got {labels.min()}..{labels.max()}.")
         node_probs = slow_and_nodes.predict_on_batch(images)
-        slow = np.asarray(node_probs["__probabilities__"])
+        slow = check_finite(node_probs["__probabilities__"], "probabilities")
         routed = routed_classes(hierarchy, {n: np.asarray(node_probs[n]) for n in internal}, len(labels))
         correct["conditional"] += int((slow.argmax(axis=1) == labels).sum())
         correct["routing"] += int((routed == labels).sum())

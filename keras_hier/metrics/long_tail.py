@@ -5,6 +5,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_hier._validation import check_finite, nan_unless_finite
+
 GROUPS = ("many", "medium", "few", "total")
 
 
@@ -36,7 +38,7 @@ def shot_accuracies(y_true, y_pred, train_counts):
     (0.5, 1.0, 0.0, 0.5)
     """
     y_true = np.asarray(y_true).reshape(-1).astype(np.int64)
-    y_pred = np.asarray(y_pred)
+    y_pred = check_finite(y_pred, "y_pred")
     if y_pred.ndim == 2:
         y_pred = y_pred.argmax(axis=1)
     y_pred = y_pred.reshape(-1)
@@ -90,15 +92,17 @@ class ShotGroupAccuracy(keras.metrics.Metric):
         labels = ops.cast(ops.reshape(y_true, (-1,)), "int32")
         hits = ops.cast(ops.equal(ops.cast(ops.argmax(y_pred, axis=-1), "int32"), labels), "float32")
         n = len(self.train_counts)
-        self.correct.assign_add(ops.segment_sum(hits, labels, num_segments=n))
+        # NaN scores make the result NaN, not an accuracy computed over them.
+        self.correct.assign_add(ops.segment_sum(hits, labels, num_segments=n) + nan_unless_finite(y_pred))
         self.seen.assign_add(ops.segment_sum(ops.ones_like(hits), labels, num_segments=n))
 
     def result(self):
+        nan = nan_unless_finite(self.correct)  # scores that held NaN: a NaN result
         if self.group == "total":
-            return ops.divide_no_nan(ops.sum(self.correct), ops.sum(self.seen))
+            return ops.divide_no_nan(ops.sum(self.correct), ops.sum(self.seen)) + nan
         present = ops.cast(self.seen > 0, "float32") * self._mask
         per_class = ops.divide_no_nan(self.correct, self.seen)
-        return ops.divide_no_nan(ops.sum(per_class * present), ops.sum(present))
+        return ops.divide_no_nan(ops.sum(per_class * present), ops.sum(present)) + nan
 
     def get_config(self):
         return {**super().get_config(), "train_counts": self.train_counts, "group": self.group}

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_hier._validation import check_finite
+from keras_hier._validation import check_finite, nan_unless_finite
 
 
 def average_precision(y_true, y_score):
@@ -130,11 +130,11 @@ class MeanImageAveragePrecision(keras.metrics.Metric):
         positives = ops.sum(y_true, axis=1)
         ap = ops.sum(precision * y_true, axis=1) / ops.maximum(positives, 1.0)
         valid = ops.cast(positives > 0, "float32")
-        self.total.assign_add(ops.sum(ap * valid))
+        self.total.assign_add(ops.sum(ap * valid) + nan_unless_finite(y_pred))  # NaN scores: a NaN result
         self.count.assign_add(ops.sum(valid))
 
     def result(self):
-        return ops.divide_no_nan(self.total, self.count)
+        return ops.divide_no_nan(self.total, self.count) + nan_unless_finite(self.total)
 
     def get_config(self):
         return {**super().get_config(), "classes": self.classes}
@@ -174,7 +174,8 @@ class MeanAveragePrecision(keras.metrics.Metric):
             y_pred = ops.take(y_pred, self.classes, axis=1)
         bins = ops.cast(ops.clip(ops.floor(y_pred * self.num_thresholds), 0, self.num_thresholds - 1), "int32")
         one_hot = ops.one_hot(bins, self.num_thresholds, dtype="float32")  # [batch, classes, bins]
-        self.positives.assign_add(ops.transpose(ops.sum(one_hot * y_true[..., None], axis=0)))
+        self.positives.assign_add(ops.transpose(ops.sum(one_hot * y_true[..., None], axis=0)) +
+                                  nan_unless_finite(y_pred))  # NaN scores: a NaN result
         self.negatives.assign_add(ops.transpose(ops.sum(one_hot * (1.0 - y_true[..., None]), axis=0)))
 
     def result(self):
@@ -186,7 +187,7 @@ class MeanAveragePrecision(keras.metrics.Metric):
         gained = ops.flip(self.positives, axis=0)
         ap = ops.sum(gained * precision, axis=0) / ops.maximum(total, 1.0)
         valid = ops.cast(total > 0, "float32")
-        return ops.divide_no_nan(ops.sum(ap * valid), ops.sum(valid))
+        return ops.divide_no_nan(ops.sum(ap * valid), ops.sum(valid)) + nan_unless_finite(self.positives)
 
     def get_config(self):
         return {

@@ -13,7 +13,7 @@ classes first: node `i` is class `i`), and class labels. As HGR-Net's evaluation
 import keras
 import numpy as np
 
-from keras_hier._validation import check_finite
+from keras_hier._validation import check_finite, nan_unless_finite
 from keras import ops
 
 from keras_hier.hierarchy import Hierarchy
@@ -154,7 +154,9 @@ class _HierarchyMean(keras.metrics.Mean):
         self.tables = NodeTables(self.hierarchy)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        return super().update_state(self.score(y_true, y_pred), sample_weight=sample_weight)
+        # NaN logits make the result NaN, not a score computed over them.
+        score = self.score(y_true, y_pred) + nan_unless_finite(y_pred)
+        return super().update_state(score, sample_weight=sample_weight)
 
     def get_config(self):
         return {"hierarchy": self.hierarchy.to_json(), "name": self.name, "dtype": self.dtype}
