@@ -48,7 +48,7 @@ def check_number(value, name, low=None, high=None, low_open=False, high_open=Fal
     return int(number) if integer else number
 
 
-def check_numbers(values, name, length=None, **bounds):
+def check_numbers(values, name, length=None, what=None, **bounds):
     """`values` (a number or a sequence) as a float64 vector after `check_number` on each item, else a ValueError
     naming `name`; with `length`, the vector must hold that many values (or, with `length=(1, n)`, either).
 
@@ -56,6 +56,7 @@ def check_numbers(values, name, length=None, **bounds):
         values: a number or a sequence of numbers.
         name: the argument's name.
         length: the required number of values, a tuple of allowed numbers, or None (any, at least one).
+        what: optional words on the length for the message (e.g. "one per channel, or one for all").
         **bounds: `low`, `high`, `low_open`, `high_open`, `integer`, as `check_number`'s.
 
     Example:
@@ -63,10 +64,10 @@ def check_numbers(values, name, length=None, **bounds):
     array([0.2, 0.3])
     """
     vector = np.asarray(values, dtype=object).reshape(-1)
-    allowed = (length,) if isinstance(length, int) else length
+    allowed = (length,) if isinstance(length, int) else None if length is None else sorted(set(length))
     if vector.size == 0 or (allowed is not None and vector.size not in allowed):
         count = "at least one value" if allowed is None else " or ".join(str(n) for n in allowed) + " value(s)"
-        raise ValueError(f"`{name}` must hold {count}; got {vector.size}.")
+        raise ValueError(f"`{name}` must hold {count}{f' ({what})' if what else ''}; got {vector.size}.")
     return np.asarray([check_number(v, f"{name}[{i}]" if vector.size > 1 else name, **bounds)
                        for i, v in enumerate(vector)], dtype=np.float64)
 

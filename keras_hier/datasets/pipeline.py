@@ -6,6 +6,7 @@ import numpy as np
 from keras_hier._validation import check_numbers
 
 _NORMALIZE = ("unit", "standardize", "none")
+PER_CHANNEL = "one per channel, or one for all"
 # Class-aware sampling: class c is drawn with probability proportional to n_c ** q.
 SAMPLING = {"instance": 1.0, "sqrt": 0.5, "class_balanced": 0.0}
 
@@ -117,9 +118,10 @@ def _checked_arrays(images, labels, num_classes, normalize, mean, std, augment, 
             else None
         # Given: one finite value per channel (or one for all), std positive. Computed: a constant channel's std 0
         # becomes 1e-7.
-        mean = sample.mean(axis=(0, 1, 2)) if mean is None else check_numbers(mean, "mean", length=(1, channels))
+        mean = sample.mean(axis=(0, 1, 2)) if mean is None else check_numbers(
+            mean, "mean", length=(1, channels), what=PER_CHANNEL)
         std = np.maximum(sample.std(axis=(0, 1, 2)), 1e-7) if std is None else check_numbers(
-            std, "std", length=(1, channels), low=0, low_open=True)
+            std, "std", length=(1, channels), what=PER_CHANNEL, low=0, low_open=True)
         mean, std = np.asarray(mean, np.float32).reshape(-1), np.asarray(std, np.float32).reshape(-1)
     else:
         mean = std = None

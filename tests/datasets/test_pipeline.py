@@ -135,7 +135,7 @@ def test_one_scaling_rule_for_every_dtype_as_the_export():
     for message, images in bad.items():
         with pytest.raises(ValueError, match=message):
             make_dataset(images, np.arange(4), batch_size=4)
-    with pytest.raises(ValueError, match="one finite value per channel"):
+    with pytest.raises(ValueError, match=r"`mean` must hold 1 value\(s\) \(one per channel, or one for all\); got 3"):
         make_dataset(raw.astype(np.uint8), np.arange(4), normalize="standardize", mean=[0.5, 0.5, 0.5], std=[1.0])
 
 

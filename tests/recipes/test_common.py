@@ -39,10 +39,10 @@ def test_strategies_need_tensorflow(monkeypatch):
 def test_number_types_name_the_range():
     assert _common.POSITIVE_INT("3") == 3 and _common.NON_NEGATIVE_INT("0") == 0 and _common.FRACTION("1") == 1.0
     assert _common.SEEDS(" 0, 2,") == [0, 2] and _common.number_list(float, 0, low_open=True)("0.1,1") == [0.1, 1.0]
-    for parse, text, message in ((_common.POSITIVE_INT, "0", r"\[1, any"), (_common.POSITIVE_INT, "1.5", "integer"),
-                                 (_common.POSITIVE_FLOAT, "-1", r"\(0, any"), (_common.POSITIVE_FLOAT, "nan", "must"),
+    for parse, text, message in ((_common.POSITIVE_INT, "0", r"\[1, inf\)"), (_common.POSITIVE_INT, "1.5", "integer"),
+                                 (_common.POSITIVE_FLOAT, "-1", r"\(0, inf\)"), (_common.POSITIVE_FLOAT, "nan", "must"),
                                  (_common.FRACTION, "1.5", r"\[0, 1\]"), (_common.SEEDS, ",", "comma-separated"),
-                                 (_common.SEEDS, "0,-1", r"\[0, any")):
+                                 (_common.SEEDS, "0,-1", r"\[0, inf\)"), (_common.SEEDS, "3,1,3", "3 repeated")):
         with pytest.raises(argparse.ArgumentTypeError, match=message):
             parse(text)
 
