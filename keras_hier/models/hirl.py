@@ -247,7 +247,7 @@ class HIRL(SavesTrainingState, keras.Model):
                 return safe_mean(self.spd.call(positive, z))
 
             value = tf.cond(self._state["clustered"], path_loss, lambda: tf.constant(0.0))
-            return self.spd_weight * value, self._head_variables()
+            return self.spd_weight * value
 
         return loss
 
@@ -282,7 +282,8 @@ class HIRL(SavesTrainingState, keras.Model):
         if index is None:
             raise ValueError("HIRL's batches must be (images, index), the index of each image in the training set: "
                              "fit on an array, or use make_dataset(images, numpy.arange(len(images)), ...).")
-        ssl_loss, spd_loss = self.base.fit_step(batch_images(x), self.optimizer, extra_loss=self._spd_loss(index))
+        ssl_loss, spd_loss, _ = self.base.fit_step(batch_images(x), self.optimizer, extra_loss=self._spd_loss(index),
+                                                extra_variables=self._head_variables())
         for tracker, value in zip(self.trackers, (ssl_loss + spd_loss, ssl_loss, spd_loss)):
             tracker.update_state(value)
         return {t.name: t.result() for t in self.trackers}

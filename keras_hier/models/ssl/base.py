@@ -127,44 +127,70 @@ class SelfSupervisedModel(SavesTrainingState, keras.Model):
     def after_step(self):
         """Runs after each optimizer step (e.g. MoCo v2's momentum update)."""
 
-    def fit_step(self, images, optimizer, extra_loss=None):
-        """One step of `optimizer` on the method's loss plus `extra_loss(embedding, views) -> (loss, variables)`
-        (HIRL's L_SPD on the first view's embedding); returns `(method's loss, extra loss or None)`. A non-finite
-        batch, loss or gradient stops the step before it changes any weight (`finite_step_checks`)."""
+    def step_losses(self, images, extra_loss=None):
+        """The losses of one training step on `images`, with its state changes (the views' random draws, a teacher's
+        update before the step, queue and centre writes): `(total, (method's loss, extra loss or None, parts))`,
+        where the extra loss is `extra_loss(embedding, views)` (HIRL's L_SPD on the first view's embedding) and the
+        parts are `loss_parts()`. Both backends' steps run it (`fit_step`, `stateless_fit_step`)."""
+        views = self.views(images)
+        self.before_step()
+        loss, embedding = self.view_loss(*views, training=True)
+        extra = None if extra_loss is None else extra_loss(embedding, views)
+        return (loss if extra is None else loss + extra), (loss, extra, self.loss_parts())
+
+    def loss_parts(self):
+        """The parts of the last `view_loss` that the model logs besides the loss (e.g. iBOT's class-token and
+        patch losses), a tuple; none by default."""
+        return ()
+
+    def fit_step(self, images, optimizer, extra_loss=None, extra_variables=()):
+        """One TensorFlow step of `optimizer` on `step_losses(images, extra_loss)`, training `online_variables`
+        and `extra_variables`; returns the aux tuple of `step_losses`. A non-finite batch, loss or gradient stops
+        the step before it changes any weight (`finite_step_checks`)."""
         import tensorflow as tf
 
-        views = self.views(finite_inputs(type(self).__name__, images))
-        self.before_step()
-        variables = list(self.online_variables)
+        images = finite_inputs(type(self).__name__, images)
+        variables = list(self.online_variables) + list(extra_variables)
         with tf.GradientTape() as tape:
-            loss, embedding = self.view_loss(*views, training=True)
-            extra = None
-            if extra_loss is not None:
-                extra, extra_variables = extra_loss(embedding, views)
-                variables += list(extra_variables)
-            total = loss if extra is None else loss + extra
+            total, aux = self.step_losses(images, extra_loss)
             # Gradients are summed over the replicas of a strategy: scale to the global batch's mean.
             scaled = optimizer.scale_loss(scale_loss_for_replicas(total))
         gradients = self.adjust_gradients(tape.gradient(scaled, variables), variables)
         with tf.control_dependencies(finite_step_checks(type(self).__name__, total, gradients, optimizer)):
             optimizer.apply_gradients(zip(gradients, variables))
         self.after_step()
-        return loss, extra
+        return aux
+
+    def stateless_fit_step(self, model, state, images, track, extra_loss=None, extra_variables=()):
+        """The JAX step of `model` (this model, or HIRL around it) from `state`, on the same `step_losses`,
+        `adjust_gradients` and `after_step` as `fit_step` (`keras_hier._stateless_step`); `track(aux)` (the aux
+        tuple of `step_losses`) updates the metrics and returns the logs. Returns `(logs, new state)`."""
+        from keras_hier._stateless_step import stateless_train_step
+
+        return stateless_train_step(model, state, lambda: self.step_losses(images, extra_loss),
+                                    list(self.online_variables) + list(extra_variables), adjust=self.adjust_gradients,
+                                    after=self.after_step, track=lambda total, aux: track(aux))
 
     def adjust_gradients(self, gradients, variables):
         """The gradients the optimizer applies (unchanged unless overridden: e.g. frozen prototypes or last layer
         for the first steps)."""
         return gradients
 
-    def train_step(self, data):
-        loss, _ = self.fit_step(batch_images(data), self.optimizer)
-        self.loss_tracker.update_state(loss)
+    def train_step(self, *args):
+        if keras.backend.backend() == "jax":  # Keras' JAX trainer: train_step(state, data) -> (logs, state)
+            state, data = args
+            return self.stateless_fit_step(self, state, batch_images(data), self._track)
+        (data,) = args
+        return self._track(self.fit_step(batch_images(data), self.optimizer))
+
+    def _track(self, aux):
+        """Updates the metrics from a step's aux tuple `(loss, extra, parts)` and returns the logs."""
+        self.loss_tracker.update_state(aux[0])
         return {"loss": self.loss_tracker.result()}
 
     def test_step(self, data):
         loss, _ = self.view_loss(*self.views(batch_images(data)), training=False)
-        self.loss_tracker.update_state(loss)
-        return {"loss": self.loss_tracker.result()}
+        return self._track((loss, None, self.loss_parts()))
 
     @property
     def metrics(self):

@@ -43,7 +43,8 @@ def update_center(center, outputs, momentum):
     total = all_sum(ops.sum(rows, axis=0))
     count = all_sum(ops.cast(ops.shape(rows)[0], "float32"))
     mean = total / ops.maximum(count, 1.0)
-    center.assign(momentum * center + (1.0 - momentum) * ops.where(count > 0, mean, center))
+    current = ops.convert_to_tensor(center)
+    center.assign(momentum * current + (1.0 - momentum) * ops.where(count > 0, mean, current))
 
 
 @keras.saving.register_keras_serializable(package="keras_hier")

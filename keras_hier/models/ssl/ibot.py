@@ -144,18 +144,14 @@ class IBOT(DINO):
         loss = self.cls_weight * cls_loss + self.patch_weight * patch_loss
         return loss, bottleneck[:b, 0]
 
-    def train_step(self, data):
-        logs = super().train_step(data)
-        return {**logs, **self._track_parts()}
+    def loss_parts(self):
+        return self._parts  # (class-token loss, patch loss) of the last view_loss
 
-    def test_step(self, data):
-        logs = super().test_step(data)
-        return {**logs, **self._track_parts()}
-
-    def _track_parts(self):
-        for tracker, value in zip(self.part_trackers, self._parts):
+    def _track(self, aux):
+        logs = super()._track(aux)
+        for tracker, value in zip(self.part_trackers, aux[2]):
             tracker.update_state(value)
-        return {t.name: t.result() for t in self.part_trackers}
+        return {**logs, **{t.name: t.result() for t in self.part_trackers}}
 
     @property
     def metrics(self):
