@@ -83,15 +83,19 @@ class MoCoV2(SelfSupervisedModel):
     def _grouped(self, encoder, projector, images, training, shuffle=False):
         """Embeddings of `images`, batch-norm statistics taken over `shuffle_groups` sub-batches (random ones when
         `shuffle`)."""
-        import tensorflow as tf
-
         if self.shuffle_groups == 1 or not training:
             return projector(encoder(images, training=training), training=training)
         b = ops.shape(images)[0]
         order = keras.random.shuffle(ops.arange(b), seed=self.seed_generator) if shuffle else ops.arange(b)
         g = self.shuffle_groups
-        sizes = b // g + ops.cast(ops.arange(g) < b % g, "int32")
-        chunks = tf.split(ops.take(images, order, axis=0), sizes)
+        shuffled = ops.take(images, order, axis=0)
+        if keras.backend.backend() == "tensorflow":  # the batch size may be known only when the step runs
+            import tensorflow as tf
+
+            chunks = tf.split(shuffled, b // g + ops.cast(ops.arange(g) < b % g, "int32"))
+        else:  # static shapes: the sizes are numbers
+            sizes = [b // g + (i < b % g) for i in range(g)]
+            chunks = ops.split(shuffled, list(np.cumsum(sizes)[:-1]))
         out = ops.concatenate([projector(encoder(c, training=training), training=training) for c in chunks], 0)
         return ops.take(out, ops.argsort(order), axis=0)  # back in the batch's order
 
