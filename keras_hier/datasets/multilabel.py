@@ -127,9 +127,13 @@ def load_coco(instances_json, classes=None, unseen=None, split="train"):
 
     classes = list(classes or label_sets.COCO_CLASSES)
     unseen = list(label_sets.COCO_UNSEEN if unseen is None else unseen)
-    with open(os.fspath(instances_json), encoding="utf-8") as f:
-        data = json.load(f)
-    by_name = {c["name"]: c["id"] for c in data["categories"]}
+    try:
+        with open(os.fspath(instances_json), encoding="utf-8") as f:
+            data = json.load(f)
+        by_name = {c["name"]: c["id"] for c in data["categories"]}
+    except (ValueError, RecursionError, KeyError, TypeError) as e:
+        raise ValueError(f"{instances_json} is not a COCO instances file (JSON with \"categories\" of "
+                         f"{{\"id\", \"name\"}} and \"annotations\"): {type(e).__name__}: {e}") from None
     missing = [c for c in classes if c not in by_name]
     if missing:
         raise ValueError(f"Class(es) {missing[:5]} are not categories of {instances_json}.")

@@ -81,6 +81,10 @@ def test_coco_labels(tmp_path):
     assert files == ["a.jpg", "b.jpg"] and labels.tolist() == [[1, 1, 0], [0, 1, 0]]
     with pytest.raises(ValueError, match="not categories"):
         load_coco(path, classes=["person", "zebra"])
+    for text in ('{"images": []', '{"images": []}', "[" * 100000):  # cut, without categories, nested too deep
+        path.write_text(text)
+        with pytest.raises(ValueError, match="is not a COCO instances file"):
+            load_coco(path, classes=["person"])
 
 
 def test_nus_wide_labels(tmp_path):
