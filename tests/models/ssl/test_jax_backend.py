@@ -73,3 +73,61 @@ def test_every_base_trains_saves_and_reloads_on_jax_without_tensorflow(tmp_path,
         np.testing.assert_allclose(np.asarray(model.encoder(images[:4])), np.load(tmp_path / f"{name}.npy"),
                                    atol=1e-5, err_msg=name)
     assert report["IBOT"]["metrics"] == ["cls_loss", "loss", "patch_loss"]
+
+
+BUILD = """
+import keras
+from keras_hier.backbones import vit
+from keras_hier.models.ssl import DINO, MoCoV2, SimCLR
+
+def tiny_encoder():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.BatchNormalization()(keras.layers.Conv2D(4, 3, padding="same")(inputs))
+    return keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(keras.layers.ReLU()(x)))
+
+def build(name):
+    same = keras.layers.Identity()  # no random views: the two backends draw other random numbers
+    model = {"SimCLR": lambda: SimCLR(tiny_encoder(), projection_dim=6, hidden_units=8, augmentation=same),
+             "MoCoV2": lambda: MoCoV2(tiny_encoder(), projection_dim=6, hidden_units=8, queue_size=16, seed=0,
+                                      shuffle_groups=1, augmentation=same),
+             "DINO": lambda: DINO(vit((8, 8, 1), "vit_test"), output_dim=8, hidden_units=8, bottleneck_units=6,
+                                  num_local_crops=0, augmentation=same)}[name]()
+    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
+    return model
+"""
+
+STEP = """
+import numpy as np
+images = np.random.default_rng(0).uniform(size=(8, 8, 8, 1)).astype("float32")
+losses = {}
+for name in ("SimCLR", "MoCoV2", "DINO"):
+    model = build(name)
+    model.load_weights(f"{OUT}/{name}.init.weights.h5")
+    losses[name] = [float(model.train_on_batch(images)) for _ in range(2)]
+    model.save_weights(f"{OUT}/{name}.{keras.backend.backend()}.weights.h5")
+print(json.dumps(losses))
+"""
+
+
+def test_two_steps_equal_on_both_backends(tmp_path, run_python):
+    """The same initial weights and batch (views without random draws): two steps on JAX give the losses (1e-4) and
+    weights (1e-5 of each variable's largest value) of two steps on TensorFlow: the optimizer state, momentum
+    encoders, queues, centres and step counters included."""
+    namespace = {"OUT": str(tmp_path), "json": json}
+    exec(BUILD, namespace)
+    for name in ("SimCLR", "MoCoV2", "DINO"):
+        namespace["build"](name).save_weights(tmp_path / f"{name}.init.weights.h5")
+    exec(STEP, namespace)
+    out = run_python(BLOCK_TENSORFLOW + f"import json\nOUT = {str(tmp_path)!r}\n" + BUILD + STEP,
+                     env={"KERAS_BACKEND": "jax"}, timeout=600)
+    jax_losses = json.loads(out.strip().splitlines()[-1])
+    for name in ("SimCLR", "MoCoV2", "DINO"):
+        on_tf, on_jax = namespace["build"](name), namespace["build"](name)
+        on_tf.load_weights(tmp_path / f"{name}.tensorflow.weights.h5")
+        on_jax.load_weights(tmp_path / f"{name}.jax.weights.h5")
+        # Relative to each variable's size (float32 sums in another order: about 1e-6 of it).
+        worst = max((float(np.abs(np.asarray(a) - np.asarray(b)).max() / (1.0 + np.abs(np.asarray(a)).max())), a.path)
+                    for a, b in zip(on_tf.weights, on_jax.weights))
+        assert worst[0] < 1e-5, (name, worst)
+        assert np.allclose(jax_losses[name], namespace["losses"][name], atol=1e-4), (name, jax_losses[name])
