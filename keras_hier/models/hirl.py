@@ -1,5 +1,8 @@
 """`HIRL`: hierarchical image representation learning on top of a self-supervised base method."""
 
+import contextlib
+import sys
+
 import keras
 import numpy as np
 from keras import ops
@@ -10,6 +13,54 @@ from keras_hier.layers.projection_head import ProjectionHead
 from keras_hier.losses.semantic_path import SemanticPathDiscrimination
 from keras_hier.models.prototype_update import PrototypeUpdate
 from keras_hier.models.ssl.base import SelfSupervisedModel, batch_images, safe_mean
+
+
+class _ClusteringState(keras.layers.Layer):
+    """HIRL's clustering state as variables of the model, so that every backend's training step carries it (Keras'
+    JAX trainer passes a jitted step the model's variables only): L_SPD's prototypes and paths and its negative
+    sampling generator, each training image's level-0 prototype (`assignments`) and whether there are prototypes
+    yet (`clustered`). Clustering remakes it, so the weights files leave it out, as before."""
+
+    def __init__(self, spd, **kwargs):
+        super().__init__(**kwargs)
+        self.prototypes = list(spd._prototypes)
+        self.paths = spd._paths
+        self.negatives = spd.seed_generator
+        self.clustered = keras.Variable(0, dtype="int32", trainable=False, name="clustered")
+        self.assignments = self._assignments(np.zeros([1], np.int32))
+
+    def _assignments(self, values):
+        return keras.Variable(values, dtype="int32", trainable=False, name="assignments",
+                              aggregation="only_first_replica")
+
+    def set_assignments(self, values):
+        """Writes each training image's level-0 prototype; returns True when the variable had to be remade for
+        another number of images (a traced training step then needs tracing again)."""
+        values = np.asarray(values, np.int32).reshape(-1)
+        if tuple(self.assignments.shape) == values.shape:
+            self.assignments.assign(values)
+            return False
+        del self.assignments  # untracked, then replaced
+        self.assignments = self._assignments(values)
+        return True
+
+    def rows_in_range(self, rows):
+        """`rows` (image indices); before the first clustering, when the table is still a placeholder, cut into its
+        range (the values read there are not used; a gather out of range would fail on TensorFlow)."""
+        last = int(self.assignments.shape[0]) - 1
+        return ops.where(self.clustered > 0, rows, ops.minimum(rows, last))
+
+    def save_own_variables(self, store):
+        pass
+
+    def load_own_variables(self, store):
+        pass
+
+
+def _is_tf_dataset(data):
+    """Whether `data` is a `tf.data.Dataset` (without importing TensorFlow where it is not loaded)."""
+    tf = sys.modules.get("tensorflow")
+    return tf is not None and isinstance(data, tf.data.Dataset)
 
 
 def _method_names():
@@ -83,8 +134,6 @@ class HIRL(SavesTrainingState, keras.Model):
     def __init__(self, base, num_prototypes=(30000, 10000, 1000), num_negative_paths=1000, warmup_epochs=20,
                  spd_weight=1.0, head_layers=None, kmeans_iterations=20, kmeans_init="kmeans++", cluster_batch_size=512,
                  reassign_each_step=None, seed=None, kmeans_restarts=5, **kwargs):
-        import tensorflow as tf
-
         super().__init__(**kwargs)
         if not isinstance(base, SelfSupervisedModel):
             raise TypeError(f"`base` must be a keras_hier.models.ssl model ({', '.join(sorted(_method_names()))}); "
@@ -116,14 +165,11 @@ class HIRL(SavesTrainingState, keras.Model):
             head.build((None, dim))
         self.spd = SemanticPathDiscrimination(num_negative_paths, seed=seed)
         self.spd.build_prototypes(sizes, dim)
-        # Training state, not weights: each image's level-0 prototype and whether there are prototypes yet.
-        # (`reassign_each_step` writes the assignments in the train step: every replica writes the same gathered rows.)
-        self._state = {"assignments": tf.Variable(tf.zeros([0], tf.int32), shape=tf.TensorShape([None]),
-                                                  trainable=False,
-                                                  aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA),
-                       "clustered": tf.Variable(False, trainable=False)}
+        # Training state, not weights (`reassign_each_step` writes the assignments in the train step: every replica
+        # writes the same gathered rows). Set last, so its generator keeps its place in the saved training state.
         self.trackers = [keras.metrics.Mean(name=n) for n in ("loss", "ssl_loss", "spd_loss")]
         self._features_fn = None
+        self.clustering_state = _ClusteringState(self.spd, name="clustering_state")
         self.built = True
 
     @property
@@ -154,11 +200,9 @@ class HIRL(SavesTrainingState, keras.Model):
     def cluster_features(self, data, verbose=1):
         """`base.cluster_features` of every image of `data` (an array, or a `tf.data.Dataset` of image batches or
         `(images, index)` batches, placed by index), as a float32 array [N, d]."""
-        import tensorflow as tf
-
         if self._features_fn is None:
-            self._features_fn = tf.function(self.base.cluster_features)
-        if isinstance(data, tf.data.Dataset):
+            self._features_fn = self._compiled_cluster_features()
+        if _is_tf_dataset(data):
             batches = data
             total = None
         else:
@@ -172,10 +216,10 @@ class HIRL(SavesTrainingState, keras.Model):
         for batch in batches:
             x, index, _ = keras.utils.unpack_x_y_sample_weight(batch)
             x = batch_images(x)
-            if getattr(x, "dtype", None) == np.uint8 or getattr(x, "dtype", None) == tf.uint8:
+            if "uint8" in str(getattr(x, "dtype", "")):
                 raise ValueError("Images to cluster must be floats, prepared as the training batches are "
                                  "(e.g. divided by 255).")
-            features.append(np.asarray(self._features_fn(tf.convert_to_tensor(x, tf.float32))))
+            features.append(np.asarray(self._features_fn(x)))
             if index is not None:
                 indices.append(np.asarray(index).reshape(-1))
             if progress is not None:
@@ -190,6 +234,28 @@ class HIRL(SavesTrainingState, keras.Model):
             ordered[indices] = features
             features = ordered
         return features
+
+    def _compiled_cluster_features(self):
+        """`base.cluster_features` compiled once for the backend: a `tf.function`, or under JAX a jitted function
+        of the base's current variable values (so it never sees stale weights)."""
+        backend = keras.backend.backend()
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            compiled = tf.function(self.base.cluster_features)
+            return lambda x: compiled(tf.convert_to_tensor(x, tf.float32))
+        if backend == "jax":
+            import jax
+
+            variables = self.base.variables
+
+            def features(values, x):
+                with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+                    return self.base.cluster_features(x)
+
+            jitted = jax.jit(features)
+            return lambda x: jitted([v.value for v in variables], np.asarray(x, np.float32))
+        return lambda x: self.base.cluster_features(ops.convert_to_tensor(np.asarray(x, np.float32)))
 
     def update_prototypes(self, data, verbose=1):
         """Embeds `data` (see `cluster_features`), runs `hierarchical_kmeans` and uses the result; returns it."""
@@ -209,8 +275,21 @@ class HIRL(SavesTrainingState, keras.Model):
         if sizes != self.num_prototypes:
             raise ValueError(f"The clusters have {sizes} prototypes per level; this model uses {self.num_prototypes}.")
         self.spd.set_clusters(clusters)
-        self._state["assignments"].assign(np.asarray(clusters.assignments, np.int32))
-        self._state["clustered"].assign(True)
+        self.prepare_assignments(len(clusters.assignments))
+        self.clustering_state.set_assignments(clusters.assignments)
+        self.clustering_state.clustered.assign(1)
+
+    def prepare_assignments(self, num_images):
+        """Sizes the per-image prototype table for `num_images` training images (`fit` on an array does it before
+        training; `set_clusters` when the size changes, which makes the training step trace again)."""
+        state = self.clustering_state
+        if tuple(state.assignments.shape) == (int(num_images),):
+            return
+        strategy = getattr(self, "_distribute_strategy", None) if keras.backend.backend() == "tensorflow" else None
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            state.set_assignments(np.zeros([int(num_images)], np.int32))
+        if getattr(self, "train_function", None) is not None:
+            self.make_train_function(force=True)  # the traced step holds the old table
 
     # Training -----------------------------------------------------------------------------------------------
 
@@ -226,6 +305,7 @@ class HIRL(SavesTrainingState, keras.Model):
                 y = np.arange(len(x))
             if cluster_data is None:
                 cluster_data = x
+            self.prepare_assignments(len(x))
         if cluster_data is not None:
             verbose = kwargs.get("verbose", "auto")
             callbacks.append(PrototypeUpdate(cluster_data, verbose=1 if verbose == "auto" else verbose))
@@ -235,18 +315,17 @@ class HIRL(SavesTrainingState, keras.Model):
         return super().fit(x, y, callbacks=callbacks, **kwargs)
 
     def _spd_loss(self, index):
-        import tensorflow as tf
+        state = self.clustering_state
 
         def loss(embedding, views):
             z = ops.stack([head(embedding, training=True) for head in self.heads], axis=1)
             rows = ops.cast(ops.reshape(index, (-1,)), "int32")
             reassigned = self._reassign(rows, views[1]) if self.reassign_each_step else None
 
-            def path_loss():  # only once there are prototypes (the assignments are empty before)
-                positive = ops.take(self._state["assignments"], rows) if reassigned is None else reassigned
-                return safe_mean(self.spd.call(positive, z))
-
-            value = tf.cond(self._state["clustered"], path_loss, lambda: tf.constant(0.0))
+            positive = ops.take(state.assignments, state.rows_in_range(rows)) if reassigned is None else reassigned
+            # Counted only once there are prototypes; computed always (finite on the zero prototypes before), as a
+            # random draw inside a conditional branch cannot update its generator under JAX.
+            value = ops.where(state.clustered > 0, safe_mean(self.spd.call(positive, z)), 0.0)
             return self.spd_weight * value
 
         return loss
@@ -255,16 +334,13 @@ class HIRL(SavesTrainingState, keras.Model):
         """Moves the images `rows` to the level-0 prototype nearest to `view`'s cluster features (once there are
         prototypes) and returns those prototypes. The collectives and the write stay outside any conditional (a
         strategy cannot synchronise inside one): every replica writes the same rows of the global batch."""
-        import tensorflow as tf
-
         nearest = self.spd.nearest_prototypes(self.base.cluster_features(view))
         every_row, _ = all_gather(rows)
         every_nearest, _ = all_gather(nearest)
-        state = self._state["assignments"]
-        current = tf.convert_to_tensor(state)
-        state.assign(tf.cond(self._state["clustered"],
-                             lambda: tf.tensor_scatter_nd_update(current, every_row[:, None], every_nearest),
-                             lambda: current))
+        state = self.clustering_state
+        current = ops.convert_to_tensor(state.assignments)
+        moved = ops.scatter_update(current, state.rows_in_range(every_row)[:, None], ops.cast(every_nearest, "int32"))
+        state.assignments.assign(ops.where(state.clustered > 0, moved, current))
         return nearest
 
     def _head_variables(self):
@@ -277,13 +353,21 @@ class HIRL(SavesTrainingState, keras.Model):
     def _state_objects(self):
         return [*super()._state_objects(), self.spd]  # L_SPD's negative sampling
 
-    def train_step(self, data):
+    def train_step(self, *args):
+        state, data = args if keras.backend.backend() == "jax" else (None, args[0])
         x, index, _ = keras.utils.unpack_x_y_sample_weight(data)
         if index is None:
             raise ValueError("HIRL's batches must be (images, index), the index of each image in the training set: "
                              "fit on an array, or use make_dataset(images, numpy.arange(len(images)), ...).")
-        ssl_loss, spd_loss, _ = self.base.fit_step(batch_images(x), self.optimizer, extra_loss=self._spd_loss(index),
+        if state is not None:  # Keras' JAX trainer: train_step(state, data) -> (logs, state)
+            return self.base.stateless_fit_step(self, state, batch_images(x), self._track,
+                                                extra_loss=self._spd_loss(index),
                                                 extra_variables=self._head_variables())
+        return self._track(self.base.fit_step(batch_images(x), self.optimizer, extra_loss=self._spd_loss(index),
+                                              extra_variables=self._head_variables()))
+
+    def _track(self, aux):
+        ssl_loss, spd_loss, _ = aux
         for tracker, value in zip(self.trackers, (ssl_loss + spd_loss, ssl_loss, spd_loss)):
             tracker.update_state(value)
         return {t.name: t.result() for t in self.trackers}

@@ -128,7 +128,7 @@ def test_reassign_each_step_moves_the_batch_to_the_second_views_nearest_prototyp
     model._spd_loss(index)(model.base.project(views[0]), views)
     features = np.asarray(model.base.cluster_features(views[1]))
     want = np.argmax(features @ clusters.prototypes[0].T, axis=1)
-    assigned = np.asarray(model._state["assignments"])
+    assigned = np.asarray(model.clustering_state.assignments)
     np.testing.assert_array_equal(assigned[index], want)
     others = np.setdiff1d(np.arange(len(IMAGES)), index)
     np.testing.assert_array_equal(assigned[others], clusters.assignments[others])
