@@ -1,4 +1,6 @@
-"""Spherical and hierarchical K-means (HIRL's Alg. 1) on TensorFlow, in chunks that bound memory."""
+"""Spherical and hierarchical K-means (HIRL's Alg. 1), in chunks that bound memory: compiled TensorFlow functions
+under Keras' TensorFlow backend, the same algorithm in NumPy under the others (a JAX process needs no TensorFlow;
+the random draws differ, so the two give other, equally good clusterings for one seed)."""
 
 import dataclasses
 import functools
@@ -124,11 +126,21 @@ def spherical_kmeans(x, k, iterations=20, init="kmeans++", seed=0, chunk_size=81
         raise ValueError(f"Unknown `init` {init!r}: use one of {INITS}.")
     if int(restarts) < 1:
         raise ValueError(f"`restarts` must be at least 1; got {restarts}.")
-    x = _normalize(x)
-    n = int(x.shape[0])
+    import keras
+
+    n = int(np.shape(x)[0])
     if not 1 <= k <= n:
         raise ValueError(f"Cannot make {k} clusters of {n} points: need 1 <= k <= n.")
     rng = np.random.default_rng(seed)
+    if keras.backend.backend() != "tensorflow":
+        x = _unit(x)
+        best = None
+        for _ in range(int(restarts)):
+            run = _lloyd_numpy(x, _init_numpy(x, k, init, rng), iterations, chunk_size)
+            if best is None or run[2] > best[2]:
+                best = run
+        return best[0], best[1]
+    x = _normalize(x)
     chunks = _chunks(x, chunk_size)
     best = None
     for _ in range(int(restarts)):
@@ -147,8 +159,61 @@ def kmeans_objective(x, centroids):
     >>> round(kmeans_objective(x, np.array([[1, 1]], "float32")), 4)  # two points at 45 degrees
     1.4142
     """
-    x, centroids = np.asarray(_normalize(x)), np.asarray(_normalize(centroids))
+    x, centroids = _unit(x), _unit(centroids)
     return float((x @ centroids.T).max(axis=1).sum())
+
+
+def _unit(x):
+    """x [n, d] as float32 rows of unit length (NumPy)."""
+    x = np.asarray(x, np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def _nearest_numpy(x, centroids, chunk_size):
+    """(index int32, cosine float32) of the nearest centroid of every row of x, `chunk_size` rows at a time."""
+    idx, sim = np.empty(len(x), np.int32), np.empty(len(x), np.float32)
+    for start in range(0, len(x), chunk_size):
+        scores = x[start : start + chunk_size] @ centroids.T
+        idx[start : start + chunk_size] = scores.argmax(axis=1)
+        sim[start : start + chunk_size] = scores.max(axis=1)
+    return idx, sim
+
+
+def _init_numpy(x, k, init, rng):
+    """k initial centroids: k distinct rows (`"random"`) or k-means++ seeding with the cosine distance."""
+    n = len(x)
+    if init == "random":
+        return x[rng.choice(n, size=k, replace=False)]
+    chosen = [int(rng.integers(n))]
+    closest = np.maximum(1.0 - x @ x[chosen[0]], 0.0)
+    for _ in range(1, k):
+        cumulative = np.cumsum(closest, dtype=np.float64)
+        # A row with probability proportional to its distance (the last row when all are 0).
+        pick = min(int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right")), n - 1)
+        chosen.append(pick)
+        closest = np.minimum(closest, np.maximum(1.0 - x @ x[pick], 0.0))
+    return x[chosen]
+
+
+def _lloyd_numpy(x, centroids, iterations, chunk_size):
+    """`_lloyd` in NumPy: `(centroids, assignments, objective)`."""
+    k = len(centroids)
+    assign = None
+    for _ in range(iterations):
+        new, sim = _nearest_numpy(x, centroids, chunk_size)
+        sums = np.zeros((k, x.shape[1]), np.float32)
+        np.add.at(sums, new, x)
+        empty = np.flatnonzero(np.bincount(new, minlength=k) == 0)
+        if len(empty):  # re-seed with the worst-explained points
+            worst = np.argsort(sim)[: len(empty)]
+            sums[empty] = x[worst]
+            new[worst] = empty
+        centroids = _unit(sums)
+        if assign is not None and not len(empty) and np.array_equal(new, assign):
+            break
+        assign = new
+    assign, sim = _nearest_numpy(x, centroids, chunk_size)
+    return centroids, assign, float(sim.sum(dtype=np.float64))
 
 
 def _lloyd(x, chunks, centroids, iterations, chunk_size):

@@ -1,11 +1,21 @@
 """Spherical and hierarchical K-means: separated clusters recovered, unit centroids, nearest-centroid assignments, no
-empty cluster, consistent paths, the Hierarchy view, errors."""
+empty cluster, consistent paths, the Hierarchy view, errors; every test on both implementations (TensorFlow's,
+used under its backend, and NumPy's, used under the others)."""
 
+import keras
 import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from keras_hier.clustering import hierarchical_kmeans, spherical_kmeans
+
+
+@pytest.fixture(autouse=True, params=["tensorflow", "numpy"])
+def implementation(request, monkeypatch):
+    """Runs the test with the TensorFlow K-means, then with the NumPy one (what a JAX process uses)."""
+    if request.param == "numpy":
+        monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    return request.param
 
 
 def blobs(seed=0, per=40, dim=16, groups=6, spread=0.05):
