@@ -32,6 +32,24 @@ def _current(scope, variables, values):
     return out
 
 
+def stateless_test_step(model, state, evaluate):
+    """One JAX evaluation step of `model` from `state` (`(trainable, non_trainable, metrics)` values, as Keras' JAX
+    `test_step` gets them): runs `evaluate()` (the loss, the metrics' updates; it returns the logs) with every variable
+    mapped to its value and returns `(logs, new state)` (the random views' generators and the metrics move).
+
+    Example (inside a model's `test_step(self, state, data)` under the JAX backend):
+    >>> return stateless_test_step(self, state, lambda: self._track(self.test_losses(images)))  # doctest: +SKIP
+    """
+    trainable, non_trainable, metric_values = state
+    variables = list(model.trainable_variables) + list(model.non_trainable_variables) + list(model.metrics_variables)
+    values = list(trainable) + list(non_trainable) + list(metric_values)
+    with keras.StatelessScope(state_mapping=list(zip(variables, values))) as scope:
+        logs = evaluate()
+    current = _current(scope, variables, values)
+    split = len(trainable) + len(non_trainable)
+    return logs, (current[: len(trainable)], current[len(trainable): split], current[split:])
+
+
 def stateless_train_step(model, state, losses, optimized, adjust=None, after=None, track=None):
     """One JAX training step of `model` from `state`; returns `(logs, new state)` as Keras' JAX `train_step` does.
 

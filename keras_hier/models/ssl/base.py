@@ -188,8 +188,17 @@ class SelfSupervisedModel(SavesTrainingState, keras.Model):
         self.loss_tracker.update_state(aux[0])
         return {"loss": self.loss_tracker.result()}
 
-    def test_step(self, data):
-        loss, _ = self.view_loss(*self.views(batch_images(data)), training=False)
+    def test_step(self, *args):
+        if keras.backend.backend() == "jax":  # Keras' JAX trainer: test_step(state, data) -> (logs, state)
+            from keras_hier._stateless_step import stateless_test_step
+
+            state, data = args
+            return stateless_test_step(self, state, lambda: self._evaluate(batch_images(data)))
+        return self._evaluate(batch_images(args[0]))
+
+    def _evaluate(self, images):
+        """The loss of random views of `images` in inference mode, into the metrics; returns the logs."""
+        loss, _ = self.view_loss(*self.views(images), training=False)
         return self._track((loss, None, self.loss_parts()))
 
     @property

@@ -1,6 +1,6 @@
-"""The seven self-supervised bases train under Keras' JAX backend in a process where TensorFlow cannot be imported
-(the lent GPU machine has none): fit, a finite loss that moves the weights, `.keras` save and reload there, and the
-file loads under TensorFlow with the same features."""
+"""The seven self-supervised bases and HIRL train under Keras' JAX backend in a process where TensorFlow cannot be
+imported (the lent GPU machine has none): fit, evaluate, a finite loss that moves the weights, `.keras` save and
+reload there, the file loads under TensorFlow with the same features, and two steps equal TensorFlow's."""
 
 import json
 
@@ -53,8 +53,9 @@ for name, make in makers.items():
     again = keras.saving.load_model(path)
     same = float(np.abs(np.asarray(again.encoder(images[:4])) - np.asarray(model.encoder(images[:4]))).max())
     np.save(f"{OUT}/{name}.npy", np.asarray(model.encoder(images[:4])))
+    evaluated = model.evaluate(images, batch_size=8, verbose=0, return_dict=True)
     report[name] = {"loss": history.history["loss"], "moved": moved, "reload": same, "class": type(again).__name__,
-                    "metrics": sorted(history.history)}
+                    "metrics": sorted(history.history), "evaluated": evaluated}
 print(json.dumps(report))
 """
 
@@ -68,6 +69,7 @@ def test_every_base_trains_saves_and_reloads_on_jax_without_tensorflow(tmp_path,
     for name, row in report.items():
         assert all(np.isfinite(row["loss"])) and row["moved"] > 0, (name, row)
         assert row["reload"] < 1e-6 and row["class"] == name, (name, row)
+        assert sorted(row["evaluated"]) == row["metrics"] and all(np.isfinite(list(row["evaluated"].values())))
         # The file written on JAX loads under TensorFlow (this process) with the same features.
         model = keras.saving.load_model(tmp_path / f"{name}.keras")
         np.testing.assert_allclose(np.asarray(model.encoder(images[:4])), np.load(tmp_path / f"{name}.npy"),
