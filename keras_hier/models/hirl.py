@@ -34,15 +34,14 @@ class _ClusteringState(keras.layers.Layer):
                               aggregation="only_first_replica")
 
     def set_assignments(self, values):
-        """Writes each training image's level-0 prototype; returns True when the variable had to be remade for
-        another number of images (a traced training step then needs tracing again)."""
+        """Writes each training image's level-0 prototype, remaking the variable for another number of images (a
+        traced training step then needs tracing again: `HIRL.prepare_assignments`)."""
         values = np.asarray(values, np.int32).reshape(-1)
         if tuple(self.assignments.shape) == values.shape:
             self.assignments.assign(values)
-            return False
+            return
         del self.assignments  # untracked, then replaced
         self.assignments = self._assignments(values)
-        return True
 
     def rows_in_range(self, rows):
         """`rows` (image indices); before the first clustering, when the table is still a placeholder, cut into its
@@ -51,10 +50,10 @@ class _ClusteringState(keras.layers.Layer):
         return ops.where(self.clustered > 0, rows, ops.minimum(rows, last))
 
     def save_own_variables(self, store):
-        pass
+        """Saves nothing: clustering remakes this state, and the weights files stay as they were."""
 
     def load_own_variables(self, store):
-        pass
+        """Loads nothing (see `save_own_variables`)."""
 
 
 def _is_tf_dataset(data):
@@ -165,10 +164,10 @@ class HIRL(SavesTrainingState, keras.Model):
             head.build((None, dim))
         self.spd = SemanticPathDiscrimination(num_negative_paths, seed=seed)
         self.spd.build_prototypes(sizes, dim)
-        # Training state, not weights (`reassign_each_step` writes the assignments in the train step: every replica
-        # writes the same gathered rows). Set last, so its generator keeps its place in the saved training state.
         self.trackers = [keras.metrics.Mean(name=n) for n in ("loss", "ssl_loss", "spd_loss")]
         self._features_fn = None
+        # Training state, not weights (`reassign_each_step` writes the assignments in the train step: every replica
+        # writes the same gathered rows). Set last, so its generator keeps its place in the saved training state.
         self.clustering_state = _ClusteringState(self.spd, name="clustering_state")
         self.built = True
 

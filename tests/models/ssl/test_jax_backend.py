@@ -17,17 +17,21 @@ class _NoTensorFlow:
 sys.meta_path.insert(0, _NoTensorFlow())
 """
 
-TRAIN_ALL = """
-import json, numpy as np, keras
-assert keras.backend.backend() == "jax"
-from keras_hier.backbones import vit
-from keras_hier.models.ssl import DINO, IBOT, MoCoV2, MoCoV3, SimCLR, SimSiam, SwAV
-
+# The tiny encoder every snippet below trains (defined in the child processes too).
+TINY_ENCODER = """
+import keras
 def tiny_encoder():
     keras.utils.set_random_seed(0)
     inputs = keras.Input((8, 8, 1))
     x = keras.layers.BatchNormalization()(keras.layers.Conv2D(4, 3, padding="same")(inputs))
     return keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(keras.layers.ReLU()(x)))
+"""
+
+TRAIN_ALL = TINY_ENCODER + """
+import json, numpy as np, keras
+assert keras.backend.backend() == "jax"
+from keras_hier.backbones import vit
+from keras_hier.models.ssl import DINO, IBOT, MoCoV2, MoCoV3, SimCLR, SimSiam, SwAV
 
 heads = dict(output_dim=8, hidden_units=8, bottleneck_units=6, num_local_crops=1, local_size=4)
 makers = {
@@ -77,16 +81,11 @@ def test_every_base_trains_saves_and_reloads_on_jax_without_tensorflow(tmp_path,
     assert report["IBOT"]["metrics"] == ["cls_loss", "loss", "patch_loss"]
 
 
-BUILD = """
+BUILD = TINY_ENCODER + """
 import keras
 from keras_hier.backbones import vit
 from keras_hier.models.ssl import DINO, MoCoV2, SimCLR
 
-def tiny_encoder():
-    keras.utils.set_random_seed(0)
-    inputs = keras.Input((8, 8, 1))
-    x = keras.layers.BatchNormalization()(keras.layers.Conv2D(4, 3, padding="same")(inputs))
-    return keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(keras.layers.ReLU()(x)))
 
 def build(name):
     same = keras.layers.Identity()  # no random views: the two backends draw other random numbers
@@ -135,17 +134,12 @@ def test_two_steps_equal_on_both_backends(tmp_path, run_python):
         assert np.allclose(jax_losses[name], namespace["losses"][name], atol=1e-4), (name, jax_losses[name])
 
 
-HIRL_ON_JAX = """
+HIRL_ON_JAX = TINY_ENCODER + """
 import json, numpy as np, keras
 assert keras.backend.backend() == "jax"
 from keras_hier.models import HIRL
 from keras_hier.models.ssl import MoCoV2, SwAV
 
-def tiny_encoder():
-    keras.utils.set_random_seed(0)
-    inputs = keras.Input((8, 8, 1))
-    x = keras.layers.BatchNormalization()(keras.layers.Conv2D(4, 3, padding="same")(inputs))
-    return keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(keras.layers.ReLU()(x)))
 
 images = np.random.default_rng(0).uniform(size=(24, 8, 8, 1)).astype("float32")
 report = {}
