@@ -94,8 +94,11 @@ class GatedGraphPropagation(keras.layers.Layer):
             blocks = blocks * ops.cast(ops.equal(absent, 0.0), "float32")[:, None, None]
         # Each row (u, a) of the (N d) x (N d) matrix divided by its L2 norm (an empty row stays 0).
         squares = ops.segment_sum(ops.sum(ops.square(blocks), axis=2), self.targets, num_segments=self.num_nodes)
-        norms = ops.sqrt(ops.take(squares, self.targets, axis=0))
-        return blocks / ops.where(norms > 0, norms, 1.0)[:, :, None]
+        squares = ops.take(squares, self.targets, axis=0)
+        # The square root of 1 where a row is empty: sqrt's derivative at 0 is infinite, and infinity times the zero
+        # gradient `where` gives the unused branch is NaN (under JAX every step turned NaN).
+        norms = ops.sqrt(ops.where(squares > 0, squares, 1.0))
+        return blocks / norms[:, :, None]
 
     def call(self, node_states, training=None):
         states = ops.convert_to_tensor(node_states, self.compute_dtype)
