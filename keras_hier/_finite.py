@@ -1,5 +1,5 @@
-"""`finite_inputs` and `finite_step_checks`: a custom train step stops at the first non-finite input, loss or gradient, before the
-optimizer writes it into the weights.
+"""`finite_inputs` and `finite_step_checks`: a custom train step stops at the first non-finite input, loss or
+gradient, before the optimizer writes it into the weights.
 
 Keras' `TerminateOnNaN` looks at the logged loss after the step: by then a NaN gradient is in the weights, and a
 loss averaged over the epoch, or one that the NaN does not reach (a NaN pixel that a clamp or a Sinkhorn

@@ -222,7 +222,8 @@ def _refuse_foreign_folder(path):
     if _is_keras_hier_export(path) or not os.listdir(path):
         return
     versions = _version_folders(path)
-    hint = (f" It looks like a TF Serving base folder (versions {', '.join(map(str, versions))}): pass `version=\"next\"` (or a "
+    listed = ", ".join(map(str, versions))
+    hint = (f" It looks like a TF Serving base folder (versions {listed}): pass `version=\"next\"` (or a "
             "number) to write a new version inside it." if versions else "")
     raise FileExistsError(f"Refusing to replace {path}: it is not a SavedModel written by keras_hier (no "
                           f"{EXPORT_MARKER}), and replacing it would delete what it holds.{hint} Choose another path, "
@@ -359,8 +360,8 @@ def write_saved_model(path, tracked, serve, input_signature, version=None):
     """Writes a SavedModel whose `serve` and `serving_default` signatures run `serve`, atomically.
 
     Inputs whose shape differs from `input_signature`'s known dimensions are refused with an `InvalidArgumentError`
-    naming the expected shape; a batch of zero inputs gets empty outputs of the right shape. The folder is replaced only if it is empty or an earlier keras_hier export
-    (`saved_model_directory`).
+    naming the expected shape; a batch of zero inputs gets empty outputs of the right shape. The folder is replaced
+    only if it is empty or an earlier keras_hier export (`saved_model_directory`).
 
     Args:
         path: the SavedModel folder, or TF Serving's base folder with `version`.

@@ -105,8 +105,8 @@ def nan_unless_finite(x):
 
     Example:
     >>> from keras import ops
-    >>> float(nan_unless_finite(ops.convert_to_tensor([1.0, 2.0]))), float(nan_unless_finite(ops.convert_to_tensor([float("nan")])))
-    (0.0, nan)
+    >>> [float(nan_unless_finite(ops.convert_to_tensor(v))) for v in ([1.0, 2.0], [float("nan")])]
+    [0.0, nan]
     """
     from keras import ops
 

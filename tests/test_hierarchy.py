@@ -349,7 +349,8 @@ def test_render_draws_a_dag_once_per_edge():
     assert lines[:3] == ["r", "├── a0", "│   ├── a1  (also under 1 other)"]
     small = Hierarchy.from_parents({"x": "r", "y": "r", "a": ["x", "y"], "b": "a", "c": "a"})
     assert small.render().splitlines() == [
-        "r", "├── x", "│   └── a  (also under 1 other)", "│       ├── b  [0]", "│       └── c  [1]",
+        "r", "├── x", "│   └── a  (also under 1 other)",
+        "│       ├── b  [0]", "│       └── c  [1]",
         "└── y", "    └── a  (also under 1 other)  (shown above)"]
 
 

@@ -36,7 +36,8 @@ def test_check_numbers_lengths_and_items():
         check_numbers([0.1, 0.2], "mean", length=(1, 3))
     with pytest.raises(ValueError, match="`image_size` must hold 2 value"):
         check_numbers([], "image_size", length=2)
-    with pytest.raises(ValueError, match=r"`y_score` holds 2 NaN or infinite value\(s\) \(the first at index \(1, 0\)\)"):
+    first = r"`y_score` holds 2 NaN or infinite value\(s\) \(the first at index \(1, 0\)\)"
+    with pytest.raises(ValueError, match=first):
         check_finite([[0.0, 1.0], [NAN, INF]], "y_score")
 
 

@@ -69,8 +69,7 @@ class SemanticPathDiscrimination(keras.losses.Loss):
 
     def nearest_prototypes(self, features):
         """The level-0 prototype nearest (largest inner product) to each of `features` [batch, d], int32 [batch]."""
-        if self._prototypes is None:
-            raise ValueError("No prototypes yet: call `set_clusters(hierarchical_kmeans(...))` first.")
+        self._check_prototypes()
         scores = ops.matmul(ops.cast(features, "float32"), ops.transpose(self._prototypes[0]))
         return ops.cast(ops.argmax(scores, axis=-1), "int32")
 
@@ -96,16 +95,26 @@ class SemanticPathDiscrimination(keras.losses.Loss):
         return ops.reshape(s, ops.shape(paths)[:-1])
 
     def call(self, y_true, y_pred):
+        self._check_prototypes()
+        positive = ops.cast(ops.reshape(y_true, (-1,)), "int32")
+        return self.path_loss(positive, self.negative_prototypes(positive), y_pred)
+
+    def _check_prototypes(self):
         if self._prototypes is None:
             raise ValueError("No prototypes yet: call `set_clusters(hierarchical_kmeans(...))` first.")
+
+    def path_loss(self, positive, negatives, y_pred):
+        """The loss of each image [batch] given its positive level-0 prototypes [batch] and drawn negatives
+        [batch, num_negative_paths] (`negative_prototypes`): `call` without the draw, for callers that draw outside
+        a conditional (a random draw inside one cannot update its generator under JAX)."""
+        self._check_prototypes()
         if len(y_pred.shape) != 3 or y_pred.shape[1] != len(self._prototypes):
             raise ValueError(f"Expected embeddings [batch, {len(self._prototypes)}, d] (one per level); got "
                              f"{tuple(y_pred.shape)}.")
         y_pred = ops.cast(y_pred, "float32")  # the loss in float32 under mixed precision
-        positive = ops.cast(ops.reshape(y_true, (-1,)), "int32")
         num_bottom = int(self._paths.shape[0])
         pos_paths = ops.take(self._paths, positive, axis=0)  # [batch, L]
-        neg_paths = ops.take(self._paths, self.negative_prototypes(positive), axis=0)  # [batch, N, L]
+        neg_paths = ops.take(self._paths, negatives, axis=0)  # [batch, N, L]
         s_pos = self.path_similarity(y_pred, pos_paths)
         s_neg = self.path_similarity(y_pred, neg_paths)
         pos_term = -ops.log(ops.clip(s_pos, _EPS, 1.0))

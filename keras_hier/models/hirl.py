@@ -322,9 +322,12 @@ class HIRL(SavesTrainingState, keras.Model):
             reassigned = self._reassign(rows, views[1]) if self.reassign_each_step else None
 
             positive = ops.take(state.assignments, state.rows_in_range(rows)) if reassigned is None else reassigned
-            # Counted only once there are prototypes; computed always (finite on the zero prototypes before), as a
-            # random draw inside a conditional branch cannot update its generator under JAX.
-            value = ops.where(state.clustered > 0, safe_mean(self.spd.call(positive, z)), 0.0)
+            positive = ops.cast(positive, "int32")
+            # The negatives are drawn outside the conditional (a random draw inside a branch cannot update its
+            # generator under JAX); the paths are scored only once there are prototypes.
+            negatives = self.spd.negative_prototypes(positive)
+            value = ops.cond(state.clustered > 0, lambda: safe_mean(self.spd.path_loss(positive, negatives, z)),
+                             lambda: ops.convert_to_tensor(0.0, "float32"))
             return self.spd_weight * value
 
         return loss

@@ -52,7 +52,8 @@ def test_number_types_name_the_range():
     ("multilabel_zsl", ["--epochs", "-1"]), ("multilabel_zsl", ["--graph-units", "8,0"]),
     ("long_tail", ["--seeds", ","]), ("long_tail", ["--ks", "20,x"]), ("long_tail", ["--epochs", "0"]),
     ("hirl", ["--num-prototypes", "300,0"]), ("hirl", ["--train-size", "-5"]), ("hirl", ["--momentum", "1.5"]),
-    ("hirl", ["--seeds", "0,0"]), ("hgr_zero_shot", ["--seeds", "1,2,1"]), ("hgr_zero_shot", ["--seeds", ""]), ("hgr_zero_shot", ["--lr", "0"]), ("hgr_zero_shot", ["--outer-ratio", "1.5"]),
+    ("hirl", ["--seeds", "0,0"]), ("hgr_zero_shot", ["--seeds", "1,2,1"]),
+    ("hgr_zero_shot", ["--seeds", ""]), ("hgr_zero_shot", ["--lr", "0"]), ("hgr_zero_shot", ["--outer-ratio", "1.5"]),
 ])
 def test_recipes_refuse_bad_counts_before_running(recipe, argv, capsys):
     import importlib
