@@ -32,6 +32,7 @@ setup(
             "keras-hier-long-tail = keras_hier.recipes._cli:long_tail",
             "keras-hier-hirl = keras_hier.recipes._cli:hirl",
             "keras-hier-report = keras_hier.recipes._cli:report",
+            "keras-hier-export = keras_hier.recipes._cli:export",
         ],
     },
     install_requires=[

@@ -50,7 +50,7 @@ def stateless_test_step(model, state, evaluate):
     return logs, (current[: len(trainable)], current[len(trainable): split], current[split:])
 
 
-def stateless_train_step(model, state, losses, optimized, adjust=None, after=None, track=None):
+def stateless_train_step(model, state, losses, optimized, adjust=None, after=None, track=None, also=()):
     """One JAX training step of `model` from `state`; returns `(logs, new state)` as Keras' JAX `train_step` does.
 
     Args:
@@ -63,6 +63,10 @@ def stateless_train_step(model, state, losses, optimized, adjust=None, after=Non
         adjust: optional `adjust(gradients, variables)` -> gradients.
         after: optional `after()`, run once the optimizer has applied the step.
         track: `track(total, aux)` -> logs: updates the metrics and returns the logs.
+        also: `(optimizer, variables)` pairs trained on the same loss besides the model's optimizer (HGR-Net's
+            adaptive layer weights on their own SGD), on the unscaled loss; the variables and the optimizer's must
+            be among the model's non-trainable variables (`SavesTrainingState.compiled_state_variables`). A pair's
+            step whose gradients are not finite changes neither.
 
     Example (inside a model's `train_step(self, state, data)` under the JAX backend):
     >>> return stateless_train_step(self, state, lambda: self.step_losses(images),  # doctest: +SKIP
@@ -75,39 +79,57 @@ def stateless_train_step(model, state, losses, optimized, adjust=None, after=Non
     variables = list(model.trainable_variables) + list(model.non_trainable_variables) + list(model.metrics_variables)
     values = list(trainable) + list(non_trainable) + list(metric_values)
     position = {id(v): i for i, v in enumerate(variables)}
-    missing = [v.path for v in optimized if id(v) not in position]
-    if missing:
-        raise ValueError(f"The optimizer trains variables the model does not hold: {missing[:3]}.")
-    where = [position[id(v)] for v in optimized]
-    optimizer_variables = list(model.optimizer.variables)
 
-    def with_optimized(current, trained):
+    def places(group, what):
+        missing = [v.path for v in group if id(v) not in position]
+        if missing:
+            raise ValueError(f"{what} variables the model does not hold: {missing[:3]}.")
+        return [position[id(v)] for v in group]
+
+    where = places(optimized, "The optimizer trains")
+    others = [(opt, places(group, "A second optimizer trains"), places(opt.variables, "A second optimizer has"))
+              for opt, group in also]
+    differentiated = where + [i for _, group, _ in others for i in group]
+    optimizer_variables = list(model.optimizer.variables)
+    scaled_by_optimizer = isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+
+    def replaced(current, indices, new):
         current = list(current)
-        for i, value in zip(where, trained):
+        for i, value in zip(indices, new):
             current[i] = value
         return current
 
     def forward(trained):
-        current = with_optimized(values, trained)
+        current = replaced(values, differentiated, trained)
         mapping = list(zip(variables, current)) + list(zip(optimizer_variables, optimizer_values))
         with keras.StatelessScope(state_mapping=mapping) as scope:
             total, aux = losses()
             scaled = model.optimizer.scale_loss(total)
-        return scaled, (total, aux, _current(scope, variables, current))
+            scale = keras.ops.convert_to_tensor(model.optimizer.dynamic_scale) if scaled_by_optimizer else 1.0
+        return scaled, (total, aux, scale, _current(scope, variables, current))
 
-    (_, (total, aux, current)), gradients = jax.value_and_grad(forward, has_aux=True)([values[i] for i in where])
+    (_, (total, aux, scale, current)), every_gradient = jax.value_and_grad(forward, has_aux=True)(
+        [values[i] for i in differentiated])
+    gradients, other_gradients = every_gradient[: len(where)], every_gradient[len(where):]
     if adjust is not None:
         with keras.StatelessScope(state_mapping=list(zip(variables, current))):
             gradients = adjust(gradients, optimized)
     trained, new_optimizer_values = model.optimizer.stateless_apply(
         optimizer_values, gradients, [current[i] for i in where])
-    current = with_optimized(current, trained)
+    for opt, group, slots in others:  # each second optimizer on the unscaled loss's gradients
+        own, other_gradients = other_gradients[: len(group)], other_gradients[len(group):]
+        own = [g / scale for g in own]
+        new, new_slots = opt.stateless_apply([current[i] for i in slots], own, [current[i] for i in group])
+        ok = jnp.all(jnp.stack([jnp.all(jnp.isfinite(g)) for g in own]))
+        current = replaced(current, group + slots, [jnp.where(ok, a, current[i]) for a, i in
+                                                   zip(list(new) + list(new_slots), group + slots)])
+    current = replaced(current, where, trained)
     if after is not None:
         with keras.StatelessScope(state_mapping=list(zip(variables, current))) as scope:
             after()
         current = _current(scope, variables, current)
     finite = jnp.isfinite(total)
-    if not isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer):  # that one skips overflows itself
+    if not scaled_by_optimizer:  # a LossScaleOptimizer skips overflows itself
         for g in gradients:
             finite = finite & jnp.all(jnp.isfinite(g))
     # A non-finite step changes nothing but the metrics (which show its NaN loss).

@@ -99,6 +99,31 @@ class SavesTrainingState:
             variables += [v for v in getattr(obj, "trainable_variables", []) or [] if isinstance(v, keras.Variable)]
         return variables
 
+    @property
+    def non_trainable_variables(self):
+        """Keras' non-trainable variables and, under Keras' JAX backend, the compiled state outside the layer tree
+        (`compiled_state_variables`): the JAX trainer passes its jitted step the model's variables only, so a
+        loss's random generator would draw the same numbers at every step and its own variables could not train."""
+        variables = super().non_trainable_variables
+        if keras.backend.backend() != "jax":
+            return variables
+        known = {id(v) for v in variables} | {id(v) for v in self.trainable_variables}
+        return variables + [v for v in self.compiled_state_variables() if id(v) not in known]
+
+    def compiled_state_variables(self):
+        """The state that `compile` brings from outside the layer tree: the compiled loss's random-generator states
+        and variables, and the variables of a second optimizer (`weights_optimizer`) that trains them."""
+        variables = []
+        for obj in self._state_objects():
+            generator = getattr(obj, "seed_generator", None)
+            if isinstance(generator, keras.random.SeedGenerator):
+                variables.append(generator.state)
+            variables += [v for v in getattr(obj, "trainable_variables", []) or [] if isinstance(v, keras.Variable)]
+        second = getattr(self, "weights_optimizer", None)
+        if second is not None:
+            variables += list(second.variables)
+        return variables
+
     def _state_objects(self):
         """Objects outside the layer tree whose state counts: the compiled loss (if any)."""
         loss = getattr(self, "loss", None) if getattr(self, "compiled", False) else None

@@ -249,14 +249,10 @@ def run(args, precision):
                             title="Fashion-MNIST in WordNet (unseen: " + ", ".join(names[i] for i in unseen) + ")")
     hierarchy.to_json(os.path.join(args.output, "hierarchy.json"), indent=2)
     if not args.no_export and not args.validate and model is not None:
-        import keras
+        from ._serving import export_served
 
-        if keras.backend.backend() == "tensorflow":
-            from keras_hier.export import export_serving
-
-            # The zero-shot classifier over the unseen classes, uint8 images in.
-            export_serving(model.zero_shot_model(unseen), os.path.join(args.output, "saved_model"),
-                           class_names=[names[i] for i in unseen], verbose=False)
+        # The zero-shot classifier over the unseen classes, uint8 images in.
+        export_served(model.zero_shot_model(unseen), args.output, [names[i] for i in unseen])
     metrics = {"args": vars(args), "precision": precision, "split": split, "seen": [names[i] for i in seen],
                "unseen": [names[i] for i in unseen], "hidden": [names[i] for i in hidden], "runs": runs,
                "summary": summary, "budgets": budgets}

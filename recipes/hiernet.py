@@ -277,27 +277,12 @@ def run_seed(args, seed, output, training, precision):
 
 def export(hiernet, output, names):
     """`hiernet.keras`, and a serving SavedModel with the slow model's probabilities and the routed class."""
-    import keras
-
     from keras_hier._io import save_model_atomic
 
+    from ._serving import export_served
+
     save_model_atomic(hiernet, os.path.join(output, "hiernet.keras"))
-    if keras.backend.backend() != "tensorflow":
-        print("SavedModel export skipped: it needs the TensorFlow backend")
-        return
-    import tensorflow as tf
-
-    from keras_hier.export import export_serving
-
-    router = hiernet.routing_model()  # fast evaluation beside the slow model's probabilities
-
-    def routed(x):
-        p = router(x, training=False)
-        return {"routed_class": tf.argmax(p, axis=-1, output_type=tf.int32), "routed_probabilities": p}
-
-    export_serving(hiernet, os.path.join(output, "saved_model"), class_names=names, extra_outputs=routed,
-                   verbose=False)  # uint8 images in
-
+    export_served(hiernet, output, names, routing=True)
 
 if __name__ == "__main__":
     main()

@@ -258,9 +258,13 @@ def pretrain(model, name, args, training, data, seed, budget=None):
 
 
 def encode(encoder, images, batch_size):
+    import keras
+
     from keras_hier.datasets.prefetch import array_batches_dataset
 
     if isinstance(images, np.ndarray):
+        if keras.backend.backend() != "tensorflow":  # Keras' own array batches, no tf.data
+            return np.asarray(encoder.predict(images, batch_size=batch_size, verbose=0))
         return np.asarray(encoder.predict(array_batches_dataset(images, batch_size), verbose=0))
     return np.asarray(encoder.predict(images.map(lambda x, i: x), verbose=0))  # keeps the pipeline's options
 
@@ -351,12 +355,11 @@ def run(args, precision):
 
     save_model_atomic(hirl, os.path.join(args.output, "hirl.keras"))
     if not args.no_export:
-        from keras_hier.export import export_serving
+        from ._serving import export_served
 
         # The last HIRL encoder with its linear probe: uint8 images in, classes out.
         classifier, classes = probe_classifier(hirl.encoder, probe)
-        export_serving(classifier, os.path.join(args.output, "saved_model"),
-                       class_names=[data["class_names"][c] for c in classes], verbose=False)
+        export_served(classifier, args.output, [data["class_names"][c] for c in classes])
     metrics = {"args": vars(args), "precision": precision, "runs": runs, "summary": summary, "budgets": budgets}
     return training.finish(metrics, start)
 

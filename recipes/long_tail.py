@@ -186,7 +186,7 @@ def fashion_data(args):
     """Fashion-MNIST-LT: a long-tailed subset of the training images per seed; the test set halved into validation
     and test (balanced)."""
     from keras_hier.datasets import fashion_mnist, long_tail
-    from keras_hier.datasets.pipeline import make_dataset
+    from keras_hier.datasets.pipeline import make_batches
 
     (x, y), (xt, yt) = fashion_mnist.load_data(args.data_dir)
     val, test = split_halves(yt, args.eval_size)
@@ -198,9 +198,9 @@ def fashion_data(args):
 
     def batches(images, labels, training=False, seed=0, first_batch=0):
         if training:
-            return make_dataset(images, labels, batch_size=args.batch_size, augment="hiernet", shuffle=True, seed=seed,
+            return make_batches(images, labels, batch_size=args.batch_size, augment="hiernet", shuffle=True, seed=seed,
                                 sampling=args.sampling, repeat=True, first_batch=first_batch)
-        return make_dataset(images, labels, batch_size=512)
+        return make_batches(images, labels, batch_size=512)
 
     return {"train": train, "val": (xt[val], yt[val]), "test": (xt[test], yt[test]), "batches": batches,
             "num_classes": 10, "input_shape": x.shape[1:] + (1,), "class_names": list(fashion_mnist.CLASS_NAMES),
@@ -244,7 +244,6 @@ def main(argv=None):
 def run(args, precision):
     """The recipe under the precision and strategy `main` set up."""
     from keras_hier import plotting
-    from keras_hier.export import export_serving
     from keras_hier.models import CompositionalTransferHead
     from keras_hier.models.compositional_transfer import attention_weights
 
@@ -293,16 +292,15 @@ def run(args, precision):
     if not args.no_export:
         import keras
 
-        if keras.backend.backend() == "tensorflow":
-            head = CompositionalTransferHead.from_classifier(
-                last["head"], last["prototypes"], last["counts"], ks=(0, *last["ks"]), temperature=last["temperature"],
-                mix=last["mix"], scale=args.scale, attention=args.attention, name="transfer_ensemble",
-                dtype="float32",
-            )
-            encoder = last["encoder"]
-            probabilities = keras.layers.Softmax(name="probabilities", dtype="float32")(head(encoder.outputs[0]))
-            export_serving(keras.Model(encoder.inputs[0], probabilities), os.path.join(args.output, "saved_model"),
-                           class_names=data["class_names"], verbose=False)  # uint8 images in
+        from ._serving import export_served
+
+        head = CompositionalTransferHead.from_classifier(
+            last["head"], last["prototypes"], last["counts"], ks=(0, *last["ks"]), temperature=last["temperature"],
+            mix=last["mix"], scale=args.scale, attention=args.attention, name="transfer_ensemble", dtype="float32",
+        )
+        encoder = last["encoder"]
+        probabilities = keras.layers.Softmax(name="probabilities", dtype="float32")(head(encoder.outputs[0]))
+        export_served(keras.Model(encoder.inputs[0], probabilities), args.output, data["class_names"])
     metrics = {"args": vars(args), "precision": precision, "classes": data["class_names"],
                "runs": [{k: r[k] for k in ("seed", "loss", "counts", "temperature", "mix", "table")} for r in runs],
                "summary": summary, "attended": attended, "budgets": budgets}

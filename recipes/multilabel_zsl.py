@@ -218,13 +218,18 @@ def row_batches(rows, labels, batch_size, seed=None, first_batch=0):
     """Batches of (`rows`, `labels`), two float32 arrays: in order, or with a `seed` the endless shuffled stream from
     batch `first_batch` on (a function of seed and position, so a resumed stage sees the batches it would have).
     The arrays stay in NumPy and each batch is gathered from them: no copy into the dataset's graph, whose 2 GB
-    limit COCO's or NUS-WIDE's ResNet-101 outputs (3,048 floats per image) would reach."""
+    limit COCO's or NUS-WIDE's ResNet-101 outputs (3,048 floats per image) would reach. Under Keras' other backends a
+    `keras.utils.PyDataset` (`_row_stream`) gives the same kind of stream without TensorFlow."""
+    import keras
+
+    rows, labels = np.asarray(rows, np.float32), np.asarray(labels, np.float32)
+    if keras.backend.backend() != "tensorflow":
+        return _row_stream(rows, labels, batch_size, seed, first_batch)
     import tensorflow as tf
 
     from keras_hier.datasets.pipeline import example_indices
     from keras_hier.datasets.prefetch import prefetched
 
-    rows, labels = np.asarray(rows, np.float32), np.asarray(labels, np.float32)
     if seed is None:
         ds = tf.data.Dataset.range(len(rows))
     else:
@@ -238,6 +243,38 @@ def row_batches(rows, labels, batch_size, seed=None, first_batch=0):
         return x, y
 
     return prefetched(ds.batch(batch_size).map(gather))
+
+
+def _row_stream(rows, labels, batch_size, seed=None, first_batch=0):
+    """`row_batches` as a `keras.utils.PyDataset`: in order, or (with a `seed`) endless, pass k shuffled by a
+    generator seeded with (seed, k), batch i of the stream the batch `first_batch + i`."""
+    import keras
+
+    class RowBatches(keras.utils.PyDataset):
+        per_pass = -(-len(rows) // batch_size)
+
+        def __init__(self):
+            super().__init__(workers=1, use_multiprocessing=False)
+
+        @property
+        def num_batches(self):
+            return None if seed is not None else self.per_pass
+
+        def __len__(self):
+            return self.per_pass
+
+        def __getitem__(self, index):
+            if seed is None:
+                if not 0 <= index < self.per_pass:
+                    raise IndexError(f"Batch {index} of {self.per_pass}.")
+                picked = slice(index * batch_size, (index + 1) * batch_size)
+            else:
+                pass_index, position = divmod(index + first_batch, self.per_pass)
+                order = np.random.default_rng([seed, pass_index]).permutation(len(rows))
+                picked = order[position * batch_size: (position + 1) * batch_size]
+            return rows[picked], labels[picked]
+
+    return RowBatches()
 
 
 def precompute(data):
@@ -373,13 +410,12 @@ def run(args, precision):
     if not args.no_export and model is not None:
         import keras
 
-        if keras.backend.backend() == "tensorflow":
-            from keras_hier.export import export_serving
+        from ._serving import export_served
 
-            # Per-label sigmoid probabilities of the target labels, uint8 images in: the model on the backbone.
-            model = model.with_backbone(data["backbone"])
-            export_serving(keras.Model(model.inputs[0], model.outputs[0]), os.path.join(args.output, "saved_model"),
-                           class_names=list(graph.names[: graph.num_targets]), activation="sigmoid", verbose=False)
+        # Per-label sigmoid probabilities of the target labels, uint8 images in: the model on the backbone.
+        model = model.with_backbone(data["backbone"])
+        export_served(keras.Model(model.inputs[0], model.outputs[0]), args.output,
+                      list(graph.names[: graph.num_targets]), activation="sigmoid")
     metrics = {"args": vars(args), "precision": precision, "targets": list(graph.names[: graph.num_targets]),
                "seen": [graph.names[i] for i in graph.indices("seen")],
                "unseen": [graph.names[i] for i in graph.indices("unseen")],

@@ -28,7 +28,8 @@ class RelationalGraphConv(keras.layers.Layer):
 
     Training sees the graph without its unseen nodes (`training=True` drops every edge that touches one, in
     `LearnedAdjacency`). Two propagations give the same result: `"sparse"` gathers the node states onto the edge
-    list and sums them at the receivers with TF-GNN's `broadcast_node_to_edges` / `pool_edges_to_node`;
+    list and sums them at the receivers with TF-GNN's `broadcast_node_to_edges` / `pool_edges_to_node` (under
+    Keras' other backends, which have no TF-GNN, with `keras.ops.take` and `keras.ops.segment_sum`);
     `"dense"` scatters Â into an [N, N] matrix and multiplies. `"auto"` takes the dense path for graphs with at
     least 1 % of the node pairs as edges (WUP >= 0.5 over COCO + ImageNet has 39 %) that fit in 2^26 entries.
 
@@ -136,6 +137,10 @@ class RelationalGraphConv(keras.layers.Layer):
             index = ops.stack([self.targets, self.sources], axis=1)
             matrix = ops.scatter(index, weights, (self.num_nodes, self.num_nodes))
             return ops.einsum("uv,bvd->bud", matrix, states)
+        if keras.backend.backend() != "tensorflow":  # TF-GNN is TensorFlow's: the same gather and sum in keras.ops
+            messages = ops.take(states, self.sources, axis=1) * weights[None, :, None]  # [batch, edges, dim]
+            pooled = ops.segment_sum(ops.transpose(messages, [1, 0, 2]), self.targets, num_segments=self.num_nodes)
+            return ops.transpose(pooled, [1, 0, 2])
         import tensorflow as tf
 
         from keras_hier.knowledge.graph import EDGE_SET, graph_tensor

@@ -41,7 +41,7 @@ def knn_accuracies(train_features, train_labels, test_features, test_labels, ks=
     >>> knn_accuracies(train, [0, 0, 1], [[1.0, 0.05], [0.1, 1.0]], [0, 1], ks=(1,))
     {1: 1.0}
     """
-    import tensorflow as tf
+    from keras import ops
 
     train_features, train_labels = _checked(train_features, train_labels, "Training")
     test_features, test_labels = _checked(test_features, test_labels, "Test")
@@ -50,8 +50,8 @@ def knn_accuracies(train_features, train_labels, test_features, test_labels, ks=
                          f"{test_features.shape[1]}.")
     temperature = check_number(temperature, "temperature", low=0, low_open=True)
     num_classes = int(max(train_labels.max(), test_labels.max())) + 1
-    bank = tf.math.l2_normalize(tf.constant(train_features), axis=1)
-    bank_labels = tf.constant(train_labels.astype(np.int32))
+    bank = ops.normalize(ops.convert_to_tensor(train_features), axis=1)
+    bank_labels = ops.convert_to_tensor(train_labels.astype(np.int32))
     if not len(ks) or min(int(k) for k in ks) < 1:
         raise ValueError(f"`ks` must be positive numbers of neighbours; got {ks}.")
     requested = {int(k): min(int(k), len(train_labels)) for k in ks}
@@ -59,12 +59,12 @@ def knn_accuracies(train_features, train_labels, test_features, test_labels, ks=
     top = used[-1]
     correct = {k: 0 for k in used}
     for start in range(0, len(test_labels), chunk_size):
-        query = tf.math.l2_normalize(tf.constant(test_features[start : start + chunk_size]), axis=1)
-        sim, idx = tf.math.top_k(tf.matmul(query, bank, transpose_b=True), k=top)
-        votes = tf.one_hot(tf.gather(bank_labels, idx), num_classes) * tf.exp(sim / temperature)[..., None]
+        query = ops.normalize(ops.convert_to_tensor(test_features[start : start + chunk_size]), axis=1)
+        sim, idx = ops.top_k(ops.matmul(query, ops.transpose(bank)), k=top)
+        votes = ops.one_hot(ops.take(bank_labels, idx), num_classes) * ops.exp(sim / temperature)[..., None]
         truth = test_labels[start : start + chunk_size]
         for k in used:
-            predicted = tf.argmax(tf.reduce_sum(votes[:, :k], axis=1), axis=1).numpy()
+            predicted = ops.convert_to_numpy(ops.argmax(ops.sum(votes[:, :k], axis=1), axis=1))
             correct[k] += int((predicted == truth).sum())
     return {k: correct[requested[k]] / len(test_labels) for k in requested}
 

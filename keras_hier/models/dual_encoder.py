@@ -420,25 +420,38 @@ class DualEncoder(SavesTrainingState, keras.Model):
             self.weights_optimizer.build(extra)
 
     def train_step(self, *args):
-        # Keras' TensorFlow train step, plus the loss's own variables on their own optimizer. Other backends
-        # use Keras' own step, which has no second optimizer.
-        if keras.backend.backend() != "tensorflow":
+        # Keras' train step, plus the loss's own variables on their own optimizer.
+        backend = keras.backend.backend()
+        if backend not in ("tensorflow", "jax"):
             if self.weights_optimizer is not None:
                 raise RuntimeError(
-                    "Adaptive layer weights train only under Keras' TensorFlow backend (their own optimizer); "
-                    "use a fixed weighting such as weighting='inverse_count' with other backends."
+                    f"Adaptive layer weights train under Keras' TensorFlow and JAX backends (their own optimizer), "
+                    f"not {backend}: use a fixed weighting such as weighting='inverse_count' there."
                 )
             return super().train_step(*args)
-        import tensorflow as tf
-
-        (data,) = args
+        data = args[-1]
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         extra = list(getattr(self.loss, "trainable_variables", []) or []) if self.weights_optimizer else []
-        x = finite_inputs(type(self).__name__, x)
-        with tf.GradientTape(persistent=bool(extra)) as tape:
+
+        def losses():
             logits = self(x, training=True)
             loss = self._compute_loss(x=x, y=y, y_pred=logits, sample_weight=sample_weight, training=True)
-            self._loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
+            return loss, logits
+
+        def track(loss, logits):
+            self._loss_tracker.update_state(loss, sample_weight=ops.shape(x)[0])
+            return self.compute_metrics(x, y, logits, sample_weight=sample_weight)
+
+        if backend == "jax":  # Keras' JAX trainer: train_step(state, data) -> (logs, state)
+            from keras_hier._stateless_step import stateless_train_step
+
+            also = [(self.weights_optimizer, extra)] if extra else ()
+            return stateless_train_step(self, args[0], losses, self.trainable_variables, track=track, also=also)
+        import tensorflow as tf
+
+        x = finite_inputs(type(self).__name__, x)
+        with tf.GradientTape(persistent=bool(extra)) as tape:
+            loss, logits = losses()
             scaled = self.optimizer.scale_loss(loss)
         variables = self.trainable_variables
         gradients = tape.gradient(scaled, variables)
@@ -447,7 +460,7 @@ class DualEncoder(SavesTrainingState, keras.Model):
         if extra:
             # The loss is float32 and unscaled here: the layer weights need no loss scaling.
             self.weights_optimizer.apply_gradients(zip(tape.gradient(loss, extra), extra))
-        return self.compute_metrics(x, y, logits, sample_weight=sample_weight)
+        return track(loss, logits)
 
     def get_config(self):
         config = super().get_config()

@@ -382,7 +382,8 @@ def backbone_outputs(backbone, images, batch_size=256, verbose=0):
 
     The backbone runs as one `tf.function` for any batch size, kept for the next call with the same backbone (the
     training, validation and test images): one trace, where `backbone.predict` traces a first batch's shape and
-    again at the first batch of another size (9 s a trace for a ResNet-101 on 2 cores).
+    again at the first batch of another size (9 s a trace for a ResNet-101 on 2 cores). Under Keras' other backends
+    it runs Keras' compiled `predict_on_batch` on each batch.
 
     Args:
         backbone: the Keras model from images to `[features, probabilities]` (or a dict with those keys).
@@ -393,6 +394,8 @@ def backbone_outputs(backbone, images, batch_size=256, verbose=0):
     Returns:
         float32 array [n, d_features + n_probabilities]: each image's features, then its probabilities.
     """
+    if keras.backend.backend() != "tensorflow":
+        return _backbone_outputs_compiled(backbone, images, batch_size, verbose)
     import tensorflow as tf
 
     if isinstance(images, np.ndarray):
@@ -400,14 +403,28 @@ def backbone_outputs(backbone, images, batch_size=256, verbose=0):
 
         images = array_batches_dataset(images, batch_size)
     spec = images.element_spec
-    first = isinstance(spec, (tuple, list))
-    spec = spec[0] if first else spec
+    spec = spec[0] if isinstance(spec, (tuple, list)) else spec
     run = _frozen_call(backbone, tf.TensorSpec((None, *spec.shape[1:]), spec.dtype))
     total = int(images.cardinality())
-    progress = keras.utils.Progbar(total if total >= 0 else None, verbose=verbose, unit_name="batch") if verbose else None
+    return _output_rows(backbone, run, images, total if total >= 0 else None, verbose)
+
+
+def _backbone_outputs_compiled(backbone, images, batch_size, verbose):
+    """`backbone_outputs` under Keras' other backends (no tf.data, no `tf.function`): Keras' compiled
+    `predict_on_batch` over the array's batches or the dataset's (e.g. an `ArrayBatches`)."""
+    if isinstance(images, np.ndarray):
+        images = [images[i: i + batch_size] for i in range(0, len(images), batch_size)]
+    total = len(images) if hasattr(images, "__len__") else None
+    return _output_rows(backbone, backbone.predict_on_batch, images, total, verbose)
+
+
+def _output_rows(backbone, run, batches, total, verbose):
+    """`run` (the backbone's inference call) on each batch of images (or of `(images, labels)`), as rows of
+    features then probabilities."""
+    progress = keras.utils.Progbar(total, verbose=verbose, unit_name="batch") if verbose else None
     rows = []
-    for batch in images:
-        features, probabilities = _two_outputs(run(batch[0] if first else batch))
+    for batch in batches:
+        features, probabilities = _two_outputs(run(batch[0] if isinstance(batch, (tuple, list)) else batch))
         rows.append(np.concatenate([np.asarray(features, np.float32), np.asarray(probabilities, np.float32)], 1))
         if progress is not None:
             progress.add(1)

@@ -104,7 +104,7 @@ def test_console_scripts_run_from_anywhere(tmp_path):
 
     bin_dir = os.path.dirname(sys.executable)
     for script in ("keras-hier-demo", "keras-hier-hiernet", "keras-hier-hgr", "keras-hier-multilabel",
-                   "keras-hier-long-tail", "keras-hier-hirl", "keras-hier-report"):
+                   "keras-hier-long-tail", "keras-hier-hirl", "keras-hier-report", "keras-hier-export"):
         done = subprocess.run([os.path.join(bin_dir, script), "--help"], cwd=tmp_path, capture_output=True, text=True,
                               env={**os.environ, "PYTHONPATH": ""}, timeout=120)
         assert done.returncode == 0, (script, done.stderr[-2000:])
