@@ -76,6 +76,43 @@ def get_strategy(name="auto"):
 _MIRRORED = {}
 
 
+def data_parallel(name="auto"):
+    """Under Keras' JAX backend, the `keras.distribution` that a recipe's `--strategy name` stands for, or None:
+
+    - `"auto"`: `keras.distribution.DataParallel` over every device when JAX sees two or more, else None;
+    - `"mirrored"`: `DataParallel` over every device (on a CPU-only machine, start Python with
+      `XLA_FLAGS=--xla_force_host_platform_device_count=2` for two CPU devices);
+    - `"none"`: None (one device);
+    - `"multiworker"`: refused (several hosts need `jax.distributed`, which keras_hier does not set up).
+
+    Like `tf.distribute`'s strategies, `DataParallel` splits each global batch across the devices and keeps one copy
+    of the variables; the training steps see the global batch (statistics over it, as synchronised BatchNorm).
+
+    Example:
+    >>> data_parallel("none") is None
+    True
+    """
+    import keras
+
+    if name not in STRATEGIES:
+        raise ValueError(f"Unknown strategy {name!r}: use one of {STRATEGIES}.")
+    if keras.backend.backend() != "jax":
+        if name in ("auto", "none"):
+            return None
+        raise ValueError(f"--strategy {name} needs Keras' TensorFlow or JAX backend, not {keras.backend.backend()}: "
+                         "use --strategy auto.")
+    if name == "multiworker":
+        raise ValueError("--strategy multiworker is TensorFlow's (TF_CONFIG); under JAX use --strategy mirrored on one "
+                         "host's devices.")
+    devices = keras.distribution.list_devices()
+    if name == "none" or (name == "auto" and len(devices) < 2):
+        return None
+    if len(devices) < 2:
+        raise ValueError("--strategy mirrored found one device: on a CPU-only machine run with "
+                         "XLA_FLAGS=--xla_force_host_platform_device_count=2 for two CPU devices.")
+    return keras.distribution.DataParallel(devices=devices)
+
+
 def _mirrored(devices):
     # One MirroredStrategy per device set and process: a second instance numbers its collective ops from the same
     # keys as the first, and TensorFlow aborts when both have run (e.g. two recipes in one demo on several GPUs).

@@ -105,7 +105,7 @@ def runtime(args):
     name inside the strategy's scope, so that every model the recipe builds there trains under it.
 
     `--strategy mirrored` without a GPU splits the CPU into two logical devices (the multi-replica path on any
-    machine). Under `multiworker` only the chief writes `args.output`: the other workers write to a temporary folder,
+    machine). Under Keras' JAX backend the strategy is a `keras.distribution.DataParallel` (`data_parallel`). Under `multiworker` only the chief writes `args.output`: the other workers write to a temporary folder,
     removed at the end.
     """
     import shutil
@@ -116,11 +116,23 @@ def runtime(args):
     from keras_hier.distribute import get_strategy, is_chief, split_cpu
     from keras_hier.precision import gpu_available, set_precision
 
-    if keras.backend.backend() != "tensorflow":  # tf.distribute strategies are TensorFlow's
-        if args.strategy not in ("auto", "none"):
-            raise SystemExit(f"--strategy {args.strategy} needs Keras' TensorFlow backend (KERAS_BACKEND="
-                             f"{keras.backend.backend()} here); use --strategy auto.")
-        yield set_precision(args.precision)
+    if keras.backend.backend() != "tensorflow":  # tf.distribute is TensorFlow's: keras.distribution on JAX
+        from keras_hier.distribute import data_parallel
+
+        try:
+            distribution = data_parallel(args.strategy)
+        except ValueError as e:
+            raise SystemExit(str(e)) from None
+        precision = set_precision(args.precision)
+        devices = 1 if distribution is None else len(distribution.device_mesh.devices.reshape(-1))
+        print(f"strategy {args.strategy}: {type(distribution).__name__ if distribution else 'one device'}, "
+              f"{devices} device(s); precision {precision}")
+        previous = keras.distribution.distribution()
+        keras.distribution.set_distribution(distribution)
+        try:
+            yield precision
+        finally:
+            keras.distribution.set_distribution(previous)
         return
     if args.strategy == "mirrored" and not gpu_available():
         split_cpu(2)
@@ -242,12 +254,16 @@ def applications_encoder(backbone, input_shape, weights="none", batch_norm=None)
 
 
 def versions():
-    """The versions of keras_hier, Keras, TensorFlow (if installed), NumPy and Python, for metrics.json."""
+    """The versions of keras_hier, Keras, TensorFlow and JAX (if installed), NumPy and Python, and Keras' backend,
+    for metrics.json."""
     import importlib.metadata
     import platform
 
-    found = {"keras_hier": __import__("keras_hier").__version__, "python": platform.python_version()}
-    for name, dist in (("keras", "keras"), ("tensorflow", "tensorflow"), ("numpy", "numpy")):
+    import keras
+
+    found = {"keras_hier": __import__("keras_hier").__version__, "python": platform.python_version(),
+             "backend": keras.backend.backend()}
+    for name, dist in (("keras", "keras"), ("tensorflow", "tensorflow"), ("jax", "jax"), ("numpy", "numpy")):
         try:
             found[name] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:

@@ -63,6 +63,33 @@ def _run_python(code, env=None, timeout=300):
     return proc.stdout
 
 
+# Makes `import tensorflow` (and TF-GNN, tf-keras) fail in a child process, so a stray import cannot hide.
+BLOCK_TENSORFLOW = """
+import sys
+class _NoTensorFlow:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("tensorflow", "tensorflow_gnn", "tf_keras"):
+            raise ImportError(f"TensorFlow is blocked in this test: {name}")
+sys.meta_path.insert(0, _NoTensorFlow())
+"""
+
+
+def _run_jax(code, out=None, timeout=600, env=None):
+    """Runs `code` in a fresh process under Keras' JAX backend where TensorFlow cannot be imported (the lent GPU
+    machine has none), with `OUT` set to the folder `out`; returns the JSON its last printed line holds."""
+    import json
+
+    prelude = BLOCK_TENSORFLOW + f"OUT = {str(out)!r}\n"
+    printed = _run_python(prelude + code, env={"KERAS_BACKEND": "jax", **(env or {})}, timeout=timeout)
+    return json.loads(printed.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def run_jax():
+    """`run_jax(code, out)`: runs code under JAX with TensorFlow blocked (see `_run_jax`), returns its last JSON line."""
+    return _run_jax
+
+
 _SERVING_LOOP = r"""
 import contextlib, io, json, sys, traceback
 import numpy as np, tensorflow as tf

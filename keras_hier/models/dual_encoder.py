@@ -412,6 +412,13 @@ class DualEncoder(SavesTrainingState, keras.Model):
         return filepath
 
     def compile(self, optimizer="adamw", loss=None, weights_optimizer=None, **kwargs):
+        # The model's own policy is float32, so Keras would not scale the loss of float16 towers: scale it here.
+        towers = [self.image_encoder, self.text_encoder, self.image_projection, self.text_projection]
+        if kwargs.get("auto_scale_loss", True) and any(
+                t is not None and t.dtype_policy.name == "mixed_float16" for t in towers):
+            optimizer = keras.optimizers.get(optimizer)
+            if not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+                optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         super().compile(optimizer=optimizer, loss=loss, **kwargs)
         extra = list(getattr(loss, "trainable_variables", []) or [])
         self.weights_optimizer = None

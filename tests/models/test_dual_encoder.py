@@ -56,13 +56,15 @@ def test_fit_trains_adaptive_weights_with_their_own_optimizer(data):
     assert flat.weights_optimizer is None and np.isfinite(flat.fit(x, y, epochs=1, verbose=0).history["loss"][0])
 
 
-def test_mixed_precision_logits_are_float32(data):
+def test_mixed_precision_logits_are_float32_and_the_loss_scaled(data):
     x, y, features = data
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
         model = DualEncoder(tower(), features, projection_dim=4)
         model.compile(optimizer="adamw", loss=HierarchicalInfoNCE(TREE, weighting="inverse_count"))
         assert model(x[:2]).dtype == "float32"
+        # The model's own policy is float32 but its towers compute in float16: the loss is scaled all the same.
+        assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
         assert np.isfinite(model.fit(x, y, batch_size=12, epochs=1, verbose=0).history["loss"][0])
     finally:
         keras.mixed_precision.set_global_policy("float32")

@@ -127,26 +127,6 @@ def test_router_chunk_size_is_checked(backbone):
     assert model.routing_model(chunk_size=7).get_config()["chunk_size"] == 7
 
 
-def test_jax_router_equals_the_tensorflow_router(backbone, images, tmp_path, run_python):
-    # Keras' JAX backend (static shapes: fixed chunks under jit) routes a saved HierNet as TensorFlow does.
-    model = HierNet.from_backbone(backbone, TREE3, split_points=[1, 2], classifier_layers=1)
-    diverse_routes(model, images)
-    model.save(tmp_path / "hiernet.keras")
-    np.save(tmp_path / "images.npy", images)
-    routed = model.routing_model().predict(images, verbose=0)
-    run_python(
-        "import numpy as np, keras, keras_hier\n"
-        "assert keras.backend.backend() == 'jax'\n"
-        f"model = keras.saving.load_model({str(tmp_path / 'hiernet.keras')!r})\n"
-        f"x = np.load({str(tmp_path / 'images.npy')!r})\n"
-        "router = model.routing_model(chunk_size=3)\n"
-        f"np.save({str(tmp_path / 'jax.npy')!r}, np.concatenate([router.predict(x, verbose=0), "
-        "router.predict_on_batch(x[3:4]), np.asarray(router(x[:0])).reshape(0, 5)]))\n",
-        env={"KERAS_BACKEND": "jax"},
-    )
-    np.testing.assert_allclose(np.load(tmp_path / "jax.npy"), np.concatenate([routed, routed[3:4]]), atol=1e-5)
-
-
 def test_transfer_weights_reproduces_the_backbone(backbone, images):
     model = HierNet.from_backbone(backbone, TREE2, split_points=[2], classifier_layers=1)
     features = keras.Model(backbone.inputs[0], backbone.get_layer("features").output)

@@ -26,16 +26,6 @@ def test_flags_and_the_default_runtime():
     assert keras.mixed_precision.global_policy().name == "float32"
 
 
-def test_strategies_need_tensorflow(monkeypatch):
-    # Under another Keras backend the recipes run on one device; asking for a tf.distribute strategy is an error.
-    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
-    with pytest.raises(SystemExit, match="--strategy mirrored needs Keras' TensorFlow backend"):
-        with _common.runtime(_args("--strategy", "mirrored")):
-            pass
-    with _common.runtime(_args("--precision", "float32")) as precision:
-        assert precision == "float32"
-
-
 def test_number_types_name_the_range():
     assert _common.POSITIVE_INT("3") == 3 and _common.NON_NEGATIVE_INT("0") == 0 and _common.FRACTION("1") == 1.0
     assert _common.SEEDS(" 0, 2,") == [0, 2] and _common.number_list(float, 0, low_open=True)("0.1,1") == [0.1, 1.0]

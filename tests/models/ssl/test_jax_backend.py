@@ -7,16 +7,6 @@ import json
 import keras
 import numpy as np
 
-# Makes `import tensorflow` (and TF-GNN, tf-keras) fail in the child, so a stray import cannot hide.
-BLOCK_TENSORFLOW = """
-import sys
-class _NoTensorFlow:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("tensorflow", "tensorflow_gnn", "tf_keras"):
-            raise ImportError(f"TensorFlow is blocked in this test: {name}")
-sys.meta_path.insert(0, _NoTensorFlow())
-"""
-
 # The tiny encoder every snippet below trains (defined in the child processes too).
 TINY_ENCODER = """
 import keras
@@ -64,10 +54,8 @@ print(json.dumps(report))
 """
 
 
-def test_every_base_trains_saves_and_reloads_on_jax_without_tensorflow(tmp_path, run_python):
-    out = run_python(BLOCK_TENSORFLOW + f"OUT = {str(tmp_path)!r}\n" + TRAIN_ALL, env={"KERAS_BACKEND": "jax"},
-                     timeout=600)
-    report = json.loads(out.strip().splitlines()[-1])
+def test_every_base_trains_saves_and_reloads_on_jax_without_tensorflow(tmp_path, run_jax):
+    report = run_jax(TRAIN_ALL, tmp_path)
     assert sorted(report) == ["DINO", "IBOT", "MoCoV2", "MoCoV3", "SimCLR", "SimSiam", "SwAV"]
     images = np.random.default_rng(0).uniform(size=(16, 8, 8, 1)).astype("float32")
     for name, row in report.items():
@@ -111,7 +99,7 @@ print(json.dumps(losses))
 """
 
 
-def test_two_steps_equal_on_both_backends(tmp_path, run_python):
+def test_two_steps_equal_on_both_backends(tmp_path, run_jax):
     """The same initial weights and batch (views without random draws): two steps on JAX give the losses (1e-4) and
     weights (1e-5 of each variable's largest value) of two steps on TensorFlow: the optimizer state, momentum
     encoders, queues, centres and step counters included."""
@@ -120,9 +108,7 @@ def test_two_steps_equal_on_both_backends(tmp_path, run_python):
     for name in ("SimCLR", "MoCoV2", "DINO"):
         namespace["build"](name).save_weights(tmp_path / f"{name}.init.weights.h5")
     exec(STEP, namespace)
-    out = run_python(BLOCK_TENSORFLOW + f"import json\nOUT = {str(tmp_path)!r}\n" + BUILD + STEP,
-                     env={"KERAS_BACKEND": "jax"}, timeout=600)
-    jax_losses = json.loads(out.strip().splitlines()[-1])
+    jax_losses = run_jax("import json\n" + BUILD + STEP, tmp_path)
     for name in ("SimCLR", "MoCoV2", "DINO"):
         on_tf, on_jax = namespace["build"](name), namespace["build"](name)
         on_tf.load_weights(tmp_path / f"{name}.tensorflow.weights.h5")
@@ -159,13 +145,11 @@ print(json.dumps(report))
 """
 
 
-def test_hirl_trains_on_jax(tmp_path, run_python):
+def test_hirl_trains_on_jax(tmp_path, run_jax):
     """HIRL's step on JAX: the warm-up without L_SPD, then L_SPD over prototypes the callback clustered between
     epochs (the clustering state travels in the jitted step's variables; the K-means in NumPy), `.keras` round trip,
     TensorFlow blocked."""
-    out = run_python(BLOCK_TENSORFLOW + f"OUT = {str(tmp_path)!r}\n" + HIRL_ON_JAX, env={"KERAS_BACKEND": "jax"},
-                     timeout=600)
-    report = json.loads(out.strip().splitlines()[-1])
+    report = run_jax(HIRL_ON_JAX, tmp_path)
     for name, row in report.items():
         assert row["spd"][0] == 0.0 and row["spd"][1] > 0 and row["spd"][2] > 0, (name, row)
         assert all(np.isfinite(row["loss"])) and row["reload"] < 1e-6, (name, row)
