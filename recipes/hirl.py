@@ -90,6 +90,8 @@ def parse_args(argv=None):
     p.add_argument("--hidden-units", type=POSITIVE_INT, default=512, help="projection head hidden width")
     p.add_argument("--queue-size", type=POSITIVE_INT, default=4096, help="MoCo v2 negatives")
     p.add_argument("--momentum", type=number(float, 0, 1), default=0.99, help="MoCo v2 key-encoder momentum")
+    p.add_argument("--untrained", action="store_true",
+                   help="also score each seed's encoder before any step (the floor that pre-training must beat)")
     p.add_argument("--paper", action="store_true", help="the paper's ImageNet settings: " + json.dumps(PAPER))
     add_run_flags(p, "runs/hirl")
     args = parse_recipe_args(p, argv)
@@ -324,7 +326,13 @@ def run(args, precision):
           f"precision {precision}")
     runs, test_features, hirl = [], {}, None
     budgets = {name: [] for name in names}  # same epochs and schedule for the base method and HIRL
+    untrained = []  # each seed's encoder before any step (`--untrained`)
     for seed in seeds:
+        if args.untrained:
+            scores, _, _ = evaluate(build_base(args, data["input_shape"], seed, total_steps).encoder, data, args, seed)
+            untrained.append({"seed": seed, "model": "untrained", **scores})
+            print(f"untrained encoder, seed {seed}: knn_top1 {scores['knn_top1']:.4f}, "
+                  f"linear_probe {scores['linear_probe']:.4f}")
         for name in names:
             t = time.time()
             print(f"\n== {name}, seed {seed}")
@@ -340,8 +348,11 @@ def run(args, precision):
     keys = ("knn_top1", "linear_probe", "cluster_accuracy", "cluster_nmi", "cluster_ami")
     summary = {n: {k: mean_and_spread([r[k] for r in runs if r["model"] == n]) for k in keys} for n in names}
     print(f"\n{'test, mean ± sd over seeds ' + str(seeds):<40}" + "".join(f"{k:>18}" for k in keys))
-    for n in names:
-        print(f"{n:<40}" + "".join(f"{100 * s['mean']:>11.2f} ±{100 * s['std']:5.2f}" for s in summary[n].values()))
+    rows = dict(summary)
+    if untrained:
+        rows["untrained encoder"] = {k: mean_and_spread([r[k] for r in untrained]) for k in keys}
+    for n, row in rows.items():
+        print(f"{n:<40}" + "".join(f"{100 * s['mean']:>11.2f} ±{100 * s['std']:5.2f}" for s in row.values()))
     print("HIRL - base, k-NN top-1 per seed (points): " + ", ".join(
         f"{100 * (b['knn_top1'] - a['knn_top1']):+.2f}" for a, b in zip(runs[::2], runs[1::2])))
 
@@ -361,6 +372,8 @@ def run(args, precision):
         classifier, classes = probe_classifier(hirl.encoder, probe)
         export_served(classifier, args.output, [data["class_names"][c] for c in classes])
     metrics = {"args": vars(args), "precision": precision, "runs": runs, "summary": summary, "budgets": budgets}
+    if untrained:
+        metrics["untrained"] = {"runs": untrained, "summary": rows["untrained encoder"]}
     return training.finish(metrics, start)
 
 

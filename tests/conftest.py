@@ -34,12 +34,13 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # the next file when it is done, so the two workers end together instead of one finishing a long file alone.
 SLOWEST_FILES = {
     "tests/models/test_hirl.py": 113, "tests/recipes/test_hiernet_recipe.py": 94, "tests/test_docs_examples.py": 93,
-    "tests/models/test_resume.py": 82, "tests/models/test_hiernet.py": 120, "tests/recipes/test_hirl_recipe.py": 72,
+    "tests/models/test_resume.py": 82, "tests/models/test_hiernet.py": 95, "tests/recipes/test_hirl_recipe.py": 72,
     "tests/models/test_multilabel_zsl.py": 70, "tests/recipes/test_multilabel_zsl_recipe.py": 65,
     "tests/recipes/test_hgr_zero_shot_recipe.py": 57, "tests/models/test_dual_encoder.py": 52,
     "tests/recipes/test_long_tail_recipe.py": 52, "tests/test_distribute.py": 35, "tests/test_registration.py": 34,
     "tests/knowledge/test_wordnet.py": 26, "tests/models/ssl/test_global_batch.py": 22,
-    "tests/models/ssl/test_jax_backend.py": 140,
+    "tests/models/ssl/test_jax_backend.py": 140, "tests/models/test_jax_backend.py": 62,
+    "tests/recipes/test_jax_recipes.py": 56, "tests/benchmarks/test_gpu_tables.py": 63,
 }
 
 

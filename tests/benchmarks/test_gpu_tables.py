@@ -1,0 +1,55 @@
+"""scripts/gpu_tables.sh at its tiny size on the CPU, as the GPU machine runs it: Keras' JAX backend with TensorFlow,
+TF-GNN, keras-hub and NLTK unimportable (the GPU image has none of them); both tables' metrics.json and the
+rebuilt markdown."""
+
+import json
+import os
+import subprocess
+import sys
+
+from benchmarks import gpu_tables
+from tests.conftest import REPO
+
+# Imported first by every Python process started with this folder on PYTHONPATH.
+SITECUSTOMIZE = """
+import sys
+class _NotOnTheGpuMachine:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("tensorflow", "tensorflow_gnn", "tf_keras", "keras_hub", "nltk"):
+            raise ImportError(f"not installed on the GPU machine: {name}")
+sys.meta_path.insert(0, _NotOnTheGpuMachine())
+"""
+
+
+def test_tiny_run_without_tensorflow(tmp_path):
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    out, docs = tmp_path / "tables", tmp_path / "gpu_tables.md"
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site"), "PYTHON": sys.executable,
+           "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "cache")}
+    done = subprocess.run(["bash", "scripts/gpu_tables.sh", "--size", "tiny", "--output", str(out), "--docs",
+                           str(docs), "--minutes", "10"], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    hiernet = json.loads((out / "hiernet" / "metrics.json").read_text())
+    hirl = json.loads((out / "hirl" / "metrics.json").read_text())
+    assert hiernet["backend"] == hirl["backend"] == "jax" and not hiernet["skipped"] and not hirl["skipped"]
+    row = hiernet["runs"]["A2"]["summary"]
+    assert set(row) >= {"backbone_accuracy", "hiernet_slow_accuracy", "hiernet_fast_accuracy"}
+    assert "--classifier-layers 2" in hiernet["runs"]["A2"]["command"]
+    run = hirl["runs"]["moco_v2"]
+    assert 0 <= run["untrained"]["summary"]["knn_top1"]["mean"] <= 1
+    assert len(run["summary"]) == 2 and "--untrained" in run["command"]
+    text = docs.read_text()
+    assert "| 2 |" in text and "| moco_v2 | untrained encoder |" in text and "| moco_v2 | HIRL-MoCo v2 |" in text
+    # --rebuild alone gives the same file from the stored metrics.json files.
+    again = tmp_path / "again.md"
+    assert gpu_tables.main(["--rebuild", "--output", str(out), "--docs", str(again)]) == str(again)
+    assert again.read_text() == text
+
+
+def test_a_run_that_cannot_finish_in_time_is_skipped_and_said_so(tmp_path):
+    args = gpu_tables.parse_args(["--size", "tiny", "--output", str(tmp_path)])
+    record = gpu_tables.run_table("hirl", gpu_tables.BUDGETS["tiny"]["hirl"], args, deadline=0)
+    assert record["skipped"] == ["moco_v2"] and record["runs"] == {}
+    assert "Not run (no time left in the budget): moco_v2." in gpu_tables.table_markdown(record)
