@@ -4,8 +4,8 @@ Builds each recipe's own model, loss and optimizer (the recipes' builders, one b
 float32 policy and under `--policy` (default mixed_float16), and times `train_on_batch` in one process: the ratio
 is float32 seconds per step over mixed seconds per step (above 1: mixed precision is faster). Losses and output
 probabilities stay float32 under both. On a CPU expect ratios below 1 (no fast float16 arithmetic); the speed-ups are
-for GPUs (tensor cores). Steps that need TensorFlow (the TF-GNN graph of the multi-label recipe, the self-supervised
-models' training steps) are left out under other Keras backends.
+for GPUs (tensor cores). Every step runs under Keras' TensorFlow and JAX backends (the multi-label one needs WordNet:
+NLTK).
 """
 
 import argparse
@@ -57,7 +57,7 @@ def hiernet_step(shape, batch):
 
 def hgr_step(shape, batch):
     """The HGR-Net recipe's dual encoder (CNN image tower, 384-d class-name features) with its hierarchical InfoNCE
-    loss (adaptive layer weights; inverse-count weights under backends other than TensorFlow) and AdamW."""
+    loss (adaptive layer weights on their own SGD) and AdamW."""
     import keras
 
     from keras_hier.losses import HierarchicalInfoNCE
@@ -69,10 +69,8 @@ def hgr_step(shape, batch):
     # One text feature per node below the root (the classes and their groups), as the loss scores every node.
     text = np.random.default_rng(1).normal(size=(NodeTables(_tree()).num_nodes, 384)).astype("float32")
     model = hgr_zero_shot.build_model(args, shape, None, text)
-    # The adaptive layer weights have their own optimizer, which only Keras' TensorFlow train step runs.
-    weighting = args.weighting if keras.backend.backend() == "tensorflow" else "inverse_count"
     model.compile(optimizer=keras.optimizers.AdamW(1e-3, weight_decay=args.weight_decay, global_clipnorm=1.0),
-                  loss=HierarchicalInfoNCE(_tree(), negatives=args.negatives, weighting=weighting, seed=0),
+                  loss=HierarchicalInfoNCE(_tree(), negatives=args.negatives, weighting=args.weighting, seed=0),
                   weights_optimizer=keras.optimizers.SGD(args.weights_lr))
     return model, _labels(batch)
 
@@ -132,7 +130,6 @@ def hirl_step(shape, batch):
 
 BUILDERS = {"hiernet_backbone": hiernet_backbone, "hiernet": hiernet_step, "hgr": hgr_step,
             "multilabel": multilabel_step, "long_tail": long_tail_step, "hirl": hirl_step}
-TENSORFLOW_ONLY = ("multilabel", "hirl")
 
 
 def step_seconds(name, policy, shape, batch, repeats, warmup=3):
@@ -181,11 +178,6 @@ def main(argv=None):
     if not chosen or set(chosen) - set(STEPS):
         raise SystemExit(f"--only must name some of {STEPS}; got {args.only!r}.")
     backend = keras.backend.backend()
-    if backend != "tensorflow":
-        skipped = [s for s in chosen if s in TENSORFLOW_ONLY]
-        chosen = [s for s in chosen if s not in TENSORFLOW_ONLY]
-        if skipped:
-            print(f"{', '.join(skipped)}: need the TensorFlow backend; left out under {backend}")
     shape = (args.image_size, args.image_size, args.channels)
     print(f"Keras {keras.__version__} ({backend}), GPU: {gpu_available()}, batch {args.batch}, images {shape}")
     print(f"{'training step':<18}{'float32 ms':>12}{args.policy + ' ms':>20}{'speed-up':>10}")

@@ -151,6 +151,16 @@ def runtime(args):
             shutil.rmtree(scratch, ignore_errors=True)
 
 
+def require_tensorflow(what):
+    """SystemExit naming `what` when TensorFlow cannot be imported (e.g. a JAX machine without it): the recipes read
+    image files with tf.data, under any Keras backend."""
+    try:
+        import tensorflow  # noqa: F401
+    except ImportError:
+        raise SystemExit(f"{what} reads image files with tf.data, which needs TensorFlow (pip install tensorflow; any "
+                         "Keras backend then trains on it). Without TensorFlow use the embedded Fashion-MNIST data.")
+
+
 def run_under_runtime(args, run):
     """`run(args, precision)` inside `runtime(args)`: what every recipe's `main` does."""
     with runtime(args) as precision:

@@ -22,7 +22,8 @@ import numpy as np
 
 from ._common import (
     NON_NEGATIVE_FLOAT, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, add_run_flags, applications_encoder,
-    coupled_sgd, mean_and_spread, number, number_list, parse_recipe_args, recipe_parser, run_under_runtime,
+    coupled_sgd, mean_and_spread, number, number_list, parse_recipe_args, recipe_parser, require_tensorflow,
+    run_under_runtime,
 )
 from ._training import Training
 
@@ -139,6 +140,7 @@ def fashion_data(args):
 
 def folder_data(args):
     """ImageNet-style folders, read by tf.data; HIRL's batches carry each image's index as the label."""
+    require_tensorflow("--dataset image_folder")
     from keras_hier.datasets.image_folder import files_dataset, list_images
 
     if not args.data_dir:

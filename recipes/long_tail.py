@@ -17,8 +17,8 @@ import numpy as np
 
 from ._common import (
     NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, add_run_flags, add_weight_decay_flag, applications_encoder,
-    comma_list, coupled_sgd, mean_and_spread, number_list, parse_recipe_args, recipe_parser, run_under_runtime,
-    split_halves,
+    comma_list, coupled_sgd, mean_and_spread, number_list, parse_recipe_args, recipe_parser, require_tensorflow,
+    run_under_runtime, split_halves,
 )
 from ._training import Training
 
@@ -209,6 +209,7 @@ def fashion_data(args):
 
 def paper_data(args):
     """ImageNet-LT or Places-LT from their split files (`path label` lines) and the user's images."""
+    require_tensorflow("--dataset imagenet_lt / places_lt")
     from keras_hier.datasets.image_folder import files_dataset
     from keras_hier.datasets.long_tail import read_split_file
 

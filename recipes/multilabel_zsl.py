@@ -19,7 +19,7 @@ import numpy as np
 
 from ._common import (
     FRACTION, NON_NEGATIVE_FLOAT, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, add_run_flags, comma_list,
-    mean_and_spread, number_list, parse_recipe_args, recipe_parser, run_under_runtime,
+    mean_and_spread, number_list, parse_recipe_args, recipe_parser, require_tensorflow, run_under_runtime,
 )
 from ._training import Training
 
@@ -153,6 +153,7 @@ def fashion_data(args, training):
 
 def paper_data(args):
     """COCO 2014 or NUS-WIDE-81 with ResNet-101 (ImageNet weights) as the frozen backbone."""
+    require_tensorflow("--dataset coco / nus_wide")
     import keras
 
     from keras_hier.datasets import multilabel

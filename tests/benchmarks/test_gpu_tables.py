@@ -1,11 +1,13 @@
 """scripts/gpu_tables.sh at its tiny size on the CPU, as the GPU machine runs it: Keras' JAX backend with TensorFlow,
 TF-GNN, keras-hub and NLTK unimportable (the GPU image has none of them); both tables' metrics.json and the
-rebuilt markdown."""
+rebuilt markdown; the HIRL recipe on JAX (warm-up, then L_SPD; its file loads under TensorFlow)."""
 
 import json
 import os
 import subprocess
 import sys
+
+import numpy as np
 
 from benchmarks import gpu_tables
 from tests.conftest import REPO
@@ -40,6 +42,15 @@ def test_tiny_run_without_tensorflow(tmp_path):
     run = hirl["runs"]["moco_v2"]
     assert 0 <= run["untrained"]["summary"]["knn_top1"]["mean"] <= 1
     assert len(run["summary"]) == 2 and "--untrained" in run["command"]
+    # HIRL's step on JAX: the warm-up epoch without L_SPD, then L_SPD over the prototypes clustered after it (the
+    # clustering state travels in the jitted step; K-means in NumPy); its .keras file loads under TensorFlow.
+    spd = json.loads((out / "hirl" / "moco_v2" / "metrics.json").read_text())["history"]["seed0/hirl"]["spd_loss"]
+    assert spd[0] == 0.0 and spd[1] > 0
+    import keras
+
+    model = keras.saving.load_model(out / "hirl" / "moco_v2" / "hirl.keras")
+    images = np.random.default_rng(0).random((4, 28, 28, 1)).astype("float32")
+    assert type(model).__name__ == "HIRL" and np.isfinite(np.asarray(model.encoder(images))).all()
     text = docs.read_text()
     assert "| 2 |" in text and "| moco_v2 | untrained encoder |" in text and "| moco_v2 | HIRL-MoCo v2 |" in text
     # --rebuild alone gives the same file from the stored metrics.json files.

@@ -1,6 +1,7 @@
-"""The seven self-supervised bases and HIRL train under Keras' JAX backend in a process where TensorFlow cannot be
+"""The seven self-supervised bases train under Keras' JAX backend in a process where TensorFlow cannot be
 imported (the lent GPU machine has none): fit, evaluate, a finite loss that moves the weights, `.keras` save and
-reload there, the file loads under TensorFlow with the same features, and two steps equal TensorFlow's."""
+reload there, the file loads under TensorFlow with the same features, and two steps equal TensorFlow's. (HIRL on
+JAX: tests/benchmarks/test_gpu_tables.py runs its recipe there.)"""
 
 import json
 
@@ -118,39 +119,3 @@ def test_two_steps_equal_on_both_backends(tmp_path, run_jax):
                     for a, b in zip(on_tf.weights, on_jax.weights))
         assert worst[0] < 1e-5, (name, worst)
         assert np.allclose(jax_losses[name], namespace["losses"][name], atol=1e-4), (name, jax_losses[name])
-
-
-HIRL_ON_JAX = TINY_ENCODER + """
-import json, numpy as np, keras
-assert keras.backend.backend() == "jax"
-from keras_hier.models import HIRL
-from keras_hier.models.ssl import MoCoV2, SwAV
-
-
-images = np.random.default_rng(0).uniform(size=(24, 8, 8, 1)).astype("float32")
-report = {}
-for name, base in (("MoCoV2", MoCoV2(tiny_encoder(), projection_dim=6, hidden_units=8, queue_size=16, seed=0)),
-                   ("SwAV", SwAV(tiny_encoder(), projection_dim=6, hidden_units=8, num_prototypes=5,
-                                 num_local_crops=1, local_size=4))):
-    model = HIRL(base, num_prototypes=(6, 2), num_negative_paths=4, warmup_epochs=1, seed=0)
-    model.compile(optimizer=keras.optimizers.SGD(0.1))
-    history = model.fit(images, batch_size=8, epochs=3, verbose=0).history
-    model.save(f"{OUT}/hirl_{name}.keras")
-    again = keras.saving.load_model(f"{OUT}/hirl_{name}.keras")
-    report[name] = {"spd": history["spd_loss"], "loss": history["loss"],
-                    "assigned": sorted(set(np.asarray(model.clustering_state.assignments).tolist())),
-                    "reload": float(np.abs(np.asarray(again.encoder(images[:4]))
-                                           - np.asarray(model.encoder(images[:4]))).max())}
-print(json.dumps(report))
-"""
-
-
-def test_hirl_trains_on_jax(tmp_path, run_jax):
-    """HIRL's step on JAX: the warm-up without L_SPD, then L_SPD over prototypes the callback clustered between
-    epochs (the clustering state travels in the jitted step's variables; the K-means in NumPy), `.keras` round trip,
-    TensorFlow blocked."""
-    report = run_jax(HIRL_ON_JAX, tmp_path)
-    for name, row in report.items():
-        assert row["spd"][0] == 0.0 and row["spd"][1] > 0 and row["spd"][2] > 0, (name, row)
-        assert all(np.isfinite(row["loss"])) and row["reload"] < 1e-6, (name, row)
-        assert set(row["assigned"]) <= set(range(6)), (name, row)
