@@ -1,7 +1,8 @@
 """HierNet, DualEncoder (HGR-Net's adaptive layer weights on their own optimizer), MultiLabelZeroShot (the dense and
 the sparse graph paths, PosVAE) and the long-tail cosine classifier and transfer head train under Keras' JAX backend
-with TensorFlow blocked: fit, evaluate, `.keras` round trip there, the file loads under TensorFlow with the same
-predictions, and two steps from the same weights equal TensorFlow's (the SSL bases and HIRL: tests/models/ssl)."""
+with TensorFlow blocked: fit, evaluate, `.keras` round trip there, files load across the backends (JAX's under
+TensorFlow, TensorFlow's under JAX) with the same predictions, and two steps from the same weights equal
+TensorFlow's (the SSL bases: tests/models/ssl)."""
 
 import keras
 import numpy as np
@@ -94,6 +95,10 @@ from keras_hier.prototypes import class_prototypes
 
 assert keras.backend.backend() == "jax"
 report = {"steps": {name: two_steps(name) for name in COMPARED}}
+for name in COMPARED:  # the files TensorFlow saved after its two steps predict here as there
+    model, x, _ = build(name)
+    loaded = keras.saving.load_model(f"{OUT}/{name}.tensorflow.keras")
+    np.save(f"{OUT}/{name}.tensorflow.on_jax.npy", np.asarray(keras.tree.flatten(loaded.predict(x[:4], verbose=0))[0]))
 for name in ("HierNet", "DualEncoder", "MultiLabelZeroShot-skg-dense", "MultiLabelZeroShot-rgcn_posvae-sparse",
              "LongTail"):
     model, x, y = build(name)
@@ -153,6 +158,11 @@ def test_every_model_trains_on_jax_and_steps_as_on_tensorflow(tmp_path, run_jax)
     for name in namespace["COMPARED"]:
         namespace["build"](name)[0].save_weights(tmp_path / f"{name}.init.weights.h5")
     tf_losses = {name: namespace["two_steps"](name) for name in namespace["COMPARED"]}
+    for name in namespace["COMPARED"]:  # what TensorFlow saves loads under JAX (below)
+        model, x, _ = namespace["build"](name)
+        model.load_weights(tmp_path / f"{name}.tensorflow.weights.h5")
+        model.save(tmp_path / f"{name}.tensorflow.keras")
+        np.save(tmp_path / f"{name}.tensorflow.npy", np.asarray(keras.tree.flatten(model.predict(x[:4], verbose=0))[0]))
     report = run_jax(ON_JAX, tmp_path)
 
     # Two steps from the same weights and batch: the same losses (1e-4) and weights (1e-5 of each variable's
@@ -167,8 +177,11 @@ def test_every_model_trains_on_jax_and_steps_as_on_tensorflow(tmp_path, run_jax)
             if hasattr(on_tf, "extra_training_state") else list(zip(on_tf.weights, on_jax.weights))
         worst = max((float(np.abs(np.asarray(a) - np.asarray(b)).max() / (1.0 + np.abs(np.asarray(a)).max())), a.path)
                     for a, b in variables)
+        print(f"{name}: largest relative weight difference after two steps {worst[0]:.1e} ({worst[1]})")
         assert worst[0] < 1e-5, (name, worst)
         assert np.allclose(report["steps"][name], tf_losses[name], atol=1e-4), (name, report["steps"][name])
+        np.testing.assert_allclose(np.load(tmp_path / f"{name}.tensorflow.on_jax.npy"),
+                                   np.load(tmp_path / f"{name}.tensorflow.npy"), atol=1e-5, err_msg=name)
 
     x = {n: namespace["build"](n)[1][:4] for n in ("HierNet", "MultiLabelZeroShot-skg-dense")}
     for name in ("HierNet", "DualEncoder", "MultiLabelZeroShot-skg-dense", "MultiLabelZeroShot-rgcn_posvae-sparse",

@@ -96,6 +96,12 @@ for name in ("SimCLR", "MoCoV2", "DINO"):
     model.load_weights(f"{OUT}/{name}.init.weights.h5")
     losses[name] = [float(model.train_on_batch(images)) for _ in range(2)]
     model.save_weights(f"{OUT}/{name}.{keras.backend.backend()}.weights.h5")
+    if keras.backend.backend() == "tensorflow":  # the .keras file TensorFlow saves, for the JAX process to load
+        model.save(f"{OUT}/{name}.tensorflow.keras")
+        np.save(f"{OUT}/{name}.tensorflow.npy", np.asarray(model.encoder(images)))
+    else:
+        loaded = keras.saving.load_model(f"{OUT}/{name}.tensorflow.keras")
+        np.save(f"{OUT}/{name}.tensorflow.on_jax.npy", np.asarray(loaded.encoder(images)))
 print(json.dumps(losses))
 """
 
@@ -103,7 +109,8 @@ print(json.dumps(losses))
 def test_two_steps_equal_on_both_backends(tmp_path, run_jax):
     """The same initial weights and batch (views without random draws): two steps on JAX give the losses (1e-4) and
     weights (1e-5 of each variable's largest value) of two steps on TensorFlow: the optimizer state, momentum
-    encoders, queues, centres and step counters included."""
+    encoders, queues, centres and step counters included; and the `.keras` file TensorFlow saved loads under JAX with
+    the same features."""
     namespace = {"OUT": str(tmp_path), "json": json}
     exec(BUILD, namespace)
     for name in ("SimCLR", "MoCoV2", "DINO"):
@@ -117,5 +124,9 @@ def test_two_steps_equal_on_both_backends(tmp_path, run_jax):
         # Relative to each variable's size (float32 sums in another order: about 1e-6 of it).
         worst = max((float(np.abs(np.asarray(a) - np.asarray(b)).max() / (1.0 + np.abs(np.asarray(a)).max())), a.path)
                     for a, b in zip(on_tf.weights, on_jax.weights))
+        print(f"{name}: largest relative weight difference after two steps {worst[0]:.1e} ({worst[1]})")
         assert worst[0] < 1e-5, (name, worst)
         assert np.allclose(jax_losses[name], namespace["losses"][name], atol=1e-4), (name, jax_losses[name])
+        # A file TensorFlow saved loads under JAX with the same features.
+        np.testing.assert_allclose(np.load(tmp_path / f"{name}.tensorflow.on_jax.npy"),
+                                   np.load(tmp_path / f"{name}.tensorflow.npy"), atol=1e-5, err_msg=name)
