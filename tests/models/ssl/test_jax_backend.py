@@ -51,23 +51,8 @@ for name, make in makers.items():
     evaluated = model.evaluate(images, batch_size=8, verbose=0, return_dict=True)
     report[name] = {"loss": history.history["loss"], "moved": moved, "reload": same, "class": type(again).__name__,
                     "metrics": sorted(history.history), "evaluated": evaluated}
-print(json.dumps(report))
+print(json.dumps({"bases": report, "steps": losses}))
 """
-
-
-def test_every_base_trains_saves_and_reloads_on_jax_without_tensorflow(tmp_path, run_jax):
-    report = run_jax(TRAIN_ALL, tmp_path)
-    assert sorted(report) == ["DINO", "IBOT", "MoCoV2", "MoCoV3", "SimCLR", "SimSiam", "SwAV"]
-    images = np.random.default_rng(0).uniform(size=(16, 8, 8, 1)).astype("float32")
-    for name, row in report.items():
-        assert all(np.isfinite(row["loss"])) and row["moved"] > 0, (name, row)
-        assert row["reload"] < 1e-6 and row["class"] == name, (name, row)
-        assert sorted(row["evaluated"]) == row["metrics"] and all(np.isfinite(list(row["evaluated"].values())))
-        # The file written on JAX loads under TensorFlow (this process) with the same features.
-        model = keras.saving.load_model(tmp_path / f"{name}.keras")
-        np.testing.assert_allclose(np.asarray(model.encoder(images[:4])), np.load(tmp_path / f"{name}.npy"),
-                                   atol=1e-5, err_msg=name)
-    assert report["IBOT"]["metrics"] == ["cls_loss", "loss", "patch_loss"]
 
 
 BUILD = TINY_ENCODER + """
@@ -106,8 +91,8 @@ print(json.dumps(losses))
 """
 
 
-def test_two_steps_equal_on_both_backends(tmp_path, run_jax):
-    """The same initial weights and batch (views without random draws): two steps on JAX give the losses (1e-4) and
+def test_every_base_on_jax_and_two_steps_as_on_tensorflow(tmp_path, run_jax):
+    """Two steps from the same initial weights and batch (views without random draws) on JAX give the losses (1e-4) and
     weights (1e-5 of each variable's largest value) of two steps on TensorFlow: the optimizer state, momentum
     encoders, queues, centres and step counters included; and the `.keras` file TensorFlow saved loads under JAX with
     the same features."""
@@ -116,7 +101,8 @@ def test_two_steps_equal_on_both_backends(tmp_path, run_jax):
     for name in ("SimCLR", "MoCoV2", "DINO"):
         namespace["build"](name).save_weights(tmp_path / f"{name}.init.weights.h5")
     exec(STEP, namespace)
-    jax_losses = run_jax("import json\n" + BUILD + STEP, tmp_path)
+    report = run_jax("import json\n" + BUILD + STEP + TRAIN_ALL, tmp_path)  # one JAX process for both checks
+    jax_losses = report["steps"]
     for name in ("SimCLR", "MoCoV2", "DINO"):
         on_tf, on_jax = namespace["build"](name), namespace["build"](name)
         on_tf.load_weights(tmp_path / f"{name}.tensorflow.weights.h5")
@@ -130,3 +116,18 @@ def test_two_steps_equal_on_both_backends(tmp_path, run_jax):
         # A file TensorFlow saved loads under JAX with the same features.
         np.testing.assert_allclose(np.load(tmp_path / f"{name}.tensorflow.on_jax.npy"),
                                    np.load(tmp_path / f"{name}.tensorflow.npy"), atol=1e-5, err_msg=name)
+
+    # Every base: fit, evaluate, a finite loss that moves the weights, `.keras` round trip under JAX, and the
+    # file loads under TensorFlow (this process) with the same features.
+    report = report["bases"]
+    assert sorted(report) == ["DINO", "IBOT", "MoCoV2", "MoCoV3", "SimCLR", "SimSiam", "SwAV"]
+    images = np.random.default_rng(0).uniform(size=(16, 8, 8, 1)).astype("float32")
+    for name, row in report.items():
+        assert all(np.isfinite(row["loss"])) and row["moved"] > 0, (name, row)
+        assert row["reload"] < 1e-6 and row["class"] == name, (name, row)
+        assert sorted(row["evaluated"]) == row["metrics"] and all(np.isfinite(list(row["evaluated"].values())))
+        # The file written on JAX loads under TensorFlow (this process) with the same features.
+        model = keras.saving.load_model(tmp_path / f"{name}.keras")
+        np.testing.assert_allclose(np.asarray(model.encoder(images[:4])), np.load(tmp_path / f"{name}.npy"),
+                                   atol=1e-5, err_msg=name)
+    assert report["IBOT"]["metrics"] == ["cls_loss", "loss", "patch_loss"]
