@@ -105,7 +105,8 @@ def runtime(args):
     name inside the strategy's scope, so that every model the recipe builds there trains under it.
 
     `--strategy mirrored` without a GPU splits the CPU into two logical devices (the multi-replica path on any
-    machine). Under Keras' JAX backend the strategy is a `keras.distribution.DataParallel` (`data_parallel`). Under `multiworker` only the chief writes `args.output`: the other workers write to a temporary folder,
+    machine). Under Keras' JAX backend the strategy is a `keras.distribution.DataParallel` (`data_parallel`). Under
+    `multiworker` only the chief writes `args.output`: the other workers write to a temporary folder,
     removed at the end.
     """
     import shutil

@@ -24,16 +24,26 @@ assert keras.backend.backend() == "jax"
 from keras_hier.backbones import vit
 from keras_hier.models.ssl import DINO, IBOT, MoCoV2, MoCoV3, SimCLR, SimSiam, SwAV
 
-heads = dict(output_dim=8, hidden_units=8, bottleneck_units=6, num_local_crops=1, local_size=4)
+# Random flips for views (the default random resized crop compiles slowly under XLA on a CPU; the default views run
+# on JAX in tests/benchmarks/test_gpu_tables.py), a random crop resized for multi-crop's small views.
+def views():  # new layers for each model
+    return dict(augmentation=keras.Sequential([keras.layers.RandomFlip()]))
+
+
+def small():
+    return dict(num_local_crops=1, local_size=4, local_augmentation=keras.Sequential(
+        [keras.layers.RandomCrop(6, 6, seed=1), keras.layers.Resizing(4, 4)]))
+
+
+heads = dict(output_dim=8, hidden_units=8, bottleneck_units=6)
 makers = {
-    "SimCLR": lambda: SimCLR(tiny_encoder(), projection_dim=6, hidden_units=8),
+    "SimCLR": lambda: SimCLR(tiny_encoder(), projection_dim=6, hidden_units=8, **views()),
     "MoCoV2": lambda: MoCoV2(tiny_encoder(), projection_dim=6, hidden_units=8, queue_size=16, seed=0),
-    "SimSiam": lambda: SimSiam(tiny_encoder(), projection_dim=6, predictor_units=3),
-    "SwAV": lambda: SwAV(tiny_encoder(), projection_dim=6, hidden_units=8, num_prototypes=5, num_local_crops=1,
-                         local_size=4),
-    "MoCoV3": lambda: MoCoV3(vit((8, 8, 1), "vit_test"), projection_dim=6, hidden_units=8),
-    "DINO": lambda: DINO(vit((8, 8, 1), "vit_test"), **heads),
-    "IBOT": lambda: IBOT(vit((8, 8, 1), "vit_test", mask_token=True), seed=0, **heads),
+    "SimSiam": lambda: SimSiam(tiny_encoder(), projection_dim=6, predictor_units=3, **views()),
+    "SwAV": lambda: SwAV(tiny_encoder(), projection_dim=6, hidden_units=8, num_prototypes=5, **views(), **small()),
+    "MoCoV3": lambda: MoCoV3(vit((8, 8, 1), "vit_test"), projection_dim=6, hidden_units=8, **views()),
+    "DINO": lambda: DINO(vit((8, 8, 1), "vit_test"), **heads, **views(), num_local_crops=0),  # SwAV, iBOT: small crops
+    "IBOT": lambda: IBOT(vit((8, 8, 1), "vit_test", mask_token=True), seed=0, **heads, **views(), **small()),
 }
 images = np.random.default_rng(0).uniform(size=(16, 8, 8, 1)).astype("float32")
 report = {}
