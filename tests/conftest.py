@@ -75,13 +75,19 @@ sys.meta_path.insert(0, _NoTensorFlow())
 """
 
 
+SINGLE_THREADED_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+
+
 def _run_jax(code, out=None, timeout=600, env=None):
     """Runs `code` in a fresh process under Keras' JAX backend where TensorFlow cannot be imported (the lent GPU
     machine has none), with `OUT` set to the folder `out`; returns the JSON its last printed line holds."""
     import json
 
     prelude = BLOCK_TENSORFLOW + f"OUT = {str(out)!r}\n"
-    printed = _run_python(prelude + code, env={"KERAS_BACKEND": "jax", **(env or {})}, timeout=timeout)
+    env = {"KERAS_BACKEND": "jax", **(env or {})}
+    # One XLA thread: the other pytest worker has the other core (idle Eigen threads would spin on it).
+    env["XLA_FLAGS"] = " ".join([env.get("XLA_FLAGS", ""), SINGLE_THREADED_XLA]).strip()
+    printed = _run_python(prelude + code, env=env, timeout=timeout)
     return json.loads(printed.strip().splitlines()[-1])
 
 
