@@ -107,3 +107,11 @@ def test_console_scripts_exit_zero_after_a_run(monkeypatch):
 
     monkeypatch.setattr(hiernet, "main", lambda: {"backbone_accuracy": 0.9})
     assert _cli.hiernet() == 0
+
+
+def test_export_names_what_is_missing(tmp_path):
+    """`python -m recipes.export RUN` on a folder without a JAX run's serving.keras says what to give it."""
+    from recipes import export
+
+    with pytest.raises(SystemExit, match="serving.keras does not exist: give the --output folder of a recipe run"):
+        export.main([str(tmp_path)])
