@@ -1,4 +1,4 @@
-"""The recipes under Keras' JAX backend with TensorFlow blocked, on two CPU devices: `--strategy mirrored` is a
+"""The recipes under Keras' JAX backend with TensorFlow blocked. HierNet on two CPU devices: `--strategy mirrored` is a
 `keras.distribution.DataParallel`, a HierNet run interrupted in its second stage and `--resume`d ends as the
 uninterrupted run, and `python -m recipes.export` writes the run's SavedModel from its `serving.keras` in this
 (TensorFlow) process. The GPU script's test runs the HIRL recipe there too (tests/scripts)."""
@@ -82,3 +82,60 @@ def test_hiernet_recipe_on_jax_two_devices_resume_and_export(tmp_path, run_jax, 
     probabilities, routed = json.loads(printed.strip().splitlines()[-1])
     np.testing.assert_allclose(probabilities, np.load(tmp_path / "probabilities.npy"), atol=1e-5)
     assert routed == [3]
+
+
+# The other three recipes at their tiniest sizes in one JAX process (HIRL's: tests/benchmarks/test_gpu_tables.py): each
+# trains, writes metrics.json (backend jax) and its plots, and keeps its served model for `recipes.export`; the served
+# model's probabilities on a few images, for the SavedModel written from it here.
+THREE_ON_JAX = """
+import json, keras, numpy as np
+assert keras.backend.backend() == "jax"
+from recipes import hgr_zero_shot, long_tail, multilabel_zsl
+
+runs = {
+    "hgr": (hgr_zero_shot, ["--seeds", "0", "--methods", "hgr", "--train-size", "100", "--batch-size", "50",
+                            "--epochs", "1", "--projection-dim", "8", "--weighting", "adaptive"]),
+    "long_tail": (long_tail, ["--seeds", "0", "--losses", "balanced_softmax", "--epochs", "0.2", "--depth", "1",
+                              "--max-per-class", "200", "--eval-size", "200"]),
+    "multilabel_zsl": (multilabel_zsl, ["--seeds", "0", "--variants", "rgcn_posvae", "--train-size", "128",
+                                        "--val-size", "64", "--eval-size", "64", "--backbone-epochs", "0.05",
+                                        "--epochs", "1", "--hidden-units", "8", "--graph-units", "8,8",
+                                        "--edge-hidden", "4"]),
+}
+report = {}
+for name, (recipe, flags) in runs.items():
+    metrics = recipe.main(flags + ["--output", f"{OUT}/{name}"])
+    model = keras.saving.load_model(f"{OUT}/{name}/serving.keras")
+    x = np.random.default_rng(0).integers(0, 256, (2, *model.input_shape[1:])).astype("uint8")
+    np.save(f"{OUT}/{name}/images.npy", x)
+    np.save(f"{OUT}/{name}/probabilities.npy", np.asarray(model.predict(x.astype("float32") / 255.0, verbose=0)))
+    report[name] = sorted(metrics["summary"])
+print(json.dumps(report))
+"""
+
+
+def test_hgr_long_tail_and_multilabel_recipes_on_jax_and_their_export(tmp_path, run_jax, run_served):
+    report = run_jax(THREE_ON_JAX, tmp_path)
+    assert report == {"hgr": ["hgr"], "long_tail": ["balanced_softmax"], "multilabel_zsl": ["rgcn_posvae"]}
+    from recipes import export
+
+    plots = {"hgr": ["zero_shot.png", "tree.png"], "long_tail": ["shot_groups.png", "attended_classes.png"],
+             "multilabel_zsl": ["class_graph.png", "unseen_miap.png"]}
+    for name, pngs in plots.items():
+        run = tmp_path / name
+        saved = json.loads((run / "metrics.json").read_text())
+        assert saved["versions"]["backend"] == "jax" and saved["precision"] == "float32", name
+        assert all((run / png).read_bytes()[:4] == b"\x89PNG" for png in pngs), name
+        assert not (run / "saved_model").exists()
+        export.main([str(run)])
+        printed = run_served(
+            "import json, numpy as np, tensorflow as tf\n"
+            f"served = tf.saved_model.load({str(run / 'saved_model')!r}).signatures['serving_default']\n"
+            f"out = served(images=tf.constant(np.load({str(run / 'images.npy')!r})))\n"
+            "print(json.dumps(np.asarray(out['probabilities']).tolist()))\n"
+        )
+        expected = np.load(run / "probabilities.npy")
+        activation = json.loads((run / "serving.json").read_text())["activation"]
+        assert activation == ("sigmoid" if name == "multilabel_zsl" else None), name  # the graph model's logits
+        expected = 1.0 / (1.0 + np.exp(-expected)) if activation == "sigmoid" else expected
+        np.testing.assert_allclose(json.loads(printed.strip().splitlines()[-1]), expected, atol=1e-5, err_msg=name)
