@@ -54,7 +54,8 @@ setup(
     extras_require={
         "gpu": ["tensorflow[and-cuda]>=2.21"],
         # jax: the tests run HierNet's router on Keras' JAX backend too (CPU build, about 600 MB).
-        "dev": ["pytest>=8", "hypothesis>=6", "pytest-timeout", "pytest-xdist>=3.5", "jax>=0.6"],
+        # hiclass: its hierarchical precision, recall and F1 are the reference tests/metrics compares with.
+        "dev": ["pytest>=8", "hypothesis>=6", "pytest-timeout", "pytest-xdist>=3.5", "jax>=0.6", "hiclass>=5"],
         # Only for the benchmarks' baselines: PyTorch Geometric (benchmarks/rgcn.py; for the CPU build of torch add
         # `--extra-index-url https://download.pytorch.org/whl/cpu`, PyPI's Linux wheel pulls CUDA, several GB) and
         # faiss (benchmarks/hierarchical_kmeans.py).

@@ -91,6 +91,23 @@ def _run_jax(code, out=None, timeout=600, env=None):
     return json.loads(printed.strip().splitlines()[-1])
 
 
+def weights_file_difference(first, second):
+    """The largest difference between the arrays of two `.weights.h5` files of one model (saved on two backends),
+    relative to each array's largest value (1 + max |a|), and the array's path in the file: compares the weights
+    and the training state the file holds without building the model again."""
+    import h5py
+
+    def arrays(path):
+        out = {}
+        with h5py.File(path, "r") as f:
+            f.visititems(lambda name, item: out.__setitem__(name, item[()]) if isinstance(item, h5py.Dataset) else None)
+        return out
+
+    a, b = arrays(first), arrays(second)
+    assert sorted(a) == sorted(b) and a, (sorted(a)[:5], sorted(b)[:5])
+    return max((float(np.abs(a[k] - b[k]).max(initial=0.0) / (1.0 + np.abs(a[k]).max(initial=0.0))), k) for k in a)
+
+
 @pytest.fixture
 def run_jax():
     """`run_jax(code, out)`: runs code under JAX with TensorFlow blocked (see `_run_jax`), returns its last JSON line."""

@@ -342,6 +342,58 @@ def _():
     return MeanImageAveragePrecision(classes=[0, 1]), MULTILABEL
 
 
+@case("HierarchicalF1", covers=("HierarchicalPrecision", "HierarchicalRecall"))
+def _():
+    from keras_hier.metrics import HierarchicalF1
+
+    labels = np.array([0, 1, 2, 4])
+    return HierarchicalF1(TREE, average="macro", beta=2.0), (labels, RNG.random((4, 5)).astype("float32"))
+
+
+@case("HierarchicalPrecision")
+def _():
+    from keras_hier.metrics import HierarchicalPrecision
+
+    sets = np.array([[1, 0, 1, 0, 0], [0, 1, 0, 0, 1]], "float32")
+    return HierarchicalPrecision(TREE, multilabel=True, threshold=0.3), (sets, RNG.random((2, 5)).astype("float32"))
+
+
+@case("HierarchicalRecall")
+def _():
+    from keras_hier.metrics import HierarchicalRecall
+
+    return HierarchicalRecall(TREE), (np.array([0, 3, 4]), RNG.random((3, 5)).astype("float32"))
+
+
+@case("MistakeSeverity")
+def _():
+    from keras_hier.metrics import MistakeSeverity
+
+    return MistakeSeverity(TREE, kind="path"), (np.array([0, 1, 2, 4]), RNG.random((4, 5)).astype("float32"))
+
+
+@case("HierarchicalDistanceAtK")
+def _():
+    from keras_hier.metrics import HierarchicalDistanceAtK
+
+    return HierarchicalDistanceAtK(TREE, k=2), (np.array([0, 1, 2, 4]), RNG.random((4, 5)).astype("float32"))
+
+
+@case("HierarchicalPrecisionAtK")
+def _():
+    from keras_hier.metrics import HierarchicalPrecisionAtK, lca_distance
+
+    distance = lca_distance(TREE)  # a matrix instead of a hierarchy
+    return HierarchicalPrecisionAtK(distance, k=3), (np.array([0, 1, 2, 4]), RNG.random((4, 5)).astype("float32"))
+
+
+@case("RiskMinimisingDecision")
+def _():
+    from keras_hier.layers import RiskMinimisingDecision
+
+    return functional(RiskMinimisingDecision(TREE), (5,)), RNG.dirichlet(np.ones(5), size=3).astype("float32")
+
+
 @case("CoupledSGD")
 def _():
     from keras_hier.optimizers import CoupledSGD

@@ -11,6 +11,7 @@ from keras_hier.layers.pos_vae import PosVAE
 from keras_hier.layers.projection_head import ProjectionHead
 from keras_hier.layers.random_apply import RandomApply
 from keras_hier.layers.relational_graph_conv import RelationalGraphConv
+from keras_hier.layers.risk_minimising_decision import RiskMinimisingDecision
 from keras_hier.layers.tree_probability import TreeProbability
 
 __all__ = [
@@ -25,5 +26,6 @@ __all__ = [
     "ProjectionHead",
     "RandomApply",
     "RelationalGraphConv",
+    "RiskMinimisingDecision",
     "TreeProbability",
 ]

@@ -98,7 +98,7 @@ def hierarchical_precision_recall_f1(y_true, y_pred, hierarchy, average="micro",
     """
     _check_average(average, beta)
     sets = AncestorSets(hierarchy)
-    truth, predicted = sets.sets(y_true, "y_true"), sets.sets(y_pred, "y_pred")
+    truth, predicted = sets.sets(y_true, "y_true").astype(np.float64), sets.sets(y_pred, "y_pred").astype(np.float64)
     if len(truth) != len(predicted):
         raise ValueError(f"{len(truth)} labels for {len(predicted)} predictions.")
     if not len(truth):

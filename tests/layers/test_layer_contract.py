@@ -59,6 +59,11 @@ CASES = {
                         {"input_data": [np.full((2, 2), 0.5, "float32"), np.full((2, 2), 0.5, "float32")],
                          "expected_output_shape": (2, 3), "expected_num_trainable_weights": 0,
                          "run_training_check": False}),  # no weights to train
+    "RiskMinimisingDecision": ("keras_hier.layers",
+                               lambda: {"cost": np.array([[0, 1, 2], [1, 0, 2], [2, 2, 0]], "float32")},
+                               {"input_shape": (2, 3), "expected_output_shape": (2, 3),
+                                "expected_num_trainable_weights": 0, "expected_num_non_trainable_weights": 1,
+                                "run_training_check": False}),  # no weights to train
     "PosVAE": ("keras_hier.layers",
                lambda: {"latent_dim": 4, "semantic_vectors": RNG.normal(size=(3, 5)).astype("float32"),
                         "hidden_units": 6, "seed": 0},

@@ -7,6 +7,8 @@ TensorFlow's (the SSL bases: tests/models/ssl)."""
 import keras
 import numpy as np
 
+from tests.conftest import weights_file_difference
+
 # Builds each model of the comparison, the same way on both backends; no random draws in the training step
 # (no negative sampling, no PosVAE noise), so the two backends' steps can be compared.
 BUILD = """
@@ -170,14 +172,7 @@ def test_every_model_trains_on_jax_and_steps_as_on_tensorflow(tmp_path, run_jax)
     # largest value; float32 sums in another order), optimizer slots, BatchNorm statistics, the dual encoder's
     # adaptive layer weights (in its weights file's training state) included.
     for name in namespace["COMPARED"]:
-        on_tf, on_jax = namespace["build"](name)[0], namespace["build"](name)[0]
-        on_tf.load_weights(tmp_path / f"{name}.tensorflow.weights.h5")
-        on_jax.load_weights(tmp_path / f"{name}.jax.weights.h5")
-        variables = list(zip(on_tf.weights, on_jax.weights)) + list(zip(on_tf.extra_training_state(),
-                                                                         on_jax.extra_training_state())) \
-            if hasattr(on_tf, "extra_training_state") else list(zip(on_tf.weights, on_jax.weights))
-        worst = max((float(np.abs(np.asarray(a) - np.asarray(b)).max() / (1.0 + np.abs(np.asarray(a)).max())), a.path)
-                    for a, b in variables)
+        worst = weights_file_difference(tmp_path / f"{name}.tensorflow.weights.h5", tmp_path / f"{name}.jax.weights.h5")
         print(f"{name}: largest relative weight difference after two steps {worst[0]:.1e} ({worst[1]})")
         assert worst[0] < 1e-5, (name, worst)
         assert np.allclose(report["steps"][name], tf_losses[name], atol=1e-4), (name, report["steps"][name])

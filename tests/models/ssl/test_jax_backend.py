@@ -8,6 +8,8 @@ import json
 import keras
 import numpy as np
 
+from tests.conftest import weights_file_difference
+
 # The tiny encoder every snippet below trains (defined in the child processes too).
 TINY_ENCODER = """
 import keras
@@ -117,12 +119,8 @@ def test_every_base_on_jax_and_two_steps_as_on_tensorflow(tmp_path, run_jax):
     report = run_jax("import json\n" + BUILD + STEP + TRAIN_ALL, tmp_path)  # one JAX process for both checks
     jax_losses = report["steps"]
     for name in ("SimCLR", "MoCoV2", "DINO"):
-        on_tf, on_jax = namespace["build"](name), namespace["build"](name)
-        on_tf.load_weights(tmp_path / f"{name}.tensorflow.weights.h5")
-        on_jax.load_weights(tmp_path / f"{name}.jax.weights.h5")
         # Relative to each variable's size (float32 sums in another order: about 1e-6 of it).
-        worst = max((float(np.abs(np.asarray(a) - np.asarray(b)).max() / (1.0 + np.abs(np.asarray(a)).max())), a.path)
-                    for a, b in zip(on_tf.weights, on_jax.weights))
+        worst = weights_file_difference(tmp_path / f"{name}.tensorflow.weights.h5", tmp_path / f"{name}.jax.weights.h5")
         print(f"{name}: largest relative weight difference after two steps {worst[0]:.1e} ({worst[1]})")
         assert worst[0] < 1e-5, (name, worst)
         assert np.allclose(jax_losses[name], namespace["losses"][name], atol=1e-4), (name, jax_losses[name])
