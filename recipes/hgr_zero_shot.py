@@ -18,6 +18,7 @@ from ._common import (
     FRACTION, NON_NEGATIVE_FLOAT, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, add_run_flags, comma_list,
     mean_and_spread, parse_recipe_args, recipe_parser, run_under_runtime,
 )
+from ._hierarchical import summarise_rows
 from ._training import Training
 
 METHODS = ("flat", "hgr")
@@ -133,7 +134,7 @@ def train_and_evaluate(method, seed, args, training, hierarchy, prompts, text_fe
 
     from keras_hier.datasets.pipeline import make_batches
     from keras_hier.losses import HierarchicalInfoNCE
-    from keras_hier.metrics import hit_at_k, point_overlap_ratio, top_overlap_ratio
+    from keras_hier.metrics import hierarchical_summary, hit_at_k, point_overlap_ratio, top_overlap_ratio
 
     keras.utils.set_random_seed(seed)
     model = build_model(args, train[0].shape[1:] + (1,), prompts, text_features)
@@ -166,6 +167,11 @@ def train_and_evaluate(method, seed, args, training, hierarchy, prompts, text_fe
     if loss.layer_weights is not None:
         result["layer_weights"] = [float(v) for v in np.asarray(loss.layer_weights)]
     print("  " + ", ".join(f"{key} {value:.4f}" for key, value in result.items() if key != "layer_weights"))
+    # How far the zero-shot mistakes land in WordNet: the unseen classes ranked, their distances in the whole tree.
+    result["hierarchical"] = hierarchical_summary(test[1], hierarchy, y_score=logits[:, np.asarray(unseen)],
+                                                  candidates=unseen, k=2)
+    print(f"  mistake severity {result['hierarchical']['mistake_severity']:.3f}, "
+          f"hF1 {result['hierarchical']['hierarchical_f1']:.4f}")
     return model, result
 
 
@@ -233,8 +239,9 @@ def run(args, precision):
 
     summary = {}
     for method, results in runs.items():
-        keys = [k for k in results[0] if k != "layer_weights"]
+        keys = [k for k in results[0] if k not in ("layer_weights", "hierarchical")]
         summary[method] = {k: mean_and_spread([r[k] for r in results]) for k in keys}
+    hierarchical = summarise_rows([{m: runs[m][i]["hierarchical"] for m in methods} for i in range(len(seeds))])
     print(f"\n{'unseen ' + split:<10}" + "".join(f"{k:>16}" for k in summary[methods[0]]))
     for method, stats in summary.items():
         print(f"{method:<10}" + "".join(f"{s['mean']:>9.4f} ±{s['std']:.3f}" for s in stats.values()))
@@ -255,7 +262,7 @@ def run(args, precision):
         export_served(model.zero_shot_model(unseen), args.output, [names[i] for i in unseen])
     metrics = {"args": vars(args), "precision": precision, "split": split, "seen": [names[i] for i in seen],
                "unseen": [names[i] for i in unseen], "hidden": [names[i] for i in hidden], "runs": runs,
-               "summary": summary, "budgets": budgets}
+               "summary": summary, "hierarchical": hierarchical, "budgets": budgets}
     return training.finish(metrics, start)
 
 

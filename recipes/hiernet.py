@@ -19,6 +19,7 @@ from ._common import (
     FRACTION, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, add_run_flags, add_weight_decay_flag, coupled_sgd,
     mean_and_spread, number, parse_recipe_args, recipe_parser, run_under_runtime, split_halves,
 )
+from ._hierarchical import hierarchical_rows, path_consistency, print_rows, summarise_rows
 from ._training import Training
 
 # The paper's settings per activation and n (section 5.7, Tables 1 and 2): split point and extra classifier blocks
@@ -150,6 +151,7 @@ def run(args, precision):
                    "runs": {str(s): m for s, m in runs.items()}}
         keys = [k for k in ACCURACIES if all(k in m for m in runs.values())]
         metrics["summary"] = {k: mean_and_spread([m[k] for m in runs.values()]) for k in keys}
+        metrics["hierarchical"] = summarise_rows([m["hierarchical"] for m in runs.values()])
         print(f"\n{'model':<16}{'test accuracy, mean ± sd over seeds ' + ','.join(map(str, seeds)):>44}")
         for k in keys:
             print(f"{ACCURACIES[k]:<16}{metrics['summary'][k]['mean']:>36.4f} ± {metrics['summary'][k]['std']:.4f}")
@@ -255,10 +257,14 @@ def run_seed(args, seed, output, training, precision):
     print("\n[4/4] validation: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics["validation"].items()))
     print("[4/4] test split")
     metrics["backbone_accuracy"] = float(backbone.evaluate(test_ds, verbose=0)[1])
+    scored = {"backbone": backbone.predict(test_ds, verbose=0)}
+    decided = {}
     if hiernet is not None:
-        result = tree_accuracies(hiernet, test_ds)
+        result = tree_accuracies(hiernet, test_ds, return_predictions=True)
         metrics["hiernet_slow_accuracy"] = result["conditional_accuracy"]
         metrics["hiernet_fast_accuracy"] = result["routing_accuracy"]
+        scored["HierNet slow"] = result["predictions"]["probabilities"]
+        decided["HierNet fast"] = result["predictions"]["routed"]
         metrics["node_accuracy"] = {hierarchy.name(n): a for n, a in result["node_accuracy"].items()}
         plotting.plot_hierarchy(hierarchy, os.path.join(output, "tree.png"), values=result["node_accuracy"],
                                 title="HierNet tree (internal nodes: test accuracy of their decision)")
@@ -266,6 +272,14 @@ def run_seed(args, seed, output, training, precision):
             export(hiernet, output, names)
     for node in hierarchy.children(hierarchy.root):
         metrics["groups"][node] = [hierarchy.leaves[i] for i in hierarchy.descendant_leaves(node)]
+    # How bad the mistakes are, on the dataset's semantic hierarchy (the CPM tree is the model's own), and how often
+    # the level marginals form a path in the HierNet's tree (docs/metrics.md).
+    semantic, source = metric_hierarchy(args.dataset, hierarchy)
+    labels = test[1]
+    metrics["metric_hierarchy"] = source
+    metrics["hierarchical"] = hierarchical_rows(labels, semantic, scored, decided, crm=tuple(scored))
+    metrics["path_consistency"] = path_consistency(labels, hierarchy, scored)
+    print_rows(metrics["hierarchical"], f"test, mistakes on {source}")
     bars = {label: metrics[key] for key, label in ACCURACIES.items() if key in metrics}
     plotting.plot_bars(bars, os.path.join(output, "accuracy.png"), "Test accuracy at the same training budget",
                        reference=("backbone", metrics["backbone_accuracy"]))
@@ -273,6 +287,21 @@ def run_seed(args, seed, output, training, precision):
     for k, v in bars.items():
         print(f"{k:<16}{v:>14.4f}")
     return metrics
+
+
+def metric_hierarchy(dataset, cpm_tree):
+    """The hierarchy the mistakes are measured on, and its name: Fashion-MNIST's WordNet tree or CIFAR-100's
+    superclasses; the CPM tree where that cannot be loaded (WordNet missing, e.g. on the JAX GPU machine)."""
+    from keras_hier.datasets import cifar, fashion_mnist
+
+    try:
+        if dataset == "fashion_mnist":
+            return fashion_mnist.hierarchy(), "WordNet"
+        return cifar.hierarchy(), "CIFAR-100's superclasses"
+    except (ImportError, LookupError, OSError) as e:
+        print(f"The {dataset} class hierarchy is not available ({type(e).__name__}: {e}); mistakes are measured on "
+              "the CPM tree.")
+        return cpm_tree, "the CPM tree"
 
 
 def export(hiernet, output, names):

@@ -84,6 +84,18 @@ def markdown_table(header, rows):
     return "\n".join(lines)
 
 
+def hierarchical_table(rows, source):
+    """The hierarchy-aware rows (`recipes/_hierarchical.py`) as a table: accuracy, hF1, mistake severity,
+    distance@k (docs/metrics.md), measured on `source`."""
+    at_k = next((key for r in rows.values() for key in r if key.startswith("hierarchical_distance@")), None)
+    body = [[name, _pct(r["accuracy"]), _pct(r["hierarchical_f1"]), f"{_mean(r['mistake_severity']):.3f}"]
+            + ([f"{_mean(r[at_k]):.3f}" if at_k in r else "–"] if at_k else []) for name, r in rows.items()]
+    header = ["model", "accuracy (%)", "hF1 (%)", "mistake severity"] + ([at_k.split("_")[-1]] if at_k else [])
+    crm = "; + CRM: the risk-minimising decision on the same probabilities" if any("CRM" in n for n in rows) else ""
+    return (f"How bad the mistakes are, on {source} (LCA height, lower is better{crm}):\n\n"
+            + markdown_table(header, body))
+
+
 def hiernet_section(m):
     """HierNet: backbone vs HierNet slow / fast at the same budget."""
     rows = [["ResNet-20 backbone (same training budget)", _pct(m["backbone_accuracy"])]]
@@ -95,7 +107,10 @@ def hiernet_section(m):
     if "hiernet_slow_accuracy" not in m:
         return table + "\n\nNo groups formed at this budget: the HierNet would equal the backbone.", None
     delta = 100 * (m["hiernet_slow_accuracy"] - m["backbone_accuracy"])
-    return table + f"\n\nGroups from the CPM: {groups}.", ("HierNet slow − backbone", delta)
+    table += f"\n\nGroups from the CPM: {groups}."
+    if "hierarchical" in m:
+        table += "\n\n" + hierarchical_table(m["hierarchical"], m.get("metric_hierarchy", "the class hierarchy"))
+    return table, ("HierNet slow − backbone", delta)
 
 
 def hgr_section(m):
@@ -106,6 +121,9 @@ def hgr_section(m):
     header = ["model"] + [(x.upper() if x in ("tor", "por") else x.replace("hit@", "Hit@")) + " (%)" for x in metrics]
     table = markdown_table(header, rows)
     table += f"\n\nSeen: {', '.join(m['seen'])}. Unseen ({m['split']}): {', '.join(m['unseen'])}."
+    if "hierarchical" in m:
+        rows = {names.get(k, k): r for k, r in m["hierarchical"].items()}
+        table += "\n\n" + hierarchical_table(rows, "WordNet, among the unseen classes (accuracy = Hit@1)")
     if {"flat", "hgr"} <= set(m["summary"]):
         return table, ("HGR − flat, Hit@1", 100 * (_mean(m["summary"]["hgr"]["hit@1"])
                                                - _mean(m["summary"]["flat"]["hit@1"])))
@@ -158,6 +176,26 @@ def hirl_section(m):
         return table, (f"{models[1]} − {models[0]}, k-NN top-1",
                        100 * (_mean(m["summary"][models[1]]["knn_top1"]) - _mean(m["summary"][models[0]]["knn_top1"])))
     return table, None
+
+
+# The rows of `metrics["hierarchical"]` the at-a-glance table compares: (baseline, method) per report folder.
+SEVERITY_ROWS = {"hiernet": ("backbone", "HierNet slow"), "hgr": ("flat", "hgr"),
+                 "multilabel_zsl": ("visual_semantic", "rgcn_posvae"),
+                 "long_tail": ("Cosine classifier", "ensemble"), "hirl": None}
+
+
+def severity_change(key, m):
+    """`"2.47 → 2.31"`: the mistake severity of the baseline and of the method (docs/metrics.md), or "–"."""
+    rows = m.get("hierarchical") or {}
+    pair = SEVERITY_ROWS.get(key)
+    if key == "hirl" and len(rows) == 2:
+        pair = tuple(rows)
+    if not pair:
+        return "–"
+    found = [next((r for name, r in rows.items() if name == want or name.startswith(want)), None) for want in pair]
+    if any(r is None or "mistake_severity" not in r for r in found):
+        return "–"
+    return " → ".join(f"{_mean(r['mistake_severity']):.2f}" for r in found)
 
 
 def budget_sentence(budgets):
@@ -221,7 +259,7 @@ def write_report(folder, metrics=None, seconds=None, intro="", timings=None):
                   table, ""]
         if delta is not None:
             lines += [f"**{delta[0]}: {delta[1]:+.2f} points.**", ""]
-            summary.append((title.split(":")[0], delta))
+            summary.append((title.split(":")[0], delta, severity_change(key, m)))
         plots = [p for p in PLOTS[key] if os.path.exists(os.path.join(folder, key, p))]
         lines += [f"![{p}]({key}/{p})" for p in plots] + ([""] if plots else [])
         saved = os.path.join(key, "saved_model")
@@ -234,8 +272,9 @@ def write_report(folder, metrics=None, seconds=None, intro="", timings=None):
             lines += [f"Recipe time: {m['seconds']:.0f} s. All numbers: `{key}/metrics.json`.", ""]
         lines += [f"Longer runs over several seeds, next to the paper's numbers: docs/{DOCS[key]}.", ""]
     if summary:
-        at_a_glance = ["## At a glance", "", markdown_table(["method", "comparison", "difference (points)"],
-                                                           [[t, d[0], f"{d[1]:+.2f}"] for t, d in summary]), ""]
+        at_a_glance = ["## At a glance", "", markdown_table(
+            ["method", "comparison", "difference (points)", "mistake severity (baseline → method)"],
+            [[t, d[0], f"{d[1]:+.2f}", severity] for t, d, severity in summary]), ""]
         lines[2:2] = at_a_glance
     path = os.path.join(folder, "report.md")
     write_text_atomic(path, "\n".join(lines))

@@ -49,7 +49,7 @@ def _slow_and_nodes(hiernet):
     return _EVALUATION_MODELS[hiernet]
 
 
-def tree_accuracies(hiernet, dataset):
+def tree_accuracies(hiernet, dataset, return_predictions=False):
     """The three accuracies of a `HierNet` on a labelled data set.
 
     - `conditional_accuracy`: the argmax of the full ("slow") output, the product of the branch probabilities
@@ -63,9 +63,12 @@ def tree_accuracies(hiernet, dataset):
     Args:
         hiernet: a `keras_hier.HierNet`.
         dataset: iterable of `(images, labels)` batches with integer labels in the hierarchy's label order.
+        return_predictions: also return `predictions`: a dict of the `labels` [n], the slow `probabilities`
+            [n, classes] and the `routed` classes [n] (for `hierarchical_summary` and the like).
 
     Returns:
-        dict with `conditional_accuracy`, `routing_accuracy`, `node_accuracy`, `node_support`, `count`.
+        dict with `conditional_accuracy`, `routing_accuracy`, `node_accuracy`, `node_support`, `count` (and
+        `predictions`).
     """
     hierarchy = hiernet.hierarchy
     internal = hiernet.internal_nodes
@@ -82,6 +85,7 @@ def tree_accuracies(hiernet, dataset):
     node_correct = {n: 0 for n in internal}
     node_count = {n: 0 for n in internal}
     count = 0
+    kept = {"labels": [], "probabilities": [], "routed": []}
     for images, labels in dataset:
         labels = np.asarray(labels).reshape(-1).astype(np.int64)
         if labels.size and (labels.min() < 0 or labels.max() >= hierarchy.num_classes):
@@ -89,6 +93,10 @@ def tree_accuracies(hiernet, dataset):
         node_probs = slow_and_nodes.predict_on_batch(images)
         slow = check_finite(node_probs["__probabilities__"], "probabilities")
         routed = routed_classes(hierarchy, {n: np.asarray(node_probs[n]) for n in internal}, len(labels))
+        if return_predictions:
+            kept["labels"].append(labels)
+            kept["probabilities"].append(np.asarray(slow, np.float32))
+            kept["routed"].append(routed)
         correct["conditional"] += int((slow.argmax(axis=1) == labels).sum())
         correct["routing"] += int((routed == labels).sum())
         for n in internal:
@@ -100,10 +108,13 @@ def tree_accuracies(hiernet, dataset):
         count += len(labels)
     if count == 0:
         raise ValueError("The data set is empty.")
-    return {
+    result = {
         "conditional_accuracy": correct["conditional"] / count,
         "routing_accuracy": correct["routing"] / count,
         "node_accuracy": {n: node_correct[n] / node_count[n] if node_count[n] else float("nan") for n in internal},
         "node_support": node_count,
         "count": count,
     }
+    if return_predictions:
+        result["predictions"] = {k: np.concatenate(v) for k, v in kept.items()}
+    return result

@@ -7,7 +7,7 @@ from keras_hier.metrics.lca import as_hierarchy, lca_distance
 from keras_hier.metrics.mistakes import hierarchical_distance_at_k
 
 
-def hierarchical_summary(y_true, hierarchy, y_score=None, y_pred=None, k=5, distance=None):
+def hierarchical_summary(y_true, hierarchy, y_score=None, y_pred=None, k=5, distance=None, candidates=None):
     """Flat accuracy, hierarchical precision / recall / F1 (micro), mistake severity and (from scores) the average
     hierarchical distance@k of one classifier's predictions, over the LCA-height distance.
 
@@ -18,10 +18,12 @@ def hierarchical_summary(y_true, hierarchy, y_score=None, y_pred=None, k=5, dist
         y_pred: int class predictions [n] (e.g. a routed class), when there are no scores: no distance@k then.
         k: the k of the hierarchical distance@k.
         distance: the distance matrix (default `lca_distance(hierarchy)`; pass it to reuse one).
+        candidates: class labels [m] that the columns of `y_score` score (zero-shot: the unseen classes); the
+            labels must be among them, and distances are those of the whole hierarchy.
 
     Returns:
         dict with `accuracy`, `hierarchical_precision`, `hierarchical_recall`, `hierarchical_f1`,
-        `mistake_severity` and, with scores, `hierarchical_distance@k`.
+        `mistake_severity` and, with scores (and k candidates at least), `hierarchical_distance@k`.
 
     Example:
     >>> from keras_hier import Hierarchy
@@ -34,7 +36,12 @@ def hierarchical_summary(y_true, hierarchy, y_score=None, y_pred=None, k=5, dist
     labels = np.asarray(y_true).reshape(-1).astype(np.int64)
     if (y_score is None) == (y_pred is None):
         raise ValueError("Give exactly one of `y_score` and `y_pred`.")
-    predicted = np.asarray(y_score).argmax(axis=1) if y_score is not None else np.asarray(y_pred).reshape(-1)
+    columns = np.arange(hierarchy.num_classes) if candidates is None else np.asarray(candidates, np.int64)
+    if y_score is not None and np.shape(y_score)[-1] != len(columns):
+        raise ValueError(f"Expected scores [n, {len(columns)}]; got {np.shape(y_score)}.")
+    if not np.isin(labels, columns).all():
+        raise ValueError(f"Label {int(labels[~np.isin(labels, columns)][0])} is not among the candidates.")
+    predicted = columns[np.asarray(y_score).argmax(axis=1)] if y_score is not None else np.asarray(y_pred).reshape(-1)
     predicted = predicted.astype(np.int64)
     distance = lca_distance(hierarchy) if distance is None else np.asarray(distance)
     precision, recall, f1 = hierarchical_precision_recall_f1(labels, predicted, hierarchy)
@@ -42,6 +49,9 @@ def hierarchical_summary(y_true, hierarchy, y_score=None, y_pred=None, k=5, dist
     out = {"accuracy": float(np.mean(~wrong)) if len(labels) else 0.0, "hierarchical_precision": precision,
            "hierarchical_recall": recall, "hierarchical_f1": f1,
            "mistake_severity": float(distance[labels[wrong], predicted[wrong]].mean()) if wrong.any() else 0.0}
-    if y_score is not None:
-        out[f"hierarchical_distance@{k}"] = hierarchical_distance_at_k(labels, y_score, distance, k=k)
+    if y_score is not None and k <= len(columns):
+        position = np.zeros(hierarchy.num_classes, np.int64)
+        position[columns] = np.arange(len(columns))
+        out[f"hierarchical_distance@{k}"] = hierarchical_distance_at_k(position[labels], y_score,
+                                                                       distance[np.ix_(columns, columns)], k=k)
     return out
