@@ -2,7 +2,18 @@
 
 import numpy as np
 
-SHOWN = ("accuracy", "hierarchical_f1", "mistake_severity", "hierarchical_distance@5")
+
+
+def semantic_hierarchy(build, fallback=None):
+    """`build()` (the classes' WordNet hierarchy, say), or `fallback` where it cannot be built: NLTK or the WordNet
+    data missing, as on the JAX GPU machine; the reason is printed."""
+    try:
+        return build()
+    except (ImportError, LookupError, OSError) as e:
+        print(f"The class hierarchy is not available ({type(e).__name__}: {e}): "
+              + ("mistakes are measured on the fallback tree." if fallback is not None else
+                 "no hierarchy-aware metrics in this run."))
+        return fallback
 
 
 def hierarchical_rows(labels, hierarchy, scored=None, decided=None, crm=(), distance=None):

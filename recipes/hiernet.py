@@ -19,7 +19,7 @@ from ._common import (
     FRACTION, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, add_run_flags, add_weight_decay_flag, coupled_sgd,
     mean_and_spread, number, parse_recipe_args, recipe_parser, run_under_runtime, split_halves,
 )
-from ._hierarchical import hierarchical_rows, path_consistency, print_rows, summarise_rows
+from ._hierarchical import hierarchical_rows, path_consistency, print_rows, semantic_hierarchy, summarise_rows
 from ._training import Training
 
 # The paper's settings per activation and n (section 5.7, Tables 1 and 2): split point and extra classifier blocks
@@ -151,7 +151,8 @@ def run(args, precision):
                    "runs": {str(s): m for s, m in runs.items()}}
         keys = [k for k in ACCURACIES if all(k in m for m in runs.values())]
         metrics["summary"] = {k: mean_and_spread([m[k] for m in runs.values()]) for k in keys}
-        metrics["hierarchical"] = summarise_rows([m["hierarchical"] for m in runs.values()])
+        if all("hierarchical" in m for m in runs.values()):
+            metrics["hierarchical"] = summarise_rows([m["hierarchical"] for m in runs.values()])
         print(f"\n{'model':<16}{'test accuracy, mean ± sd over seeds ' + ','.join(map(str, seeds)):>44}")
         for k in keys:
             print(f"{ACCURACIES[k]:<16}{metrics['summary'][k]['mean']:>36.4f} ± {metrics['summary'][k]['std']:.4f}")
@@ -294,14 +295,10 @@ def metric_hierarchy(dataset, cpm_tree):
     superclasses; the CPM tree where that cannot be loaded (WordNet missing, e.g. on the JAX GPU machine)."""
     from keras_hier.datasets import cifar, fashion_mnist
 
-    try:
-        if dataset == "fashion_mnist":
-            return fashion_mnist.hierarchy(), "WordNet"
+    if dataset == "cifar100":
         return cifar.hierarchy(), "CIFAR-100's superclasses"
-    except (ImportError, LookupError, OSError) as e:
-        print(f"The {dataset} class hierarchy is not available ({type(e).__name__}: {e}); mistakes are measured on "
-              "the CPM tree.")
-        return cpm_tree, "the CPM tree"
+    semantic = semantic_hierarchy(fashion_mnist.hierarchy, fallback=cpm_tree)
+    return semantic, "WordNet" if semantic is not cpm_tree else "the CPM tree"
 
 
 def export(hiernet, output, names):

@@ -25,6 +25,7 @@ from ._common import (
     coupled_sgd, mean_and_spread, number, number_list, parse_recipe_args, recipe_parser, require_tensorflow,
     run_under_runtime,
 )
+from ._hierarchical import semantic_hierarchy, summarise_rows
 from ._training import Training
 
 # Per base: the paper's encoder family, optimizer and its settings (Tab. 7 of the supplement, its learning rates
@@ -135,7 +136,7 @@ def fashion_data(args):
     m = args.eval_size or len(x_test)
     return {"train": train, "train_labels": y_train[keep].astype(np.int64), "test": images(x_test[:m]),
             "test_labels": y_test[:m].astype(np.int64), "class_names": fashion_mnist.CLASS_NAMES,
-            "input_shape": train.shape[1:]}
+            "input_shape": train.shape[1:], "hierarchy": semantic_hierarchy(fashion_mnist.hierarchy)}
 
 
 def folder_data(args):
@@ -292,16 +293,18 @@ def probe_classifier(encoder, probe):
 
 def evaluate(encoder, data, args, seed):
     """Scores of the frozen encoder, its test features, and its fitted linear probe."""
-    from keras_hier.metrics import clustering_scores, knn_accuracies, linear_probe
+    from keras_hier.metrics import clustering_scores, hierarchical_summary, knn_accuracies, linear_probe
 
     train = encode(encoder, data["train"], args.batch_size)
     test = encode(encoder, data["test"], args.batch_size)
-    knn = knn_accuracies(train, data["train_labels"], test, data["test_labels"])
+    knn, votes = knn_accuracies(train, data["train_labels"], test, data["test_labels"], return_votes=True)
     probe = linear_probe(train, data["train_labels"], max_iter=300, seed=seed)
-    return {"knn_top1": max(knn.values()), "knn": {str(k): v for k, v in knn.items()},
-            "linear_probe": float((probe.predict(test) == data["test_labels"]).mean()),
-            **{f"cluster_{k}": v for k, v in clustering_scores(test, data["test_labels"], seed=seed).items()}}, test, \
-        probe
+    scores = {"knn_top1": max(knn.values()), "knn": {str(k): v for k, v in knn.items()},
+              "linear_probe": float((probe.predict(test) == data["test_labels"]).mean()),
+              **{f"cluster_{k}": v for k, v in clustering_scores(test, data["test_labels"], seed=seed).items()}}
+    if data.get("hierarchy") is not None:  # how bad the k-NN classifier's mistakes are (docs/metrics.md)
+        scores["hierarchical"] = hierarchical_summary(data["test_labels"], data["hierarchy"], y_score=votes)
+    return scores, test, probe
 
 
 def main(argv=None):
@@ -345,7 +348,8 @@ def run(args, precision):
                      budgets[name])
             scores, test_features[name], probe = evaluate(model.encoder, data, args, seed)
             runs.append({"seed": seed, "model": name, "seconds": time.time() - t, **scores})
-            print(f"{name} seed {seed}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items() if k != "knn"))
+            print(f"{name} seed {seed}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()
+                                                       if k not in ("knn", "hierarchical")))
 
     keys = ("knn_top1", "linear_probe", "cluster_accuracy", "cluster_nmi", "cluster_ami")
     summary = {n: {k: mean_and_spread([r[k] for r in runs if r["model"] == n]) for k in keys} for n in names}
@@ -374,6 +378,12 @@ def run(args, precision):
         classifier, classes = probe_classifier(hirl.encoder, probe)
         export_served(classifier, args.output, [data["class_names"][c] for c in classes])
     metrics = {"args": vars(args), "precision": precision, "runs": runs, "summary": summary, "budgets": budgets}
+    if data.get("hierarchy") is not None:  # the k-NN classifiers' mistakes, mean ± sd over seeds
+        by_seed = [{**{r["model"]: r["hierarchical"] for r in runs if r["seed"] == s},
+                    **{"untrained encoder": r["hierarchical"] for r in untrained if r["seed"] == s}} for s in seeds]
+        metrics["hierarchical"] = summarise_rows(by_seed)
+        print("k-NN mistake severity on WordNet: " + ", ".join(
+            f"{n} {row['mistake_severity']['mean']:.3f}" for n, row in metrics["hierarchical"].items()))
     if untrained:
         metrics["untrained"] = {"runs": untrained, "summary": rows["untrained encoder"]}
     return training.finish(metrics, start)

@@ -20,6 +20,7 @@ from ._common import (
     comma_list, coupled_sgd, mean_and_spread, number_list, parse_recipe_args, recipe_parser, require_tensorflow,
     run_under_runtime, split_halves,
 )
+from ._hierarchical import semantic_hierarchy, summarise_rows
 from ._training import Training
 
 ATTENTIONS = ("p->w", "w->p", "w->w", "p->p")  # keras_hier.models.compositional_transfer.ATTENTIONS
@@ -175,11 +176,39 @@ def run_seed(seed, loss_name, args, training, data, budget):
               f"few {r['few']:.3f} total {r['total']:.3f}")
     print(f"  validation: temperature {tau}, mix {mix} (ensemble total {scores[(tau, mix)]['total']:.4f})")
     rows = classifiers(weights, prototypes, counts, ks, tau, mix, args.attention)
-    table = {name: shot_accuracies(yt, predict(members, ft, args.scale), counts) for name, members in rows.items()}
+    probabilities = {name: predict(members, ft, args.scale) for name, members in rows.items()}
+    table = {name: shot_accuracies(yt, p, counts) for name, p in probabilities.items()}
     for name, r in table.items():
         print(f"  {name:<44} many {r['many']:.4f} medium {r['medium']:.4f} few {r['few']:.4f} total {r['total']:.4f}")
-    return {"seed": seed, "loss": loss_name, "counts": counts.tolist(), "temperature": tau, "mix": mix, "table": table,
-            "encoder": encoder, "head": head, "weights": weights, "prototypes": prototypes, "ks": ks}
+    run = {"seed": seed, "loss": loss_name, "counts": counts.tolist(), "temperature": tau, "mix": mix, "table": table,
+           "encoder": encoder, "head": head, "weights": weights, "prototypes": prototypes, "ks": ks}
+    if data["hierarchy"] is not None:  # how bad each row's mistakes are, per shot group (docs/metrics.md)
+        run["hierarchical"] = shot_group_mistakes(yt, probabilities, counts, data["hierarchy"])
+    return run
+
+
+def shot_group_mistakes(labels, probabilities, counts, hierarchy):
+    """`hierarchical_summary` of each row's probabilities, per shot group and in total: row -> group -> summary."""
+    from keras_hier.datasets.long_tail import shot_groups
+    from keras_hier.metrics import hierarchical_summary, lca_distance
+
+    distance = lca_distance(hierarchy)
+    groups = {**shot_groups(counts), "total": np.arange(len(counts))}
+    return {name: {g: hierarchical_summary(labels[np.isin(labels, members)], hierarchy, distance=distance,
+                                           y_score=p[np.isin(labels, members)])
+                   for g, members in groups.items() if np.isin(labels, members).any()}
+            for name, p in probabilities.items()}
+
+
+def class_hierarchy(data):
+    """The classes' WordNet tree (Fashion-MNIST, ImageNet-LT), or None (no WordNet ids, or WordNet unavailable)."""
+    if data["wnids"] is None or len(data["wnids"]) != len(data["class_names"]):
+        return None  # e.g. a few ImageNet-LT classes only
+    from keras_hier import Hierarchy
+
+    # internal_classes: a class may be a WordNet hypernym of another.
+    return semantic_hierarchy(lambda: Hierarchy.from_wordnet(data["wnids"], class_names=data["class_names"], tree=True,
+                                                             internal_classes=True))
 
 
 def fashion_data(args):
@@ -254,6 +283,7 @@ def run(args, precision):
     losses = comma_list(args.losses, ("ce", "balanced_softmax"), "--losses")
     os.makedirs(args.output, exist_ok=True)
     data = fashion_data(args) if args.dataset == "fashion_lt" else paper_data(args)
+    data["hierarchy"] = class_hierarchy(data)
     print(f"{args.dataset}: validation {len(data['val'][1])} / test {len(data['test'][1])} images; precision {precision}")
     # Every row of a table reads the same encoder; the encoders of the two losses train equally long.
     budgets = {loss: [] for loss in losses}
@@ -268,6 +298,14 @@ def run(args, precision):
         print(f"\n{loss + ' (test, mean ± sd)':<50}" + "".join(f"{g:>16}" for g in groups))
         for n, stats in summary[loss].items():
             print(f"{n:<50}" + "".join(f"{100 * s['mean']:>10.2f} ±{100 * s['std']:4.1f}" for s in stats.values()))
+    hierarchical = {}
+    for loss in losses if data["hierarchy"] is not None else ():
+        mine = [r["hierarchical"] for r in runs if r["loss"] == loss]
+        hierarchical[loss] = {n: summarise_rows([m[n] for m in mine]) for n in mine[0]}
+        print(f"\n{loss + ': mistake severity (test, WordNet)':<50}" + "".join(f"{g:>16}" for g in groups))
+        for n, by_group in hierarchical[loss].items():
+            print(f"{n:<50}" + "".join(f"{by_group[g]['mistake_severity']['mean']:>16.3f}" if g in by_group
+                                       else f"{'-':>16}" for g in groups))
 
     first = summary[losses[0]]
     names = list(first)
@@ -304,7 +342,7 @@ def run(args, precision):
         export_served(keras.Model(encoder.inputs[0], probabilities), args.output, data["class_names"])
     metrics = {"args": vars(args), "precision": precision, "classes": data["class_names"],
                "runs": [{k: r[k] for k in ("seed", "loss", "counts", "temperature", "mix", "table")} for r in runs],
-               "summary": summary, "attended": attended, "budgets": budgets}
+               "summary": summary, "hierarchical": hierarchical, "attended": attended, "budgets": budgets}
     return training.finish(metrics, start)
 
 

@@ -21,6 +21,7 @@ from ._common import (
     FRACTION, NON_NEGATIVE_FLOAT, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, add_run_flags, comma_list,
     mean_and_spread, number_list, parse_recipe_args, recipe_parser, require_tensorflow, run_under_runtime,
 )
+from ._hierarchical import semantic_hierarchy, summarise_rows
 from ._training import Training
 
 VARIANTS = ("visual_semantic", "fast0tag", "skg", "rgcn", "rgcn_xl", "rgcn_posvae")
@@ -328,6 +329,10 @@ def train_and_evaluate(variant, seed, args, training, data, stand_in, rows, budg
     scores = model.predict(row_batches(rows["test"], data["test_labels"], 512), verbose=0)
     report = multilabel_report(data["test_labels"], scores, seen, unseen)
     print("  " + ", ".join(f"{s} mAP {r['map']:.4f} miAP {r['miap']:.4f}" for s, r in report.items()))
+    if data.get("hierarchy") is not None:
+        report["hierarchical"] = label_set_scores(data["test_labels"], scores, data["hierarchy"])
+        print("  top-{} label sets on WordNet: hP {hierarchical_precision:.4f} hR {hierarchical_recall:.4f} "
+              "hF1 {hierarchical_f1:.4f}".format(TOP_LABELS, **report["hierarchical"]))
     if variant == "rgcn_posvae":  # RGCN-XL reads the probabilities only in its loss: nothing to swap at test time
         report["swapped_external"], report["swapped_external_logit_change"] = swapped_external_report(
             model, stand_in, rows["test"], data["test_labels"], scores)
@@ -335,6 +340,20 @@ def train_and_evaluate(variant, seed, args, training, data, stand_in, rows, budg
             f"{s} mAP {r['map']:.4f} miAP {r['miap']:.4f}" for s, r in report["swapped_external"].items())
             + f"; logits moved by {report['swapped_external_logit_change']:.4f} of their spread")
     return model, report
+
+
+TOP_LABELS = 3  # the predicted label set: the 3 best-scored target labels (mosaics carry 2 to 4 items)
+
+
+def label_set_scores(labels, scores, hierarchy):
+    """Hierarchical precision / recall / F1 (micro) of the predicted label sets (each image's `TOP_LABELS`
+    best-scored target labels) against the true ones, each set extended with its WordNet ancestors."""
+    from keras_hier.metrics import hierarchical_precision_recall_f1
+
+    predicted = np.zeros_like(np.asarray(labels), dtype=np.int64)
+    np.put_along_axis(predicted, np.argsort(-np.asarray(scores), axis=1)[:, :TOP_LABELS], 1, axis=1)
+    p, r, f = hierarchical_precision_recall_f1(np.asarray(labels).astype(np.int64), predicted, hierarchy)
+    return {"hierarchical_precision": p, "hierarchical_recall": r, "hierarchical_f1": f}
 
 
 def swapped_external_report(model, stand_in, rows, labels, scores):
@@ -358,7 +377,7 @@ def main(argv=None):
 
 def run(args, precision):
     """The recipe under the precision and strategy `main` set up."""
-    from keras_hier import plotting
+    from keras_hier import Hierarchy, plotting
 
     start = time.time()
     training = Training(args)
@@ -371,6 +390,10 @@ def run(args, precision):
     plotting.plot_class_graph(graph, os.path.join(args.output, "class_graph.png"))
 
     stand_in, rows = precompute(data)
+    targets = graph.num_targets
+    data["hierarchy"] = semantic_hierarchy(lambda: Hierarchy.from_wordnet(
+        graph.synsets[:targets], class_names=graph.names[:targets], tree=True, internal_classes=True)) \
+        if all(graph.synsets[:targets]) else None
     runs = {v: [] for v in variants}
     budgets = {v: [] for v in variants}  # every variant trains the same steps with the same optimizer
     model = None
@@ -393,6 +416,9 @@ def run(args, precision):
                 [r["swapped_external"]["unseen"]["miap"] for r in reports])
             summary[variant]["swapped_external_logit_change"] = mean_and_spread(
                 [r["swapped_external_logit_change"] for r in reports])
+    hierarchical = {}
+    if data["hierarchy"] is not None:  # per variant, mean ± sd over seeds
+        hierarchical = summarise_rows([{v: runs[v][i]["hierarchical"] for v in variants} for i in range(len(seeds))])
     header = "".join(f"{s + ' ' + ('mAP' if m == 'map' else 'miAP'):>18}" for s, m in keys)
     print(f"\n{'variant':<16}{header}")
     for variant, stats in summary.items():
@@ -421,7 +447,7 @@ def run(args, precision):
                "seen": [graph.names[i] for i in graph.indices("seen")],
                "unseen": [graph.names[i] for i in graph.indices("unseen")],
                "external": [graph.names[i] for i in graph.indices("external")], "edges": int(graph.num_edges),
-               **data["notes"], "runs": runs, "summary": summary, "budgets": budgets}
+               **data["notes"], "runs": runs, "summary": summary, "hierarchical": hierarchical, "budgets": budgets}
     return training.finish(metrics, start)
 
 

@@ -141,6 +141,11 @@ def multilabel_section(m):
     table = markdown_table(header, rows)
     table += (f"\n\nUnseen labels: {', '.join(m['unseen'])}; graph of {m['edges']} edges; external classifier "
               f"accuracy {_pct(m['external_classifier_accuracy'])}%.")
+    if m.get("hierarchical"):
+        body = [[names.get(v, v)] + [_pct(r[k]) for k in ("hierarchical_precision", "hierarchical_recall",
+                                                         "hierarchical_f1")] for v, r in m["hierarchical"].items()]
+        table += ("\n\nThe 3 best-scored labels of each image against its labels, both extended with their WordNet "
+                  "ancestors (docs/metrics.md):\n\n" + markdown_table(["model", "hP (%)", "hR (%)", "hF1 (%)"], body))
     base = next((v for v in ("visual_semantic", "fast0tag") if v in m["summary"]), None)
     best = "rgcn_posvae" if "rgcn_posvae" in m["summary"] else None
     if base and best:
@@ -157,6 +162,12 @@ def long_tail_section(m):
         title = {"ce": "cross-entropy encoder", "balanced_softmax": "balanced-softmax encoder"}.get(loss, loss)
         parts.append(f"*{title}*\n\n" + markdown_table(["classifier", "many (%)", "medium (%)", "few (%)",
                                                         "total (%)"], body))
+        severity = (m.get("hierarchical") or {}).get(loss)
+        if severity:
+            body = [[name] + [f"{_mean(by_group[g]['mistake_severity']):.3f}" if g in by_group else "–"
+                              for g in ("many", "medium", "few", "total")] for name, by_group in severity.items()]
+            parts.append("mistake severity on WordNet (LCA height, lower is better):\n\n" + markdown_table(
+                ["classifier", "many", "medium", "few", "total"], body))
         ensemble = next((n for n in rows if n.startswith("ensemble(w^h(0)")), None)
         if delta is None and ensemble and "Cosine classifier" in rows:
             delta = (f"ensemble − cosine classifier, few-shot ({title})",
@@ -171,6 +182,8 @@ def hirl_section(m):
              "cluster_nmi": "NMI", "cluster_ami": "AMI"}
     rows = [[model] + [_pct(s[k]) for k in keys] for model, s in m["summary"].items()]
     table = markdown_table(["model"] + [names.get(k, k) + " (%)" for k in keys], rows)
+    if "hierarchical" in m:
+        table += "\n\n" + hierarchical_table(m["hierarchical"], "WordNet, for the k-NN classifier's predictions")
     models = list(m["summary"])
     if len(models) == 2:
         return table, (f"{models[1]} − {models[0]}, k-NN top-1",
@@ -180,16 +193,18 @@ def hirl_section(m):
 
 # The rows of `metrics["hierarchical"]` the at-a-glance table compares: (baseline, method) per report folder.
 SEVERITY_ROWS = {"hiernet": ("backbone", "HierNet slow"), "hgr": ("flat", "hgr"),
-                 "multilabel_zsl": ("visual_semantic", "rgcn_posvae"),
-                 "long_tail": ("Cosine classifier", "ensemble"), "hirl": None}
+                 "multilabel_zsl": None,  # label sets: hF1, no single top-1 mistake
+                 "long_tail": ("Cosine classifier", "ensemble(w^h(0)"), "hirl": None}
 
 
 def severity_change(key, m):
     """`"2.47 → 2.31"`: the mistake severity of the baseline and of the method (docs/metrics.md), or "–"."""
     rows = m.get("hierarchical") or {}
+    if key == "long_tail" and rows:  # loss -> row -> shot group: the first loss's totals
+        rows = {name: by_group["total"] for name, by_group in next(iter(rows.values())).items() if "total" in by_group}
     pair = SEVERITY_ROWS.get(key)
-    if key == "hirl" and len(rows) == 2:
-        pair = tuple(rows)
+    if key == "hirl":  # base, HIRL (and the untrained encoder)
+        pair = tuple(rows)[:2] if len(rows) >= 2 else None
     if not pair:
         return "–"
     found = [next((r for name, r in rows.items() if name == want or name.startswith(want)), None) for want in pair]

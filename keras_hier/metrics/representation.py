@@ -22,7 +22,7 @@ def _checked(features, labels, what):
 
 
 def knn_accuracies(train_features, train_labels, test_features, test_labels, ks=KNN_KS, temperature=0.07,
-                   chunk_size=1024):
+                   chunk_size=1024, return_votes=False):
     """Weighted k-NN top-1 accuracy (Wu et al. 2018, as DINO and HIRL evaluate): features L2-normalised, the k
     most cosine-similar training images vote for their class with weight exp(similarity / temperature).
 
@@ -32,9 +32,12 @@ def knn_accuracies(train_features, train_labels, test_features, test_labels, ks=
         ks: the k to evaluate (k larger than n uses all n).
         temperature: of the vote weights.
         chunk_size: queries scored at a time (memory ~ chunk_size x n floats).
+        return_votes: also return the class votes [m, classes] of the most accurate k (the smallest on ties): the
+            k-NN classifier's scores, whose argmax is its prediction (for `hierarchical_summary`).
 
     Returns:
-        `{k: accuracy}` for every k of `ks`; `max(result.values())` is the best-of-k figure HIRL reports.
+        `{k: accuracy}` for every k of `ks`; `max(result.values())` is the best-of-k figure HIRL reports. With
+        `return_votes`, `(accuracies, votes)`.
 
     Example:
     >>> train = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
@@ -58,15 +61,22 @@ def knn_accuracies(train_features, train_labels, test_features, test_labels, ks=
     used = sorted(set(requested.values()))
     top = used[-1]
     correct = {k: 0 for k in used}
+    kept = {k: [] for k in used}
     for start in range(0, len(test_labels), chunk_size):
         query = ops.normalize(ops.convert_to_tensor(test_features[start : start + chunk_size]), axis=1)
         sim, idx = ops.top_k(ops.matmul(query, ops.transpose(bank)), k=top)
         votes = ops.one_hot(ops.take(bank_labels, idx), num_classes) * ops.exp(sim / temperature)[..., None]
         truth = test_labels[start : start + chunk_size]
         for k in used:
-            predicted = ops.convert_to_numpy(ops.argmax(ops.sum(votes[:, :k], axis=1), axis=1))
-            correct[k] += int((predicted == truth).sum())
-    return {k: correct[requested[k]] / len(test_labels) for k in requested}
+            summed = ops.convert_to_numpy(ops.sum(votes[:, :k], axis=1))
+            correct[k] += int((summed.argmax(axis=1) == truth).sum())
+            if return_votes:
+                kept[k].append(summed)
+    accuracies = {k: correct[requested[k]] / len(test_labels) for k in requested}
+    if not return_votes:
+        return accuracies
+    best = max(used, key=lambda k: (correct[k], -k))
+    return accuracies, np.concatenate(kept[best]) if kept[best] else np.zeros((0, num_classes), np.float32)
 
 
 def linear_probe(train_features, train_labels, max_iter=1000, c=1.0, seed=0):

@@ -12,6 +12,7 @@ from keras_hier.metrics import (
     MistakeSeverity,
     hierarchical_distance_at_k,
     hierarchical_precision_at_k,
+    hierarchical_precision_recall_f1,
     lca_distance,
     mistake_severity,
 )
@@ -113,3 +114,17 @@ def test_errors():
         HierarchicalDistanceAtK(TREE, k=0)
     with pytest.raises(ValueError, match="Unknown kind"):
         MistakeSeverity(TREE, kind="edges")
+
+
+def test_summary_over_zero_shot_candidates():
+    from keras_hier.metrics import hierarchical_summary
+
+    # Candidates y, z, u (labels 1, 2, 3); scores over them only. y->z (2), z->z, u->y (3).
+    scores = np.array([[0.1, 0.8, 0.1], [0.1, 0.8, 0.1], [0.6, 0.1, 0.3]])
+    row = hierarchical_summary([1, 2, 3], TREE, y_score=scores, candidates=[1, 2, 3], k=2)
+    assert row["accuracy"] == pytest.approx(1 / 3) and row["mistake_severity"] == 2.5
+    # distance@2 among the candidates: y: z, y -> (2 + 0) / 2; z: z, y -> 1; u: y, u -> 1.5.
+    assert row["hierarchical_distance@2"] == pytest.approx((1 + 1 + 1.5) / 3)
+    assert row["hierarchical_f1"] == hierarchical_precision_recall_f1([1, 2, 3], [2, 2, 1], TREE)[2]
+    with pytest.raises(ValueError, match="not among the candidates"):
+        hierarchical_summary([0], TREE, y_score=scores[:1], candidates=[1, 2, 3])

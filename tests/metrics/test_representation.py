@@ -76,3 +76,13 @@ def test_errors():
         linear_probe_accuracy(x, [1, 1, 1, 1], x, [1, 1, 1, 1])
     with pytest.raises(ValueError, match="one cluster per label"):
         clustering_accuracy([0, 1], [0])
+
+
+def test_knn_votes_are_the_best_k_classifier():
+    rng = np.random.default_rng(3)
+    train, test = rng.normal(size=(60, 4)), rng.normal(size=(25, 4))
+    train_labels, test_labels = rng.integers(0, 3, 60), rng.integers(0, 3, 25)
+    accuracies, votes = knn_accuracies(train, train_labels, test, test_labels, ks=(1, 5, 20), return_votes=True)
+    assert accuracies == knn_accuracies(train, train_labels, test, test_labels, ks=(1, 5, 20))
+    assert votes.shape == (25, 3) and (votes >= 0).all()
+    assert (votes.argmax(1) == test_labels).mean() == max(accuracies.values())

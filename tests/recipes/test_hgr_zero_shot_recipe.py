@@ -23,6 +23,9 @@ def test_tiny_run(tmp_path, run_served):
         assert all(0.0 <= s["mean"] <= 1.0 for s in stats.values())
         assert stats["hit@2"]["mean"] >= stats["hit@1"]["mean"]
     assert len(saved["runs"]["hgr"][0]["layer_weights"]) == 5  # adaptive weights, one per level
+    for method, row in saved["hierarchical"].items():  # zero-shot mistakes among the unseen classes, on WordNet
+        assert row["accuracy"]["mean"] == pytest.approx(saved["summary"][method]["hit@1"]["mean"]), method
+        assert 0 <= row["mistake_severity"]["mean"] <= 6 and "hierarchical_distance@2" in row
     assert metrics["summary"] == saved["summary"]
     assert budget_difference(saved["budgets"]) is None and [b["steps"] for b in saved["budgets"]["hgr"]] == [6]
     for png in ("zero_shot.png", "tree.png"):

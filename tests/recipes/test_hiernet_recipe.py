@@ -75,6 +75,18 @@ def test_tiny_run(tiny, run_served):
         ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
     )
     assert all(len(members) <= 5 for members in groups.values()) and len(groups) >= 2
+    # How bad the mistakes are on WordNet: one row per model, their accuracies the recipe's own, CRM rows beside.
+    rows = saved["hierarchical"]
+    assert saved["metric_hierarchy"] == "WordNet"
+    assert list(rows) == ["backbone", "backbone + CRM", "HierNet slow", "HierNet slow + CRM", "HierNet fast"]
+    for row, key in (("backbone", "backbone_accuracy"), ("HierNet slow", "hiernet_slow_accuracy"),
+                     ("HierNet fast", "hiernet_fast_accuracy")):
+        assert rows[row]["accuracy"] == pytest.approx(saved[key]), row
+    assert "hierarchical_distance@5" in rows["backbone"] and "hierarchical_distance@5" not in rows["HierNet fast"]
+    assert all(0 <= r["hierarchical_f1"] <= 1 and 0 <= r["mistake_severity"] <= 6 for r in rows.values())
+    consistency = saved["path_consistency"]["HierNet slow"]
+    assert 0 <= consistency["inconsistent_path_ratio"] <= 1
+    assert consistency["full_path_accuracy"] <= saved["hiernet_slow_accuracy"] + 1e-9  # right at the leaf too
     # Fair comparison: the HierNet inherits the backbone's first stage (10 steps, no warm-up for n < 18); both
     # second stages run 10 steps on the same warm-up schedule with the papers' coupled weight decay.
     budgets = saved["budgets"]

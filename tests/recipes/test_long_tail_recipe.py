@@ -41,6 +41,11 @@ def test_tiny_run(tmp_path, run_served):
     steps = max(1, round(0.2 * (sum(run["counts"]) // 128)))  # 0.2 passes of whole batches
     assert budget_difference(saved["budgets"]) is None and saved["budgets"]["ce"][0]["steps"] == steps > 0
     assert saved["budgets"]["ce"][0]["optimizer"]["config"]["weight_decay"] == 5e-4
+    for loss, rows in saved["hierarchical"].items():  # mistakes per shot group on WordNet, every row
+        assert list(rows) == list(saved["summary"][loss])
+        for name, by_group in rows.items():
+            assert by_group["total"]["accuracy"]["mean"] == pytest.approx(saved["summary"][loss][name]["total"]["mean"])
+            assert set(by_group) <= {"many", "medium", "few", "total"}
     for png in ("shot_groups.png", "attended_classes.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
     printed = run_served(

@@ -29,6 +29,8 @@ def test_tiny_run(tmp_path, run_served):
     assert metrics["summary"] == saved["summary"]
     assert list(saved["budgets"]) == ["visual_semantic", "rgcn", "rgcn_posvae"]  # the baseline, as in the tour
     assert budget_difference(saved["budgets"]) is None and saved["budgets"]["rgcn"][0]["steps"] > 0
+    for variant, row in saved["hierarchical"].items():  # top-3 label sets against the labels, on WordNet
+        assert variant in saved["summary"] and all(0 <= s["mean"] <= 1 for s in row.values())
     for png in ("class_graph.png", "unseen_miap.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
     printed = run_served(

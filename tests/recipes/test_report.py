@@ -12,7 +12,12 @@ def _stat(mean):
 
 METRICS = {
     "hiernet": {"backbone_accuracy": 0.80, "hiernet_slow_accuracy": 0.825, "hiernet_fast_accuracy": 0.81,
-                "groups": {"g1": ["Shirt", "Coat"], "Bag": ["Bag"]}, "seconds": 12.0},
+                "groups": {"g1": ["Shirt", "Coat"], "Bag": ["Bag"]}, "seconds": 12.0, "metric_hierarchy": "WordNet",
+                "hierarchical": {"backbone": {"accuracy": 0.80, "hierarchical_f1": 0.9, "mistake_severity": 2.5,
+                                              "hierarchical_distance@5": 2.7},
+                                 "HierNet fast": {"accuracy": 0.81, "hierarchical_f1": 0.91, "mistake_severity": 2.4},
+                                 "HierNet slow": {"accuracy": 0.825, "hierarchical_f1": 0.92,
+                                                  "mistake_severity": 2.25, "hierarchical_distance@5": 2.6}}},
     "hgr": {"summary": {"flat": {"hit@1": _stat(0.40), "tor": _stat(0.5)},
                         "hgr": {"hit@1": _stat(0.55), "tor": {"mean": 0.6, "std": 0.01}}},
             "seen": ["Bag"], "unseen": ["Shirt"], "split": "test"},
@@ -50,7 +55,11 @@ def test_report_tables_and_differences(tmp_path):
     # HIRL was not run: listed, no table.
     assert text.split("## HIRL")[1].count("Not run in this tour.") == 1
     assert "| Long-tail compositional transfer | ensemble − cosine classifier, few-shot (cross-entropy encoder) " \
-           "| +12.00 |" in text
+           "| +12.00 | – |" in text
+    # The hierarchy-aware rows: a table under HierNet's, and the at-a-glance mistake severity, baseline → method.
+    assert "| model | accuracy (%) | hF1 (%) | mistake severity | distance@5 |" in text
+    assert "| backbone | 80.00 | 90.00 | 2.500 | 2.700 |" in text and "| HierNet fast | 81.00 | 91.00 | 2.400 | – |" in text
+    assert "| HierNet | HierNet slow − backbone | +2.50 | 2.50 → 2.25 |" in text
 
 
 def test_rebuild_from_metrics_files(tmp_path, capsys):
