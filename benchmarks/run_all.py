@@ -13,7 +13,7 @@ import importlib
 import time
 
 BENCHMARKS = ("import_time", "wordnet_similarity", "hiernet_inference", "hierarchical_infonce", "rgcn",
-              "hierarchical_kmeans", "mixed_precision", "augmentation")
+              "hierarchical_kmeans", "mixed_precision", "augmentation", "hierarchical_metrics")
 ON_REQUEST = ("demo_time", "posvae_information")
 
 
