@@ -42,12 +42,11 @@ class AncestorSets:
         sets [n, num_classes]."""
         num_classes = self.hierarchy.num_classes
         if isinstance(y, (list, tuple)) and y and all(isinstance(v, (list, tuple, set)) for v in y):
-            return np.stack([self.rows(sorted(v)).max(axis=0, initial=0.0) for v in y]) if y else \
-                np.zeros((0, len(self.columns)), np.float32)
+            return np.stack([self.rows(sorted(v)).max(axis=0, initial=0.0) for v in y])
         y = np.asarray(y)
         if y.dtype.kind in "USO":
             return self.rows([str(v) for v in y.reshape(-1)])
-        if y.ndim == 2 and y.shape[1] == num_classes and not (y.shape[1] == 1):
+        if y.ndim == 2 and y.shape[1] == num_classes > 1:
             if not np.isin(y, (0, 1)).all():
                 raise ValueError(f"`{what}` as label sets must be 0/1 (multi-hot) [n, {num_classes}].")
             return (y.astype(np.float32) @ self.membership > 0).astype(np.float32)
