@@ -293,7 +293,9 @@ def probe_classifier(encoder, probe):
 
 def evaluate(encoder, data, args, seed):
     """Scores of the frozen encoder, its test features, and its fitted linear probe."""
-    from keras_hier.metrics import clustering_scores, hierarchical_summary, knn_accuracies, linear_probe
+    from keras_hier.metrics import (
+        clustering_scores, hierarchical_summary, knn_accuracies, linear_probe, risk_minimising_decision,
+    )
 
     train = encode(encoder, data["train"], args.batch_size)
     test = encode(encoder, data["test"], args.batch_size)
@@ -304,6 +306,10 @@ def evaluate(encoder, data, args, seed):
               **{f"cluster_{k}": v for k, v in clustering_scores(test, data["test_labels"], seed=seed).items()}}
     if data.get("hierarchy") is not None:  # how bad the k-NN classifier's mistakes are (docs/metrics.md)
         scores["hierarchical"] = hierarchical_summary(data["test_labels"], data["hierarchy"], y_score=votes)
+        # The risk-minimising decision on the votes as a distribution.
+        shares = votes / np.maximum(votes.sum(axis=1, keepdims=True), 1e-30)
+        scores["hierarchical_crm"] = hierarchical_summary(data["test_labels"], data["hierarchy"],
+                                                          y_pred=risk_minimising_decision(shares, data["hierarchy"]))
     return scores, test, probe
 
 
@@ -349,7 +355,7 @@ def run(args, precision):
             scores, test_features[name], probe = evaluate(model.encoder, data, args, seed)
             runs.append({"seed": seed, "model": name, "seconds": time.time() - t, **scores})
             print(f"{name} seed {seed}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()
-                                                       if k not in ("knn", "hierarchical")))
+                                                       if k not in ("knn", "hierarchical", "hierarchical_crm")))
 
     keys = ("knn_top1", "linear_probe", "cluster_accuracy", "cluster_nmi", "cluster_ami")
     summary = {n: {k: mean_and_spread([r[k] for r in runs if r["model"] == n]) for k in keys} for n in names}
@@ -379,7 +385,8 @@ def run(args, precision):
         export_served(classifier, args.output, [data["class_names"][c] for c in classes])
     metrics = {"args": vars(args), "precision": precision, "runs": runs, "summary": summary, "budgets": budgets}
     if data.get("hierarchy") is not None:  # the k-NN classifiers' mistakes, mean ± sd over seeds
-        by_seed = [{**{r["model"]: r["hierarchical"] for r in runs if r["seed"] == s},
+        by_seed = [{**{n: row for r in runs if r["seed"] == s
+                       for n, row in ((r["model"], r["hierarchical"]), (f"{r['model']} + CRM", r["hierarchical_crm"]))},
                     **{"untrained encoder": r["hierarchical"] for r in untrained if r["seed"] == s}} for s in seeds]
         metrics["hierarchical"] = summarise_rows(by_seed)
         print("k-NN mistake severity on WordNet: " + ", ".join(

@@ -188,16 +188,23 @@ def run_seed(seed, loss_name, args, training, data, budget):
 
 
 def shot_group_mistakes(labels, probabilities, counts, hierarchy):
-    """`hierarchical_summary` of each row's probabilities, per shot group and in total: row -> group -> summary."""
+    """`hierarchical_summary` of each row's probabilities, per shot group and in total: row -> group -> summary; the
+    cosine classifier and the three-member ensemble also with the risk-minimising decision (`"<row> + CRM"`)."""
     from keras_hier.datasets.long_tail import shot_groups
-    from keras_hier.metrics import hierarchical_summary, lca_distance
+    from keras_hier.metrics import hierarchical_summary, lca_distance, risk_minimising_decision
 
     distance = lca_distance(hierarchy)
     groups = {**shot_groups(counts), "total": np.arange(len(counts))}
-    return {name: {g: hierarchical_summary(labels[np.isin(labels, members)], hierarchy, distance=distance,
-                                           y_score=p[np.isin(labels, members)])
-                   for g, members in groups.items() if np.isin(labels, members).any()}
-            for name, p in probabilities.items()}
+    out = {}
+    for name, p in probabilities.items():
+        decisions = {name: dict(y_score=p)}
+        if name == "Cosine classifier" or name.startswith("ensemble(w^h(0)"):
+            decisions[f"{name} + CRM"] = dict(y_pred=risk_minimising_decision(p, distance))
+        for row, prediction in decisions.items():
+            out[row] = {g: hierarchical_summary(labels[np.isin(labels, members)], hierarchy, distance=distance,
+                                                **{k: v[np.isin(labels, members)] for k, v in prediction.items()})
+                        for g, members in groups.items() if np.isin(labels, members).any()}
+    return out
 
 
 def class_hierarchy(data):

@@ -203,8 +203,9 @@ def severity_change(key, m):
     if key == "long_tail" and rows:  # loss -> row -> shot group: the first loss's totals
         rows = {name: by_group["total"] for name, by_group in next(iter(rows.values())).items() if "total" in by_group}
     pair = SEVERITY_ROWS.get(key)
-    if key == "hirl":  # base, HIRL (and the untrained encoder)
-        pair = tuple(rows)[:2] if len(rows) >= 2 else None
+    if key == "hirl":  # base and HIRL (beside their CRM rows and the untrained encoder)
+        models = [n for n in rows if not n.endswith("+ CRM") and n != "untrained encoder"]
+        pair = tuple(models) if len(models) == 2 else None
     if not pair:
         return "–"
     found = [next((r for name, r in rows.items() if name == want or name.startswith(want)), None) for want in pair]

@@ -23,9 +23,11 @@ def test_tiny_run(tmp_path, run_served):
         assert set(run["knn"]) == {"10", "20", "100", "200"} and run["knn_top1"] == max(run["knn"].values())
         assert 0.1 < run["knn_top1"] <= 1 and 0 <= run["cluster_nmi"] <= 1 and 0 < run["linear_probe"] <= 1
     assert metrics["summary"] == saved["summary"]
-    for name, row in saved["hierarchical"].items():  # the k-NN classifier's mistakes on WordNet
-        assert row["accuracy"]["mean"] == pytest.approx(saved["summary"][name]["knn_top1"]["mean"]), name
-        assert 0 <= row["hierarchical_f1"]["mean"] <= 1 and row["mistake_severity"]["mean"] > 0
+    rows = saved["hierarchical"]  # the k-NN classifier's mistakes on WordNet, and with the CRM decision
+    assert list(rows) == ["MoCo v2", "MoCo v2 + CRM", "HIRL-MoCo v2", "HIRL-MoCo v2 + CRM"]
+    for name in saved["summary"]:
+        assert rows[name]["accuracy"]["mean"] == pytest.approx(saved["summary"][name]["knn_top1"]["mean"]), name
+    assert all(0 <= r["hierarchical_f1"]["mean"] <= 1 and r["mistake_severity"]["mean"] > 0 for r in rows.values())
     budgets = saved["budgets"]  # the base method and HIRL: same epochs, same schedule, coupled weight decay
     assert budget_difference(budgets) is None and budgets["HIRL-MoCo v2"][0]["steps"] == 4
     assert budgets["MoCo v2"][0]["optimizer"]["class_name"] == "CoupledSGD"
