@@ -264,7 +264,9 @@ class Hierarchy:
             if w in names:
                 continue
             names[w] = s.lemma_names()[0].replace("_", " ")
-            hyper = s.hypernyms() + s.instance_hypernyms()
+            # nltk lists a synset's hypernyms in the order of a set (it varies with PYTHONHASHSEED): sorted, the
+            # parents' order, and so the tree's canonical paths, are the same in every process.
+            hyper = sorted(s.hypernyms() + s.instance_hypernyms(), key=wordnet.wnid)
             parents[w] = [wordnet.wnid(h) for h in hyper]
             todo.extend(hyper)
         if class_names is not None:
