@@ -4,7 +4,7 @@ import numpy as np
 
 from keras_hier.metrics.hierarchical_f1 import hierarchical_precision_recall_f1
 from keras_hier.metrics.lca import as_hierarchy, lca_distance
-from keras_hier.metrics.mistakes import hierarchical_distance_at_k
+from keras_hier.metrics.mistakes import hierarchical_distance_at_k, severity_of
 
 
 def hierarchical_summary(y_true, hierarchy, y_score=None, y_pred=None, k=5, distance=None, candidates=None):
@@ -45,10 +45,9 @@ def hierarchical_summary(y_true, hierarchy, y_score=None, y_pred=None, k=5, dist
     predicted = predicted.astype(np.int64)
     distance = lca_distance(hierarchy) if distance is None else np.asarray(distance)
     precision, recall, f1 = hierarchical_precision_recall_f1(labels, predicted, hierarchy)
-    wrong = predicted != labels
-    out = {"accuracy": float(np.mean(~wrong)) if len(labels) else 0.0, "hierarchical_precision": precision,
-           "hierarchical_recall": recall, "hierarchical_f1": f1,
-           "mistake_severity": float(distance[labels[wrong], predicted[wrong]].mean()) if wrong.any() else 0.0}
+    out = {"accuracy": float(np.mean(predicted == labels)) if len(labels) else 0.0,
+           "hierarchical_precision": precision, "hierarchical_recall": recall, "hierarchical_f1": f1,
+           "mistake_severity": severity_of(labels, predicted, distance)}
     if y_score is not None and k <= len(columns):
         position = np.zeros(hierarchy.num_classes, np.int64)
         position[columns] = np.arange(len(columns))

@@ -64,9 +64,13 @@ def mistake_severity(y_true, y_score, hierarchy, kind="height"):
     """
     distance = distance_matrix(hierarchy, kind)
     labels, ranked = _ranked(y_true, y_score, distance)
-    top = ranked[:, 0] if len(labels) else np.zeros(0, np.int64)
-    wrong = top != labels
-    return float(distance[labels[wrong], top[wrong]].mean()) if wrong.any() else 0.0
+    return severity_of(labels, ranked[:, 0] if len(labels) else np.zeros(0, np.int64), distance)
+
+
+def severity_of(labels, predicted, distance):
+    """The mean `distance[label, prediction]` over the samples whose prediction is wrong (0.0 when none is)."""
+    wrong = predicted != labels
+    return float(distance[labels[wrong], predicted[wrong]].mean()) if wrong.any() else 0.0
 
 
 def hierarchical_distance_at_k(y_true, y_score, hierarchy, k=(1, 5, 20), kind="height"):
