@@ -151,6 +151,24 @@ history = model.fit(DATA["images"], DATA["labels"], batch_size=8, epochs=1, verb
 report["mixed_float16"] = {"loss": history["loss"], "scaled": type(model.optimizer).__name__,
                            "layer_weights_moved": float(np.abs(np.asarray(loss.layer_weights) - before).max()),
                            "sampling_draws": int(np.array(loss.seed_generator.state)[1] - start[1])}
+
+# GatedGraphPropagation in training: the unseen node's rows of the propagation matrix are empty. Their norm went
+# through sqrt(0), whose infinite derivative times the zero gradient of the unused `where` branch made every JAX
+# gradient NaN (tests/layers/test_gated_graph_propagation.py: the layer against the reference code).
+import jax, jax.numpy as jnp
+from keras_hier.layers import GatedGraphPropagation
+keras.mixed_precision.set_global_policy("float32")
+gated = GatedGraphPropagation(ClassGraph(["dog", "animal", "cat", "car", "truck"],
+                                         ["dog.n.01", "animal.n.01", "cat.n.01", "car.n.01", "truck.n.01"],
+                                         ["seen", "seen", "unseen", "seen", "seen"],
+                                         rng.normal(size=(5, 6)).astype("float32"), threshold=0.8),
+                              steps=2, relation_dim=5)
+states = rng.normal(size=(4, 5, 4)).astype("float32")
+gated.build(states.shape)
+fixed = [v.value for v in gated.non_trainable_variables]
+grads = jax.grad(lambda trained: jnp.sum(gated.stateless_call(trained, fixed, states, training=True)[0]))(
+    [v.value for v in gated.trainable_variables])
+report["gated_gradients_finite"] = all(bool(jnp.all(jnp.isfinite(g))) for g in grads)
 print(json.dumps(report))
 """
 
@@ -201,3 +219,4 @@ def test_every_model_trains_on_jax_and_steps_as_on_tensorflow(tmp_path, run_jax)
     mixed = report["mixed_float16"]
     assert np.isfinite(mixed["loss"]).all() and mixed["scaled"] == "LossScaleOptimizer"
     assert mixed["layer_weights_moved"] > 0 and mixed["sampling_draws"] == 2
+    assert report["gated_gradients_finite"]
