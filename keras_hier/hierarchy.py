@@ -293,10 +293,20 @@ class Hierarchy:
 
     @classmethod
     def from_json(cls, text_or_path):
-        """Reads a hierarchy written by `to_json` from a JSON string or a file path.
+        """Reads a hierarchy from a JSON string or a file path, in either of two forms (docs/hierarchy.md).
+
+        - The form `to_json` writes: `{"root": "all", "parents": {"cat": ["animal"], "animal": ["all"], ...},
+          "leaves": [...], "names": {...}}` (`leaves`, `names` and `internal_classes` optional). Trees and DAGs.
+        - The nested form `from_nested` takes, the easier one to write by hand:
+          `{"all": {"animal": ["cat", "dog"], "car": null}}`, or, to fix the label order or give names,
+          `{"nested": {...}, "leaves": [...], "names": {...}}`. Trees only.
 
         Args:
             text_or_path: the JSON text, or the path of a file holding it.
+
+        Example:
+        >>> Hierarchy.from_json('{"all": {"animal": ["cat", "dog"], "car": null}}').leaves
+        ('cat', 'dog', 'car')
         """
         text = str(text_or_path)
         if not text.lstrip().startswith("{"):
@@ -311,15 +321,21 @@ class Hierarchy:
         except RecursionError:
             raise ValueError("Invalid hierarchy JSON: nested too deeply for Python's parser (a hierarchy's JSON is "
                              "three levels deep: {\"parents\": {child: [parents]}}).") from None
-        if not isinstance(data, dict) or "parents" not in data or "root" not in data:
-            raise ValueError('Hierarchy JSON needs the keys "root" and "parents" (as written by to_json).')
+        schemas = ('Hierarchy JSON is either {"root": name, "parents": {child: [parents]}} (as to_json writes it) '
+                   'or the nested form {root: {group: [classes], ...}} (see docs/hierarchy.md)')
+        if not isinstance(data, dict) or not data:
+            raise ValueError(f"{schemas}; got {json.dumps(data)[:80]}.")
+        if "parents" not in data:
+            if "nested" not in data and (isinstance(data.get("root"), str)
+                                         or set(data) & {"leaves", "names", "internal_classes"}):
+                raise ValueError(f'{schemas}: "parents" (or "nested") is missing.')
+            return cls._from_nested_json(data)
         expected = {"root": (str, "a string"), "parents": (dict, "an object {child: [parents]}"),
                     "leaves": (list, "a list of class names"), "names": (dict, "an object {node: name}"),
                     "internal_classes": (bool, "true or false")}
-        for key, (kind, what) in expected.items():
-            if key in data and data[key] is not None and not isinstance(data[key], kind):
-                raise ValueError(f'Hierarchy JSON: "{key}" must be {what}; got {type(data[key]).__name__} '
-                                 f"{json.dumps(data[key])[:80]}.")
+        if "root" not in data:
+            raise ValueError(f'{schemas}: "root" is missing.')
+        cls._check_json_types(data, expected)
         parents = dict(data["parents"])
         parents.setdefault(data["root"], [])
         return cls(
@@ -329,6 +345,28 @@ class Hierarchy:
             names=data.get("names"),
             internal_classes=data.get("internal_classes", False),
         )
+
+    @classmethod
+    def _from_nested_json(cls, data):
+        """The nested form of `from_json`: the tree itself, or `{"nested": tree, "leaves": ..., "names": ...}`."""
+        if "nested" in data:
+            unknown = sorted(set(data) - {"nested", "leaves", "names", "root"})
+            if unknown:
+                raise ValueError(f'Hierarchy JSON with "nested" takes "leaves", "names" and "root" beside it; got '
+                                 f"{unknown}.")
+            cls._check_json_types(data, {"nested": (dict, "an object {root: subtree}"),
+                                         "leaves": (list, "a list of class names"),
+                                         "names": (dict, "an object {node: name}"), "root": (str, "a string")})
+            return cls.from_nested(data["nested"], leaves=data.get("leaves"), root=data.get("root"),
+                                   names=data.get("names"))
+        return cls.from_nested(data)
+
+    @staticmethod
+    def _check_json_types(data, expected):
+        for key, (kind, what) in expected.items():
+            if key in data and data[key] is not None and not isinstance(data[key], kind):
+                raise ValueError(f'Hierarchy JSON: "{key}" must be {what}; got {type(data[key]).__name__} '
+                                 f"{json.dumps(data[key])[:80]}.")
 
     def to_json(self, path=None, indent=None):
         """Returns the hierarchy as JSON text; with `path`, also writes it there atomically.

@@ -115,8 +115,30 @@ def test_json_round_trip_and_atomic_file(tmp_path, tree):
     assert json.loads(path.read_text())["root"] == "root"
     with pytest.raises(ValueError, match="neither JSON"):
         Hierarchy.from_json(str(tmp_path / "missing.json"))
-    with pytest.raises(ValueError, match='"root" and "parents"'):
+    with pytest.raises(ValueError, match=r'"parents" \(or "nested"\) is missing'):
         Hierarchy.from_json('{"leaves": []}')
+    with pytest.raises(ValueError, match=r'either \{"root": name, "parents".*or the nested form'):
+        Hierarchy.from_json('{"root": "r"}')
+
+
+def test_from_json_reads_the_nested_form_people_write_by_hand(tmp_path):
+    path = tmp_path / "tree.json"
+    path.write_text(json.dumps({"clothing": {"tops": ["shirt", "pullover"], "shoes": {"sneaker": None, "boot": []},
+                                             "bag": None}}))
+    tree = Hierarchy.from_json(path)
+    assert tree.root == "clothing" and tree.leaves == ("shirt", "pullover", "sneaker", "boot", "bag")
+    assert tree.parents("boot") == ("shoes",) and tree.max_depth == 2
+    # Wrapped, to fix the label order, name nodes or join several top-level nodes under a new root.
+    wrapped = Hierarchy.from_json(json.dumps({"nested": {"tops": ["shirt", "pullover"], "bag": None}, "root": "all",
+                                              "leaves": ["bag", "pullover", "shirt"], "names": {"bag": "Bag"}}))
+    assert wrapped.leaves == ("bag", "pullover", "shirt") and wrapped.root == "all" and wrapped.name("bag") == "Bag"
+    assert Hierarchy.from_json(wrapped.to_json()) == wrapped
+    with pytest.raises(ValueError, match="appears twice|Duplicate|duplicate"):
+        Hierarchy.from_json('{"r": {"a": ["x"], "b": ["x"]}}')
+    with pytest.raises(ValueError, match='"leaves", "names" and "root" beside it'):
+        Hierarchy.from_json('{"nested": {"r": ["a", "b"]}, "parents_of": {}}')
+    with pytest.raises(ValueError, match='"nested" must be an object'):
+        Hierarchy.from_json('{"nested": ["a", "b"]}')
 
 
 def test_internal_classes():
@@ -359,3 +381,15 @@ def test_from_json_refuses_deep_nesting_with_a_value_error():
         Hierarchy.from_json('{"root": "r", "parents": ' + "[" * 200000 + "]" * 200000 + "}")
     with pytest.raises(ValueError, match="neither JSON text nor an existing file"):
         Hierarchy.from_json("[" * 200000)
+
+
+def test_the_documented_hierarchy_files_read():
+    import pathlib
+    import re
+
+    page = (pathlib.Path(__file__).resolve().parents[1] / "docs" / "hierarchy.md").read_text()
+    files = re.findall(r"^```json\n(.*?)^```", page, re.S | re.M)
+    assert len(files) == 2
+    nested, parents = (Hierarchy.from_json(text) for text in files)
+    assert nested.leaves == ("t-shirt", "shirt", "pullover", "sandal", "sneaker", "ankle boot", "bag")
+    assert parents.leaves == ("shirt", "pullover", "bag") and parents.parents("shirt") == ("tops",)
