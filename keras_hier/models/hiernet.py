@@ -1,5 +1,6 @@
 """HierNet (Tempfli & Sandor): a tree CNN cut from a backbone, with full ("slow") and routing ("fast") evaluation."""
 
+import inspect
 import warnings
 
 import keras
@@ -9,6 +10,7 @@ from keras_hier._io import is_decimal, write_saved_model
 from keras_hier._training_state import SavesTrainingState
 from keras_hier.hierarchy import Hierarchy
 from keras_hier.layers.tree_probability import TreeProbability
+from keras_hier.models.split_points import _producer, describe_candidates, find_operation, split_candidates
 
 _POOLING = ("avg", "flatten")
 _GLOBAL_POOLING = (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D)
@@ -16,21 +18,22 @@ _GLOBAL_POOLING = (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPo
 _PASS_THROUGH = (keras.layers.Dropout, keras.layers.Identity)
 
 
-def _producer(tensor):
-    """The operation that produced a symbolic `tensor` and that call's input tensors."""
-    operation, node_index, _ = tensor._keras_history
-    return operation, list(operation._inbound_nodes[node_index].input_tensors)
-
-
 def _head(backbone):
+    """The backbone's feature map and its classification head (the layers in forward order); see `_head_walk`."""
+    features, steps = _head_walk(backbone)
+    return features, [operation for operation, _, _ in steps]
+
+
+def _head_walk(backbone):
     """The backbone's feature map and its classification head.
 
     Walks back from the output along single-input layers. The feature map is the input of the last global pooling
-    layer on that walk; without one (a `Flatten` head), the last 4-D (spatial) tensor. Everything after it is the
-    head: an activation applied to the 4-D feature map (a final ReLU, ELU or swish) is part of the features.
+    layer on that walk; without one (a `Flatten` head, a ViT's class token), the last tensor with more than two
+    axes (spatial, or a sequence of tokens). Everything after it is the head: an activation applied to the feature
+    map (a final ReLU, ELU or swish) is part of the features.
 
-    Returns `(feature_tensor, head_layers)`, the head in forward order. Raises ValueError where the walk meets a
-    layer with several inputs before it finds the feature map.
+    Returns `(feature_tensor, head)`, the head as `(operation, input tensor, output tensor)` in forward order.
+    Raises ValueError where the walk meets a layer with several inputs before it finds the feature map.
     """
     tensor, walk = backbone.outputs[0], []  # (layer, its input, its output), from the output backwards
     while True:
@@ -40,14 +43,22 @@ def _head(backbone):
         walk.append((operation, inputs[0], tensor))
         tensor = inputs[0]
     pooling = [i for i, (op, _, _) in enumerate(walk) if isinstance(op, _GLOBAL_POOLING)]
-    spatial = [i for i, (_, x, y) in enumerate(walk) if len(x.shape) == 4 and len(y.shape) != 4]
+    spatial = [i for i, (_, x, y) in enumerate(walk) if len(x.shape) >= 3 and len(y.shape) == 2]
     if not pooling and not spatial:
         raise ValueError(
-            f"Cannot find the feature map of {backbone.name!r} (no global pooling and no 4-D tensor before its head "
+            f"Cannot find the feature map of {backbone.name!r} (no global pooling and no 3-D or 4-D tensor before its head "
             "on a single-input path from the output): pass `features=` (a layer name)."
         )
     cut = pooling[0] if pooling else spatial[0]
-    return walk[cut][1], [op for op, _, _ in reversed(walk[: cut + 1])]
+    return walk[cut][1], list(reversed(walk[: cut + 1]))
+
+
+def _replay(operation, old_input, old_output, new_input):
+    """Calls `operation` on `new_input` with the other arguments of the call that made `old_output` from
+    `old_input` (a ViT head's `x[:, 0]` is a `GetItem` operation whose index is an argument)."""
+    arguments = operation._inbound_nodes[old_output._keras_history[1]].arguments
+    swap = lambda value: new_input if value is old_input else value  # noqa: E731
+    return operation(*[swap(a) for a in arguments.args], **{k: swap(v) for k, v in arguments.kwargs.items()})
 
 
 def _flatten_nested(backbone):
@@ -55,7 +66,7 @@ def _flatten_nested(backbone):
     inside the classifier's graph) becomes one Functional model over the inner model's layers and the same head
     layers (shared weights), so HierNet can cut inside it. Other backbones are returned as they are."""
     try:
-        features, head = _head(backbone)
+        features, head = _head_walk(backbone)
     except ValueError:
         return backbone  # no head found: `features=` names the feature layer
     inner, inputs = _producer(features)
@@ -69,8 +80,8 @@ def _flatten_nested(backbone):
             "model with its own head."
         )
     x = inner.outputs[0]
-    for layer in head:
-        x = layer(x)
+    for operation, old_input, old_output in head:
+        x = _replay(operation, old_input, old_output, x)
     return _flatten_nested(keras.Model(inner.inputs[0], x, name=backbone.name))
 
 
@@ -131,32 +142,63 @@ def _transfer_classifiers(backbone, features, pooling, hierarchy, internal, extr
         denses[i].bias.assign(bias[labels])
 
 
-def _resolve(backbone, point, what):
-    """A layer name of `backbone` from a name or a residual-block number (`resnet_cifar` naming)."""
+def _candidates_hint(backbone, features):
+    """The end of a split-point error: the backbone's valid split points."""
+    return f"Valid split points of {backbone.name!r} (HierNet.split_candidates): " + describe_candidates(
+        split_candidates(backbone, _output(backbone, features)))
+
+
+def _output(backbone, name):
+    """The output tensor of the operation called `name` (a layer or an operation such as ConvNeXt's `+`)."""
+    return keras.tree.flatten(find_operation(backbone, name).output)[0]
+
+
+def _resolve(backbone, point, what, features=None):
+    """An operation name of `backbone` from a name or a residual-block number (`resnet_cifar` naming)."""
     from keras_hier.backbones.resnet_cifar import block_name
 
     name = block_name(point) if isinstance(point, (int, np.integer)) else str(point)
-    try:
-        backbone.get_layer(name)
-    except ValueError:
+    if find_operation(backbone, name) is None:
         hint = " (integers count residual blocks of keras_hier.backbones.resnet_cifar models)" if name != point else ""
-        raise ValueError(f"{what} {point!r}: the backbone {backbone.name!r} has no layer {name!r}{hint}.") from None
+        listed = f" {_candidates_hint(backbone, features)}." if features else ""
+        raise ValueError(f"{what} {point!r}: the backbone {backbone.name!r} has no layer {name!r}{hint}.{listed}")
     return name
 
 
-def _segment(backbone, start, end, name):
+def _clone_layer(layer):
+    """A new layer from `layer`'s config, as `keras.models.clone_model` makes it. A config with keys its constructor
+    does not take (keras-hub's `ViTPatchingAndEmbedding` writes `num_patches` and `num_positions`, which it
+    computes) is read without them."""
+    config = layer.get_config()
+    try:
+        return layer.__class__.from_config(config)
+    except TypeError as e:
+        if "Unrecognized keyword arguments" not in str(e):
+            raise
+    accepted = {"input_dim", "input_shape", "batch_input_shape", "batch_size"}  # Layer's own **kwargs
+    for klass in type(layer).__mro__:  # down to the first constructor without **kwargs (Layer's)
+        if "__init__" not in klass.__dict__:
+            continue
+        parameters = inspect.signature(klass.__dict__["__init__"]).parameters.values()
+        accepted |= {p.name for p in parameters if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+        if not any(p.kind is p.VAR_KEYWORD for p in parameters) or klass is keras.layers.Layer:
+            break
+    return layer.__class__.from_config({k: v for k, v in config.items() if k in accepted})
+
+
+def _segment(backbone, start, end, name, features):
     """A fresh copy (new weights) of the backbone layers from the output of `start` (or the input) to `end`,
     and the original segment it copies (sharing the backbone's weights)."""
-    source = backbone.inputs[0] if start is None else backbone.get_layer(start).output
+    source = backbone.inputs[0] if start is None else _output(backbone, start)
     try:
-        original = keras.Model(source, backbone.get_layer(end).output)
+        original = keras.Model(source, _output(backbone, end))
     except Exception as e:
         raise ValueError(
             f"Cannot cut the backbone between {start or 'its input'!r} and {end!r}: the layers in between also use "
-            f"tensors from before {start!r} (a skip connection crosses the split point). Split at block boundaries. "
-            f"({e})"
+            f"tensors from before {start!r} (a skip connection or a concatenation crosses the split point). "
+            f"{_candidates_hint(backbone, features)}. ({e})"
         ) from None
-    copy = keras.models.clone_model(original)
+    copy = keras.models.clone_model(original, clone_function=_clone_layer)
     return keras.Model(copy.inputs[0], copy.outputs[0], name=name), original
 
 
@@ -183,7 +225,8 @@ class HierNet(SavesTrainingState, keras.Model):
             models can be cut at residual-block numbers.
         hierarchy: a tree `keras_hier.Hierarchy` whose leaves are the backbone's classes in label order.
         split_points: one split point per level below the root (`hierarchy.max_depth - 1` of them): layer
-            names, or residual-block numbers for `resnet_cifar` backbones.
+            names (`HierNet.split_candidates(backbone)` lists the valid ones), or residual-block numbers for
+            `resnet_cifar` backbones.
         classifier_layers: extra backbone blocks in front of each classifier: a number of residual blocks
             (`resnet_cifar`), or, for any backbone, one layer name per split point (the end of the extra
             segment for nodes whose edge ends there). 0 for none.
@@ -192,7 +235,8 @@ class HierNet(SavesTrainingState, keras.Model):
             backbone's classifier rows of those classes when its input is the backbone's own (global average
             pooling of the feature map): it then starts as the backbone's softmax within its group. The other
             node classifiers start random.
-        pooling: `"avg"` (global average pooling) or `"flatten"` before each node's dense layer.
+        pooling: `"avg"` (global average pooling over the feature map's pixels, or a ViT's tokens) or
+            `"flatten"` before each node's dense layer.
         features: the backbone's feature-map layer before its head (found automatically).
 
     Example:
@@ -259,12 +303,21 @@ class HierNet(SavesTrainingState, keras.Model):
             )
         features = features or _feature_layer_name(backbone)
         _resolve(backbone, features, "Feature layer")
-        bounds = [None] + [_resolve(backbone, p, "Split point") for p in split_points] + [features]
-        order = {layer.name: i for i, layer in enumerate(backbone.layers)}
+        bounds = [None] + [_resolve(backbone, p, "Split point", features) for p in split_points] + [features]
+        order = {operation.name: i for i, operation in enumerate(backbone.operations)}
         positions = [order[b] for b in bounds[1:]]
         if positions != sorted(positions) or len(set(positions)) != len(positions):
             raise ValueError(
-                f"Split points must be distinct and in the backbone's order, before {features!r}; got {bounds[1:-1]}."
+                f"Split points must be distinct and in the backbone's order, before {features!r}; got "
+                f"{bounds[1:-1]}. {_candidates_hint(backbone, features)}."
+            )
+        valid = split_candidates(backbone, _output(backbone, features), every=True)
+        crossed = [b for b in bounds[1:-1] if b not in valid]
+        if crossed:
+            raise ValueError(
+                f"Split point {crossed[0]!r}: a skip connection or a concatenation crosses it in {backbone.name!r} "
+                f"(layers after it also read tensors from before it), so the tree cannot branch there. "
+                f"{_candidates_hint(backbone, features)}."
             )
         extra_ends = self._extra_ends(backbone, classifier_layers, split_points, bounds)
 
@@ -275,10 +328,11 @@ class HierNet(SavesTrainingState, keras.Model):
             i, depth = index[node], hierarchy.depth(node)
             last = all(hierarchy.is_leaf(c) for c in hierarchy.children(node))
             end = len(bounds) - 1 if last else depth + 1
-            segments[node], original = _segment(backbone, bounds[depth], bounds[end], f"node{i}_edge")
+            segments[node], original = _segment(backbone, bounds[depth], bounds[end], f"node{i}_edge", features)
             originals.append((segments[node], original))
             if extra_ends[end] is not None:
-                extras[node], original = _segment(backbone, bounds[end], extra_ends[end], f"node{i}_extra")
+                extras[node], original = _segment(backbone, bounds[end], extra_ends[end], f"node{i}_extra",
+                                                  features)
                 originals.append((extras[node], original))
         if transfer_weights:
             for copy, original in originals:
@@ -294,8 +348,9 @@ class HierNet(SavesTrainingState, keras.Model):
             feature_maps[node] = x
             if node in extras:
                 x = extras[node](x)
-            if pooling == "avg":
-                x = keras.layers.GlobalAveragePooling2D(name=f"node{i}_pool")(x)
+            if pooling == "avg":  # over the positions: a feature map's pixels, a ViT's tokens
+                pool = keras.layers.GlobalAveragePooling2D if len(x.shape) == 4 else keras.layers.GlobalAveragePooling1D
+                x = pool(name=f"node{i}_pool")(x)
             else:
                 x = keras.layers.Flatten(name=f"node{i}_pool")(x)
             dense = keras.layers.Dense(len(hierarchy.children(node)), name=f"node{i}_dense")
@@ -355,6 +410,33 @@ class HierNet(SavesTrainingState, keras.Model):
         for k, name in enumerate(names, start=1):
             ends[k] = None if name is None else _resolve(backbone, name, "Classifier layer")
         return ends
+
+    @staticmethod
+    def split_candidates(backbone, features=None, every=False):
+        """The layer names HierNet can cut `backbone` at, in order from the input (`split_points` takes them).
+
+        A valid split point is an operation whose output alone carries the image on: no skip connection or
+        concatenation reaches over it. By default the stage outputs (the last valid split point at each spatial
+        resolution before the feature map's); `every=True` lists every valid one. keras-hub classifiers are opened
+        up as `HierNet` opens them, and operations that are not layers (ConvNeXt's `+`, named `add_...`) count.
+
+        Args:
+            backbone: the Functional classifier `from_backbone` would take.
+            features: its feature-map layer (found as `HierNet` finds it).
+            every: list every valid split point, not only the stage outputs.
+
+        Example:
+        >>> from keras_hier.backbones import resnet_cifar
+        >>> HierNet.split_candidates(resnet_cifar(2, 4, input_shape=(16, 16, 1)))
+        ['block2_out', 'block4_out']
+
+        (keras.applications.ResNet50 at 64x64: `conv1_relu`, `conv2_block3_out`, `conv3_block4_out`,
+        `conv4_block6_out`.)
+        """
+        backbone = _flatten_nested(backbone)
+        name = features or _feature_layer_name(backbone)
+        _resolve(backbone, name, "Feature layer")
+        return split_candidates(backbone, _output(backbone, name), every=every)
 
     @classmethod
     def from_backbone(cls, backbone, hierarchy, split_points, classifier_layers=0, transfer_weights=True, **kwargs):

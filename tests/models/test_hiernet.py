@@ -263,11 +263,13 @@ def test_mixed_precision_keeps_float32_probabilities(images):
 @pytest.mark.parametrize(
     "tree, splits, kwargs, message",
     [
-        (TREE2, ["nope"], {}, "Split point 'nope': the backbone 'resnet8' has no layer 'nope'"),
+        (TREE2, ["nope"], {}, "Split point 'nope': the backbone 'resnet8' has no layer 'nope'.*Valid split points of "
+                              r"'resnet8' \(HierNet.split_candidates\): 'block1_out', 'block2_out'\.$"),
         (TREE2, [7], {}, "has no layer 'block7_out'"),
         (TREE2, [2, 3], {}, "needs 1 split point"),
         (TREE3, [2], {}, "needs 2 split point"),
-        (TREE2, ["block2_conv1"], {}, "skip connection crosses the split point"),
+        (TREE2, ["block2_conv1"], {}, "Split point 'block2_conv1': a skip connection or a concatenation crosses it "
+                                      ".*Valid split points .*'block1_out', 'block2_out'"),
         (Hierarchy.from_nested({"r": {"g": ["a", "b"], "c": None}}), [2], {}, "3 classes but the backbone outputs 5"),
         (Hierarchy.from_parents({"g1": "r", "g2": "r", "a": "g1", "b": "g1", "c": "g2", "d": "g2", "e": ["g1", "g2"]}), [2], {}, "needs a tree"),
         (Hierarchy.from_parents({"g1": "r", "a": "g1", "b": "g1", "c": "g1", "d": "r", "e": "d"}, leaves=list("abcde"),
