@@ -9,28 +9,16 @@ SERVED_MODEL = "serving.keras"
 SERVING_SPEC = "serving.json"
 
 
-def hiernet_routing(hiernet):
-    """`export_serving`'s `extra_outputs` for a HierNet: the routed ("fast") class and probabilities beside the slow
-    model's probabilities."""
-    import tensorflow as tf
-
-    router = hiernet.routing_model()
-
-    def routed(x):
-        p = router(x, training=False)
-        return {"routed_class": tf.argmax(p, axis=-1, output_type=tf.int32), "routed_probabilities": p}
-
-    return routed
-
-
 def export_from_spec(model, output, spec):
     """Writes `output/saved_model` for `model` as `spec` says (`export_serving`'s `class_names` and `activation`,
     and `"routing": true` for HierNet's routed outputs); TensorFlow backend only."""
     from keras_hier.export import export_serving
 
-    extra = hiernet_routing(model) if spec.get("routing") else None
-    return export_serving(model, os.path.join(output, "saved_model"), class_names=spec["class_names"],
-                          activation=spec.get("activation"), extra_outputs=extra, verbose=False)  # uint8 images in
+    path = os.path.join(output, "saved_model")
+    if spec.get("routing"):  # a HierNet: its own export adds the routed outputs
+        return model.export(path, class_names=spec["class_names"], verbose=False)
+    return export_serving(model, path, class_names=spec["class_names"], activation=spec.get("activation"),
+                          verbose=False)  # uint8 images in
 
 
 def export_served(model, output, class_names, activation=None, routing=False):

@@ -243,17 +243,21 @@ def tiny_clip_preset(tmp_path):
 @pytest.fixture
 def serve_fresh(tmp_path, run_served):
     """`serve_fresh(saved_model_dir, x)`: loads the SavedModel in the TensorFlow-only serving process, calls its
-    `serve` endpoint on the array `x` and returns the output as numpy (how TF Serving sees an export: no Keras
-    objects)."""
+    `serve` endpoint on the array `x` and returns the output as numpy, a dict of arrays where the endpoint returns
+    a dict, strings as `str` (how TF Serving sees an export: no Keras objects)."""
 
     def serve(path, x):
-        inputs, outputs = tmp_path / "_serve_input.npy", tmp_path / "_serve_output.npy"
+        inputs, outputs = tmp_path / "_serve_input.npy", tmp_path / "_serve_output.npz"
         np.save(inputs, np.asarray(x))
         run_served(
             "import numpy as np, tensorflow as tf\n"
             f"served = tf.saved_model.load({str(path)!r})\n"
-            f"np.save({str(outputs)!r}, np.asarray(served.serve(tf.constant(np.load({str(inputs)!r})))))\n"
+            f"out = served.serve(tf.constant(np.load({str(inputs)!r})))\n"
+            "out = out if isinstance(out, dict) else {'': out}\n"
+            "out = {k: v.numpy().astype(str) if v.dtype == tf.string else v.numpy() for k, v in out.items()}\n"
+            f"np.savez({str(outputs)!r}, **out)\n"
         )
-        return np.load(outputs)
+        with np.load(outputs) as saved:
+            return saved[""] if list(saved.files) == [""] else {k: saved[k] for k in saved.files}
 
     return serve

@@ -370,12 +370,15 @@ class DualEncoder(SavesTrainingState, keras.Model):
         probs = keras.layers.Softmax(dtype="float32", name="probabilities")(logits)
         return keras.Model(images, probs, name=name)
 
-    def export(self, filepath, format="tf_saved_model", verbose=True, candidates=None, version=None, **kwargs):
-        """Exports the zero-shot classifier as a SavedModel for TF Serving: its `serve` / `serving_default`
-        signature takes float32 images (any batch size) and returns `probabilities` over `candidates`,
-        `class`, the label of the most probable candidate, and `class_name`, its name, when the model knows the
-        names (see `class_indices`). Written to a temporary folder and moved into place; an
-        existing folder is replaced only if it is an earlier keras_hier export. Returns the folder written.
+    def export(self, filepath, format="tf_saved_model", verbose=True, candidates=None, version=None,
+               preprocessing="unit", top_k=5, resize=False, **kwargs):
+        """Exports the zero-shot classifier as a SavedModel for TF Serving with keras_hier's serving contract
+        (`keras_hier.export`): its `serving_default` (and `serve`) signature takes raw uint8 `images` [batch,
+        height, width, channels], any batch size, preprocesses them inside, and returns `probabilities` over
+        `candidates`, `top_k_indices` (positions among the candidates), `top_k_classes` (their names, or their
+        class indices when the model knows no names) and `class`, the class index of the most probable candidate.
+        Written to a temporary folder and moved into place; an existing folder is replaced only if it is an
+        earlier keras_hier export. Returns the folder written.
 
         Args:
             filepath: the SavedModel folder.
@@ -383,32 +386,28 @@ class DualEncoder(SavesTrainingState, keras.Model):
             verbose: print where it went.
             candidates: the classes to choose among, indices or names; default all.
             version: None, or an int or `"next"` for TF Serving's layout `filepath/<version>/`.
+            preprocessing: `"unit"` (images / 255, every keras_hier dataset's scale), `"none"`, or a callable on
+                float32 images in 0..255 (a CLIP preprocessor's normalisation).
+            top_k: candidates in `top_k_indices` / `top_k_classes`.
+            resize: accept any height and width, resized to the model's input size.
         """
         if format != "tf_saved_model":
             return super().export(filepath, format=format, verbose=verbose, **kwargs)
         import tensorflow as tf
 
-        from keras_hier._io import write_saved_model
+        from keras_hier.export import export_serving
 
         indices = self.class_indices(candidates)
         ids = tf.constant(indices, tf.int32)
         names = self._candidate_names(indices)
-        names = None if names is None else tf.constant(names)
-        classifier = self.zero_shot_model(indices)
-        spec = [tf.TensorSpec([None, *classifier.inputs[0].shape[1:]], tf.float32, name="image")]
-
-        def serve(image):
-            probs = classifier(image, training=False)
-            best = tf.argmax(probs, axis=-1, output_type=tf.int32)
-            outputs = {"probabilities": probs, "class": tf.gather(ids, best)}
-            if names is not None:
-                outputs["class_name"] = tf.gather(names, best)
-            return outputs
-
-        filepath = write_saved_model(filepath, classifier, serve, spec, version=version)
+        filepath = export_serving(
+            self.zero_shot_model(indices), filepath, preprocessing=preprocessing,
+            class_names=[str(n) for n in (names if names is not None else indices)], top_k=top_k, resize=resize,
+            extra_outputs=lambda x, p: {"class": tf.gather(ids, tf.argmax(p, axis=-1, output_type=tf.int32))},
+            verbose=False, version=version)
         if verbose:
-            print(f"Saved zero-shot SavedModel to {filepath} (serving_default: probabilities, class"
-                  + (", class_name)" if names is not None else ")"))
+            print(f"Saved zero-shot SavedModel to {filepath} (serving_default: uint8 images -> probabilities, "
+                  "top_k_classes, class)")
         return filepath
 
     def compile(self, optimizer="adamw", loss=None, weights_optimizer=None, **kwargs):

@@ -487,30 +487,56 @@ class HierNet(SavesTrainingState, keras.Model):
 
         return HierNetRouter(self, chunk_size=chunk_size)
 
-    def export(self, filepath, format="tf_saved_model", verbose=True, input_signature=None, version=None, **kwargs):
-        """Exports a SavedModel for TF Serving whose `serve` / `serving_default` signature takes float32 images
-        (any batch size, the model's image size) and returns `probabilities` (slow evaluation), `routed_class` and
-        `routed_probabilities` (fast evaluation).
+    def export(self, filepath, format="tf_saved_model", verbose=True, input_signature=None, version=None,
+               preprocessing="unit", class_names=None, top_k=5, resize=False, **kwargs):
+        """Exports a SavedModel for TF Serving with keras_hier's serving contract (`keras_hier.export`): its
+        `serving_default` (and `serve`) signature takes raw uint8 `images` [batch, height, width, channels], any
+        batch size, preprocesses them inside, and returns `probabilities` (the slow evaluation), `top_k_indices`,
+        `top_k_classes`, `routed_class` and `routed_probabilities` (the fast evaluation).
 
         Written to a temporary folder and moved into place; an existing folder is replaced only if it is an earlier
-        keras_hier export. `version` (an int or `"next"`) writes TF Serving's layout, `filepath/<version>/`.
-        Returns the folder written."""
+        keras_hier export.
+
+        Args:
+            filepath: the SavedModel folder (TF Serving's base folder with `version`).
+            format: `"tf_saved_model"`; other formats are Keras' own export of the slow model.
+            verbose: say where it went.
+            input_signature: only for Keras' other formats (the SavedModel takes uint8 `images`).
+            version: None, a positive int or `"next"`: TF Serving's layout, `filepath/<version>/`.
+            preprocessing: what the model's inputs are: `"unit"` (images / 255, every keras_hier dataset's
+                scale), `"none"` (0..255 floats), or a callable on float32 images in 0..255.
+            class_names: the classes' names in label order (default: the hierarchy's leaves).
+            top_k: classes in `top_k_indices` / `top_k_classes`.
+            resize: accept any height and width, resized to the model's input size.
+
+        Returns:
+            The folder written.
+        """
         if format != "tf_saved_model":
             return super().export(filepath, format=format, verbose=verbose, input_signature=input_signature, **kwargs)
+        if input_signature is not None:
+            raise ValueError(
+                "HierNet's SavedModel takes uint8 `images` (keras_hier's serving contract; see docs/serving.md): "
+                "`input_signature` is for Keras' other formats. Use `preprocessing=` for what the model expects."
+            )
+        from keras_hier.export import export_serving
+
+        path = export_serving(self, filepath, preprocessing=preprocessing,
+                              class_names=list(class_names or self.hierarchy.leaves), top_k=top_k, resize=resize,
+                              extra_outputs=self._routed_outputs(), verbose=False, version=version)
+        if verbose:
+            print(f"Saved HierNet SavedModel to {path} (serving_default: uint8 images -> probabilities, "
+                  "top_k_classes, routed_class)")
+        return path
+
+    def _routed_outputs(self):
+        """`export_serving`'s `extra_outputs`: the fast evaluation's class and probabilities."""
         import tensorflow as tf
 
         router = self.routing_model()
-        spec = input_signature or [tf.TensorSpec([None, *self.inputs[0].shape[1:]], tf.float32, name="image")]
 
-        def serve(image):
-            routed = router(image, training=False)
-            return {
-                "probabilities": self(image, training=False),
-                "routed_class": tf.argmax(routed, axis=-1, output_type=tf.int32),
-                "routed_probabilities": routed,
-            }
+        def routed(x, probabilities):
+            p = router(x, training=False)
+            return {"routed_class": tf.argmax(p, axis=-1, output_type=tf.int32), "routed_probabilities": p}
 
-        filepath = write_saved_model(filepath, self, serve, spec, version=version)
-        if verbose:
-            print(f"Saved HierNet SavedModel to {filepath} (serving_default: probabilities, routed_class)")
-        return filepath
+        return routed

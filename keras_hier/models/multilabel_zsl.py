@@ -333,6 +333,27 @@ class MultiLabelZeroShot(SavesTrainingState, keras.Model):
     def from_config(cls, config):
         return cls(**config)
 
+    def export(self, filepath, format="tf_saved_model", verbose=True, version=None, preprocessing="unit",
+               top_k=5, resize=False, **kwargs):
+        """Exports a SavedModel for TF Serving with keras_hier's serving contract (`keras_hier.export`): its
+        `serving_default` (and `serve`) signature takes raw uint8 `images`, preprocesses them inside
+        (`preprocessing`: `"unit"` divides by 255, `"none"`, or a callable) and returns `probabilities`, each
+        target label's sigmoid, with `top_k_indices` and `top_k_classes` (the graph's target names). A model on
+        precomputed backbone outputs exports as `model.with_backbone(backbone).export(...)`. Other formats are
+        Keras' own export of the logits. Returns the folder written."""
+        if format != "tf_saved_model":
+            return super().export(filepath, format=format, verbose=verbose, **kwargs)
+        inputs = self.inputs or []
+        if len(inputs) != 1 or len(inputs[0].shape) != 4:
+            raise ValueError(
+                "This MultiLabelZeroShot reads precomputed backbone outputs, not images: export "
+                "`model.with_backbone(backbone)`, the same model on the image backbone.")
+        from keras_hier.export import export_serving
+
+        return export_serving(self, filepath, preprocessing=preprocessing, activation="sigmoid",
+                              class_names=list(self.graph.names[: self.graph.num_targets]), top_k=top_k,
+                              resize=resize, verbose=verbose, version=version)
+
     def with_backbone(self, backbone):
         """This model on another `backbone` that gives the same outputs: the same settings and a copy of every
         weight after the backbone. E.g. a model trained on `precomputed_backbone(backbone)` on `backbone`

@@ -88,14 +88,16 @@ def test_save_load_zero_shot_model_and_export(data, tmp_path, run_served):
     by_name = [names[1], 3]  # a name from the compiled loss's hierarchy, and an index
     np.testing.assert_allclose(np.asarray(model.zero_shot_model(by_name)(x)), want, atol=1e-5)
     model.export(tmp_path / "served", candidates=by_name, verbose=False)
-    np.save(tmp_path / "x.npy", x)
+    raw = np.round(x * 255).astype("uint8")  # the serving contract: uint8 images, divided by 255 inside
+    want = np.asarray(model.zero_shot_model(unseen)(raw / np.float32(255)))
+    np.save(tmp_path / "x.npy", raw)
     run_served(
         "import numpy as np, tensorflow as tf\n"
         f"served = tf.saved_model.load({str(tmp_path / 'served')!r})\n"
-        f"out = served.signatures['serving_default'](image=tf.constant(np.load({str(tmp_path / 'x.npy')!r})))\n"
+        f"out = served.signatures['serving_default'](images=tf.constant(np.load({str(tmp_path / 'x.npy')!r})))\n"
         f"np.save({str(tmp_path / 'p.npy')!r}, out['probabilities'].numpy())\n"
         f"np.save({str(tmp_path / 'c.npy')!r}, out['class'].numpy())\n"
-        f"np.save({str(tmp_path / 'n.npy')!r}, out['class_name'].numpy().astype(str))\n"
+        f"np.save({str(tmp_path / 'n.npy')!r}, out['top_k_classes'].numpy().astype(str)[:, 0])\n"
     )
     np.testing.assert_allclose(np.load(tmp_path / "p.npy"), want, atol=1e-5)
     np.testing.assert_array_equal(np.load(tmp_path / "c.npy"), np.array(unseen)[want.argmax(1)])
@@ -149,14 +151,14 @@ def test_clip_towers_from_config_train_save_and_export(tmp_path, run_served):
     again = keras.saving.load_model(tmp_path / "clip.keras")
     np.testing.assert_allclose(np.asarray(again(x)), np.asarray(model(x)), atol=1e-5)
     model.export(tmp_path / "served", candidates=[0, 1, 2], verbose=False)
-    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "x.npy", np.round(x * 255).astype("uint8"))
     printed = run_served(
         "import numpy as np, tensorflow as tf\n"
         f"served = tf.saved_model.load({str(tmp_path / 'served')!r})\n"
-        f"out = served.signatures['serving_default'](image=tf.constant(np.load({str(tmp_path / 'x.npy')!r})))\n"
-        "print(out['probabilities'].shape)\n"
+        f"out = served.signatures['serving_default'](images=tf.constant(np.load({str(tmp_path / 'x.npy')!r})))\n"
+        "print(out['probabilities'].shape, out['top_k_classes'].shape)\n"
     )
-    assert printed.strip() == "(12, 3)"
+    assert printed.strip() == "(12, 3) (12, 3)"
 
 
 def test_from_clip_preset_reads_a_keras_hub_preset(tiny_clip_preset):

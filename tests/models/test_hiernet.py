@@ -162,22 +162,30 @@ def test_fit_save_load_and_export(backbone, images, tmp_path, run_served):
     export = tmp_path / "served"
     model.export(export, verbose=False)
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".tmp-")]
-    np.save(tmp_path / "images.npy", images)
+    raw = np.round(images * 255).astype("uint8")  # the serving contract: uint8 images, divided by 255 inside
+    np.save(tmp_path / "images.npy", raw)
     out = run_served(
         "import numpy as np, tensorflow as tf\n"
         f"served = tf.saved_model.load({str(export)!r})\n"
         f"x = np.load({str(tmp_path / 'images.npy')!r})\n"
-        "empty = served.signatures['serving_default'](image=tf.zeros((0,) + x.shape[1:], tf.float32))\n"
+        "empty = served.signatures['serving_default'](images=tf.zeros((0,) + x.shape[1:], tf.uint8))\n"
         "assert {k: tuple(v.shape) for k, v in empty.items()} == {'probabilities': (0, 5), 'routed_class': (0,), "
-        "'routed_probabilities': (0, 5)}, empty\n"
-        "out = served.signatures['serving_default'](image=tf.constant(x))\n"
+        "'routed_probabilities': (0, 5), 'top_k_indices': (0, 5), 'top_k_classes': (0, 5)}, empty\n"
+        "out = served.signatures['serving_default'](images=tf.constant(x))\n"
         f"np.save({str(tmp_path / 'p.npy')!r}, out['probabilities'].numpy())\n"
         f"np.save({str(tmp_path / 'c.npy')!r}, out['routed_class'].numpy())\n"
+        f"np.save({str(tmp_path / 'n.npy')!r}, out['top_k_classes'].numpy().astype(str)[:, 0])\n"
         "print(sorted(out))\n"
     )
     assert "routed_class" in out and "probabilities" in out
-    np.testing.assert_allclose(np.load(tmp_path / "p.npy"), model.predict(images, verbose=0), atol=1e-5)
-    np.testing.assert_array_equal(np.load(tmp_path / "c.npy"), routed.argmax(1))
+    scaled = raw / np.float32(255)
+    np.testing.assert_allclose(np.load(tmp_path / "p.npy"), model.predict(scaled, verbose=0), atol=1e-5)
+    np.testing.assert_array_equal(np.load(tmp_path / "c.npy"),
+                                  model.routing_model().predict(scaled, verbose=0).argmax(1))
+    np.testing.assert_array_equal(np.load(tmp_path / "n.npy"),
+                                  np.array(TREE3.leaves)[model.predict(scaled, verbose=0).argmax(1)])
+    with pytest.raises(ValueError, match="takes uint8 `images`"):
+        model.export(tmp_path / "other", input_signature=[keras.InputSpec(shape=(None, *SHAPE))])
 
 
 def _keras_hub_classifier():

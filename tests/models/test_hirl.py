@@ -139,7 +139,9 @@ def test_export_serves_the_encoder(tmp_path, serve_fresh):
     model.compile(optimizer="sgd")
     model.fit(IMAGES, batch_size=8, epochs=2, verbose=0)
     model.export(tmp_path / "hirl", verbose=False)
-    np.testing.assert_allclose(serve_fresh(tmp_path / "hirl", IMAGES), np.asarray(model(IMAGES)), atol=1e-5)
+    raw = np.round(IMAGES * 255).astype("uint8")  # the serving contract: uint8 images, divided by 255 inside
+    np.testing.assert_allclose(serve_fresh(tmp_path / "hirl", raw)["features"],
+                               np.asarray(model(raw / np.float32(255))), atol=1e-5)
     assert model(IMAGES).shape == (24, 4)  # the encoder's features, not the heads'
 
 

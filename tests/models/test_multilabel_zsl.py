@@ -156,7 +156,11 @@ def test_save_load_and_export(graph, data, fitted, variant, tmp_path, serve_fres
     np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
     assert again.graph.names == graph.names and again.variant == variant
     model.export(str(tmp_path / "served"), verbose=False)
-    np.testing.assert_allclose(serve_fresh(tmp_path / "served", x), model.predict(x, verbose=0), atol=1e-5)
+    raw = np.round(x * 255).astype("uint8")  # the serving contract: uint8 images, divided by 255 inside
+    served = serve_fresh(tmp_path / "served", raw)
+    logits = model.predict(raw / np.float32(255), verbose=0)
+    np.testing.assert_allclose(served["probabilities"], 1 / (1 + np.exp(-logits)), atol=1e-5)
+    assert served["top_k_classes"][0, 0] == graph.names[int(logits[0].argmax())]
 
 
 def test_errors(graph):

@@ -77,23 +77,21 @@ class SelfSupervisedModel(SavesTrainingState, keras.Model):
     def call(self, images, training=False):
         return self.encoder(images, training=training)
 
-    def export(self, filepath, format="tf_saved_model", verbose=True, version=None, **kwargs):
-        """Exports the encoder (images -> features, the `serve` and `serving_default` endpoints), what downstream
-        use needs; the heads and the augmentation stay out. A SavedModel is written as keras_hier writes every
-        export (atomically, never over a folder that is not an earlier keras_hier export; `version` for TF
-        Serving's `filepath/<version>/` layout); returns the folder written. Other formats are Keras' own."""
+    def export(self, filepath, format="tf_saved_model", verbose=True, version=None, preprocessing="unit",
+               resize=False, **kwargs):
+        """Exports the encoder, what downstream use needs (the heads and the augmentation stay out), with
+        keras_hier's serving contract (`keras_hier.export.export_features`): the `serving_default` and `serve`
+        signature takes raw uint8 `images` [batch, height, width, channels], preprocesses them inside
+        (`preprocessing`: `"unit"` divides by 255, every keras_hier dataset's scale; `"none"`; or a callable) and
+        returns `features`. Written atomically, never over a folder that is not an earlier keras_hier export;
+        `version` for TF Serving's `filepath/<version>/` layout; returns the folder written. Other formats are
+        Keras' own export of the encoder."""
         if format != "tf_saved_model":
             return self.encoder.export(filepath, format=format, verbose=verbose, **kwargs)
-        import tensorflow as tf
+        from keras_hier.export import export_features
 
-        from keras_hier._io import write_saved_model
-
-        spec = [tf.TensorSpec([None, *self.encoder.inputs[0].shape[1:]], tf.float32, name="images")]
-        filepath = write_saved_model(filepath, self.encoder, lambda x: self.encoder(x, training=False), spec,
-                                     version=version)
-        if verbose:
-            print(f"Saved the encoder's SavedModel to {filepath} (serve: images -> features)")
-        return filepath
+        return export_features(self.encoder, filepath, preprocessing=preprocessing, resize=resize, verbose=verbose,
+                               version=version)
 
     def views(self, images):
         """The random views of each image the loss compares: two by default."""
