@@ -238,6 +238,9 @@ class HierNet(SavesTrainingState, keras.Model):
         pooling: `"avg"` (global average pooling over the feature map's pixels, or a ViT's tokens) or
             `"flatten"` before each node's dense layer.
         features: the backbone's feature-map layer before its head (found automatically).
+        batch_norm_momentum: None keeps the backbone's; a number sets the momentum of every batch norm in the
+            tree (`keras_hier.backbones.set_batch_norm_momentum`: keras.applications' 0.99 leaves short
+            fine-tunes predicting one class; 0.9 is PyTorch's default, the papers'). docs/hiernet.md says when.
 
     Example:
     >>> from keras_hier.backbones import resnet_cifar
@@ -257,6 +260,7 @@ class HierNet(SavesTrainingState, keras.Model):
         transfer_weights=True,
         pooling="avg",
         features=None,
+        batch_norm_momentum=None,
         **kwargs,
     ):
         if isinstance(backbone, dict):
@@ -337,6 +341,11 @@ class HierNet(SavesTrainingState, keras.Model):
         if transfer_weights:
             for copy, original in originals:
                 copy.set_weights(original.get_weights())
+        if batch_norm_momentum is not None:
+            from keras_hier.backbones.batch_norm import set_batch_norm_momentum
+
+            for copy, _ in originals:
+                set_batch_norm_momentum(copy, batch_norm_momentum)
 
         # === Functional model ===
         inputs = keras.Input(shape=tuple(backbone.inputs[0].shape[1:]), name="image")
@@ -376,6 +385,7 @@ class HierNet(SavesTrainingState, keras.Model):
         self.transfer_weights = bool(transfer_weights)
         self.pooling = pooling
         self.features = features
+        self.batch_norm_momentum = None if batch_norm_momentum is None else float(batch_norm_momentum)
         self.internal_nodes = tuple(internal)
         self.num_classes = num_classes
 
@@ -454,6 +464,7 @@ class HierNet(SavesTrainingState, keras.Model):
             "transfer_weights": False,  # the saved weights are loaded over the rebuilt model
             "pooling": self.pooling,
             "features": self.features,
+            "batch_norm_momentum": self.batch_norm_momentum,
         }
 
     @classmethod
