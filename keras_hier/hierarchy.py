@@ -368,6 +368,34 @@ class Hierarchy:
                 raise ValueError(f'Hierarchy JSON: "{key}" must be {what}; got {type(data[key]).__name__} '
                                  f"{json.dumps(data[key])[:80]}.")
 
+    def with_leaves(self, leaves):
+        """The same hierarchy with its classes in the label order `leaves` (e.g. the sorted class folders of an
+        image folder).
+
+        Args:
+            leaves: every class of this hierarchy, once, in the new label order.
+
+        Raises:
+            ValueError: naming the classes missing from `leaves` and the names in it that are not classes.
+
+        Example:
+        >>> Hierarchy.from_nested({"r": {"g": ["b", "a"], "c": None}}).with_leaves(["a", "b", "c"]).leaves
+        ('a', 'b', 'c')
+        """
+        leaves = [str(leaf) for leaf in leaves]
+        missing = [c for c in self._leaves if c not in set(leaves)]
+        extra = [c for c in leaves if c not in self._leaf_index]
+        if missing or extra or len(set(leaves)) != len(leaves):
+            raise ValueError(
+                "The classes do not match the hierarchy's: "
+                + "; ".join(part for part in (f"not in the hierarchy: {extra[:10]}" if extra else "",
+                                              f"in the hierarchy but not given: {missing[:10]}" if missing else "",
+                                              "a class given twice" if len(set(leaves)) != len(leaves) else "")
+                            if part)
+                + ". Name the hierarchy's classes exactly as the data does.")
+        return type(self)({n: list(ps) for n, ps in self._parents.items() if n != self._root}, leaves=leaves,
+                          root=self._root, names=dict(self._names), internal_classes=self._internal_classes)
+
     def to_json(self, path=None, indent=None):
         """Returns the hierarchy as JSON text; with `path`, also writes it there atomically.
 

@@ -8,6 +8,8 @@ the HierNet is built from it and trains `--epochs` on the paper's HierNet schedu
 `--epochs` more on the same schedule (metrics.json records both budgets). SGD with momentum and the paper's
 coupled weight decay (`keras_hier.optimizers.CoupledSGD`). The test half is evaluated once, at the end. Flags
 reproduce the paper's CIFAR-100 settings (`--dataset cifar100 --schedule paper`, `--activation relu|elu`).
+`--dataset image_folder --data-dir D` trains on your own images (`D/train/<class>/*`, `D/val/<class>/*`: the class
+names are the folder names) with the tree of `--hierarchy tree.json` (docs/hierarchy.md) or, without one, the CPM's.
 """
 
 import os
@@ -34,10 +36,15 @@ PAPER = {
 
 def parse_args(argv=None):
     p = recipe_parser("hiernet", __doc__)
-    p.add_argument("--dataset", choices=("fashion_mnist", "cifar100"), default="fashion_mnist")
+    p.add_argument("--dataset", choices=("fashion_mnist", "cifar100", "image_folder"), default="fashion_mnist")
     p.add_argument("--data-dir", default=None,
-                   help="fashion_mnist: a folder holding its four .gz files (default: the Debian package's or "
-                        "Keras' copy); cifar100 is read from the Keras cache")
+                   help="image_folder: the folder holding train/<class>/* and val/<class>/* (val is halved into "
+                        "validation and test); fashion_mnist: a folder holding its four .gz files (default: the "
+                        "Debian package's or Keras' copy); cifar100 is read from the Keras cache")
+    p.add_argument("--image-size", type=POSITIVE_INT, default=32, help="image_folder: images resized to this square")
+    p.add_argument("--hierarchy", default=None,
+                   help="a JSON tree over the classes (nested or parents form, docs/hierarchy.md) used instead of "
+                        "the CPM's; its classes must be the dataset's class names")
     p.add_argument("--n", type=POSITIVE_INT, default=3, help="residual blocks per stage (3 -> ResNet-20)")
     p.add_argument("--activation", choices=("relu", "elu"), default="relu")
     p.add_argument("--backbone-epochs", type=POSITIVE_FLOAT, default=2, help="backbone epochs before grouping and transfer")
@@ -71,12 +78,30 @@ def parse_args(argv=None):
     return parse_recipe_args(p, argv)
 
 
-def load_data(name, train_size, eval_size, seed, data_dir=None):
+def folder_arrays(data_dir, image_size):
+    """`D/train` and `D/val` as uint8 arrays (RGB, resized), with the class names (the sorted folders of `D/train`)."""
+    from keras_hier.datasets.image_folder import files_dataset, list_images
+
+    if not data_dir:
+        raise SystemExit("--dataset image_folder needs --data-dir (with train/<class>/* and val/<class>/*).")
+    files, labels, names = list_images(os.path.join(data_dir, "train"))
+    val_files, val_labels, _ = list_images(os.path.join(data_dir, "val"), names)
+
+    def read(paths, y):
+        batches = files_dataset(paths, y, (image_size, image_size), batch_size=256, shuffle=False)
+        return np.concatenate([np.round(np.asarray(x) * 255).astype(np.uint8) for x, _ in batches])
+
+    return (read(files, labels), labels), (read(val_files, val_labels), val_labels), names
+
+
+def load_data(name, train_size, eval_size, seed, data_dir=None, image_size=32):
     """(x_train, y_train), (x_val, y_val), (x_test, y_test), class names; the test split halved per class."""
     from keras_hier.datasets import cifar, fashion_mnist
     from keras_hier.datasets.splits import stratified_split
 
-    if name == "fashion_mnist":
+    if name == "image_folder":
+        (x, y), (xt, yt), names = folder_arrays(data_dir, image_size)
+    elif name == "fashion_mnist":
         (x, y), (xt, yt) = fashion_mnist.load_data(data_dir)
         pad = ((0, 0), (2, 2), (2, 2))
         x, xt = np.pad(x, pad)[..., None], np.pad(xt, pad)[..., None]  # 28x28 -> 32x32, one channel
@@ -182,8 +207,10 @@ def run_seed(args, seed, output, training, precision):
     keras.utils.set_random_seed(seed)
     os.makedirs(output, exist_ok=True)
 
-    train, val, test, names = load_data(args.dataset, args.train_size, args.eval_size, seed, args.data_dir)
+    train, val, test, names = load_data(args.dataset, args.train_size, args.eval_size, seed, args.data_dir,
+                                        args.image_size)
     num_classes = len(names)
+    given = given_hierarchy(args.hierarchy, names)  # checked before any training
     p_min, g_max, split, extra = tree_settings(args, num_classes)
     print(f"{args.dataset}, seed {seed}: train {len(train[0])}, validation {len(val[0])}, test {len(test[0])}; "
           f"precision {precision}")
@@ -212,12 +239,12 @@ def run_seed(args, seed, output, training, precision):
     training.fit(f"seed{seed}/backbone", backbone, batches(0), pre_steps, per_pass, budgets["backbone"])
     budgets["hiernet"].extend(budgets["backbone"])
 
-    # 2. The confusion-probability matrix on the validation half, and the class hierarchy.
+    # 2. The confusion-probability matrix on the validation half, and the class hierarchy (the CPM's, or yours).
     cpm = confusion_probability_matrix(backbone, val_ds, num_classes)
-    hierarchy = hierarchy_from_confusion(cpm, names, p_min=p_min, g_max=g_max, levels=args.levels)
+    hierarchy = given or hierarchy_from_confusion(cpm, names, p_min=p_min, g_max=g_max, levels=args.levels)
     groups = [[hierarchy.label(leaf) for leaf in hierarchy.leaves if node in hierarchy.path(leaf)]
               for node in hierarchy.children(hierarchy.root)]
-    print(f"\n[2/4] groups (p_min {p_min:g}, g_max {g_max}):")
+    print(f"\n[2/4] groups ({'from ' + args.hierarchy if given else f'p_min {p_min:g}, g_max {g_max}'}):")
     for node in hierarchy.children(hierarchy.root):
         print(f"  {node}: {', '.join(hierarchy.leaves[i] for i in hierarchy.descendant_leaves(node))}")
     hierarchy.to_json(os.path.join(output, "hierarchy.json"), indent=2)
@@ -275,7 +302,7 @@ def run_seed(args, seed, output, training, precision):
         metrics["groups"][node] = [hierarchy.leaves[i] for i in hierarchy.descendant_leaves(node)]
     # How bad the mistakes are, on the dataset's semantic hierarchy (the CPM tree is the model's own), and how often
     # the level marginals form a path in the HierNet's tree (docs/metrics.md).
-    semantic, source = metric_hierarchy(args.dataset, hierarchy)
+    semantic, source = metric_hierarchy(args.dataset, hierarchy, given)
     labels = test[1]
     metrics["metric_hierarchy"] = source
     metrics["hierarchical"] = hierarchical_rows(labels, semantic, scored, decided, crm=tuple(scored))
@@ -290,11 +317,31 @@ def run_seed(args, seed, output, training, precision):
     return metrics
 
 
-def metric_hierarchy(dataset, cpm_tree):
-    """The hierarchy the mistakes are measured on, and its name: Fashion-MNIST's WordNet tree or CIFAR-100's
-    superclasses; the CPM tree where that cannot be loaded (WordNet missing, e.g. on the JAX GPU machine)."""
+def given_hierarchy(path, names):
+    """The tree of `--hierarchy` over the dataset's classes in their label order, or None without the flag."""
+    if path is None:
+        return None
+    from keras_hier import Hierarchy
+
+    try:
+        tree = Hierarchy.from_json(path).with_leaves(names)
+    except ValueError as e:
+        raise SystemExit(f"--hierarchy {path}: {e}") from None
+    if not tree.is_tree:
+        raise SystemExit(f"--hierarchy {path}: HierNet needs a tree, and this is a DAG (a node with two parents).")
+    return tree
+
+
+def metric_hierarchy(dataset, cpm_tree, given=None):
+    """The hierarchy the mistakes are measured on, and its name: `--hierarchy`'s, Fashion-MNIST's WordNet tree or
+    CIFAR-100's superclasses; the CPM tree where there is none or WordNet cannot be loaded (e.g. on the JAX GPU
+    machine)."""
     from keras_hier.datasets import cifar, fashion_mnist
 
+    if given is not None:
+        return given, "the --hierarchy tree"
+    if dataset == "image_folder":
+        return cpm_tree, "the CPM tree"
     if dataset == "cifar100":
         return cifar.hierarchy(), "CIFAR-100's superclasses"
     semantic = semantic_hierarchy(fashion_mnist.hierarchy, fallback=cpm_tree)

@@ -393,3 +393,14 @@ def test_the_documented_hierarchy_files_read():
     nested, parents = (Hierarchy.from_json(text) for text in files)
     assert nested.leaves == ("t-shirt", "shirt", "pullover", "sandal", "sneaker", "ankle boot", "bag")
     assert parents.leaves == ("shirt", "pullover", "bag") and parents.parents("shirt") == ("tops",)
+
+
+def test_with_leaves_reorders_the_labels_and_names_a_mismatch():
+    tree = Hierarchy.from_nested({"r": {"g": ["b", "a"], "c": None}}, names={"g": "Group"})
+    again = tree.with_leaves(["c", "a", "b"])
+    assert again.leaves == ("c", "a", "b") and again.label("a") == 1 and again.parents("a") == ("g",)
+    assert again.name("g") == "Group" and again.paths() == [("r", "c"), ("r", "g", "a"), ("r", "g", "b")]
+    with pytest.raises(ValueError, match=r"not in the hierarchy: \['d'\]; in the hierarchy but not given: \['c'\]"):
+        tree.with_leaves(["a", "b", "d"])
+    with pytest.raises(ValueError, match="a class given twice"):
+        tree.with_leaves(["a", "b", "c", "a"])

@@ -198,3 +198,41 @@ def test_learning_rate_schedule_shapes():
 def test_paper_settings_follow_the_activation(flags, expected):
     classes = 100 if "cifar100" in flags else 10
     assert recipe.tree_settings(recipe.parse_args(flags), classes) == pytest.approx(expected)
+
+
+def image_folder(root, classes=("tshirt", "shirt", "sandal", "boot"), train=6, val=4):
+    """A tiny folder of one's own PNGs: `root/train/<class>/*.png`, `root/val/<class>/*.png`, each class its own
+    colour (so that the backbone can tell them apart)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, count in (("train", train), ("val", val)):
+        for k, name in enumerate(classes):
+            (root / split / name).mkdir(parents=True)
+            for i in range(count):
+                pixels = np.clip(rng.normal(60 * k + 40, 20, (12, 12, 3)), 0, 255).astype(np.uint8)
+                Image.fromarray(pixels).save(root / split / name / f"{i}.png")
+    return root
+
+
+def test_own_folder_and_hand_written_tree(tmp_path):
+    data = image_folder(tmp_path / "data")
+    tree = tmp_path / "tree.json"  # the nested form, classes in another order than the folders'
+    tree.write_text(json.dumps({"clothing": {"tops": ["tshirt", "shirt"], "shoes": ["sandal", "boot"]}}))
+    out = tmp_path / "run"
+    flags = ["--dataset", "image_folder", "--data-dir", str(data), "--image-size", "16", "--n", "1", "--seeds", "0",
+             "--backbone-epochs", "1", "--epochs", "1", "--batch-size", "8", "--no-export", "--output", str(out)]
+    metrics = recipe.main(flags + ["--hierarchy", str(tree)])
+    assert metrics["groups"] == {"tops": ["shirt", "tshirt"], "shoes": ["boot", "sandal"]}  # label order: sorted
+    assert metrics["metric_hierarchy"] == "the --hierarchy tree" and metrics["split_points"] == [1]
+    from keras_hier import Hierarchy
+
+    saved = Hierarchy.from_json(out / "hierarchy.json")
+    assert saved.leaves == ("boot", "sandal", "shirt", "tshirt") and saved.parents("boot") == ("shoes",)
+    assert all(0 <= metrics[k] <= 1 for k in ("backbone_accuracy", "hiernet_slow_accuracy", "hiernet_fast_accuracy"))
+    # A tree that does not name the folder's classes stops before any training, saying which.
+    tree.write_text(json.dumps({"clothing": {"tops": ["tshirt", "shirt"], "shoes": ["sandal", "sneaker"]}}))
+    with pytest.raises(SystemExit, match=r"not in the hierarchy: \['sneaker'\]|in the hierarchy but not given"):
+        recipe.main(flags + ["--hierarchy", str(tree)])
+    with pytest.raises(SystemExit, match="needs --data-dir"):
+        recipe.main(["--dataset", "image_folder", "--output", str(out)])
