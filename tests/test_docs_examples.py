@@ -36,3 +36,15 @@ def test_example_runs(code, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     keras.utils.set_random_seed(0)
     exec(compile(code, "<example>", "exec"), {"__name__": "__example__"})
+
+
+def test_every_shell_command_runs_in_a_fresh_shell():
+    """Commands in README.md and docs/ name the environment's interpreter (`.venv/bin/python`), which a fresh shell
+    after the install command has; a bare `python -m recipes...` there fails with `No module named 'keras'`."""
+    bare = re.compile(r"(?<![\w/.\-])(python3?|pip|pytest) (-m |-c |install )")
+    found = []
+    for page in PAGES:
+        for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), start=1):
+            if bare.search(line) and not line.lstrip().startswith((">>>", "...")):
+                found.append(f"{page.relative_to(ROOT)}:{number}: {line.strip()[:100]}")
+    assert not found, "\n".join(found)
