@@ -165,6 +165,12 @@ def _resolve(backbone, point, what, features=None):
     return name
 
 
+def _without_compile(config):
+    """A serialised backbone without its compile state: HierNet trains with its own `compile`, and a keras-hub task
+    (which compiles itself when built) would warn at every load that it cannot be compiled from a config."""
+    return {k: v for k, v in config.items() if k != "compile_config"}
+
+
 def _clone_layer(layer):
     """A new layer from `layer`'s config, as `keras.models.clone_model` makes it. A config with keys its constructor
     does not take (keras-hub's `ViTPatchingAndEmbedding` writes `num_patches` and `num_positions`, which it
@@ -263,8 +269,8 @@ class HierNet(SavesTrainingState, keras.Model):
         batch_norm_momentum=None,
         **kwargs,
     ):
-        if isinstance(backbone, dict):
-            backbone = keras.saving.deserialize_keras_object(backbone)
+        if isinstance(backbone, dict):  # files written before the compile state was left out load the same
+            backbone = keras.saving.deserialize_keras_object(_without_compile(backbone))
         if isinstance(hierarchy, str):
             hierarchy = Hierarchy.from_json(hierarchy)
         if not isinstance(backbone, keras.Model) or not getattr(backbone, "inputs", None) \
@@ -377,7 +383,7 @@ class HierNet(SavesTrainingState, keras.Model):
         super().__init__(inputs, outputs, **kwargs)
 
         # === Config ===
-        self.backbone_config = keras.saving.serialize_keras_object(source)
+        self.backbone_config = _without_compile(keras.saving.serialize_keras_object(source))
         self.hierarchy = hierarchy
         self.split_points = [p if isinstance(p, str) else int(p) for p in split_points]
         is_count = isinstance(classifier_layers, (int, np.integer))
