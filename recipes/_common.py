@@ -112,12 +112,21 @@ def runtime(args):
     import shutil
     import tempfile
 
-    import keras
+    from ._terminal import quiet_tensorflow_startup
 
-    from keras_hier.distribute import get_strategy, is_chief, split_cpu
-    from keras_hier.precision import gpu_available, set_precision
+    with quiet_tensorflow_startup():  # TensorFlow's C++ banners, and the CUDA probe's error without a GPU driver
+        import keras
 
-    if keras.backend.backend() != "tensorflow":  # tf.distribute is TensorFlow's: keras.distribution on JAX
+        from keras_hier.distribute import get_strategy, is_chief, split_cpu
+        from keras_hier.precision import gpu_available, set_precision
+
+        tensorflow = keras.backend.backend() == "tensorflow"
+        if tensorflow:
+            if args.strategy == "mirrored" and not gpu_available():
+                split_cpu(2)
+            strategy = get_strategy(args.strategy)
+            precision = set_precision(args.precision)
+    if not tensorflow:  # tf.distribute is TensorFlow's: keras.distribution on JAX
         from keras_hier.distribute import data_parallel
 
         try:
@@ -135,10 +144,6 @@ def runtime(args):
         finally:
             keras.distribution.set_distribution(previous)
         return
-    if args.strategy == "mirrored" and not gpu_available():
-        split_cpu(2)
-    strategy = get_strategy(args.strategy)
-    precision = set_precision(args.precision)
     scratch = None
     if not is_chief(strategy):
         scratch = args.output = tempfile.mkdtemp(prefix="keras_hier_worker_")
@@ -163,8 +168,11 @@ def require_tensorflow(what):
 
 
 def run_under_runtime(args, run):
-    """`run(args, precision)` inside `runtime(args)`: what every recipe's `main` does."""
-    with runtime(args) as precision:
+    """`run(args, precision)` inside `runtime(args)`: what every recipe's `main` does. Ctrl-C ends it with one line
+    naming the command that resumes it."""
+    from ._terminal import one_line_on_interrupt
+
+    with one_line_on_interrupt(args), runtime(args) as precision:
         return run(args, precision)
 
 

@@ -94,7 +94,7 @@ class Training:
         return min(steps, self.args.max_steps) if self.args.max_steps else steps
 
     def fit(self, name, model, batches, steps, steps_per_pass, budget=None, callbacks=(), keep_state=(),
-            verbose=2, **fit_kwargs):
+            verbose="auto", **fit_kwargs):
         """Trains `model` for the stage `name` (a path such as `"seed0/backbone"`) and returns its per-epoch history.
 
         Args:
@@ -108,7 +108,7 @@ class Training:
             callbacks: more Keras callbacks.
             keep_state: `(callback, attribute names)` pairs whose values a resumed stage restores (e.g. a
                 `ReduceLROnPlateau`'s `("wait", "best", "cooldown_counter")`).
-            verbose: `fit`'s verbosity.
+            verbose: `fit`'s verbosity; `"auto"`: a progress bar per step in a terminal, a line per epoch in a log.
             **fit_kwargs: more `fit` arguments (`validation_data`, ...).
         """
         import keras
@@ -161,6 +161,10 @@ class Training:
 
         stream = batches(first_epoch * per_epoch)
         build_before_fit(model, stream)  # the first step is then traced once
+        if verbose == "auto":
+            from ._terminal import progress_verbosity
+
+            verbose = progress_verbosity()
         model.fit(stream, steps_per_epoch=per_epoch, epochs=epochs, initial_epoch=first_epoch, verbose=verbose,
                   callbacks=stage_callbacks, **fit_kwargs)
         history = _read_log(log)

@@ -1,6 +1,7 @@
 """HierNet (Tempfli & Sandor): a tree CNN cut from a backbone, with full ("slow") and routing ("fast") evaluation."""
 
 import inspect
+import types
 import warnings
 
 import keras
@@ -498,11 +499,18 @@ class HierNet(SavesTrainingState, keras.Model):
         has the slow model's format, [batch, num_classes] in label order: the softmax of the last node
         reached over its classes, zero elsewhere. Its argmax is the routing prediction. `chunk_size`: see
         `HierNetRouter` (`"auto"`: exact partitions on TensorFlow without XLA, fixed chunks under XLA and on
-        the other backends).
+        the other backends). The same router comes back for the same `chunk_size`.
         """
         from keras_hier.models.hiernet_router import HierNetRouter
 
-        return HierNetRouter(self, chunk_size=chunk_size)
+        # One router per chunk size, kept: a new model per call would trace a new predict function each time
+        # (TensorFlow's retracing warnings). Held in a plain namespace, which Keras neither tracks nor saves.
+        cache = self.__dict__.get("_router_cache")
+        if cache is None:
+            cache = self._router_cache = types.SimpleNamespace(routers={})
+        if chunk_size not in cache.routers:
+            cache.routers[chunk_size] = HierNetRouter(self, chunk_size=chunk_size)
+        return cache.routers[chunk_size]
 
     def export(self, filepath, format="tf_saved_model", verbose=True, input_signature=None, version=None,
                preprocessing="unit", class_names=None, top_k=5, resize=False, **kwargs):

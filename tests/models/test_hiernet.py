@@ -315,3 +315,15 @@ def test_a_subclassed_backbone_is_refused_by_name():
     net(np.zeros((1, *SHAPE), "float32"))
     with pytest.raises(ValueError, match="must be a Functional.*got Net"):
         HierNet.from_backbone(net, TREE2, split_points=[1])
+
+
+def test_one_router_per_chunk_size_kept_out_of_the_saved_file(backbone, images, tmp_path):
+    # A new router per call traced a new predict function each time (TensorFlow's retracing warnings).
+    model = HierNet.from_backbone(backbone, TREE2, split_points=[2])
+    router = model.routing_model()
+    assert model.routing_model() is router and model.routing_model(chunk_size=4) is not router
+    routed = [router.predict(images[:n], verbose=0) for n in (3, 5, 7)]
+    model.save(tmp_path / "m.keras")
+    again = keras.saving.load_model(tmp_path / "m.keras")
+    assert len(again.weights) == len(model.weights)
+    np.testing.assert_allclose(again.routing_model().predict(images[:7], verbose=0), routed[-1], atol=1e-6)
