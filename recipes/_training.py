@@ -75,13 +75,24 @@ class Training:
                 raise SystemExit(f"--resume: the checkpoints in {self.root} come from a run with other flags "
                                  f"({', '.join('--' + k.replace('_', '-') for k in changed)}). Rerun with the same "
                                  "flags, or without --resume to start again.")
+            self._marker = None  # resuming: the checkpoints and their run.json stay as they are
         else:
             if args.resume:
                 print(f"--resume: no checkpoints in {self.root}; starting from the beginning")
-            if os.path.isdir(self.root):
-                shutil.rmtree(self.root)  # a new run: an old run's checkpoints would not match
+            # Written when the first stage starts: a run stopped before (a usage or data error) leaves nothing.
+            self._marker = (marker, {k: _jsonable(v) for k, v in settings.items()})
+
+    def _start(self):
+        """Before the first stage of a new run: an old run's checkpoints removed (they would not match), the flags
+        written to `checkpoints/run.json`."""
+        if self._marker is None:
+            return
+        marker, settings = self._marker
+        if os.path.isdir(self.root):
+            shutil.rmtree(self.root)
         os.makedirs(self.root, exist_ok=True)
-        _write_json(marker, {k: _jsonable(v) for k, v in settings.items()})
+        _write_json(marker, settings)
+        self._marker = None
 
     def steps_per_epoch(self, steps_per_pass):
         """Batches per Keras epoch: `--steps-per-epoch`, else `steps_per_pass` (one pass over the training data)."""
@@ -113,6 +124,7 @@ class Training:
         """
         import keras
 
+        self._start()
         per_epoch = min(self.steps_per_epoch(steps_per_pass), steps)
         epochs = math.ceil(steps / per_epoch)
         folder = os.path.join(self.root, *name.split("/"))

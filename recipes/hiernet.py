@@ -205,12 +205,11 @@ def run_seed(args, seed, output, training, precision):
     from keras_hier.metrics import tree_accuracies
 
     keras.utils.set_random_seed(seed)
-    os.makedirs(output, exist_ok=True)
-
     train, val, test, names = load_data(args.dataset, args.train_size, args.eval_size, seed, args.data_dir,
                                         args.image_size)
     num_classes = len(names)
     given = given_hierarchy(args.hierarchy, names)  # checked before any training
+    os.makedirs(output, exist_ok=True)  # after the data and the tree: a run they stop leaves nothing
     p_min, g_max, split, extra = tree_settings(args, num_classes)
     print(f"{args.dataset}, seed {seed}: train {len(train[0])}, validation {len(val[0])}, test {len(test[0])}; "
           f"precision {precision}")

@@ -302,7 +302,13 @@ def main(argv=None):
     parser = recipe_parser("report", __doc__)
     parser.add_argument("folder", nargs="?", default="runs/demo", help="the demo's output folder")
     args = parse_recipe_args(parser, argv)
-    print(f"wrote {write_report(args.folder)}")
+    found = [key for key in METHODS if os.path.exists(os.path.join(args.folder, key, "metrics.json"))]
+    if not found:
+        raise SystemExit(
+            f"No runs in {args.folder!r}: no <method>/metrics.json for any of "
+            f"{', '.join(METHODS)}. Run the demo (`.venv/bin/python -m recipes.demo --output {args.folder}`) or a "
+            "recipe with `--output FOLDER/<method>` first.")
+    print(f"wrote {write_report(args.folder)} from {len(found)} of {len(METHODS)} methods' runs")
 
 
 if __name__ == "__main__":

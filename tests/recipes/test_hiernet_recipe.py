@@ -235,4 +235,5 @@ def test_own_folder_and_hand_written_tree(tmp_path):
     with pytest.raises(SystemExit, match=r"not in the hierarchy: \['sneaker'\]|in the hierarchy but not given"):
         recipe.main(flags + ["--hierarchy", str(tree)])
     with pytest.raises(SystemExit, match="needs --data-dir"):
-        recipe.main(["--dataset", "image_folder", "--output", str(out)])
+        recipe.main(["--dataset", "image_folder", "--output", str(tmp_path / "nothing")])
+    assert not (tmp_path / "nothing").exists()  # a usage error leaves nothing on disk

@@ -3,6 +3,8 @@ SavedModels listed when present, methods not run said so."""
 
 import json
 
+import pytest
+
 from recipes import report
 
 
@@ -69,6 +71,10 @@ def test_rebuild_from_metrics_files(tmp_path, capsys):
     text = (tmp_path / "report.md").read_text()
     assert "+2.50 points" in text and "Recipe time: 12 s." in text and text.count("Not run in this tour.") == 4
     assert "report.md" in capsys.readouterr().out
+    # A folder without any run says so and fails, instead of writing a report of "Not run" sections.
+    with pytest.raises(SystemExit, match="No runs in .*hiernet, .*recipes.demo --output"):
+        report.main([str(tmp_path / "empty")])
+    assert not (tmp_path / "empty").exists()
 
 
 def test_training_budgets_are_stated_and_differences_flagged():

@@ -128,6 +128,8 @@ def test_resume_never_deletes_checkpoints_it_cannot_match(tmp_path):
         Training(args(run, "--resume"))
     assert (run / "checkpoints" / "stage" / "snapshots" / "epoch-0002").exists()
     fresh = Training(args(tmp_path / "new", "--resume"))  # nothing to resume: a plain start
+    assert not (tmp_path / "new").exists()  # nothing on disk before the first stage (a usage error leaves none)
+    train(fresh)
     assert fresh.args.resume and (tmp_path / "new" / "checkpoints" / "run.json").exists()
 
 
