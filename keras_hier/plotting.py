@@ -119,15 +119,17 @@ def plot_bars(values, path, title, ylabel="accuracy", reference=None, errors=Non
     """Bars of named values from 0, one colour per model with a legend: `{model: value}` (one bar each), or grouped,
     `{model: {group: value}}` (e.g. each model's many / medium / few-shot accuracy side by side per group).
 
-    The axis starts at 0 so that bar heights compare truthfully (a 0.3-point difference looks like one); each bar
-    is labelled with its value.
+    The axis starts at 0 so that bar heights compare truthfully; each bar is labelled with its value. With
+    `reference` (one bar per model), a second panel shows each other model's difference to the reference in points
+    (100 x), on an axis of at least ±1 point: a one-point difference reads at a glance there, which it cannot on
+    an axis from 0 to 1.
 
     Args:
         values: dict model -> value, or model -> dict group -> value, drawn in order (NaN: an empty bar "n/a").
         path: the PNG file to write.
         title: the figure title.
         ylabel: the y axis label.
-        reference: optional (label, value) drawn as a dashed horizontal line.
+        reference: optional (label, value): the model the others are compared with, in the second panel.
         errors: optional spreads (e.g. the sd over seeds) shaped as `values`, drawn as error bars.
 
     Example:
@@ -139,8 +141,10 @@ def plot_bars(values, path, title, ylabel="accuracy", reference=None, errors=Non
     spread = (errors or {}) if grouped else {m: {m: e} for m, e in (errors or {}).items()}
     groups = list(dict.fromkeys(g for v in series.values() for g in v))
     width = 0.8 / len(series) if grouped else 0.8
-    plt, fig = _figure(max(4.0, (0.8 * len(series) if grouped else 0.8) * len(groups) + 2), 4)
-    ax = fig.add_subplot(111)
+    compared = reference is not None and not grouped
+    plt, fig = _figure(max(4.0, (0.8 * len(series) if grouped else 0.8) * len(groups) + 2) * (1.8 if compared else 1),
+                       4)
+    ax = fig.add_subplot(121 if compared else 111)
     colours = plt.get_cmap("tab10" if len(series) <= 10 else "tab20")
     top = 0.0
     for i, (model, by_group) in enumerate(series.items()):
@@ -156,16 +160,39 @@ def plot_bars(values, path, title, ylabel="accuracy", reference=None, errors=Non
             text = (f"{h:.{digits}f}" + (f"\n±{e:.{digits}f}" if errors else "")) if np.isfinite(r) else "n/a"
             ax.text(x, h + e, text, ha="center", va="bottom", fontsize=7 if grouped else 8)
             top = max(top, h + e)
-    if reference is not None:
-        ax.axhline(reference[1], color="black", linestyle="--", linewidth=1, label=f"{reference[0]} (reference)")
-        top = max(top, reference[1])
     ax.set_xticks(range(len(groups)), groups, rotation=0 if grouped else 30, ha="center" if grouped else "right",
                   fontsize=8)
     ax.set_ylim(0.0, 1.15 if 0 < top <= 1 else (top * 1.15 or 1.0))
     ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    ax.set_title(title, fontsize=10 if compared else None)
+    if compared:
+        _difference_panel(fig, series, spread if errors else None, reference, colours)
+    else:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     return _save(plt, fig, path)
+
+
+def _difference_panel(fig, series, spread, reference, colours):
+    """`plot_bars`' second panel: each model's value minus the reference's, in points, on an axis of at least ±1."""
+    label, base = reference
+    ax = fig.add_subplot(122)
+    others = [(i, m, float(v[m])) for i, (m, v) in enumerate(series.items()) if m != label]
+    extent = 1.0
+    for k, (i, model, value) in enumerate(others):
+        points = 100 * (value - float(base)) if np.isfinite(value) else 0.0
+        err = 100 * float((spread or {}).get(model, {}).get(model, 0.0))
+        ax.bar(k, points, width=0.76, color=colours(i % colours.N), yerr=err if spread else None,
+               capsize=3 if spread else 0)
+        text = f"{points:+.2f}" if np.isfinite(value) else "n/a"
+        ax.text(k, points + (err if points >= 0 else -err), text, ha="center", va="bottom" if points >= 0 else "top",
+                fontsize=8)
+        extent = max(extent, abs(points) + err)
+    ax.axhline(0.0, color="black", linewidth=0.8)
+    ax.set_xticks(range(len(others)), [m for _, m, _ in others], rotation=30, ha="right", fontsize=8)
+    ax.set_ylim(-1.25 * extent, 1.25 * extent)
+    ax.set_ylabel(f"minus {label}, points")
+    ax.set_title(f"difference to {label} ({100 * float(base):.2f})", fontsize=10)
+    fig.subplots_adjust(wspace=0.45)
 
 
 def plot_class_graph(graph, path, title=None, max_nodes=150):
@@ -213,7 +240,8 @@ def plot_class_graph(graph, path, title=None, max_nodes=150):
     ax.set_ylim(-1.4, 1.4)
     ax.set_aspect("equal")
     ax.axis("off")
-    ax.set_title(title or f"Class graph: WUP >= {graph.threshold}, {graph.num_edges - graph.num_nodes} edges")
+    cut = f" among {len(shown)} of {graph.num_nodes} nodes" if len(shown) < graph.num_nodes else ""
+    ax.set_title(title or f"Class graph: WUP >= {graph.threshold}, {int(drawn.sum())} edges drawn{cut}")
     return _save(plt, fig, path)
 
 

@@ -246,6 +246,25 @@ def split_halves(labels, size=0):
     return halves
 
 
+def over_seeds(seeds):
+    """How a title or a table header names what it shows: `seed 0` for one seed, `mean ± sd over 3 seeds` else."""
+    seeds = list(seeds)
+    return f"seed {seeds[0]}" if len(seeds) == 1 else f"mean ± sd over {len(seeds)} seeds"
+
+
+def stat_text(stat, seeds, scale=100.0, digits=2, width=0):
+    """`stat` (`{"mean", "std"}`) as table text: the mean times `scale`, and ` ± sd` only over several seeds (one
+    seed has no spread to show, not a spread of 0)."""
+    text = f"{scale * stat['mean']:.{digits}f}" + (f" ± {scale * stat['std']:.{digits}f}" if len(list(seeds)) > 1
+                                                    else "")
+    return f"{text:>{width}}"
+
+
+def spreads(errors, seeds):
+    """`plot_bars`' `errors`: the sd over seeds, or None for one seed (no error bars, no "±0.000" labels)."""
+    return errors if len(list(seeds)) > 1 else None
+
+
 def mean_and_spread(values):
     """`{"mean", "std"}` of per-seed values (sample standard deviation; 0 for one seed)."""
     values = [float(v) for v in values]

@@ -16,7 +16,7 @@ import numpy as np
 
 from ._common import (
     FRACTION, NON_NEGATIVE_FLOAT, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, add_run_flags, comma_list,
-    mean_and_spread, parse_recipe_args, recipe_parser, run_under_runtime,
+    mean_and_spread, over_seeds, parse_recipe_args, recipe_parser, run_under_runtime, spreads, stat_text,
 )
 from ._hierarchical import summarise_rows
 from ._training import Training
@@ -242,16 +242,17 @@ def run(args, precision):
         keys = [k for k in results[0] if k not in ("layer_weights", "hierarchical")]
         summary[method] = {k: mean_and_spread([r[k] for r in results]) for k in keys}
     hierarchical = summarise_rows([{m: runs[m][i]["hierarchical"] for m in methods} for i in range(len(seeds))])
-    print(f"\n{'unseen ' + split:<10}" + "".join(f"{k:>16}" for k in summary[methods[0]]))
+    print(f"\n{'unseen ' + split + ', ' + over_seeds(seeds):<10}")
+    print(f"{'':<10}" + "".join(f"{k:>18}" for k in summary[methods[0]]))
     for method, stats in summary.items():
-        print(f"{method:<10}" + "".join(f"{s['mean']:>9.4f} ±{s['std']:.3f}" for s in stats.values()))
+        print(f"{method:<10}" + "".join(stat_text(s, seeds, 1.0, 4, 18) for s in stats.values()))
 
     shown = ("hit@1", "tor", "por")
     plotting.plot_bars({m: {k: s["mean"] for k, s in stats.items() if k in shown} for m, stats in summary.items()},
                        os.path.join(args.output, "zero_shot.png"),
-                       f"Unseen classes {', '.join(names[i] for i in unseen)}: mean over {len(seeds)} seeds",
-                       ylabel="score",
-                       errors={m: {k: s["std"] for k, s in stats.items() if k in shown} for m, stats in summary.items()})
+                       f"Unseen classes {', '.join(names[i] for i in unseen)}: {over_seeds(seeds)}",
+                       ylabel="score", errors=spreads({m: {k: s["std"] for k, s in stats.items() if k in shown}
+                                                       for m, stats in summary.items()}, seeds))
     plotting.plot_hierarchy(hierarchy, os.path.join(args.output, "tree.png"),
                             title="Fashion-MNIST in WordNet (unseen: " + ", ".join(names[i] for i in unseen) + ")")
     hierarchy.to_json(os.path.join(args.output, "hierarchy.json"), indent=2)

@@ -292,7 +292,8 @@ def run_seed(args, seed, output, training, precision):
         metrics["hiernet_fast_accuracy"] = result["routing_accuracy"]
         scored["HierNet slow"] = result["predictions"]["probabilities"]
         decided["HierNet fast"] = result["predictions"]["routed"]
-        metrics["node_accuracy"] = {hierarchy.name(n): a for n, a in result["node_accuracy"].items()}
+        # Keyed by node, as "groups" (whose members are the full names; a node's display name is cut to 3 members).
+        metrics["node_accuracy"] = dict(result["node_accuracy"])
         plotting.plot_hierarchy(hierarchy, os.path.join(output, "tree.png"), values=result["node_accuracy"],
                                 title="HierNet tree (internal nodes: test accuracy of their decision)")
         if not args.no_export:

@@ -22,8 +22,8 @@ import numpy as np
 
 from ._common import (
     NON_NEGATIVE_FLOAT, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, add_run_flags, applications_encoder,
-    coupled_sgd, mean_and_spread, number, number_list, parse_recipe_args, recipe_parser, require_tensorflow,
-    run_under_runtime,
+    coupled_sgd, mean_and_spread, number, number_list, over_seeds, parse_recipe_args, recipe_parser,
+    require_tensorflow, run_under_runtime, spreads, stat_text,
 )
 from ._hierarchical import semantic_hierarchy, summarise_rows
 from ._training import Training
@@ -359,12 +359,12 @@ def run(args, precision):
 
     keys = ("knn_top1", "linear_probe", "cluster_accuracy", "cluster_nmi", "cluster_ami")
     summary = {n: {k: mean_and_spread([r[k] for r in runs if r["model"] == n]) for k in keys} for n in names}
-    print(f"\n{'test, mean ± sd over seeds ' + str(seeds):<40}" + "".join(f"{k:>18}" for k in keys))
+    print(f"\n{'test, ' + over_seeds(seeds):<40}" + "".join(f"{k:>18}" for k in keys))
     rows = dict(summary)
     if untrained:
         rows["untrained encoder"] = {k: mean_and_spread([r[k] for r in untrained]) for k in keys}
     for n, row in rows.items():
-        print(f"{n:<40}" + "".join(f"{100 * s['mean']:>11.2f} ±{100 * s['std']:5.2f}" for s in row.values()))
+        print(f"{n:<40}" + "".join(stat_text(s, seeds, width=18) for s in row.values()))
     print("HIRL - base, k-NN top-1 per seed (points): " + ", ".join(
         f"{100 * (b['knn_top1'] - a['knn_top1']):+.2f}" for a, b in zip(runs[::2], runs[1::2])))
 
@@ -372,8 +372,8 @@ def run(args, precision):
                        data["class_names"], title=f"t-SNE of the test features (seed {seeds[-1]})")
     plotting.plot_bars({n: {k: summary[n][k]["mean"] for k in keys} for n in names},
                        os.path.join(args.output, "scores.png"),
-                       f"{names[0]} vs {names[1]} (test, frozen encoders, mean over {len(seeds)} seed(s))",
-                       ylabel="score", errors={n: {k: summary[n][k]["std"] for k in keys} for n in names})
+                       f"{names[0]} vs {names[1]} (test, frozen encoders, {over_seeds(seeds)})",
+                       ylabel="score", errors=spreads({n: {k: summary[n][k]["std"] for k in keys} for n in names}, seeds))
     from keras_hier._io import save_model_atomic
 
     save_model_atomic(hirl, os.path.join(args.output, "hirl.keras"))

@@ -17,8 +17,8 @@ import numpy as np
 
 from ._common import (
     NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, add_run_flags, add_weight_decay_flag, applications_encoder,
-    comma_list, coupled_sgd, mean_and_spread, number_list, parse_recipe_args, recipe_parser, require_tensorflow,
-    run_under_runtime, split_halves,
+    comma_list, coupled_sgd, mean_and_spread, number_list, over_seeds, parse_recipe_args, recipe_parser,
+    require_tensorflow, run_under_runtime, split_halves, spreads, stat_text,
 )
 from ._hierarchical import semantic_hierarchy, summarise_rows
 from ._training import Training
@@ -302,9 +302,9 @@ def run(args, precision):
         mine = [r for r in runs if r["loss"] == loss]
         summary[loss] = {n: {g: mean_and_spread([r["table"][n][g] for r in mine]) for g in groups}
                          for n in mine[0]["table"]}
-        print(f"\n{loss + ' (test, mean ± sd)':<50}" + "".join(f"{g:>16}" for g in groups))
+        print(f"\n{loss + ' (test, ' + over_seeds(seeds) + ')':<50}" + "".join(f"{g:>16}" for g in groups))
         for n, stats in summary[loss].items():
-            print(f"{n:<50}" + "".join(f"{100 * s['mean']:>10.2f} ±{100 * s['std']:4.1f}" for s in stats.values()))
+            print(f"{n:<50}" + "".join(stat_text(s, seeds, digits=2, width=16) for s in stats.values()))
     hierarchical = {}
     for loss in losses if data["hierarchy"] is not None else ():
         mine = [r["hierarchical"] for r in runs if r["loss"] == loss]
@@ -319,8 +319,8 @@ def run(args, precision):
     shown = (names[1], names[-1])  # the cosine classifier and the ensemble of three
     plotting.plot_bars({n: {g: first[n][g]["mean"] for g in groups} for n in shown},
                        os.path.join(args.output, "shot_groups.png"),
-                       f"Cosine classifier vs transfer ensemble ({losses[0]}, test, mean over {len(seeds)} seeds)",
-                       errors={n: {g: first[n][g]["std"] for g in groups} for n in shown})
+                       f"Cosine classifier vs transfer ensemble ({losses[0]}, test, {over_seeds(seeds)})",
+                       errors=spreads({n: {g: first[n][g]["std"] for g in groups} for n in shown}, seeds))
     last = runs[len(seeds) - 1]  # the last seed of the first loss
     attended = {}
     if data["wnids"] is not None:

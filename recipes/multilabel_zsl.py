@@ -19,7 +19,8 @@ import numpy as np
 
 from ._common import (
     FRACTION, NON_NEGATIVE_FLOAT, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, add_run_flags, comma_list,
-    mean_and_spread, number_list, parse_recipe_args, recipe_parser, require_tensorflow, run_under_runtime,
+    mean_and_spread, number_list, over_seeds, parse_recipe_args, recipe_parser, require_tensorflow,
+    run_under_runtime, spreads, stat_text,
 )
 from ._hierarchical import semantic_hierarchy, summarise_rows
 from ._training import Training
@@ -420,10 +421,10 @@ def run(args, precision):
     if data["hierarchy"] is not None:  # per variant, mean ± sd over seeds
         hierarchical = summarise_rows([{v: runs[v][i]["hierarchical"] for v in variants} for i in range(len(seeds))])
     header = "".join(f"{s + ' ' + ('mAP' if m == 'map' else 'miAP'):>18}" for s, m in keys)
-    print(f"\n{'variant':<16}{header}")
+    print(f"\n{'variant, ' + over_seeds(seeds):<16}\n{'':<16}{header}")
     for variant, stats in summary.items():
         row = [stats[f"{s}_{m}"] for s, m in keys]
-        print(f"{variant:<16}" + "".join(f"{100 * v['mean']:>11.2f} ±{100 * v['std']:4.1f}" for v in row))
+        print(f"{variant:<16}" + "".join(stat_text(v, seeds, width=18) for v in row))
     for variant, stats in summary.items():
         if "unseen_miap_swapped_external" in stats:
             swapped = stats["unseen_miap_swapped_external"]
@@ -432,8 +433,8 @@ def run(args, precision):
                   f"{stats['swapped_external_logit_change']['mean']:.4f} of their spread)")
     plotting.plot_bars({v: s["unseen_miap"]["mean"] for v, s in summary.items()},
                        os.path.join(args.output, "unseen_miap.png"),
-                       f"Unseen labels, miAP (mean of {len(seeds)} seeds)", ylabel="miAP",
-                       errors={v: s["unseen_miap"]["std"] for v, s in summary.items()})
+                       f"Unseen labels, miAP ({over_seeds(seeds)})", ylabel="miAP",
+                       errors=spreads({v: s["unseen_miap"]["std"] for v, s in summary.items()}, seeds))
     if not args.no_export and model is not None:
         import keras
 

@@ -115,3 +115,13 @@ def test_export_names_what_is_missing(tmp_path):
 
     with pytest.raises(SystemExit, match="serving.keras does not exist: give the --output folder of a recipe run"):
         export.main([str(tmp_path)])
+
+
+def test_one_seed_shows_no_spread():
+    from recipes._common import over_seeds, spreads, stat_text
+
+    stat = {"mean": 0.81432, "std": 0.0081}
+    assert stat_text(stat, [0]) == "81.43" and stat_text(stat, [0, 1, 2]) == "81.43 ± 0.81"
+    assert stat_text(stat, [0], 1.0, 4, 10) == "    0.8143"
+    assert over_seeds([0]) == "seed 0" and over_seeds([0, 1, 2]) == "mean ± sd over 3 seeds"
+    assert spreads({"a": 0.0}, [0]) is None and spreads({"a": 0.1}, [0, 1]) == {"a": 0.1}

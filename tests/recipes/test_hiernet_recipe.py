@@ -224,6 +224,7 @@ def test_own_folder_and_hand_written_tree(tmp_path):
              "--backbone-epochs", "1", "--epochs", "1", "--batch-size", "8", "--no-export", "--output", str(out)]
     metrics = recipe.main(flags + ["--hierarchy", str(tree)])
     assert metrics["groups"] == {"tops": ["shirt", "tshirt"], "shoes": ["boot", "sandal"]}  # label order: sorted
+    assert set(metrics["node_accuracy"]) == {"clothing", "tops", "shoes"}  # keyed by node, as the groups
     assert metrics["metric_hierarchy"] == "the --hierarchy tree" and metrics["split_points"] == [1]
     from keras_hier import Hierarchy
 
