@@ -48,7 +48,7 @@ def keras_hub_classifiers():
     shape = (64, 64, 3)
     return {
         "keras-hub ResNet": lambda: m.ResNetImageClassifier(m.ResNetBackbone(
-            input_conv_filters=[16], input_conv_kernel_sizes=[3], stackwise_num_filters=[16, 32, 64],
+            input_conv_filters=[64], input_conv_kernel_sizes=[3], stackwise_num_filters=[64, 64, 128],
             stackwise_num_blocks=[2, 2, 2], stackwise_num_strides=[1, 2, 2], block_type="basic_block",
             use_pre_activation=False, image_shape=shape), num_classes=CLASSES),
         "keras-hub DenseNet": lambda: m.DenseNetImageClassifier(m.DenseNetBackbone(
@@ -160,7 +160,8 @@ def table(rows):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--output", default="runs/backbone_sweep", help="folder for the models, exports and sweep.json")
-    p.add_argument("--families", nargs="*", help="only these (names as in the table)")
+    p.add_argument("--families", nargs="*", help="only these (names as in the table); their rows replace those of an "
+                                                 "earlier sweep.json in --output")
     args = p.parse_args(argv)
     os.makedirs(args.output, exist_ok=True)
     families = {**keras_applications(), **keras_hub_classifiers()}
@@ -175,9 +176,14 @@ def main(argv=None):
         rows.append(try_family(name, make, os.path.abspath(args.output), rng))
         print(f"{name}: {rows[-1].get('error', 'ok')} ({rows[-1]['seconds']} s)", flush=True)
     fresh_process_checks(rows)
+    path = os.path.join(args.output, "sweep.json")
+    if args.families and os.path.exists(path):  # the other families' rows stay, in the table's order
+        with open(path) as f:
+            rows = {**{row["family"]: row for row in json.load(f)["rows"]}, **{row["family"]: row for row in rows}}
+        rows = [rows[name] for name in families if name in rows]
     text = table(rows)
     print(text)
-    with open(os.path.join(args.output, "sweep.json"), "w") as f:
+    with open(path, "w") as f:
         json.dump({"rows": rows, "table": text}, f, indent=1)
     return rows
 

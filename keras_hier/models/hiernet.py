@@ -176,7 +176,15 @@ def _clone_layer(layer):
     """A new layer from `layer`'s config, as `keras.models.clone_model` makes it. A config with keys its constructor
     does not take (keras-hub's `ViTPatchingAndEmbedding` writes `num_patches` and `num_positions`, which it
     computes) is read without them."""
-    config = layer.get_config()
+    try:
+        config = layer.get_config()
+    except Exception as e:  # e.g. keras-hub's DeiTEncoder: its get_config reads an attribute it never sets
+        raise ValueError(
+            f"HierNet gives every node its own copy of the backbone's layers, made from each layer's config, and "
+            f"the layer {layer.name!r} ({type(layer).__module__}.{type(layer).__name__}) cannot give its config: "
+            f"{type(e).__name__}: {e}. That is a bug of the layer (whatever copies layers from their configs, "
+            "keras.models.clone_model included, fails on it): report it to its library, or use another backbone."
+        ) from e
     try:
         return layer.__class__.from_config(config)
     except TypeError as e:

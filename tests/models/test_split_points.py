@@ -121,3 +121,19 @@ def test_backbone_families_step_route_and_reload(name, tmp_path):
         again = keras.saving.load_model(tmp_path / "m.keras")
     assert not [w for w in caught if "compile()" in str(w.message)], [str(w.message) for w in caught]
     np.testing.assert_allclose(again(x), model(x), atol=1e-5)
+
+
+def test_a_layer_that_cannot_give_its_config_is_named():
+    class Broken(keras.layers.Layer):  # as keras-hub's DeiTEncoder: get_config reads an attribute never set
+        def call(self, x):
+            return x
+
+        def get_config(self):
+            return {**super().get_config(), "key_dim": self.key_dim}
+
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", name="a")(inputs)
+    x = Broken(name="broken")(keras.layers.Conv2D(4, 3, strides=2, padding="same", name="b")(x))
+    outputs = keras.layers.Dense(4)(keras.layers.GlobalAveragePooling2D()(x))
+    with pytest.raises(ValueError, match="the layer 'broken' .*Broken\\) cannot give its config: AttributeError"):
+        HierNet.from_backbone(keras.Model(inputs, outputs), TREE, split_points=["a"])
