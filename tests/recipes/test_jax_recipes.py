@@ -47,8 +47,8 @@ def interrupt(self, epoch, logs=None):  # a Ctrl-C in the HierNet's second epoch
 EpochLog.on_epoch_end = interrupt
 try:
     hiernet.main(flags + ["--output", f"{OUT}/resumed", "--no-export"])
-except KeyboardInterrupt:
-    report["interrupted"] = True
+except SystemExit as e:  # Ctrl-C ends a recipe with one line naming the --resume command, status 130
+    report["interrupted"] = e.code == 130
 EpochLog.on_epoch_end = on_epoch_end
 resumed = hiernet.main(flags + ["--output", f"{OUT}/resumed", "--no-export", "--resume"])
 for key in ("backbone_accuracy", "hiernet_slow_accuracy", "hiernet_fast_accuracy"):
