@@ -55,6 +55,15 @@ def quiet_tensorflow_startup():
             sys.stderr.flush()
 
 
+def start_backend_quietly():
+    """Imports Keras' backend and looks for a GPU, with TensorFlow's start-up lines filtered as
+    `quiet_tensorflow_startup` does: the first thing a command that trains does."""
+    with quiet_tensorflow_startup():
+        from keras_hier.precision import gpu_available
+
+        gpu_available()
+
+
 def resume_command(args):
     """The command that continues this run: the one typed, with `--resume`, and `python -m recipes.NAME` spelled
     with this interpreter (`.venv/bin/python` from the repository root), so that it runs as shown."""

@@ -86,6 +86,9 @@ def main(argv=None):
     """Runs the tour; returns the seconds each part took (`introduction`, each recipe step that ran, `total`)."""
     args = parse_args(argv)
     start = time.time()
+    from ._terminal import start_backend_quietly
+
+    start_backend_quietly()  # TensorFlow's start-up banners, and the CUDA probe's error without a GPU driver
     import keras_hier
     from keras_hier.datasets import fashion_mnist, long_tail
     from keras_hier.knowledge import embeddings, wordnet
