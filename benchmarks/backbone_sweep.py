@@ -51,6 +51,21 @@ def keras_hub_classifiers():
             input_conv_filters=[64], input_conv_kernel_sizes=[3], stackwise_num_filters=[64, 64, 128],
             stackwise_num_blocks=[2, 2, 2], stackwise_num_strides=[1, 2, 2], block_type="basic_block",
             use_pre_activation=False, image_shape=shape), num_classes=CLASSES),
+        "keras-hub EfficientNet": lambda: m.EfficientNetImageClassifier(m.EfficientNetBackbone(
+            stackwise_width_coefficients=[1.0] * 3, stackwise_depth_coefficients=[1.0] * 3,
+            stackwise_kernel_sizes=[3, 3, 3], stackwise_num_repeats=[1, 2, 2], stackwise_input_filters=[16, 16, 24],
+            stackwise_output_filters=[16, 24, 32], stackwise_expansion_ratios=[1, 4, 4],
+            stackwise_squeeze_and_excite_ratios=[0.0, 0.25, 0.25], stackwise_strides=[1, 2, 2],
+            stackwise_block_types=["fused", "unfused", "unfused"], stackwise_force_input_filters=[0] * 3,
+            stackwise_nores_option=[False] * 3, input_shape=shape), num_classes=CLASSES),  # num_features: not in its config
+        "keras-hub MobileNetV3": lambda: m.MobileNetImageClassifier(m.MobileNetBackbone(
+            stackwise_expansion=[[16], [72, 88]], stackwise_num_blocks=[1, 2], stackwise_num_filters=[[16], [24, 24]],
+            stackwise_kernel_size=[[3], [3, 3]], stackwise_num_strides=[[2], [2, 1]],
+            stackwise_se_ratio=[[0.25], [None, None]], stackwise_activation=[["relu"], ["relu", "relu"]],
+            stackwise_padding=[[1], [1, 1]], output_num_filters=576, depthwise_filters=8, depthwise_stride=2,
+            depthwise_residual=False, last_layer_filter=32, squeeze_and_excite=0.5, image_shape=shape,
+            input_activation="hard_swish", output_activation="hard_swish", input_num_filters=16),
+            num_classes=CLASSES),
         "keras-hub DenseNet": lambda: m.DenseNetImageClassifier(m.DenseNetBackbone(
             stackwise_num_repeats=[2, 2, 2], image_shape=shape, growth_rate=8), num_classes=CLASSES),
         "keras-hub ViT": lambda: m.ViTImageClassifier(m.ViTBackbone(

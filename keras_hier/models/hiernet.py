@@ -47,8 +47,8 @@ def _head_walk(backbone):
     spatial = [i for i, (_, x, y) in enumerate(walk) if len(x.shape) >= 3 and len(y.shape) == 2]
     if not pooling and not spatial:
         raise ValueError(
-            f"Cannot find the feature map of {backbone.name!r} (no global pooling and no 3-D or 4-D tensor before its head "
-            "on a single-input path from the output): pass `features=` (a layer name)."
+            f"Cannot find the feature map of {backbone.name!r} (no global pooling and no 3-D or 4-D tensor before "
+            "its head on a single-input path from the output): pass `features=` (a layer name)."
         )
     cut = pooling[0] if pooling else spatial[0]
     return walk[cut][1], list(reversed(walk[: cut + 1]))

@@ -185,8 +185,8 @@ class HIRL(SavesTrainingState, keras.Model):
         return self.base(images, training=training)
 
     def export(self, filepath, format="tf_saved_model", verbose=True, version=None, **kwargs):
-        """Exports the encoder as the base method does (uint8 `images` -> `features`; see `SelfSupervisedModel.export`); the
-        heads are dropped, as HIRL does."""
+        """Exports the encoder as the base method does (uint8 `images` -> `features`; see
+        `SelfSupervisedModel.export`); the heads are dropped, as HIRL does."""
         return self.base.export(filepath, format=format, verbose=verbose, version=version, **kwargs)
 
     def level_embeddings(self, images, training=False):
