@@ -143,6 +143,10 @@ def export_features(encoder, path, preprocessing="unit", resize=False, verbose=T
 
     Returns:
         The folder written.
+
+    Example:
+    >>> from keras_hier.examples import image_tower
+    >>> export_features(image_tower(), "/tmp/encoder", version="next")  # doctest: +SKIP
     """
     import tensorflow as tf
 
