@@ -75,16 +75,28 @@ sys.meta_path.insert(0, _NoTensorFlow())
 """
 
 
-SINGLE_THREADED_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+# XLA on one thread (the other pytest worker has the other core) and without LLVM's optimisations: a JAX child of
+# the suite compiles hundreds of small programs (a threefry random initializer per weight shape: 0.27 s each, 0.14 s
+# unoptimised) that each run a few times; the four JAX test files took 8 % less CPU (324 s against 351 s).
+SINGLE_THREADED_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1 --xla_backend_optimization_level=0"
 
 
-def _run_jax(code, out=None, timeout=600, env=None):
+def jax_cache_env(cache):
+    """The environment of a JAX child process that shares XLA's persistent compilation cache `cache` (a folder)
+    with the suite's other JAX children: the small eager operations they all compile (random initializers, seed
+    arithmetic), and the same operation compiled again within one process, are then compiled once."""
+    return {"JAX_COMPILATION_CACHE_DIR": str(cache), "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+            "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
+
+
+def _run_jax(code, out=None, timeout=600, env=None, cache=None):
     """Runs `code` in a fresh process under Keras' JAX backend where TensorFlow cannot be imported (the lent GPU
-    machine has none), with `OUT` set to the folder `out`; returns the JSON its last printed line holds."""
+    machine has none), with `OUT` set to the folder `out` (and XLA's compilation cache in `cache`, see
+    `jax_cache_env`); returns the JSON its last printed line holds."""
     import json
 
     prelude = BLOCK_TENSORFLOW + f"OUT = {str(out)!r}\n"
-    env = {"KERAS_BACKEND": "jax", **(env or {})}
+    env = {"KERAS_BACKEND": "jax", **(jax_cache_env(cache) if cache else {}), **(env or {})}
     # One XLA thread: the other pytest worker has the other core (idle Eigen threads would spin on it).
     env["XLA_FLAGS"] = " ".join([env.get("XLA_FLAGS", ""), SINGLE_THREADED_XLA]).strip()
     printed = _run_python(prelude + code, env=env, timeout=timeout)
@@ -108,10 +120,19 @@ def weights_file_difference(first, second):
     return max((float(np.abs(a[k] - b[k]).max(initial=0.0) / (1.0 + np.abs(a[k]).max(initial=0.0))), k) for k in a)
 
 
+@pytest.fixture(scope="session")
+def jax_cache(tmp_path_factory):
+    """One XLA compilation cache folder for all JAX child processes of the run (both pytest-xdist workers: their
+    temporary folders share a parent)."""
+    cache = tmp_path_factory.getbasetemp().parent / "jax-compilation-cache"
+    cache.mkdir(exist_ok=True)
+    return cache
+
+
 @pytest.fixture
-def run_jax():
+def run_jax(jax_cache):
     """`run_jax(code, out)`: runs code under JAX with TensorFlow blocked (see `_run_jax`), returns its last JSON line."""
-    return _run_jax
+    return lambda code, out=None, **kwargs: _run_jax(code, out, cache=jax_cache, **kwargs)
 
 
 _SERVING_LOOP = r"""

@@ -306,6 +306,8 @@ class HIRL(SavesTrainingState, keras.Model):
             if cluster_data is None:
                 cluster_data = x
             self.prepare_assignments(len(x))
+        elif isinstance(cluster_data, np.ndarray):  # sized before the step is traced: no second trace after warm-up
+            self.prepare_assignments(len(cluster_data))
         if cluster_data is not None:
             verbose = kwargs.get("verbose", "auto")
             callbacks.append(PrototypeUpdate(cluster_data, verbose=1 if verbose == "auto" else verbose))

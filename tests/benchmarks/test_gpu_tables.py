@@ -10,7 +10,7 @@ import sys
 import numpy as np
 
 from benchmarks import gpu_tables
-from tests.conftest import REPO, SINGLE_THREADED_XLA
+from tests.conftest import REPO, SINGLE_THREADED_XLA, jax_cache_env
 
 # Imported first by every Python process started with this folder on PYTHONPATH.
 SITECUSTOMIZE = """
@@ -23,12 +23,12 @@ sys.meta_path.insert(0, _NotOnTheGpuMachine())
 """
 
 
-def test_tiny_run_without_tensorflow(tmp_path):
+def test_tiny_run_without_tensorflow(tmp_path, jax_cache):
     (tmp_path / "site").mkdir()
     (tmp_path / "site" / "sitecustomize.py").write_text(SITECUSTOMIZE)
     out, docs = tmp_path / "tables", tmp_path / "gpu_tables.md"
-    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site"), "PYTHON": sys.executable,
-           "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "cache"), "XLA_FLAGS": SINGLE_THREADED_XLA}
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site"), "PYTHON": sys.executable, **jax_cache_env(jax_cache),
+           "XLA_FLAGS": SINGLE_THREADED_XLA}
     # The HIRL table (the HierNet recipe on JAX: tests/recipes/test_jax_recipes.py; its table below).
     done = subprocess.run(["bash", "scripts/gpu_tables.sh", "--size", "tiny", "--tables", "hirl", "--output", str(out),
                            "--docs", str(docs), "--minutes", "10"], cwd=REPO, env=env, capture_output=True, text=True,

@@ -91,6 +91,14 @@ def test_dataset_batches_are_placed_by_index():
     model.compile(optimizer="sgd")
     history = model.fit(shuffled, epochs=2, cluster_data=shuffled, verbose=0)
     assert history.history["spd_loss"][1] > 0
+    # With the training images as an array, the prototype table is sized before the step is traced: the clustering
+    # after the warm-up does not trace it again (a second XLA compilation under JAX).
+    model = small()
+    model.compile(optimizer="sgd")
+    made, make = [], model.make_train_function
+    model.make_train_function = lambda force=False: made.append(force) or make(force)
+    model.fit(shuffled, epochs=2, cluster_data=IMAGES, verbose=0)
+    assert tuple(model.clustering_state.assignments.shape) == (len(IMAGES),) and True not in made, made
 
 
 @pytest.mark.parametrize("base", ["moco", "swav", "moco_v3", "dino", "ibot"])

@@ -1,8 +1,9 @@
 """Self-supervised base methods that HIRL builds on: the paper's six — `MoCoV2`, `SimSiam`, `SwAV` (CNNs) and
 `MoCoV3`, `DINO`, `IBOT` (Vision Transformers) — and `SimCLR`, each a `keras.Model` with its own `train_step`;
-their `view_augmentation`, the multi-crop base `MultiCropModel` and the shared base class `SelfSupervisedModel`."""
+their `view_augmentation` (and `jit_ready`, which lets Keras' geometric augmentation layers compile under JAX), the
+multi-crop base `MultiCropModel` and the shared base class `SelfSupervisedModel`."""
 
-from keras_hier.models.ssl.augmentation import view_augmentation
+from keras_hier.models.ssl.augmentation import jit_ready, view_augmentation
 from keras_hier.models.ssl.base import SelfSupervisedModel
 from keras_hier.models.ssl.dino import DINO
 from keras_hier.models.ssl.ibot import IBOT
@@ -17,4 +18,4 @@ METHODS = {"simclr": SimCLR, "moco_v2": MoCoV2, "simsiam": SimSiam, "swav": SwAV
            "ibot": IBOT}
 
 __all__ = ["DINO", "IBOT", "METHODS", "MoCoV2", "MoCoV3", "MultiCropModel", "SelfSupervisedModel", "SimCLR",
-           "SimSiam", "SwAV", "view_augmentation"]
+           "SimSiam", "SwAV", "jit_ready", "view_augmentation"]

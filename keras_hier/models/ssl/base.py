@@ -8,7 +8,7 @@ from keras import ops
 from keras_hier._finite import finite_inputs, finite_step_checks
 from keras_hier._training_state import SavesTrainingState
 from keras_hier.distribute import scale_loss_for_replicas
-from keras_hier.models.ssl.augmentation import view_augmentation
+from keras_hier.models.ssl.augmentation import jit_ready, view_augmentation
 
 
 def batch_images(data):
@@ -59,7 +59,7 @@ class SelfSupervisedModel(SavesTrainingState, keras.Model):
         self.feature_dim = int(outputs[0].shape[-1])
         if augmentation is None:
             augmentation = view_augmentation(channels=int(inputs[0].shape[-1]))
-        self.augmentation = augmentation
+        self.augmentation = jit_ready(augmentation)  # one compiled step under JAX (see `jit_ready`)
         self.loss_tracker = keras.metrics.Mean(name="loss")
 
     @property

@@ -59,8 +59,7 @@ class MoCoV2(SelfSupervisedModel):
         self.key_encoder = keras.models.clone_model(encoder)
         self.key_projector = ProjectionHead(**head, name="key_projector")
         self.build_heads(self.projector, self.key_projector)
-        for key, online in zip(self._key_weights(), self._online_weights()):
-            key.assign(online)
+        ema_update(self._key_weights(), self._online_weights(), 0.0)  # the keys start from the online network
         rng = np.random.default_rng(seed)
         initial = rng.normal(size=(self.queue_size, self.projection_dim)).astype("float32")
         initial /= np.linalg.norm(initial, axis=1, keepdims=True)

@@ -5,7 +5,7 @@ import keras
 from keras import ops
 
 from keras_hier._validation import check_number
-from keras_hier.models.ssl.augmentation import view_augmentation
+from keras_hier.models.ssl.augmentation import jit_ready, view_augmentation
 from keras_hier.models.ssl.base import SelfSupervisedModel
 
 
@@ -90,7 +90,7 @@ class MultiCropModel(SelfSupervisedModel):
             _check_crop_fits_patches(encoder, self.local_size)
         if local_augmentation is None and self.num_local_crops:
             local_augmentation = local_view_augmentation(channels, self.local_size, self.local_scale)
-        self.local_augmentation = local_augmentation
+        self.local_augmentation = jit_ready(local_augmentation)
         self.local_encoder = flexible_encoder(encoder) if self.num_local_crops else None
 
     def views(self, images):

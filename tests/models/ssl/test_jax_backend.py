@@ -66,7 +66,12 @@ for name in [*stepped, *makers]:
     evaluated = model.evaluate(images, batch_size=8, verbose=0, return_dict=True)
     report[name] = {"loss": history.history["loss"], "moved": moved, "reload": same, "class": type(again).__name__,
                     "metrics": sorted(history.history), "evaluated": evaluated}
-print(json.dumps({"bases": report, "steps": losses}))
+# The default random views (Keras' RandomZoom and RandomTranslation, which Keras marks as not jit-compilable for
+# TensorFlow) compile with the step under JAX: `jit_compile="auto"` resolves to True (the step runs jitted in
+# tests/benchmarks/test_gpu_tables.py).
+default_views = MoCoV2(tiny_encoder(), projection_dim=6, hidden_units=8, queue_size=16)
+default_views.compile(optimizer="sgd")
+print(json.dumps({"bases": report, "steps": losses, "default_views_jit": default_views.jit_compile}))
 """
 
 
@@ -118,6 +123,7 @@ def test_every_base_on_jax_and_two_steps_as_on_tensorflow(tmp_path, run_jax):
     exec(STEP, namespace)
     report = run_jax("import json\n" + BUILD + STEP + TRAIN_ALL, tmp_path)  # one JAX process for both checks
     jax_losses = report["steps"]
+    assert report["default_views_jit"] is True
     for name in ("SimCLR", "MoCoV2", "DINO"):
         # Relative to each variable's size (float32 sums in another order: about 1e-6 of it).
         worst = weights_file_difference(tmp_path / f"{name}.tensorflow.weights.h5", tmp_path / f"{name}.jax.weights.h5")
