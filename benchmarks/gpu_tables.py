@@ -152,16 +152,6 @@ def rebuild(output, docs):
     return docs
 
 
-def _commit():
-    import subprocess
-
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def main(argv=None):
     args = parse_args(argv)
     if args.rebuild:
@@ -171,6 +161,7 @@ def main(argv=None):
     import keras
 
     from keras_hier._io import write_text_atomic
+    from recipes._common import git_commit
 
     start = time.time()
     deadline = start + 60 * args.minutes
@@ -183,7 +174,7 @@ def main(argv=None):
         table_start = time.time()
         record = run_table(name, BUDGETS[args.size][name], args, deadline)
         record.update(seconds=time.time() - table_start, backend=keras.backend.backend(), device=device(),
-                      commit=_commit())
+                      commit=git_commit())
         write_text_atomic(os.path.join(args.output, name, "metrics.json"), json.dumps(record, indent=1))
         records[name] = record
         print(f"[gpu_tables] {name}: {len(record['runs'])} run(s) in {record['seconds'] / 60:.1f} min, skipped "

@@ -309,9 +309,54 @@ def versions():
     return found
 
 
+def git_commit():
+    """The repository's short commit hash, with `+changes` when tracked files differ from it ("unknown" outside a
+    git checkout): which code a metrics.json came from."""
+    import subprocess
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True, text=True,
+                                check=True).stdout.strip()
+        changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
+                                 capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("+changes" if changed else "")
+
+
+def machine():
+    """The machine a run used, in words: the CPU model and its cores, and the accelerators Keras' backend sees
+    (e.g. "AMD EPYC, 2 CPU cores" or "AMD EPYC, 16 CPU cores; gpu: NVIDIA H100 80GB HBM3")."""
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    text = f"{cpu}, {os.cpu_count()} CPU cores"
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        kinds = [f"{d.platform}: {getattr(d, 'device_kind', '')}" for d in jax.devices() if d.platform != "cpu"]
+    elif keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        kinds = [f"gpu: {tf.config.experimental.get_device_details(d).get('device_name', d.name)}"
+                 for d in tf.config.list_physical_devices("GPU")]
+    else:
+        kinds = []
+    return text + "".join(f"; {k}" for k in sorted(set(kinds)))
+
+
 def write_metrics(output, metrics, start):
-    """Adds the run's `seconds` since `start`, the command line (from `metrics["args"]`) and the `versions`, writes `output/metrics.json` atomically, says where the outputs are and
-    returns `metrics`."""
+    """Adds the run's `seconds` since `start`, the command line (from `metrics["args"]`), the `versions`, the
+    `commit` and the `machine`, writes `output/metrics.json` atomically, says where the outputs are and returns
+    `metrics`."""
     import json
     import os
     import time
@@ -323,6 +368,7 @@ def write_metrics(output, metrics, start):
     if command:
         metrics["command"] = command
     metrics["versions"] = versions()
+    metrics["commit"], metrics["machine"] = git_commit(), machine()
     write_text_atomic(os.path.join(output, "metrics.json"), json.dumps(metrics, indent=2))
     print(f"outputs in {output} ({metrics['seconds']:.0f} s)")
     return metrics

@@ -2,6 +2,8 @@
 present them, the plots and the SavedModel of each recipe's output folder, and what changed.
 
 `python -m recipes.report runs/demo` rebuilds it from the `metrics.json` files the recipes wrote there.
+`python -m recipes.report --evidence docs/results/issue39` writes the evidence tables of longer runs over several
+seeds: one section per stored metrics.json of that folder, each naming its command, commit, machine and seeds.
 """
 
 import json
@@ -297,11 +299,63 @@ def write_report(folder, metrics=None, seconds=None, intro="", timings=None):
     return path
 
 
+# The recipe a metrics.json came from (its `command`) -> the section key of `METHODS`.
+RECIPE_SECTIONS = {"hiernet": "hiernet", "hgr_zero_shot": "hgr", "multilabel_zsl": "multilabel_zsl",
+                   "long_tail": "long_tail", "hirl": "hirl"}
+
+
+def write_evidence(folder, docs=None):
+    """Writes `docs` (default `folder/README.md`, atomically) with one section per `*.json` recipe summary in
+    `folder` (a recipe's metrics.json, copied there): the method's table (mean ± sd over the seeds), the command,
+    commit, machine, seeds and minutes of the run, and the difference the paper claims. Returns the path.
+
+    Example:
+    >>> write_evidence("docs/results/issue39")  # doctest: +SKIP
+    'docs/results/issue39/README.md'
+    """
+    import re
+
+    docs = docs or os.path.join(folder, "README.md")
+    names = sorted(n for n in os.listdir(folder) if n.endswith(".json"))
+    lines = ["# Evidence tables", "",
+             f"Rebuilt by `python -m recipes.report --evidence {folder}` from the recipes' metrics.json summaries "
+             "stored here; test sets, percent, mean ± sample sd over the seeds.", ""]
+    for name in names:
+        with open(os.path.join(folder, name)) as f:
+            m = json.load(f)
+        found = re.search(r"recipes\.(\w+)", m.get("command", ""))
+        key = RECIPE_SECTIONS.get(found.group(1)) if found else None
+        if key is None:
+            continue
+        title, _, paper = METHODS[key]
+        seeds = (m.get("args") or {}).get("seeds") or m.get("seeds")
+        table, delta = SECTIONS[key](m)
+        lines += [f"## {title}: `{name}`", "", f"As in {paper}.", "",
+                  f"Command `{m['command']}`; commit {m.get('commit', 'not recorded')}; machine "
+                  f"{m.get('machine', 'not recorded')}; seeds {', '.join(map(str, seeds or []))}; "
+                  f"{m.get('seconds', 0) / 60:.0f} minutes recorded.", "", table, ""]
+        if delta is not None:
+            lines += [f"**{delta[0]}: {delta[1]:+.2f} points.**", ""]
+        if m.get("budgets"):
+            lines += [budget_sentence(m["budgets"]), ""]
+    write_text_atomic(docs, "\n".join(lines))
+    return docs
+
+
 def main(argv=None):
-    """`python -m recipes.report FOLDER`: rebuilds FOLDER/report.md from the recipes' metrics.json files."""
+    """`python -m recipes.report FOLDER`: rebuilds FOLDER/report.md from the recipes' metrics.json files;
+    `--evidence FOLDER`: writes FOLDER/README.md from the stored summaries there (`write_evidence`)."""
     parser = recipe_parser("report", __doc__)
     parser.add_argument("folder", nargs="?", default="runs/demo", help="the demo's output folder")
+    parser.add_argument("--evidence", metavar="FOLDER", default=None,
+                        help="write FOLDER/README.md from the metrics.json summaries stored in FOLDER")
     args = parse_recipe_args(parser, argv)
+    if args.evidence:
+        if not os.path.isdir(args.evidence):
+            raise SystemExit(f"No folder {args.evidence!r}: give the folder that holds the stored metrics.json "
+                             "summaries (e.g. docs/results/issue39).")
+        print(f"wrote {write_evidence(args.evidence)}")
+        return
     found = [key for key in METHODS if os.path.exists(os.path.join(args.folder, key, "metrics.json"))]
     if not found:
         raise SystemExit(

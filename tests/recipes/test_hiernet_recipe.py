@@ -102,6 +102,11 @@ def test_tiny_run(tiny, run_served):
     assert (out / "logs" / "seed0" / "hiernet.csv").read_text().count("\n") == 3
     assert len(saved["history"]["seed0/hiernet"]["loss"]) == 2
     assert set(saved["versions"]) >= {"keras_hier", "keras", "tensorflow"} and "--steps-per-epoch 5" in saved["command"]
+    # Which code and machine: the commit (with "+changes" over uncommitted edits) and the CPU with its cores.
+    import re
+
+    assert re.fullmatch(r"[0-9a-f]{7,}(\+changes)?|unknown", saved["commit"]), saved["commit"]
+    assert re.search(r", \d+ CPU cores", saved["machine"]), saved["machine"]
     assert (out / "checkpoints" / "seed0" / "hiernet" / "final.weights.h5").exists()  # kept here (see `tiny`)
     printed = run_served(
         "import numpy as np, tensorflow as tf\n"

@@ -90,3 +90,28 @@ def test_training_budgets_are_stated_and_differences_flagged():
         **sgd, "config": {"learning_rate": 1.0, "weight_decay": 1e-4}}}]}
     assert "different optimizers or schedules" in report.budget_sentence(restarted)
     assert "1 stage(s)" in report.budget_sentence({**equal, "hiernet": equal["hiernet"][:1]})
+
+
+def test_evidence_tables_name_their_run_and_match_the_stored_docs(tmp_path, monkeypatch):
+    # A stored summary: the method's table with the command, commit, machine and seeds of its run.
+    folder = tmp_path / "results"
+    folder.mkdir()
+    stored = dict(METRICS["hgr"], command="'python -m recipes.hgr_zero_shot' --seeds 0,1", commit="abc1234",
+                  machine="AMD EPYC, 2 CPU cores", seconds=600.0, args={"seeds": [0, 1]})
+    (folder / "hgr_2seeds.json").write_text(json.dumps(stored))
+    (folder / "notes.json").write_text(json.dumps({"command": "python -m benchmarks.rgcn"}))  # not a recipe: skipped
+    report.main(["--evidence", str(folder)])
+    text = (folder / "README.md").read_text()
+    assert "## HGR-Net: hierarchical InfoNCE for zero-shot classification: `hgr_2seeds.json`" in text
+    assert ("Command `'python -m recipes.hgr_zero_shot' --seeds 0,1`; commit abc1234; machine AMD EPYC, 2 CPU cores; "
+            "seeds 0, 1; 10 minutes recorded.") in text
+    assert "**HGR − flat, Hit@1: +15.00 points.**" in text and "notes.json" not in text
+    with pytest.raises(SystemExit, match="No folder"):
+        report.main(["--evidence", str(tmp_path / "missing")])
+    # The committed evidence page is what the stored summaries give.
+    from tests.conftest import REPO
+
+    monkeypatch.chdir(REPO)
+    rebuilt = report.write_evidence("docs/results/issue39", str(tmp_path / "issue39.md"))
+    with open(rebuilt) as f, open("docs/results/issue39/README.md") as g:
+        assert f.read() == g.read()
