@@ -330,6 +330,8 @@ def machine():
     (e.g. "AMD EPYC, 2 CPU cores" or "AMD EPYC, 16 CPU cores; gpu: NVIDIA H100 80GB HBM3")."""
     import platform
 
+    import keras
+
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
@@ -337,8 +339,6 @@ def machine():
     except OSError:
         pass
     text = f"{cpu}, {os.cpu_count()} CPU cores"
-    import keras
-
     if keras.backend.backend() == "jax":
         import jax
 

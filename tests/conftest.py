@@ -78,7 +78,8 @@ sys.meta_path.insert(0, _NoTensorFlow())
 # XLA on one thread (the other pytest worker has the other core) and without LLVM's optimisations: a JAX child of
 # the suite compiles hundreds of small programs (a threefry random initializer per weight shape: 0.27 s each, 0.14 s
 # unoptimised) that each run a few times; the four JAX test files took 8 % less CPU (324 s against 351 s).
-SINGLE_THREADED_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1 --xla_backend_optimization_level=0"
+SINGLE_THREADED_XLA = ("--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1 "
+                       "--xla_backend_optimization_level=0")
 
 
 def jax_cache_env(cache):

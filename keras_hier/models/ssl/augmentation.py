@@ -17,11 +17,12 @@ def jit_ready(augmentation):
     and returns `augmentation`.
 
     Keras sets `supports_jit = False` on `RandomZoom`, `RandomTranslation`, `RandomRotation`, `RandomShear` and
-    `RandomPerspective`, for their TensorFlow implementation; a model holding one then resolves `jit_compile="auto"` to False and, under
-    JAX, trains op by op: every operation of every step dispatched (and compiled once) on its own, about 5 times
-    slower per step on a CPU than the one compiled step, and far slower on a GPU. Under JAX these layers are
-    `jax.numpy` code (their affine transform is `map_coordinates`) that compiles with the step, so there they are
-    marked as supported; other backends keep Keras' setting.
+    `RandomPerspective`, for their TensorFlow implementation; a model holding one then resolves
+    `jit_compile="auto"` to False and, under JAX, trains op by op: every operation of every step dispatched (and
+    compiled once) on its own, 1.5 to 6.7 times slower per step on a CPU than the one compiled step
+    (docs/backends.md), and slower still on a GPU. Under JAX these layers are `jax.numpy` code (their affine
+    transform is `map_coordinates`) that compiles with the step, so there they are marked as supported; other
+    backends keep Keras' setting.
 
     Args:
         augmentation: a layer (a `keras.Sequential` of preprocessing layers, or any layer that holds some).
