@@ -19,7 +19,7 @@ import numpy as np
 
 from ._common import (
     FRACTION, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, add_run_flags, add_weight_decay_flag, coupled_sgd,
-    mean_and_spread, number, parse_recipe_args, recipe_parser, run_under_runtime, split_halves,
+    mean_and_spread, number, parse_recipe_args, recipe_parser, run_under_runtime, split_halves, write_metrics,
 )
 from ._hierarchical import hierarchical_rows, path_consistency, print_rows, semantic_hierarchy, summarise_rows
 from ._training import Training
@@ -169,6 +169,8 @@ def run(args, precision):
     for seed in seeds:
         output = args.output if len(seeds) == 1 else os.path.join(args.output, f"seed{seed}")
         runs[seed] = run_seed(args, seed, output, training, precision)
+        if len(seeds) > 1:  # a finished seed's numbers on disk at once: a run cut short keeps them
+            write_metrics(output, dict(runs[seed], args=vars(args), seed=seed), start)
     if len(seeds) == 1:
         metrics = runs[seeds[0]]
     else:

@@ -171,6 +171,9 @@ def test_several_seeds_give_mean_and_sd(tmp_path, monkeypatch):
     assert summary["backbone_accuracy"]["std"] == pytest.approx(0.01)  # sample sd (ddof 1)
     assert summary["hiernet_fast_accuracy"]["std"] == pytest.approx(0.02)
     assert (tmp_path / "accuracy.png").read_bytes()[:4] == b"\x89PNG"
+    # Each seed's numbers were written when it ended (a run cut short keeps its finished seeds).
+    seed1 = json.loads((tmp_path / "seed1" / "metrics.json").read_text())
+    assert seed1["seed"] == 1 and seed1["backbone_accuracy"] == pytest.approx(0.91) and "--seeds 0,1,2" in seed1["command"]
 
 
 def test_help():
