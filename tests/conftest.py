@@ -124,8 +124,9 @@ def weights_file_difference(first, second):
 @pytest.fixture(scope="session")
 def jax_cache(tmp_path_factory):
     """One XLA compilation cache folder for all JAX child processes of the run (both pytest-xdist workers: their
-    temporary folders share a parent)."""
-    cache = tmp_path_factory.getbasetemp().parent / "jax-compilation-cache"
+    temporary folders share a parent, the run's own; a run without workers keeps it in its temporary folder)."""
+    base = tmp_path_factory.getbasetemp()
+    cache = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "jax-compilation-cache"
     cache.mkdir(exist_ok=True)
     return cache
 
