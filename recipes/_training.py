@@ -25,8 +25,10 @@ import shutil
 
 from . import _snapshots
 
-# Flags that do not change what a run computes: a run resumed with other values of these is the same run.
-_NOT_COMPARED = ("resume", "tensorboard", "output", "command", "no_export")
+# Flags that do not change what a run computes: a run resumed with other values of these is the same run. Each
+# seed's stages are checkpointed under their own names (`seed{S}/...`) and do not depend on the other seeds, so a
+# resumed run may add seeds to a run (`--seeds 0` then `--seeds 0,1,2`) or finish some of them.
+_NOT_COMPARED = ("resume", "tensorboard", "output", "command", "no_export", "seeds")
 
 
 def add_training_flags(parser):
@@ -70,7 +72,8 @@ class Training:
                                  "trained with), so they cannot be matched to this run. Rerun without --resume to "
                                  f"start afresh (this deletes {self.root}), or restore run.json.")
             before = _read_json(marker)
-            changed = sorted(k for k in set(before) | set(settings) if before.get(k) != _jsonable(settings.get(k)))
+            changed = sorted(k for k in (set(before) | set(settings)) - set(_NOT_COMPARED)
+                             if before.get(k) != _jsonable(settings.get(k)))
             if changed:
                 raise SystemExit(f"--resume: the checkpoints in {self.root} come from a run with other flags "
                                  f"({', '.join('--' + k.replace('_', '-') for k in changed)}). Rerun with the same "

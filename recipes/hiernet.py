@@ -174,12 +174,8 @@ def run(args, precision):
     if len(seeds) == 1:
         metrics = runs[seeds[0]]
     else:
-        metrics = {"args": vars(args), "precision": precision, "seeds": seeds,
-                   "runs": {str(s): m for s, m in runs.items()}}
-        keys = [k for k in ACCURACIES if all(k in m for m in runs.values())]
-        metrics["summary"] = {k: mean_and_spread([m[k] for m in runs.values()]) for k in keys}
-        if all("hierarchical" in m for m in runs.values()):
-            metrics["hierarchical"] = summarise_rows([m["hierarchical"] for m in runs.values()])
+        metrics = dict(seeds_summary(runs), args=vars(args), precision=precision)
+        keys = list(metrics["summary"])
         print(f"\n{'model':<16}{'test accuracy, mean ± sd over seeds ' + ','.join(map(str, seeds)):>44}")
         for k in keys:
             print(f"{ACCURACIES[k]:<16}{metrics['summary'][k]['mean']:>36.4f} ± {metrics['summary'][k]['std']:.4f}")
@@ -194,6 +190,21 @@ def run(args, precision):
 
 ACCURACIES = {"backbone_accuracy": "backbone", "hiernet_slow_accuracy": "HierNet slow",
               "hiernet_fast_accuracy": "HierNet fast"}
+
+
+def seeds_summary(runs):
+    """The multi-seed metrics of per-seed metrics `runs` (seed -> one seed's metrics, as `run_seed` returns and a
+    multi-seed run writes to `seedS/metrics.json`): `seeds`, `runs`, and the `summary` (accuracies) and
+    `hierarchical` rows as mean ± sd over the seeds. Seeds run apart (`--seeds 1`, then `--seeds 2`) combine as one
+    run of them all."""
+    seeds = sorted(int(s) for s in runs)
+    runs = {int(s): m for s, m in runs.items()}
+    metrics = {"seeds": seeds, "runs": {str(s): runs[s] for s in seeds}}
+    keys = [k for k in ACCURACIES if all(k in m for m in runs.values())]
+    metrics["summary"] = {k: mean_and_spread([runs[s][k] for s in seeds]) for k in keys}
+    if all("hierarchical" in m for m in runs.values()):
+        metrics["hierarchical"] = summarise_rows([runs[s]["hierarchical"] for s in seeds])
+    return metrics
 
 
 def run_seed(args, seed, output, training, precision):

@@ -99,19 +99,32 @@ def hierarchical_table(rows, source):
 
 
 def hiernet_section(m):
-    """HierNet: backbone vs HierNet slow / fast at the same budget."""
-    rows = [["ResNet-20 backbone (same training budget)", _pct(m["backbone_accuracy"])]]
-    if "hiernet_slow_accuracy" in m:
-        rows += [["HierNet, slow (all paths)", _pct(m["hiernet_slow_accuracy"])],
-                 ["HierNet, fast (routing)", _pct(m["hiernet_fast_accuracy"])]]
+    """HierNet: backbone vs HierNet slow / fast at the same budget (one seed's metrics, or a multi-seed run's
+    `summary`, mean ± sd)."""
+    stats = m.get("summary", m)
+    rows = [["ResNet-20 backbone (same training budget)", _pct(stats["backbone_accuracy"])]]
+    if "hiernet_slow_accuracy" in stats:
+        rows += [["HierNet, slow (all paths)", _pct(stats["hiernet_slow_accuracy"])],
+                 ["HierNet, fast (routing)", _pct(stats["hiernet_fast_accuracy"])]]
     table = markdown_table(["model", "test accuracy (%)"], rows)
-    groups = "; ".join(f"{', '.join(members)}" for members in m.get("groups", {}).values())
-    if "hiernet_slow_accuracy" not in m:
+    if "hiernet_slow_accuracy" not in stats:
         return table + "\n\nNo groups formed at this budget: the HierNet would equal the backbone.", None
-    delta = 100 * (m["hiernet_slow_accuracy"] - m["backbone_accuracy"])
-    table += f"\n\nGroups from the CPM: {groups}."
+    per_seed = m.get("runs") or {None: m}
+    found = {}  # the CPM's grouping -> the seeds that found it
+    for seed, run in per_seed.items():
+        groups = "; ".join(", ".join(members) for members in run.get("groups", {}).values() if len(members) > 1)
+        found.setdefault(groups or "none", []).append(seed)
+    if len(found) == 1:
+        table += f"\n\nGroups from the CPM (classes alone not listed): {next(iter(found))}."
+    else:
+        table += "\n\nGroups from the CPM (classes alone not listed): " + " | ".join(
+            f"seed {', '.join(map(str, seeds))}: {groups}" for groups, seeds in found.items()) + "."
     if "hierarchical" in m:
-        table += "\n\n" + hierarchical_table(m["hierarchical"], m.get("metric_hierarchy", "the class hierarchy"))
+        table += "\n\n" + hierarchical_table(m["hierarchical"], m.get("metric_hierarchy") or next(
+            (r.get("metric_hierarchy") for r in per_seed.values() if r.get("metric_hierarchy")), "the class hierarchy"))
+    delta = 100 * (_mean(stats["hiernet_slow_accuracy"]) - _mean(stats["backbone_accuracy"]))
+    fast = 100 * (_mean(stats["hiernet_fast_accuracy"]) - _mean(stats["backbone_accuracy"]))
+    table += f"\n\nHierNet fast − backbone: {fast:+.2f} points."
     return table, ("HierNet slow − backbone", delta)
 
 
@@ -299,6 +312,15 @@ def write_report(folder, metrics=None, seconds=None, intro="", timings=None):
     return path
 
 
+def _hiernet_seeds(runs):
+    from .hiernet import seeds_summary
+
+    return seeds_summary(runs)
+
+
+# A recipe's section key -> the function that combines per-seed metrics (seed -> metrics) into a multi-seed run's.
+SEED_COMBINERS = {"hiernet": _hiernet_seeds}
+
 # The recipe a metrics.json came from (its `command`) -> the section key of `METHODS`.
 RECIPE_SECTIONS = {"hiernet": "hiernet", "hgr_zero_shot": "hgr", "multilabel_zsl": "multilabel_zsl",
                    "long_tail": "long_tail", "hirl": "hirl"}
@@ -316,28 +338,38 @@ def write_evidence(folder, docs=None):
     import re
 
     docs = docs or os.path.join(folder, "README.md")
-    names = sorted(n for n in os.listdir(folder) if n.endswith(".json"))
+    entries = {}  # a section's name -> its files: `X.json` alone, or every `X_seedS.json` of one seed each
+    for name in sorted(n for n in os.listdir(folder) if n.endswith(".json")):
+        one_seed = re.fullmatch(r"(.+)_seed\d+\.json", name)
+        entries.setdefault(one_seed.group(1) + "_seed*.json" if one_seed else name, []).append(name)
     lines = ["# Evidence tables", "",
              f"Rebuilt by `python -m recipes.report --evidence {folder}` from the recipes' metrics.json summaries "
-             "stored here; test sets, percent, mean ± sample sd over the seeds.", ""]
-    for name in names:
-        with open(os.path.join(folder, name)) as f:
-            m = json.load(f)
-        found = re.search(r"recipes\.(\w+)", m.get("command", ""))
+             "stored here (`NAME_seedS.json`: one seed of a run each, combined in one table); test sets, percent, "
+             "mean ± sample sd over the seeds.", ""]
+    for name, files in entries.items():
+        parts = []
+        for file in files:
+            with open(os.path.join(folder, file)) as f:
+                parts.append(json.load(f))
+        found = re.search(r"recipes\.(\w+)", parts[0].get("command", ""))
         key = RECIPE_SECTIONS.get(found.group(1)) if found else None
-        if key is None:
+        if key is None or (len(parts) > 1 and key not in SEED_COMBINERS):
             continue
+        m = SEED_COMBINERS[key]({p["seed"]: p for p in parts}) if len(parts) > 1 else parts[0]
         title, _, paper = METHODS[key]
-        seeds = (m.get("args") or {}).get("seeds") or m.get("seeds")
+        seeds = m.get("seeds") or (m.get("args") or {}).get("seeds") or [m.get("seed")]
         table, delta = SECTIONS[key](m)
+        runs = [(f"Seed {p['seed']}: command" if len(parts) > 1 else "Command")
+                + f" `{p['command']}`; commit {p.get('commit', 'not recorded')}; machine "
+                f"{p.get('machine', 'not recorded')}; {p.get('seconds', 0) / 60:.0f} minutes recorded"
+                + (f" ({p['note']})." if p.get("note") else ".") for p in parts]
         lines += [f"## {title}: `{name}`", "", f"As in {paper}.", "",
-                  f"Command `{m['command']}`; commit {m.get('commit', 'not recorded')}; machine "
-                  f"{m.get('machine', 'not recorded')}; seeds {', '.join(map(str, seeds or []))}; "
-                  f"{m.get('seconds', 0) / 60:.0f} minutes recorded.", "", table, ""]
+                  f"Seeds {', '.join(map(str, seeds))}. " + " ".join(runs), "", table, ""]
         if delta is not None:
             lines += [f"**{delta[0]}: {delta[1]:+.2f} points.**", ""]
-        if m.get("budgets"):
-            lines += [budget_sentence(m["budgets"]), ""]
+            budgets = m.get("budgets") or next((p["budgets"] for p in parts if p.get("budgets")), None)
+        if budgets:
+            lines += [budget_sentence(budgets), ""]
     write_text_atomic(docs, "\n".join(lines))
     return docs
 

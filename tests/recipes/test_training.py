@@ -20,6 +20,7 @@ def args(tmp_path, *argv):
     add_training_flags(parser)
     parser.add_argument("--output", default=str(tmp_path))
     parser.add_argument("--lr", type=float, default=0.05)
+    parser.add_argument("--seeds", default="0")
     return parser.parse_args(list(argv))
 
 
@@ -80,6 +81,9 @@ def test_interrupted_stage_resumes_exactly(tmp_path):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(SystemExit, match="other flags.*--lr"):
         Training(args(tmp_path / "b", "--resume", "--lr", "0.1"))
+    # Other seeds are other stages (seed{S}/...): a run may add seeds on resuming, its checkpoints kept.
+    Training(args(tmp_path / "b", "--resume", "--seeds", "0,1,2"))._start()
+    assert (tmp_path / "b" / "checkpoints" / "stage" / "final.weights.h5").exists()
 
 
 def interrupted_run(tmp_path, name, after=2):
