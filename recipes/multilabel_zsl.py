@@ -60,6 +60,12 @@ def parse_args(argv=None):
                    help="what PosVAE reconstructs: the probability (the paper), the per-class standardised log-scaled "
                         "probability (a remedy for many external classes, keras_hier.layers.PosVAE) or the "
                         "reference code's embedding")
+    p.add_argument("--external-probabilities", default="classifier", choices=("classifier", "oracle"),
+                   help="fashion_mosaics: the external nodes' probabilities from the external classifier, or, as an "
+                        "experiment, from the mosaics' cells: 1 where a cell holds the external class or a class the "
+                        "graph joins to it, else 0 (what a classifier that names each class's WordNet neighbours "
+                        "would say; docs/multilabel.md). No SavedModel is written then: the served model would read "
+                        "the classifier")
     p.add_argument("--wup-threshold", type=FRACTION, default=None,
                    help="WUP similarity an edge needs (default: 0.8 for the mosaics, where every Fashion class is a "
                         "covering and 0.5 joins all of them; the paper's 0.5 otherwise)")
@@ -70,7 +76,10 @@ def parse_args(argv=None):
     p.add_argument("--backbone-weights", default="imagenet",
                    help="coco / nus_wide: ResNet-101 weights, 'imagenet' (downloaded once) or 'none' (random: tests)")
     add_run_flags(p, "runs/multilabel_zsl", seeds="0,1,2")  # the paper: seed 42
-    return parse_recipe_args(p, argv)
+    args = parse_recipe_args(p, argv)
+    if args.external_probabilities == "oracle" and args.dataset != "fashion_mosaics":
+        p.error("--external-probabilities oracle needs --dataset fashion_mosaics (it reads the mosaics' cells).")
+    return args
 
 
 def mosaic_backbone(input_shape, num_external):
@@ -148,9 +157,49 @@ def fashion_data(args, training):
         "train": make_batches(train[0], train_labels, batch_size=512), "train_labels": train_labels,
         "validation": make_batches(val[0], val_labels, batch_size=512), "validation_labels": val_labels,
         "test": make_batches(test[0], test[1], batch_size=512), "test_labels": test[1],
+        "cells": {"train": train[2], "validation": val[2], "test": test[2]},
         "notes": {"external_classifier_accuracy": external_accuracy, "train_mosaics": len(train[0]),
                   "validation_mosaics": len(val[0]), "test_mosaics": len(test[0]), "unseen_test_mosaics": int(test[1][:, unseen_columns].any(1).sum())},
     }
+
+
+def oracle_probabilities(cells, graph):
+    """The external nodes' "probabilities" of mosaics from their cells: for each external node (in the graph's order),
+    1 where a cell holds its class or a class the graph joins to it, else 0. What an external classifier would report
+    that is sure of what it sees and names each class by its WordNet neighbours, as an ImageNet classifier names a
+    COCO sheep a bighorn: probabilities that carry what the graph needs to reach unseen labels, whatever the image
+    features hold.
+
+    Args:
+        cells: int [mosaics, cells], each cell's Fashion-MNIST class (-1 empty), as `make_mosaics` returns.
+        graph: the mosaics' `ClassGraph` (node names are Fashion-MNIST class names).
+
+    Returns:
+        float32 [mosaics, external nodes].
+
+    Example:
+    >>> from keras_hier.knowledge import ClassGraph
+    >>> names = ["T-shirt/top", "Sandal", "Ankle boot"]
+    >>> graph = ClassGraph(names, [None] * 3, ["seen", "unseen", "external"], np.eye(3, dtype="float32"),
+    ...                    threshold=0.8, _wup=np.array([[1, .6, .6], [.6, 1, .8], [.6, .8, 1]]))
+    >>> oracle_probabilities(np.array([[0, -1, -1, -1], [5, -1, -1, -1], [9, 0, -1, -1]]), graph).ravel().tolist()
+    [0.0, 1.0, 1.0]
+    """
+    from keras_hier.datasets import fashion_mnist
+
+    joined = graph.adjacency() | graph.adjacency().T
+    columns = []
+    for node in graph.indices("external"):
+        related = [fashion_mnist.CLASS_NAMES.index(graph.names[j]) for j in np.flatnonzero(joined[node])]
+        columns.append(np.isin(cells, related).any(axis=1))
+    return np.stack(columns, axis=1).astype(np.float32)
+
+
+def with_oracle_probabilities(rows, cells, graph):
+    """Precomputed backbone `rows` ([features; external probabilities], see `precompute`) with the probabilities
+    replaced by `oracle_probabilities(cells, graph)`; the features stay the backbone's."""
+    oracle = oracle_probabilities(cells, graph)
+    return np.concatenate([rows[:, : rows.shape[1] - oracle.shape[1]], oracle], axis=1)
 
 
 def paper_data(args):
@@ -391,6 +440,10 @@ def run(args, precision):
     plotting.plot_class_graph(graph, os.path.join(args.output, "class_graph.png"))
 
     stand_in, rows = precompute(data)
+    if args.external_probabilities == "oracle":
+        rows = {split: with_oracle_probabilities(r, data["cells"][split], graph) for split, r in rows.items()}
+        print("External probabilities: the oracle's (the cells' classes and their graph neighbours), not the "
+              "classifier's")
     targets = graph.num_targets
     data["hierarchy"] = semantic_hierarchy(lambda: Hierarchy.from_wordnet(
         graph.synsets[:targets], class_names=graph.names[:targets], tree=True, internal_classes=True)) \
@@ -435,7 +488,10 @@ def run(args, precision):
                        os.path.join(args.output, "unseen_miap.png"),
                        f"Unseen labels, miAP ({over_seeds(seeds)})", ylabel="miAP",
                        errors=spreads({v: s["unseen_miap"]["std"] for v, s in summary.items()}, seeds))
-    if not args.no_export and model is not None:
+    if args.external_probabilities == "oracle" and not args.no_export:
+        print("No SavedModel: the models read the oracle's external probabilities, a served model would read the "
+              "classifier's.")
+    elif not args.no_export and model is not None:
         import keras
 
         from ._serving import export_served

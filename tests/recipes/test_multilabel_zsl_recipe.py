@@ -52,6 +52,32 @@ def test_help_and_bad_arguments(tmp_path):
         recipe.main(["--dataset", "coco", "--output", str(tmp_path)])
 
 
+def test_oracle_probabilities_name_the_cells_graph_neighbours(capsys):
+    """The oracle experiment's external probabilities on the mosaics' graph (WUP 0.8): Pullover and Coat are joined
+    to T-shirt/top, Trouser, Shirt and each other (WUP 0.818-0.857), Ankle boot to Sandal and Sneaker (0.824);
+    Dress (0.762) and Bag (0.625) to none."""
+    from keras_hier.datasets import fashion_mnist, multilabel
+    from keras_hier.knowledge import ClassGraph, wordnet
+
+    names = list(multilabel.MOSAIC_TARGETS) + list(multilabel.MOSAIC_EXTERNAL)
+    kinds = ["unseen" if n in multilabel.MOSAIC_UNSEEN else "seen" for n in multilabel.MOSAIC_TARGETS]
+    synsets = [fashion_mnist.SYNSETS[fashion_mnist.CLASS_NAMES.index(n)] for n in names]
+    graph = ClassGraph(names, [None] * len(names), kinds + ["external"] * 3, np.eye(len(names), dtype="float32"),
+                       threshold=0.8, _wup=wordnet.wup_matrix(synsets))
+    c = {n: i for i, n in enumerate(fashion_mnist.CLASS_NAMES)}
+    cells = np.array([[c["Sandal"], -1, -1, -1], [c["Shirt"], c["Bag"], -1, -1], [c["Dress"], c["Bag"], -1, -1],
+                      [-1, -1, -1, -1], [c["Trouser"], c["Sneaker"], c["Coat"], -1], [c["Ankle boot"], -1, -1, -1]])
+    expected = [[0, 0, 1], [1, 1, 0], [0, 0, 0], [0, 0, 0], [1, 1, 1], [0, 0, 1]]  # Pullover, Coat, Ankle boot
+    np.testing.assert_array_equal(recipe.oracle_probabilities(cells, graph), expected)
+    rows = np.arange(6 * 5, dtype=np.float32).reshape(6, 5)  # 2 feature columns, then 3 probabilities
+    replaced = recipe.with_oracle_probabilities(rows, cells, graph)
+    np.testing.assert_array_equal(replaced[:, :2], rows[:, :2])
+    np.testing.assert_array_equal(replaced[:, 2:], expected)
+    with pytest.raises(SystemExit):  # COCO's images have no cells to read
+        recipe.parse_args(["--dataset", "coco", "--external-probabilities", "oracle"])
+    assert "needs --dataset fashion_mosaics" in capsys.readouterr().err
+
+
 def test_coco_path_on_a_tiny_folder(tmp_path):
     """The paper's COCO path (ResNet-101, the COCO + ImageNet graph) on 4 + 3 generated images, random weights.
     RGCN, not RGCN + PosVAE: test_tiny_run covers PosVAE and its swapped-probabilities report (a second ResNet-101
