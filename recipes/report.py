@@ -156,6 +156,15 @@ def multilabel_section(m):
     table = markdown_table(header, rows)
     table += (f"\n\nUnseen labels: {', '.join(m['unseen'])}; graph of {m['edges']} edges; external classifier "
               f"accuracy {_pct(m['external_classifier_accuracy'])}%.")
+    if (m.get("args") or {}).get("external_probabilities") == "oracle":
+        table += (" **External probabilities: the oracle's** (1 where a cell holds the external class or a class the "
+                  "graph joins to it, else 0), not the classifier's.")
+    swaps = [(v, s) for v, s in m["summary"].items() if "unseen_miap_swapped_external" in s]
+    if swaps:
+        table += "\n\nSwap test (each test image scored with another image's external probabilities): " + "; ".join(
+            f"{names.get(v, v)}, unseen miAP {_pct(s['unseen_miap'])} with its own, "
+            f"{_pct(s['unseen_miap_swapped_external'])} swapped (logits moved by "
+            f"{_mean(s['swapped_external_logit_change']):.4f} of their spread)" for v, s in swaps) + "."
     if m.get("hierarchical"):
         body = [[names.get(v, v)] + [_pct(r[k]) for k in ("hierarchical_precision", "hierarchical_recall",
                                                          "hierarchical_f1")] for v, r in m["hierarchical"].items()]
