@@ -72,8 +72,10 @@ class Training:
                                  "trained with), so they cannot be matched to this run. Rerun without --resume to "
                                  f"start afresh (this deletes {self.root}), or restore run.json.")
             before = _read_json(marker)
-            changed = sorted(k for k in (set(before) | set(settings)) - set(_NOT_COMPARED)
-                             if before.get(k) != _jsonable(settings.get(k)))
+            # Flags added to a recipe after the run started are not compared: a new flag's default keeps the
+            # behaviour the run had.
+            changed = sorted(k for k in (set(before) & set(settings)) - set(_NOT_COMPARED)
+                             if before[k] != _jsonable(settings[k]))
             if changed:
                 raise SystemExit(f"--resume: the checkpoints in {self.root} come from a run with other flags "
                                  f"({', '.join('--' + k.replace('_', '-') for k in changed)}). Rerun with the same "

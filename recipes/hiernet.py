@@ -46,6 +46,8 @@ def parse_args(argv=None):
                    help="a JSON tree over the classes (nested or parents form, docs/hierarchy.md) used instead of "
                         "the CPM's; its classes must be the dataset's class names")
     p.add_argument("--n", type=POSITIVE_INT, default=3, help="residual blocks per stage (3 -> ResNet-20)")
+    p.add_argument("--width", type=POSITIVE_FLOAT, default=1.0,
+                   help="filters of every backbone layer times this (0.5: a half-width ResNet, 8-16-32 filters)")
     p.add_argument("--activation", choices=("relu", "elu"), default="relu")
     p.add_argument("--backbone-epochs", type=POSITIVE_FLOAT, default=2, help="backbone epochs before grouping and transfer")
     p.add_argument("--epochs", type=POSITIVE_FLOAT, default=1, help="HierNet epochs (the backbone trains as many more)")
@@ -245,7 +247,8 @@ def run_seed(args, seed, output, training, precision):
     budgets = {"backbone": [], "hiernet": []}
 
     # 1. The backbone; the HierNet starts from it, and it trains on for as long as the HierNet does.
-    backbone = resnet_cifar(args.n, num_classes, activation=args.activation, input_shape=train[0].shape[1:])
+    backbone = resnet_cifar(args.n, num_classes, activation=args.activation, input_shape=train[0].shape[1:],
+                            width=args.width)
     compile_model(backbone, args, pre_steps, warmup=args.n >= 18)  # He et al. warm up ResNet-110 only
     print(f"\n[1/4] backbone {backbone.name}: {pre_steps} steps before grouping")
     training.fit(f"seed{seed}/backbone", backbone, batches(0), pre_steps, per_pass, budgets["backbone"])
@@ -264,8 +267,8 @@ def run_seed(args, seed, output, training, precision):
                       title=f"CPM of {backbone.name} on the validation split")
 
     # 3. HierNet with weight transfer, trained for the rest of the budget; the backbone trains as long.
-    metrics = {"args": vars(args), "seed": seed, "precision": precision, "p_min": p_min, "g_max": g_max,
-               "groups": {}}
+    metrics = {"args": vars(args), "seed": seed, "precision": precision, "backbone": backbone.name,
+               "backbone_parameters": backbone.count_params(), "p_min": p_min, "g_max": g_max, "groups": {}}
     if hierarchy.max_depth < 2:
         print("\nNo groups formed (no pair above --p-min, or all classes in one group): HierNet would equal the "
               "backbone. Adjust --p-min (or train the backbone longer).")

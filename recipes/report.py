@@ -8,6 +8,7 @@ seeds: one section per stored metrics.json of that folder, each naming its comma
 
 import json
 import os
+import re
 
 from keras_hier._io import write_text_atomic
 
@@ -102,7 +103,11 @@ def hiernet_section(m):
     """HierNet: backbone vs HierNet slow / fast at the same budget (one seed's metrics, or a multi-seed run's
     `summary`, mean ± sd)."""
     stats = m.get("summary", m)
-    rows = [["ResNet-20 backbone (same training budget)", _pct(stats["backbone_accuracy"])]]
+    name = m.get("backbone") or next((r.get("backbone") for r in (m.get("runs") or {}).values()), None)
+    parts = re.fullmatch(r"(elu_)?resnet(\d+)(?:_x([\d.]+))?", name or "resnet20")
+    name = (f"{'ELU ' if parts.group(1) else ''}ResNet-{parts.group(2)}"
+            + (f" at width {parts.group(3)}" if parts.group(3) else "")) if parts else name
+    rows = [[f"{name} backbone (same training budget)", _pct(stats["backbone_accuracy"])]]
     if "hiernet_slow_accuracy" in stats:
         rows += [["HierNet, slow (all paths)", _pct(stats["hiernet_slow_accuracy"])],
                  ["HierNet, fast (routing)", _pct(stats["hiernet_fast_accuracy"])]]
@@ -344,8 +349,6 @@ def write_evidence(folder, docs=None):
     >>> write_evidence("docs/results/issue39")  # doctest: +SKIP
     'docs/results/issue39/README.md'
     """
-    import re
-
     docs = docs or os.path.join(folder, "README.md")
     entries = {}  # a section's name -> its files: `X.json` alone, or every `X_seedS.json` of one seed each
     for name in sorted(n for n in os.listdir(folder) if n.endswith(".json")):

@@ -51,7 +51,7 @@ def _residual_block(x, filters, strides, activation, k):
     return keras.layers.Add(name=block_name(k))([shortcut, y])
 
 
-def resnet_cifar(n, num_classes, activation="relu", input_shape=(32, 32, 3), name=None):
+def resnet_cifar(n, num_classes, activation="relu", input_shape=(32, 32, 3), name=None, width=1.0):
     """The CIFAR-10/100 ResNet of He et al. (2016), 6n + 2 layers, or its ELU variant (Shah et al., 2016).
 
     A 3x3 convolution with 16 filters, then three stages of `n` residual blocks with 16, 32 and 64 filters (the
@@ -65,7 +65,9 @@ def resnet_cifar(n, num_classes, activation="relu", input_shape=(32, 32, 3), nam
         activation: `"relu"` (He et al.) or `"elu"` (Shah et al.: ELU blocks without BN after the first
             convolution and no activation after the addition; an ELU before pooling).
         input_shape: image shape, e.g. `(32, 32, 3)`, or `(32, 32, 1)` for grey images.
-        name: model name (default `resnet{6n+2}` or `elu_resnet{6n+2}`).
+        name: model name (default `resnet{6n+2}` or `elu_resnet{6n+2}`, with `_x{width}` when `width` is not 1).
+        width: a multiplier of the filters of every layer (16, 32 and 64 per stage at 1; 0.5 gives the
+            half-width network HierNet's capacity argument calls for: 8, 16 and 32).
 
     Returns:
         A Functional `keras.Model` mapping images to class probabilities (float32).
@@ -74,6 +76,8 @@ def resnet_cifar(n, num_classes, activation="relu", input_shape=(32, 32, 3), nam
     >>> model = resnet_cifar(3, 10, input_shape=(32, 32, 1))
     >>> model.name, model.get_layer(block_name(9)).output.shape
     ('resnet20', (None, 8, 8, 64))
+    >>> resnet_cifar(3, 10, input_shape=(32, 32, 1), width=0.5).get_layer(block_name(9)).output.shape
+    (None, 8, 8, 32)
     """
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"`n` must be a positive integer (blocks per stage); got {n!r}.")
@@ -83,13 +87,15 @@ def resnet_cifar(n, num_classes, activation="relu", input_shape=(32, 32, 3), nam
         raise ValueError(f"`input_shape` must be (height, width, channels); got {input_shape!r}.")
     if num_classes < 1:
         raise ValueError(f"`num_classes` must be >= 1; got {num_classes}.")
+    if not isinstance(width, (int, float)) or isinstance(width, bool) or not width > 0 or round(16 * width) < 1:
+        raise ValueError(f"`width` must be a positive multiplier of the filters (16 * width >= 0.5); got {width!r}.")
     depth = 6 * n + 2
     inputs = keras.Input(shape=tuple(input_shape), name="image")
-    x = _conv(16, 1, "stem_conv")(inputs)
+    x = _conv(round(16 * width), 1, "stem_conv")(inputs)
     x = _bn("stem_bn")(x)
     x = keras.layers.Activation(activation, name="stem_act")(x)
     k = 0
-    for stage, filters in enumerate((16, 32, 64)):
+    for stage, filters in enumerate(round(f * width) for f in (16, 32, 64)):
         for i in range(n):
             k += 1
             x = _residual_block(x, filters, 2 if stage > 0 and i == 0 else 1, activation, k)
@@ -100,5 +106,5 @@ def resnet_cifar(n, num_classes, activation="relu", input_shape=(32, 32, 3), nam
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     outputs = keras.layers.Dense(num_classes, kernel_initializer="he_normal", name="logits")(x)
     outputs = keras.layers.Activation("softmax", dtype="float32", name="predictions")(outputs)
-    default = f"{'elu_' if activation == 'elu' else ''}resnet{depth}"
+    default = f"{'elu_' if activation == 'elu' else ''}resnet{depth}" + (f"_x{width:g}" if width != 1 else "")
     return keras.Model(inputs, outputs, name=name or default)

@@ -28,6 +28,17 @@ def test_resnet20_parameter_count():
     assert abs(resnet_cifar(3, 10).count_params() - 0.27e6) < 0.01e6
 
 
+def test_half_width():
+    """Every layer's filters halved (8, 16, 32): about a quarter of the convolution weights (each 3x3 kernel holds
+    in x out filters), the same depth and block names."""
+    full, half = resnet_cifar(3, 10), resnet_cifar(3, 10, width=0.5)
+    assert half.name == "resnet20_x0.5" and len(weighted_layers(half)) == 20
+    assert [half.get_layer(block_name(k)).output.shape[-1] for k in (1, 4, 9)] == [8, 16, 32]
+    conv = lambda m: sum(int(np.prod(l.kernel.shape)) for l in m.layers if isinstance(l, keras.layers.Conv2D))  # noqa: E731
+    # A quarter of each kernel, but the stem's (3 input channels, which do not halve): 4 * 27 * 8 against 27 * 16.
+    assert conv(half) * 4 == conv(full) + 27 * 16
+
+
 def test_elu_variant():
     model = resnet_cifar(2, 5, activation="elu", input_shape=(16, 16, 1))
     names = [l.name for l in model.layers]
@@ -38,7 +49,8 @@ def test_elu_variant():
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"n": 0}, "positive integer"), ({"activation": "gelu"}, "activation"), ({"input_shape": (32, 32)}, "input_shape")],
+    [({"n": 0}, "positive integer"), ({"activation": "gelu"}, "activation"), ({"input_shape": (32, 32)}, "input_shape"),
+     ({"width": 0}, "width"), ({"width": 0.01}, "width"), ({"width": "half"}, "width")],
 )
 def test_errors(kwargs, message):
     args = {"n": 1, "num_classes": 3, **kwargs}

@@ -174,6 +174,9 @@ def test_several_seeds_give_mean_and_sd(tmp_path, monkeypatch):
     # Each seed's numbers were written when it ended (a run cut short keeps its finished seeds).
     seed1 = json.loads((tmp_path / "seed1" / "metrics.json").read_text())
     assert seed1["seed"] == 1 and seed1["backbone_accuracy"] == pytest.approx(0.91) and "--seeds 0,1,2" in seed1["command"]
+    # Seeds run apart combine into the same summary (recipes.report's evidence pages use this).
+    apart = {s: json.loads((tmp_path / f"seed{s}" / "metrics.json").read_text()) for s in (2, 0, 1)}
+    assert recipe.seeds_summary(apart)["summary"] == summary and recipe.seeds_summary(apart)["seeds"] == [0, 1, 2]
 
 
 def test_help():
@@ -230,8 +233,9 @@ def test_own_folder_and_hand_written_tree(tmp_path):
     out = tmp_path / "run"
     flags = ["--dataset", "image_folder", "--data-dir", str(data), "--image-size", "16", "--n", "1", "--seeds", "0",
              "--backbone-epochs", "1", "--epochs", "1", "--batch-size", "8", "--no-export", "--output", str(out)]
-    metrics = recipe.main(flags + ["--hierarchy", str(tree)])
+    metrics = recipe.main(flags + ["--hierarchy", str(tree), "--width", "0.5"])
     assert metrics["groups"] == {"tops": ["shirt", "tshirt"], "shoes": ["boot", "sandal"]}  # label order: sorted
+    assert metrics["backbone"] == "resnet8_x0.5" and metrics["backbone_parameters"] < 21_000  # 78k at width 1
     assert set(metrics["node_accuracy"]) == {"clothing", "tops", "shoes"}  # keyed by node, as the groups
     assert metrics["metric_hierarchy"] == "the --hierarchy tree" and metrics["split_points"] == [1]
     from keras_hier import Hierarchy

@@ -116,6 +116,7 @@ def test_evidence_tables_name_their_run_and_match_the_stored_docs(tmp_path, monk
     # Seeds run apart (`hiernet_x_seedS.json`, each a seed's metrics.json) make one table, mean ± sd over them.
     for seed, (backbone, slow) in enumerate(((0.80, 0.825), (0.82, 0.815))):
         one = dict(METRICS["hiernet"], backbone_accuracy=backbone, hiernet_slow_accuracy=slow, seed=seed,
+                   backbone="resnet8_x0.5",
                    command=f"'python -m recipes.hiernet' --seeds {seed}", commit=f"c{seed}", machine="M",
                    seconds=60.0 * (seed + 1), note="evaluated from its checkpoints" if seed == 0 else None)
         (folder / f"hiernet_x_seed{seed}.json").write_text(json.dumps(one))
@@ -126,7 +127,7 @@ def test_evidence_tables_name_their_run_and_match_the_stored_docs(tmp_path, monk
             "recorded (evaluated from its checkpoints). Seed 1: command `'python -m recipes.hiernet' --seeds 1`; "
             "commit c1; machine M; 2 minutes recorded.") in text
     # 0.80, 0.82 -> 81.00 ± 1.41; 0.825, 0.815 -> 82.00 ± 0.71; slow − backbone +1.00, fast − backbone 0.00.
-    assert "| ResNet-20 backbone (same training budget) | 81.00 ± 1.41 |" in text
+    assert "| ResNet-8 at width 0.5 backbone (same training budget) | 81.00 ± 1.41 |" in text
     assert "| HierNet, slow (all paths) | 82.00 ± 0.71 |" in text
     assert "**HierNet slow − backbone: +1.00 points.**" in text and "HierNet fast − backbone: +0.00 points." in text
     assert "| HierNet slow | 82.50 | 92.00 | 2.250 | 2.600 |" in text  # the same rows in both files

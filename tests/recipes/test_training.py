@@ -84,6 +84,11 @@ def test_interrupted_stage_resumes_exactly(tmp_path):
     # Other seeds are other stages (seed{S}/...): a run may add seeds on resuming, its checkpoints kept.
     Training(args(tmp_path / "b", "--resume", "--seeds", "0,1,2"))._start()
     assert (tmp_path / "b" / "checkpoints" / "stage" / "final.weights.h5").exists()
+    # A run started before a flag existed (its run.json without it) resumes: the new flag's default is its behaviour.
+    marker = tmp_path / "b" / "checkpoints" / "run.json"
+    marker.write_text(json.dumps({k: v for k, v in json.loads(marker.read_text()).items() if k != "lr"}))
+    Training(args(tmp_path / "b", "--resume"))._start()
+    assert (tmp_path / "b" / "checkpoints" / "stage" / "final.weights.h5").exists()
 
 
 def interrupted_run(tmp_path, name, after=2):
