@@ -10,6 +10,8 @@ import json
 import os
 import re
 
+import numpy as np
+
 from keras_hier._io import write_text_atomic
 
 from ._common import budget_difference, parse_recipe_args, recipe_parser
@@ -326,6 +328,73 @@ def write_report(folder, metrics=None, seconds=None, intro="", timings=None):
     return path
 
 
+def _per_seed(m, model):
+    """A multi-seed summary's per-seed results of `model` (`runs[model]`, a list over the seeds)."""
+    return (m.get("runs") or {}).get(model) or []
+
+
+def _hiernet_runs(m):
+    return list((m.get("runs") or {"0": m}).values())
+
+
+# Each method's claim, as its paper makes it, and the comparisons that test it on a stored summary: (what is compared,
+# the per-seed differences, method − baseline, in points). A difference is positive where the paper's direction holds.
+CLAIMS = {
+    "hiernet": ("A tree of branches cut from a backbone, grouped by its confusions, classifies better than the "
+                "backbone trained as long", [
+                    ("HierNet fast − backbone, test accuracy", lambda m: [
+                        100 * (r["hiernet_fast_accuracy"] - r["backbone_accuracy"]) for r in _hiernet_runs(m)
+                        if "hiernet_fast_accuracy" in r]),
+                    ("HierNet slow − backbone, test accuracy", lambda m: [
+                        100 * (r["hiernet_slow_accuracy"] - r["backbone_accuracy"]) for r in _hiernet_runs(m)
+                        if "hiernet_slow_accuracy" in r])]),
+    "hgr": ("The hierarchical InfoNCE raises zero-shot Hit@1 over flat InfoNCE, and the overlap of the predicted and "
+            "true WordNet paths", [
+                ("HGR − flat, Hit@1 on the unseen classes", lambda m: [
+                    100 * (h["hit@1"] - f["hit@1"]) for h, f in zip(_per_seed(m, "hgr"), _per_seed(m, "flat"))]),
+                ("HGR − flat, POR", lambda m: [
+                    100 * (h["por"] - f["por"]) for h, f in zip(_per_seed(m, "hgr"), _per_seed(m, "flat"))])]),
+    "multilabel_zsl": ("External knowledge (PosVAE states of an external classifier's posteriors on the graph) "
+                       "raises the unseen labels' scores over the relational GCN without it", [
+                           ("RGCN + PosVAE − RGCN, unseen miAP", lambda m: [
+                               100 * (p["unseen"]["miap"] - r["unseen"]["miap"])
+                               for p, r in zip(_per_seed(m, "rgcn_posvae"), _per_seed(m, "rgcn"))]),
+                           ("RGCN + PosVAE, unseen miAP: own − another image's external probabilities", lambda m: [
+                               100 * (p["unseen"]["miap"] - p["swapped_external"]["unseen"]["miap"])
+                               for p in _per_seed(m, "rgcn_posvae") if "swapped_external" in p])]),
+}
+
+
+def claim_verdict(differences):
+    """`"yes"` where the mean difference is above one sample sd of the per-seed differences, `"no"` where it is
+    below minus one sd, `"within noise"` otherwise; no verdict from one seed (no spread to judge by)."""
+    if len(differences) < 2:
+        return "one seed: not judged"
+    mean, sd = float(np.mean(differences)), float(np.std(differences, ddof=1))
+    return "yes" if mean > sd else "no" if mean < -sd else "within noise"
+
+
+def claims_table(summaries):
+    """The at-a-glance table of the evidence page: for each stored summary (name -> (method key, metrics)) with a
+    claim in `CLAIMS`, each comparison's per-seed differences as mean ± sd and whether the paper's direction holds
+    (`claim_verdict`)."""
+    rows = []
+    for name, (key, m) in summaries.items():
+        if key not in CLAIMS:
+            continue
+        claim, comparisons = CLAIMS[key]
+        for what, differences in comparisons:
+            found = differences(m)
+            if not found:
+                continue
+            sd = f" ± {np.std(found, ddof=1):.2f}" if len(found) > 1 else ""
+            rows.append([f"`{name}`", claim, what, f"{np.mean(found):+.2f}{sd} ({len(found)} seed"
+                         f"{'s' if len(found) > 1 else ''})", claim_verdict(found)])
+            claim = "″"  # the claim once per summary
+    return markdown_table(["summary", "the paper's claim", "comparison", "difference (points)", "direction holds"],
+                          rows)
+
+
 def _hiernet_seeds(runs):
     from .hiernet import seeds_summary
 
@@ -358,6 +427,7 @@ def write_evidence(folder, docs=None):
              f"Rebuilt by `python -m recipes.report --evidence {folder}` from the recipes' metrics.json summaries "
              "stored here (`NAME_seedS.json`: one seed of a run each, combined in one table); test sets, percent, "
              "mean ± sample sd over the seeds.", ""]
+    summaries = {}
     for name, files in entries.items():
         parts = []
         for file in files:
@@ -368,6 +438,7 @@ def write_evidence(folder, docs=None):
         if key is None or (len(parts) > 1 and key not in SEED_COMBINERS):
             continue
         m = SEED_COMBINERS[key]({p["seed"]: p for p in parts}) if len(parts) > 1 else parts[0]
+        summaries[name] = (key, m)
         title, _, paper = METHODS[key]
         seeds = m.get("seeds") or (m.get("args") or {}).get("seeds") or [m.get("seed")]
         table, delta = SECTIONS[key](m)
@@ -382,6 +453,11 @@ def write_evidence(folder, docs=None):
             budgets = m.get("budgets") or next((p["budgets"] for p in parts if p.get("budgets")), None)
         if budgets:
             lines += [budget_sentence(budgets), ""]
+    if summaries:
+        lines[4:4] = ["## At a glance: does each paper's direction hold here?", "",
+                      "Per-seed differences, method − baseline, mean ± sample sd; the direction holds (\"yes\") where "
+                      "the mean exceeds one sd, fails (\"no\") below minus one sd, and is within noise otherwise. "
+                      "Methods without a stored summary are not listed.", "", claims_table(summaries), ""]
     write_text_atomic(docs, "\n".join(lines))
     return docs
 

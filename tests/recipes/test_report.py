@@ -132,6 +132,13 @@ def test_evidence_tables_name_their_run_and_match_the_stored_docs(tmp_path, monk
     assert "**HierNet slow − backbone: +1.00 points.**" in text and "HierNet fast − backbone: +0.00 points." in text
     assert "| HierNet slow | 82.50 | 92.00 | 2.250 | 2.600 |" in text  # the same rows in both files
     assert "Groups from the CPM (classes alone not listed): Shirt, Coat." in text
+    # At a glance: per-seed differences; HierNet fast − backbone 81 − 80 = +1, 81 − 82 = −1: +0.00 ± 1.41, noise;
+    # HGR's one seed: +15.00, not judged.
+    assert ("| `hiernet_x_seed*.json` | A tree of branches cut from a backbone, grouped by its confusions, classifies "
+            "better than the backbone trained as long | HierNet fast − backbone, test accuracy | +0.00 ± 1.41 (2 seeds) "
+            "| within noise |") in text
+    assert "| HierNet slow − backbone, test accuracy | +1.00 ± 2.12 (2 seeds) | within noise |" in text
+    assert report.claim_verdict([1.0, 2.0, 1.5]) == "yes" and report.claim_verdict([-3.0, -2.0]) == "no"
     with pytest.raises(SystemExit, match="No folder"):
         report.main(["--evidence", str(tmp_path / "missing")])
     # The committed evidence page is what the stored summaries give.
