@@ -365,6 +365,21 @@ CLAIMS = {
 }
 
 
+def _long_tail_differences(m, group):
+    """Per seed of the first loss: the transfer ensemble's accuracy on `group` minus the cosine classifier's."""
+    runs = [r for r in m.get("runs") or [] if r["loss"] == m["runs"][0]["loss"]]
+    ensemble = next((n for n in (runs[0]["table"] if runs else ()) if n.startswith("ensemble(w^h(0)")), None)
+    return [100 * (r["table"][ensemble][group] - r["table"]["Cosine classifier"][group]) for r in runs
+            if ensemble and "Cosine classifier" in r["table"]]
+
+
+CLAIMS["long_tail"] = (
+    "Few-shot classifiers composed from the many-shot ones (attention over prototypes, w^h(k), and their ensemble) "
+    "raise few-shot accuracy over the cosine classifier, and the total", [
+        ("ensemble − cosine classifier, few-shot", lambda m: _long_tail_differences(m, "few")),
+        ("ensemble − cosine classifier, all classes", lambda m: _long_tail_differences(m, "total"))])
+
+
 def claim_verdict(differences):
     """`"yes"` where the mean difference is above one sample sd of the per-seed differences, `"no"` where it is
     below minus one sd, `"within noise"` otherwise; no verdict from one seed (no spread to judge by)."""

@@ -139,6 +139,17 @@ def test_evidence_tables_name_their_run_and_match_the_stored_docs(tmp_path, monk
             "| within noise |") in text
     assert "| HierNet slow − backbone, test accuracy | +1.00 ± 2.12 (2 seeds) | within noise |" in text
     assert report.claim_verdict([1.0, 2.0, 1.5]) == "yes" and report.claim_verdict([-3.0, -2.0]) == "no"
+    # Long tail: the first loss's seeds, ensemble − cosine classifier per seed (few 0.40 − 0.00, 0.30 − 0.10).
+    ensemble = "ensemble(w^h(0), w^h(20), w^h(100))"
+    runs = [{"seed": seed, "loss": loss, "table": {"Cosine classifier": {"few": cosine, "total": 0.8},
+                                                   ensemble: {"few": few, "total": 0.81}}}
+            for loss in ("ce", "balanced_softmax") for seed, cosine, few in ((0, 0.0, 0.4), (1, 0.1, 0.3))]
+    (folder / "long_tail_2seeds.json").write_text(json.dumps(dict(
+        METRICS["long_tail"], runs=runs, command="'python -m recipes.long_tail' --seeds 0,1", args={"seeds": [0, 1]})))
+    report.main(["--evidence", str(folder)])
+    text = (folder / "README.md").read_text()
+    assert "| ensemble − cosine classifier, few-shot | +30.00 ± 14.14 (2 seeds) | yes |" in text
+    assert "| ensemble − cosine classifier, all classes | +1.00 ± 0.00 (2 seeds) | yes |" in text
     with pytest.raises(SystemExit, match="No folder"):
         report.main(["--evidence", str(tmp_path / "missing")])
     # The committed evidence page is what the stored summaries give.
