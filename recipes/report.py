@@ -212,6 +212,8 @@ def hirl_section(m):
     names = {"knn_top1": "k-NN top-1", "linear_probe": "linear probe", "cluster_accuracy": "clustering acc.",
              "cluster_nmi": "NMI", "cluster_ami": "AMI"}
     rows = [[model] + [_pct(s[k]) for k in keys] for model, s in m["summary"].items()]
+    if "untrained" in m:  # the floor pre-training must beat
+        rows.append(["untrained encoder (same seeds)"] + [_pct(m["untrained"]["summary"][k]) for k in keys])
     table = markdown_table(["model"] + [names.get(k, k) + " (%)" for k in keys], rows)
     if "hierarchical" in m:
         table += "\n\n" + hierarchical_table(m["hierarchical"], "WordNet, for the k-NN classifier's predictions")
@@ -378,6 +380,28 @@ CLAIMS["long_tail"] = (
     "raise few-shot accuracy over the cosine classifier, and the total", [
         ("ensemble − cosine classifier, few-shot", lambda m: _long_tail_differences(m, "few")),
         ("ensemble − cosine classifier, all classes", lambda m: _long_tail_differences(m, "total"))])
+
+
+def _hirl_differences(m, key, baseline="base"):
+    """Per seed: HIRL's score `key` minus the base method's (`baseline="base"`), or the base method's minus the
+    untrained encoder's (`baseline="untrained"`), in points."""
+    models = list(m.get("summary") or {})
+    if len(models) != 2:
+        return []
+    score = {(r["seed"], r["model"]): r[key] for r in m.get("runs") or []}
+    score.update({(r["seed"], "untrained"): r[key] for r in (m.get("untrained") or {}).get("runs", [])})
+    method, reference = (models[1], models[0]) if baseline == "base" else (models[0], "untrained")
+    seeds = sorted({seed for seed, _ in score})
+    return [100 * (score[s, method] - score[s, reference]) for s in seeds
+            if (s, method) in score and (s, reference) in score]
+
+
+CLAIMS["hirl"] = (
+    "Hierarchical prototypes and semantic path discrimination improve a self-supervised method's features (its "
+    "pre-training itself beating an untrained encoder)", [
+        ("HIRL − base, k-NN top-1", lambda m: _hirl_differences(m, "knn_top1")),
+        ("HIRL − base, linear probe", lambda m: _hirl_differences(m, "linear_probe")),
+        ("base − untrained encoder, k-NN top-1", lambda m: _hirl_differences(m, "knn_top1", "untrained"))])
 
 
 def claim_verdict(differences):

@@ -150,6 +150,20 @@ def test_evidence_tables_name_their_run_and_match_the_stored_docs(tmp_path, monk
     text = (folder / "README.md").read_text()
     assert "| ensemble − cosine classifier, few-shot | +30.00 ± 14.14 (2 seeds) | yes |" in text
     assert "| ensemble − cosine classifier, all classes | +1.00 ± 0.00 (2 seeds) | yes |" in text
+    # HIRL: HIRL − base and base − untrained encoder, per seed.
+    runs = [{"seed": s, "model": model, "knn_top1": knn, "linear_probe": 0.8}
+            for s, base, hirl in ((0, 0.80, 0.82), (1, 0.81, 0.80)) for model, knn in (("MoCo v2", base),
+                                                                                     ("HIRL-MoCo v2", hirl))]
+    summary = {n: {k: _stat(0.8) for k in ("knn_top1", "linear_probe")} for n in ("MoCo v2", "HIRL-MoCo v2")}
+    untrained = {"runs": [{"seed": s, "model": "untrained", "knn_top1": 0.7, "linear_probe": 0.6} for s in (0, 1)],
+                 "summary": {"knn_top1": _stat(0.7), "linear_probe": _stat(0.6)}}
+    (folder / "hirl_2seeds.json").write_text(json.dumps(dict(
+        runs=runs, summary=summary, untrained=untrained, command="'python -m recipes.hirl' --seeds 0,1")))
+    report.main(["--evidence", str(folder)])
+    text = (folder / "README.md").read_text()
+    assert "| HIRL − base, k-NN top-1 | +0.50 ± 2.12 (2 seeds) | within noise |" in text  # +2, −1
+    assert "| base − untrained encoder, k-NN top-1 | +10.50 ± 0.71 (2 seeds) | yes |" in text
+    assert "| untrained encoder (same seeds) | 70.00 | 60.00 |" in text
     with pytest.raises(SystemExit, match="No folder"):
         report.main(["--evidence", str(tmp_path / "missing")])
     # The committed evidence page is what the stored summaries give.
