@@ -1,10 +1,11 @@
 """The two tables a 2-core CPU cannot finish, in one run on a lent GPU (Keras' JAX backend, mixed precision, no
 TensorFlow): `python -m benchmarks.gpu_tables` (what `scripts/gpu_tables.sh` runs there).
 
-1. HierNet (Tempfli & Sándor, Table 1's comparison on Fashion-MNIST): ResNet-20 backbone vs HierNet slow and fast,
-   `--backbone-epochs 8 --epochs 8 --split-point 5`, A = `--classifier-layers` 2 (the paper's) and 4, seeds 0, 1, 2.
-2. HIRL (Xu et al., Table 2's comparison): each of the six bases alone and with HIRL, seeds 0, 1, 2, k-NN top-1,
+1. HIRL (Xu et al., Table 2's comparison): each of the six bases alone and with HIRL, seeds 0, 1, 2, k-NN top-1,
    linear probe and clustering, next to the untrained encoder (`--untrained`), at the budget of `BUDGETS`.
+2. HierNet (Tempfli & Sándor, Table 1's comparison on Fashion-MNIST): backbone vs HierNet slow and fast,
+   `--backbone-epochs 8 --epochs 8`, seeds 0, 1, 2: ResNet-20 split 5 with A = `--classifier-layers` 2 (the
+   paper's) and 4, the ELU ResNet-20, and two capacity-limited backbones (ResNet-8, half-width ResNet-20).
 
 The runs go one after the other in this process (JAX starts once; XLA's compilation cache serves the seeds after
 the first), each recipe writing its own folder under `--output`. A run that would start after `--minutes` (minus its
@@ -24,6 +25,10 @@ import time
 
 SEEDS = "0,1,2"
 HIERNET_KEYS = ("backbone_accuracy", "hiernet_slow_accuracy", "hiernet_fast_accuracy")
+# The HierNet table's rows: what each variant of `BUDGETS[...]["hiernet"]` is.
+HIERNET_VARIANTS = {"A2": "ResNet-20, split 5, A = 2 (the paper's)", "A4": "ResNet-20, split 5, A = 4",
+                    "ELU": "ELU ResNet-20, split 6, A = 2 (the paper's)", "ResNet-8": "ResNet-8, split 1, A = 2",
+                    "half width": "ResNet-20 at half width (8-16-32 filters), split 5, A = 2"}
 BASES = ("moco_v2", "simsiam", "swav", "moco_v3", "dino", "ibot")
 
 # Per size: the flags of each run, and the minutes a run is expected to take (to skip what cannot finish in time).
@@ -32,7 +37,12 @@ BASES = ("moco_v2", "simsiam", "swav", "moco_v3", "dino", "ibot")
 BUDGETS = {
     "full": {
         "hiernet": {"flags": ["--seeds", SEEDS, "--backbone-epochs", "8", "--epochs", "8", "--split-point", "5"],
-                    "variants": {"A2": ["--classifier-layers", "2"], "A4": ["--classifier-layers", "4"]},
+                    "variants": {"A2": ["--classifier-layers", "2"], "A4": ["--classifier-layers", "4"],
+                                 # The paper's ELU network: split 6, A = 2 (Table 2, n = 3).
+                                 "ELU": ["--activation", "elu", "--split-point", "6", "--classifier-layers", "2"],
+                                 # Capacity-limited backbones, where the paper's explanation says the tree helps.
+                                 "ResNet-8": ["--n", "1", "--split-point", "1", "--classifier-layers", "2"],
+                                 "half width": ["--width", "0.5", "--classifier-layers", "2"]},
                     "minutes": 2.0},
         "hirl": {"flags": ["--seeds", SEEDS, "--train-size", "20000", "--epochs", "8", "--warmup-epochs", "2",
                            "--untrained"],
@@ -57,7 +67,9 @@ def parse_args(argv=None):
     p.add_argument("--output", default="runs/gpu_tables")
     p.add_argument("--minutes", type=float, default=9.0, help="wall-clock budget of the whole run")
     p.add_argument("--precision", default="auto", help="the recipes' --precision (auto: mixed on a GPU)")
-    p.add_argument("--tables", default="hiernet,hirl", help="which tables, comma-separated")
+    p.add_argument("--tables", default="hirl,hiernet",
+                   help="which tables, comma-separated, in this order (HIRL first: a CPU cannot run its ViT bases, "
+                        "while HierNet's runs fit a CPU in the background)")
     p.add_argument("--docs", default=None, help="write the tables' markdown here (e.g. docs/results/gpu_tables.md)")
     p.add_argument("--rebuild", action="store_true", help="only rebuild --docs from --output's metrics.json files")
     return p.parse_args(argv)
@@ -108,13 +120,14 @@ def table_markdown(record):
     rows = []
     if record["table"] == "hiernet":
         keys = HIERNET_KEYS
-        rows.append("| A | backbone | HierNet slow | HierNet fast | fast - backbone | minutes |")
+        rows.append("| network | backbone | HierNet slow | HierNet fast | fast - backbone | minutes |")
         rows.append("|---|---|---|---|---|---|")
         for variant, run in record["runs"].items():
             s = run["summary"]
             cells = [f"{100 * s[k]['mean']:.2f} ± {100 * s[k]['std']:.2f}" for k in keys]
             gain = 100 * (s["hiernet_fast_accuracy"]["mean"] - s["backbone_accuracy"]["mean"])
-            rows.append(f"| {variant[1:]} | " + " | ".join(cells) + f" | {gain:+.2f} | {run['seconds'] / 60:.1f} |")
+            rows.append(f"| {HIERNET_VARIANTS.get(variant, variant)} | " + " | ".join(cells)
+                        + f" | {gain:+.2f} | {run['seconds'] / 60:.1f} |")
     else:
         keys = ("knn_top1", "linear_probe", "cluster_accuracy", "cluster_nmi")
         rows.append("| base | model | k-NN top-1 | linear probe | clustering acc. | NMI |")

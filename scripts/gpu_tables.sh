@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The two tables a 2-core CPU cannot finish (HierNet 3 seeds x A = 2, 4; HIRL's six bases x 3 seeds), in one call on a
-# lent GPU machine: Keras' JAX backend, mixed precision, no TensorFlow (see benchmarks/gpu_tables.py for the budgets).
+# The two tables a 2-core CPU cannot finish (HIRL's six bases x 3 seeds; HierNet 3 seeds x A = 2, 4, ELU and narrow
+# backbones), in one call on a lent GPU machine: Keras' JAX backend, mixed precision, no TensorFlow (see
+# benchmarks/gpu_tables.py for the budgets).
 #
 #   1. Here, once:  bash scripts/gpu_tables.sh prepare
 #      (Keras' wheels into .whl/ and Fashion-MNIST into .gpu_data/, both kept out of git: about 32 MB to carry).

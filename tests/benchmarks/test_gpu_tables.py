@@ -64,8 +64,8 @@ def test_hiernet_table_from_its_record():
         "backbone_accuracy": stats(0.9, 0.01), "hiernet_slow_accuracy": stats(0.905, 0.02),
         "hiernet_fast_accuracy": stats(0.9125, 0.0)}}}}
     assert gpu_tables.table_markdown(record).splitlines() == [
-        "| A | backbone | HierNet slow | HierNet fast | fast - backbone | minutes |", "|---|---|---|---|---|---|",
-        "| 2 | 90.00 ± 1.00 | 90.50 ± 2.00 | 91.25 ± 0.00 | +1.25 | 1.5 |", "",
+        "| network | backbone | HierNet slow | HierNet fast | fast - backbone | minutes |", "|---|---|---|---|---|---|",
+        "| ResNet-20, split 5, A = 2 (the paper's) | 90.00 ± 1.00 | 90.50 ± 2.00 | 91.25 ± 0.00 | +1.25 | 1.5 |", "",
         "Not run (no time left in the budget): A4."]
 
 
@@ -74,3 +74,18 @@ def test_a_run_that_cannot_finish_in_time_is_skipped_and_said_so(tmp_path):
     record = gpu_tables.run_table("hirl", gpu_tables.BUDGETS["tiny"]["hirl"], args, deadline=0)
     assert record["skipped"] == ["moco_v2"] and record["runs"] == {}
     assert "Not run (no time left in the budget): moco_v2." in gpu_tables.table_markdown(record)
+
+
+def test_every_full_size_run_is_a_valid_recipe_command(tmp_path):
+    """The full budget's flags, as the GPU machine would pass them: each parses, and each HierNet split point leaves
+    its network's later blocks for the classifiers (a wrong one would only fail there, minutes into the run)."""
+    from recipes import hiernet, hirl
+
+    for name, recipe in (("hiernet", hiernet), ("hirl", hirl)):
+        budget = gpu_tables.BUDGETS["full"][name]
+        for variant, flags in budget["variants"].items():
+            args = recipe.parse_args(budget["flags"] + flags + ["--output", str(tmp_path / variant), "--no-export"])
+            if name == "hiernet":
+                assert variant in gpu_tables.HIERNET_VARIANTS
+                _, _, split, extra = hiernet.tree_settings(args, 10)
+                assert split + extra <= 3 * args.n, variant
