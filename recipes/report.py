@@ -451,6 +451,20 @@ RECIPE_SECTIONS = {"hiernet": "hiernet", "hgr_zero_shot": "hgr", "multilabel_zsl
                    "long_tail": "long_tail", "hirl": "hirl"}
 
 
+def _same_flags(name, files, parts):
+    """Refuses to combine seeds of runs whose flags differ beyond the seeds and where they ran (`--output`, ...);
+    a flag one run lacks (added to the recipe later, its default the older behaviour) is not compared."""
+    from ._training import _NOT_COMPARED
+
+    flags = [{k: v for k, v in (p.get("args") or {}).items() if k not in _NOT_COMPARED} for p in parts]
+    for file, other in zip(files[1:], flags[1:]):
+        differ = sorted(k for k in set(flags[0]) & set(other) if flags[0][k] != other[k])
+        if differ:
+            raise ValueError(f"{name}: {files[0]} and {file} come from runs with other flags "
+                             f"({', '.join('--' + k.replace('_', '-') for k in differ)}), so their seeds are not one "
+                             "table's; name them apart (e.g. NAME_A2_seedS.json and NAME_A4_seedS.json).")
+
+
 def write_evidence(folder, docs=None):
     """Writes `docs` (default `folder/README.md`, atomically) with one section per `*.json` recipe summary in
     `folder` (a recipe's metrics.json, copied there): the method's table (mean ± sd over the seeds), the command,
@@ -465,11 +479,7 @@ def write_evidence(folder, docs=None):
     for name in sorted(n for n in os.listdir(folder) if n.endswith(".json")):
         one_seed = re.fullmatch(r"(.+)_seed\d+\.json", name)
         entries.setdefault(one_seed.group(1) + "_seed*.json" if one_seed else name, []).append(name)
-    lines = ["# Evidence tables", "",
-             f"Rebuilt by `python -m recipes.report --evidence {folder}` from the recipes' metrics.json summaries "
-             "stored here (`NAME_seedS.json`: one seed of a run each, combined in one table); test sets, percent, "
-             "mean ± sample sd over the seeds.", ""]
-    summaries = {}
+    loaded = {}  # a section's name -> (method key, the metrics of each of its files)
     for name, files in entries.items():
         parts = []
         for file in files:
@@ -477,8 +487,20 @@ def write_evidence(folder, docs=None):
                 parts.append(json.load(f))
         found = re.search(r"recipes\.(\w+)", parts[0].get("command", ""))
         key = RECIPE_SECTIONS.get(found.group(1)) if found else None
-        if key is None or (len(parts) > 1 and key not in SEED_COMBINERS):
+        if key is None:
             continue
+        if len(parts) > 1 and key not in SEED_COMBINERS:  # no way to combine them: a section each
+            loaded.update({file: (key, [part]) for file, part in zip(files, parts)})
+            continue
+        if len(parts) > 1:
+            _same_flags(name, files, parts)
+        loaded[name] = (key, parts)
+    lines = ["# Evidence tables", "",
+             f"Rebuilt by `python -m recipes.report --evidence {folder}` from the recipes' metrics.json summaries "
+             "stored here (`NAME_seedS.json`: one seed of a run each, combined in one table); test sets, percent, "
+             "mean ± sample sd over the seeds.", ""]
+    summaries = {}
+    for name, (key, parts) in loaded.items():
         m = SEED_COMBINERS[key]({p["seed"]: p for p in parts}) if len(parts) > 1 else parts[0]
         summaries[name] = (key, m)
         title, _, paper = METHODS[key]

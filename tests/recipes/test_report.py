@@ -132,6 +132,15 @@ def test_evidence_tables_name_their_run_and_match_the_stored_docs(tmp_path, monk
     assert "**HierNet slow − backbone: +1.00 points.**" in text and "HierNet fast − backbone: +0.00 points." in text
     assert "| HierNet slow | 82.50 | 92.00 | 2.250 | 2.600 |" in text  # the same rows in both files
     assert "Groups from the CPM (classes alone not listed): Shirt, Coat." in text
+    # Seeds of runs with other flags are not one table's: refused, naming the flag (not the seeds or the output).
+    for seed, layers in ((0, 2), (1, 4)):
+        (folder / f"hiernet_mixed_seed{seed}.json").write_text(json.dumps(dict(
+            METRICS["hiernet"], seed=seed, command="'python -m recipes.hiernet'",
+            args={"seeds": [seed], "output": f"o{seed}", "classifier_layers": layers})))
+    with pytest.raises(ValueError, match="hiernet_mixed_seed0.json and hiernet_mixed_seed1.json .*--classifier-layers"):
+        report.write_evidence(str(folder))
+    for seed in (0, 1):
+        (folder / f"hiernet_mixed_seed{seed}.json").unlink()
     # At a glance: per-seed differences; HierNet fast − backbone 81 − 80 = +1, 81 − 82 = −1: +0.00 ± 1.41, noise;
     # HGR's one seed: +15.00, not judged.
     assert ("| `hiernet_x_seed*.json` | A tree of branches cut from a backbone, grouped by its confusions, classifies "
