@@ -170,9 +170,10 @@ def run(args, precision):
     runs = {}
     for seed in seeds:
         output = args.output if len(seeds) == 1 else os.path.join(args.output, f"seed{seed}")
+        seed_start = time.time()
         runs[seed] = run_seed(args, seed, output, training, precision)
-        if len(seeds) > 1:  # a finished seed's numbers on disk at once: a run cut short keeps them
-            write_metrics(output, dict(runs[seed], args=vars(args), seed=seed), start)
+        if len(seeds) > 1:  # a finished seed's numbers (and its own time) on disk at once: a run cut short keeps them
+            write_metrics(output, dict(runs[seed], args=vars(args), seed=seed), seed_start)
     if len(seeds) == 1:
         metrics = runs[seeds[0]]
     else:

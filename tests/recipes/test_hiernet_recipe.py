@@ -155,10 +155,14 @@ def test_resume_ends_as_an_uninterrupted_run(tiny, tmp_path, monkeypatch, capsys
 
 def test_several_seeds_give_mean_and_sd(tmp_path, monkeypatch):
     """`--seeds 0,1,2`: one run per seed in OUTPUT/seedS, their mean ± sample sd in metrics.json, bars with error bars."""
-    outputs = []
+    import time
+
+    outputs, clock = [], [1e9]
+    monkeypatch.setattr(time, "time", lambda: clock[0])
 
     def run_seed(args, seed, output, training, precision):
         outputs.append(output)
+        clock[0] += 1000.0  # each seed takes 1,000 s
         return {"backbone_accuracy": 0.90 + 0.01 * seed, "hiernet_slow_accuracy": 0.91,
                 "hiernet_fast_accuracy": 0.92 - 0.02 * seed}
 
@@ -174,6 +178,9 @@ def test_several_seeds_give_mean_and_sd(tmp_path, monkeypatch):
     # Each seed's numbers were written when it ended (a run cut short keeps its finished seeds).
     seed1 = json.loads((tmp_path / "seed1" / "metrics.json").read_text())
     assert seed1["seed"] == 1 and seed1["backbone_accuracy"] == pytest.approx(0.91) and "--seeds 0,1,2" in seed1["command"]
+    # Each seed's own time, not the run's so far; the run's summary has the whole run's.
+    assert [json.loads((tmp_path / f"seed{s}" / "metrics.json").read_text())["seconds"] for s in (0, 1, 2)] == [1000] * 3
+    assert metrics["seconds"] == 3000
     # Seeds run apart combine into the same summary (recipes.report's evidence pages use this).
     apart = {s: json.loads((tmp_path / f"seed{s}" / "metrics.json").read_text()) for s in (2, 0, 1)}
     assert recipe.seeds_summary(apart)["summary"] == summary and recipe.seeds_summary(apart)["seeds"] == [0, 1, 2]
