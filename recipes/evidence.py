@@ -189,14 +189,16 @@ def write_evidence(folder, docs=None):
         m = SEED_COMBINERS[key]({p["seed"]: p for p in parts}) if len(parts) > 1 else parts[0]
         summaries[name] = (key, m)
         title, _, paper = METHODS[key]
-        seeds = m.get("seeds") or (m.get("args") or {}).get("seeds") or [m.get("seed")]
+        # A multi-seed summary's seeds; one seed's file (`seedS/metrics.json` of a multi-seed run too): its seed.
+        seeds = m.get("seeds") or ([m["seed"]] if m.get("seed") is not None else (m.get("args") or {}).get("seeds"))
         table, delta = SECTIONS[key](m)
         runs = [(f"Seed {p['seed']}: command" if len(parts) > 1 else "Command")
                 + f" `{p['command']}`; commit {p.get('commit', 'not recorded')}; machine "
                 f"{p.get('machine', 'not recorded')}; {p.get('seconds', 0) / 60:.0f} minutes recorded"
                 + (f" ({p['note']})." if p.get("note") else ".") for p in parts]
         lines += [f"## {title}: `{name}`", "", f"As in {paper}.", "",
-                  f"Seeds {', '.join(map(str, seeds))}. " + " ".join(runs), "", table, ""]
+                  f"Seeds {', '.join(map(str, seeds)) if seeds else 'not recorded'}. " + " ".join(runs), "", table,
+                  ""]
         if delta is not None:
             lines += [f"**{delta[0]}: {delta[1]:+.2f} points.**", ""]
         budgets = m.get("budgets") or next((p["budgets"] for p in parts if p.get("budgets")), None)

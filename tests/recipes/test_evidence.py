@@ -31,8 +31,11 @@ def test_evidence_tables_name_their_run_and_match_the_stored_docs(tmp_path, monk
                    command=f"'python -m recipes.hiernet' --seeds {seed}", commit=f"c{seed}", machine="M",
                    seconds=60.0 * (seed + 1), note="evaluated from its checkpoints" if seed == 0 else None)
         (folder / f"hiernet_x_seed{seed}.json").write_text(json.dumps(one))
+    (folder / "hiernet_y_seed2.json").write_text(json.dumps(dict(  # one seed of a multi-seed run
+        METRICS["hiernet"], seed=2, command="'python -m recipes.hiernet' --seeds 0,1,2", args={"seeds": [0, 1, 2]})))
     report.main(["--evidence", str(folder)])
     text = (folder / "README.md").read_text()
+    assert "Seeds 2. Command `'python -m recipes.hiernet' --seeds 0,1,2`" in text
     assert "## HierNet: a tree CNN cut from a backbone: `hiernet_x_seed*.json`" in text
     assert ("Seeds 0, 1. Seed 0: command `'python -m recipes.hiernet' --seeds 0`; commit c0; machine M; 1 minutes "
             "recorded (evaluated from its checkpoints). Seed 1: command `'python -m recipes.hiernet' --seeds 1`; "
