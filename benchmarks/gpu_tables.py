@@ -177,6 +177,7 @@ def main(argv=None):
     from recipes._common import git_commit
 
     start = time.time()
+    git_commit()  # the code this run loaded (cached for the records written at the end)
     deadline = start + 60 * args.minutes
     tables = [t for t in args.tables.split(",") if t]
     unknown = sorted(set(tables) - set(BUDGETS[args.size]))

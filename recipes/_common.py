@@ -4,6 +4,7 @@ seeds, metrics.json. Training stages themselves: `recipes._training`."""
 
 import argparse
 import contextlib
+import functools
 import os
 import sys
 
@@ -172,6 +173,7 @@ def run_under_runtime(args, run):
     naming the command that resumes it."""
     from ._terminal import one_line_on_interrupt
 
+    git_commit()  # the code this run loaded, before the checkout can move on
     with one_line_on_interrupt(args), runtime(args) as precision:
         return run(args, precision)
 
@@ -309,9 +311,11 @@ def versions():
     return found
 
 
+@functools.cache
 def git_commit():
     """The repository's short commit hash, with `+changes` when tracked files differ from it ("unknown" outside a
-    git checkout): which code a metrics.json came from."""
+    git checkout): which code a metrics.json came from. Read once per process, when a run starts
+    (`run_under_runtime`): a run of hours records the code it loaded, not the checkout's commit when it ends."""
     import subprocess
 
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

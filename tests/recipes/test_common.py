@@ -125,3 +125,26 @@ def test_one_seed_shows_no_spread():
     assert stat_text(stat, [0], 1.0, 4, 10) == "    0.8143"
     assert over_seeds([0]) == "seed 0" and over_seeds([0, 1, 2]) == "mean ± sd over 3 seeds"
     assert spreads({"a": 0.0}, [0]) is None and spreads({"a": 0.1}, [0, 1]) == {"a": 0.1}
+
+
+def test_the_commit_recorded_is_the_one_the_run_started_with(monkeypatch):
+    """A run of hours writes its metrics.json when it ends; the checkout may have moved on by then. The commit is read
+    when the run starts and kept."""
+    import subprocess
+
+    from recipes import _common
+
+    calls = []
+
+    def run(argv, **kwargs):  # git rev-parse: the commit; git status: no changes
+        calls.append(argv)
+        return subprocess.CompletedProcess(argv, 0, stdout="abc1234\n" if argv[1] == "rev-parse" else "")
+
+    _common.git_commit.cache_clear()
+    monkeypatch.setattr(subprocess, "run", run)
+    try:
+        first = _common.git_commit()
+        assert first == "abc1234" and len(calls) == 2
+        assert _common.git_commit() == first and len(calls) == 2  # not read again
+    finally:
+        _common.git_commit.cache_clear()
