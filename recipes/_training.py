@@ -21,6 +21,7 @@ import functools
 import json
 import math
 import os
+import re
 import shutil
 
 from . import _snapshots
@@ -208,8 +209,19 @@ class Training:
         return metrics
 
     def remove_checkpoints(self):
-        """Removes OUTPUT/checkpoints (backups and finished stages' weights), once the run needs them no more."""
-        shutil.rmtree(self.root, ignore_errors=True)
+        """Removes OUTPUT/checkpoints (backups and finished stages' weights), once the run needs them no more. Where
+        they hold stages of seeds this run did not train (a run resumed with fewer `--seeds` than it began with),
+        only this run's seeds' stages go: the others' progress stays for a later `--resume`."""
+        seeds = getattr(self.args, "seeds", None)
+        others = sorted(name for name in (os.listdir(self.root) if os.path.isdir(self.root) else ())
+                        if re.fullmatch(r"seed\d+", name) and seeds is not None and int(name[4:]) not in seeds)
+        if not others:
+            shutil.rmtree(self.root, ignore_errors=True)
+            return
+        for seed in seeds:
+            shutil.rmtree(os.path.join(self.root, f"seed{seed}"), ignore_errors=True)
+        print(f"Checkpoints of {', '.join(others)} kept in {self.root} (not in this run's --seeds): resume them with "
+              "--resume and those seeds.")
 
 
 def _build_optimizer(model):

@@ -20,7 +20,7 @@ def args(tmp_path, *argv):
     add_training_flags(parser)
     parser.add_argument("--output", default=str(tmp_path))
     parser.add_argument("--lr", type=float, default=0.05)
-    parser.add_argument("--seeds", default="0")
+    parser.add_argument("--seeds", default=[0], type=lambda text: [int(s) for s in text.split(",")])
     return parser.parse_args(list(argv))
 
 
@@ -89,6 +89,19 @@ def test_interrupted_stage_resumes_exactly(tmp_path):
     marker.write_text(json.dumps({k: v for k, v in json.loads(marker.read_text()).items() if k != "lr"}))
     Training(args(tmp_path / "b", "--resume"))._start()
     assert (tmp_path / "b" / "checkpoints" / "stage" / "final.weights.h5").exists()
+
+
+def test_a_run_of_fewer_seeds_keeps_the_other_seeds_checkpoints(tmp_path, capsys):
+    """`--seeds 0,1,2` cut short in seed 2, then `--resume --seeds 0,1` finishing: seed 2's progress stays."""
+    root = tmp_path / "checkpoints"
+    for seed in (0, 1, 2):
+        (root / f"seed{seed}" / "backbone").mkdir(parents=True)
+    (root / "run.json").write_text("{}")
+    Training(args(tmp_path, "--seeds", "0,1")).remove_checkpoints()
+    assert sorted(p.name for p in root.iterdir()) == ["run.json", "seed2"]
+    assert "Checkpoints of seed2 kept" in capsys.readouterr().out
+    Training(args(tmp_path, "--seeds", "2")).remove_checkpoints()  # nothing of other seeds left: all of it goes
+    assert not root.exists()
 
 
 def interrupted_run(tmp_path, name, after=2):
